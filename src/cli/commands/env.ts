@@ -1,0 +1,64 @@
+import { UsageError } from '../../core/errors.js';
+import { assertKeyName } from '../../core/keys.js';
+import { runWithSecrets } from '../../env/runner.js';
+import { secretNotFound } from '../../vault/vault.js';
+import type { CliContext } from '../context.js';
+import type { SelectionOptions } from './secrets.js';
+
+/** Variables of ours that a child must never inherit. */
+const WITHHELD = [
+  'AGENTSECRETS_PASSPHRASE',
+  'AGENTSECRETS_NEW_PASSPHRASE',
+  'AGENTSECRETS_PASSWORD',
+];
+
+/** `env [--only K1,K2] [--no-mask] -- CMD ARGS…`: runs CMD with the project's secrets. */
+export async function envRun(
+  ctx: CliContext,
+  argv: string[],
+  options: SelectionOptions & { only?: string; mask?: boolean },
+): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined)
+    throw new UsageError('give a command: `agentsecrets env -- CMD ARGS…`');
+  const only = options.only
+    ?.split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
+  only?.forEach((k) => assertKeyName(k, 'key name in --only'));
+
+  const services = ctx.services();
+  const current = await services.workspaces.resolve({
+    project: options.project,
+    environment: options.env,
+  });
+  const vault = await services.vault.unlock();
+  let secrets: Map<string, string>;
+  try {
+    secrets = await vault.getMany(current.selection, only);
+  } finally {
+    vault.close();
+  }
+  for (const key of only ?? []) if (!secrets.has(key)) throw secretNotFound(key);
+
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(ctx.config.env)) {
+    if (value !== undefined && !WITHHELD.includes(name)) env[name] = value;
+  }
+  for (const [key, value] of secrets) env[key] = value;
+
+  const noMask = options.mask === false;
+  ctx.out.notice(
+    `agentsecrets: running ${command} with ${secrets.size} secret(s) from ${current.project.name}/${current.environment}${noMask ? ' (output masking off)' : ''}`,
+  );
+  const result = await runWithSecrets({
+    command,
+    args,
+    env,
+    mask: [...secrets.values()],
+    noMask,
+    streams: { stdout: process.stdout, stderr: process.stderr },
+    cwd: ctx.config.cwd,
+  });
+  return result.exitCode;
+}

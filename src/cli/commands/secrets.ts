@@ -1,0 +1,247 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { ENVIRONMENTS } from '../../core/config.js';
+import { parseDotenv } from '../../core/dotenv.js';
+import { AgentSecretsError, UsageError } from '../../core/errors.js';
+import { assertKeyName } from '../../core/keys.js';
+import { isErrno } from '../../store/fs.js';
+import type { RecordMeta } from '../../vault/vault.js';
+import { type CliContext, requireHuman } from '../context.js';
+import { EXIT } from '../exit.js';
+
+/** Flags that pick the project and environment. */
+export interface SelectionOptions {
+  project?: string;
+  env?: string;
+}
+
+function flags(options: SelectionOptions) {
+  return { project: options.project, environment: options.env };
+}
+
+/** `secrets set KEY=value…` (argv, warned) or `secrets set KEY` (stdin or hidden prompt). */
+export async function secretsSet(
+  ctx: CliContext,
+  args: string[],
+  options: SelectionOptions & { json?: boolean },
+): Promise<void> {
+  const { out } = ctx;
+  if (args.length === 0)
+    throw new UsageError(
+      'give a key: `agentsecrets secrets set KEY` (value from stdin or a prompt)',
+    );
+  const withValue = args.filter((a) => a.includes('='));
+  let entries: { key: string; value: string }[];
+  if (withValue.length === 0) {
+    if (args.length > 1) {
+      throw new UsageError('give one key at a time when the value comes from stdin or a prompt');
+    }
+    const key = args[0]!;
+    assertKeyName(key);
+    entries = [{ key, value: await readValue(ctx, key) }];
+  } else {
+    if (withValue.length !== args.length) {
+      throw new UsageError('mix of KEY=value and bare KEY arguments; use one form');
+    }
+    out.warn(
+      'values given as KEY=value are visible to other processes (ps) and may land in shell history; prefer `agentsecrets secrets set KEY` and type or pipe the value',
+    );
+    entries = args.map((arg, i) => {
+      const eq = arg.indexOf('=');
+      const key = arg.slice(0, eq);
+      assertKeyName(key, `key name in argument ${i + 1}`);
+      return { key, value: arg.slice(eq + 1) };
+    });
+  }
+  for (const { key, value } of entries) {
+    if (value === '') throw new UsageError(`the value for ${key} is empty; nothing was stored`);
+  }
+  const services = ctx.services();
+  const current = await services.workspaces.resolve(flags(options));
+  const vault = await services.vault.unlock();
+  try {
+    const results = await vault.set(current.selection, entries);
+    if (options.json) return out.json(results);
+    for (const r of results) {
+      out.line(
+        `${r.action} ${r.key} in ${current.project.name}/${current.environment} (version ${r.version})`,
+      );
+    }
+  } finally {
+    vault.close();
+  }
+}
+
+async function readValue(ctx: CliContext, key: string): Promise<string> {
+  if (ctx.prompt.interactive) return ctx.prompt.hidden(`Value for ${key} (hidden): `);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return stripOneNewline(Buffer.concat(chunks).toString('utf8'));
+}
+
+/** Values from stdin lose one trailing `\n` or `\r\n`, nothing else (DESIGN §11). */
+export function stripOneNewline(text: string): string {
+  if (text.endsWith('\r\n')) return text.slice(0, -2);
+  if (text.endsWith('\n')) return text.slice(0, -1);
+  return text;
+}
+
+/** `secrets list`: names and metadata, never values. */
+export async function secretsList(
+  ctx: CliContext,
+  options: SelectionOptions & { json?: boolean; allEnvs?: boolean },
+): Promise<void> {
+  const { out } = ctx;
+  const services = ctx.services();
+  const current = await services.workspaces.resolve(flags(options));
+  const scope = options.allEnvs
+    ? { workspace_id: current.workspace.id, project_id: current.project.id }
+    : current.selection;
+  const records = (await services.vault.list(scope)).sort(
+    (a, b) => a.key.localeCompare(b.key) || a.environment.localeCompare(b.environment),
+  );
+  if (options.json) return out.json(records.map(publicMeta));
+  if (options.allEnvs) {
+    const keys = [...new Set(records.map((r) => r.key))];
+    const present = new Set(records.map((r) => `${r.key}\u0000${r.environment}`));
+    out.table(
+      keys,
+      [
+        { header: 'KEY', value: (k: string) => k },
+        ...ENVIRONMENTS.map((env) => ({
+          header: env.toUpperCase(),
+          value: (k: string) => (present.has(`${k}\u0000${env}`) ? 'yes' : '-'),
+        })),
+      ],
+      `no secrets in project ${current.project.name}`,
+    );
+    return;
+  }
+  out.table(
+    records,
+    [
+      { header: 'KEY', value: (r) => r.key },
+      { header: 'VERSION', value: (r) => String(r.version) },
+      { header: 'UPDATED', value: (r) => r.updated_at.replace('T', ' ').slice(0, 19) },
+      { header: 'BOUND TO', value: (r) => (r.binding ? r.binding.domains.join(',') : '(unbound)') },
+    ],
+    `no secrets in ${current.project.name}/${current.environment}; add one with \`agentsecrets secrets set KEY\``,
+  );
+}
+
+/** The metadata `list` prints with --json. */
+export function publicMeta(r: RecordMeta) {
+  return {
+    key: r.key,
+    environment: r.environment,
+    project_id: r.project_id,
+    workspace_id: r.workspace_id,
+    version: r.version,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    binding: r.binding,
+    base_version: r.base_version,
+    changed_since_sync: r.changed_since_sync,
+  };
+}
+
+/** `secrets get KEY`: a human's explicit reveal at a terminal. */
+export async function secretsGet(
+  ctx: CliContext,
+  key: string,
+  options: SelectionOptions & { yes?: boolean },
+): Promise<void> {
+  assertKeyName(key);
+  const services = ctx.services();
+  const current = await services.workspaces.resolve(flags(options));
+  await requireHuman(ctx, {
+    action: `Reveal the value of ${key} (${current.project.name}/${current.environment})`,
+    confirm: key,
+    yes: options.yes,
+  });
+  const vault = await services.vault.unlock();
+  try {
+    const value = await vault.get(current.selection, key);
+    ctx.out.raw(ctx.out.stdoutIsTTY ? `${value}\n` : value);
+  } finally {
+    vault.close();
+  }
+}
+
+/** `secrets delete KEY`. */
+export async function secretsDelete(
+  ctx: CliContext,
+  key: string,
+  options: SelectionOptions & { json?: boolean },
+): Promise<void> {
+  assertKeyName(key);
+  const services = ctx.services();
+  const current = await services.workspaces.resolve(flags(options));
+  const vault = await services.vault.unlock();
+  try {
+    await vault.delete(current.selection, key);
+  } finally {
+    vault.close();
+  }
+  if (options.json) return ctx.out.json({ key, deleted: true });
+  ctx.out.line(`deleted ${key} from ${current.project.name}/${current.environment}`);
+}
+
+/** `secrets import [FILE]`: loads a .env file, reports counts and bad line numbers. */
+export async function secretsImport(
+  ctx: CliContext,
+  file: string | undefined,
+  options: SelectionOptions & { json?: boolean },
+): Promise<number> {
+  const { out } = ctx;
+  const path = resolve(ctx.config.cwd, file ?? '.env');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) throw new AgentSecretsError('not_found', `${path} does not exist`);
+    throw err;
+  }
+  const parsed = parseDotenv(text);
+  const empty = parsed.entries.filter((e) => e.value === '');
+  const problems = [
+    ...parsed.problems,
+    ...empty.map((e) => ({ line: e.line, reason: 'empty value' })),
+  ].sort((a, b) => a.line - b.line);
+  // Later duplicates win, as in a shell.
+  const byKey = new Map(parsed.entries.filter((e) => e.value !== '').map((e) => [e.key, e.value]));
+  const entries = [...byKey].map(([key, value]) => ({ key, value }));
+
+  const services = ctx.services();
+  const current = await services.workspaces.resolve(flags(options));
+  let created = 0;
+  let updated = 0;
+  if (entries.length > 0) {
+    const vault = await services.vault.unlock();
+    try {
+      for (const r of await vault.set(current.selection, entries)) {
+        if (r.action === 'created') created++;
+        else updated++;
+      }
+    } finally {
+      vault.close();
+    }
+  }
+  const summary = {
+    file: path,
+    project: current.project.name,
+    environment: current.environment,
+    created,
+    updated,
+    keys: entries.map((e) => e.key),
+    skipped: problems,
+  };
+  if (options.json) out.json(summary);
+  else {
+    out.line(
+      `imported ${entries.length} key(s) from ${path} into ${current.project.name}/${current.environment}: ${created} created, ${updated} updated`,
+    );
+    for (const p of problems) out.warn(`line ${p.line} skipped: ${p.reason}`);
+  }
+  return problems.length > 0 ? EXIT.failed : EXIT.ok;
+}

@@ -1,0 +1,64 @@
+import { isAgentSecretsError } from '../../core/errors.js';
+import type { CliContext } from '../context.js';
+
+/** `status`: where we are and what is here, without unlocking anything. */
+export async function status(ctx: CliContext, options: { json?: boolean }): Promise<void> {
+  const services = ctx.services();
+  const config = await services.workspaces.readConfig();
+  if (config === undefined || !(await services.vault.exists())) {
+    const result = { initialized: false, home: ctx.config.paths.home };
+    if (options.json) return ctx.out.json(result);
+    ctx.out.line(`agentsecrets is not set up in ${ctx.config.paths.home}.`);
+    ctx.out.line('Run `agentsecrets init` to create the vault and a local workspace.');
+    return;
+  }
+  const header = await services.vault.read();
+  let selection: Awaited<ReturnType<typeof services.workspaces.resolve>> | undefined;
+  let selectionError: string | undefined;
+  try {
+    selection = await services.workspaces.resolve();
+  } catch (err) {
+    if (!isAgentSecretsError(err)) throw err;
+    selectionError = err.message;
+  }
+  const records = selection ? await services.vault.list(selection.selection) : [];
+  const unbound = records.filter((r) => r.binding === null).map((r) => r.key);
+  const result = {
+    initialized: true,
+    home: ctx.config.paths.home,
+    workspace: selection?.workspace.name ?? null,
+    project: selection?.project.name ?? null,
+    environment: selection?.environment ?? null,
+    environment_source: selection?.sources.environment ?? null,
+    bound_folder: selection?.binding?.path ?? null,
+    backend: header.key.provider,
+    secrets: records.length,
+    unbound_secrets: unbound,
+    last_pull: selection?.project.last_pull_at ?? null,
+    last_push: selection?.project.last_push_at ?? null,
+    remote: config.server_url,
+    proxy: { running: false },
+    problem: selectionError ?? null,
+  };
+  if (options.json) return ctx.out.json(result);
+  const rows: [string, string][] = [
+    ['State folder', result.home],
+    ['Workspace', result.workspace ?? '-'],
+    [
+      'Project',
+      `${result.project ?? '-'}${result.bound_folder ? ` (bound: ${result.bound_folder})` : ''}`,
+    ],
+    [
+      'Environment',
+      `${result.environment ?? '-'}${result.environment_source ? ` (from ${result.environment_source})` : ''}`,
+    ],
+    ['Vault key', result.backend === 'keychain' ? 'OS keychain' : result.backend],
+    ['Secrets', String(result.secrets)],
+    ['Last pull', result.last_pull ?? 'never'],
+    ['Last push', result.last_push ?? 'never'],
+    ['Remote', result.remote ?? 'none (local workspace)'],
+    ['Proxy', result.proxy.running ? 'running' : 'not running'],
+  ];
+  for (const [label, value] of rows) ctx.out.line(`${label.padEnd(12)} ${value}`);
+  if (selectionError) ctx.out.warn(selectionError);
+}

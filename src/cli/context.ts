@@ -1,0 +1,94 @@
+import type { Config } from '../core/config.js';
+import { AgentSecretsError } from '../core/errors.js';
+import { createServices, type ServiceOptions, type Services } from '../services.js';
+import type { Output } from './output.js';
+import type { Prompter } from './prompt.js';
+
+/** What every command handler receives. */
+export interface CliContext {
+  config: Config;
+  out: Output;
+  prompt: Prompter;
+  /**
+   * Built on first use, so commands that need none of it stay fast. `extra` options apply
+   * only to that first build.
+   */
+  services(extra?: ServiceOptions): Services;
+}
+
+/** Builds the context for one CLI run. */
+export function createCliContext(config: Config, out: Output, prompt: Prompter): CliContext {
+  let services: Services | undefined;
+  return {
+    config,
+    out,
+    prompt,
+    services(extra = {}) {
+      services ??= createServices(config, {
+        ...extra,
+        passphrase: {
+          forUnlock: () => passphraseForUnlock(config, prompt),
+          forCreate: () => passphraseForCreate(config, prompt, 'AGENTSECRETS_PASSPHRASE'),
+        },
+        newPassphrase: {
+          forUnlock: () => passphraseForUnlock(config, prompt),
+          forCreate: () => passphraseForCreate(config, prompt, 'AGENTSECRETS_NEW_PASSPHRASE'),
+        },
+      });
+      return services;
+    },
+  };
+}
+
+/**
+ * The human gate (DESIGN §11): a terminal on stdin, then a typed confirmation unless
+ * `--yes`. No environment variable bypasses it.
+ */
+export async function requireHuman(
+  ctx: CliContext,
+  options: { action: string; confirm: string; yes: boolean | undefined },
+): Promise<void> {
+  if (!ctx.prompt.interactive) {
+    throw new AgentSecretsError(
+      'needs_terminal',
+      `${options.action} needs a human at an interactive terminal: run it yourself in a shell (--yes skips the typed confirmation, not the terminal)`,
+    );
+  }
+  if (options.yes === true) return;
+  const answer = await ctx.prompt.text(`${options.action}. Type '${options.confirm}' to confirm: `);
+  if (answer.trim() !== options.confirm) {
+    throw new AgentSecretsError('cancelled', 'not confirmed; nothing was changed');
+  }
+}
+
+async function passphraseForUnlock(config: Config, prompt: Prompter): Promise<string> {
+  if (config.passphrase !== undefined && config.passphrase !== '') return config.passphrase;
+  if (!prompt.interactive) {
+    throw new AgentSecretsError(
+      'vault_locked',
+      'the vault is locked: set AGENTSECRETS_PASSPHRASE, run this at a terminal, or start the key holder with `agentsecrets proxy start`',
+    );
+  }
+  return prompt.hidden('Vault passphrase: ');
+}
+
+async function passphraseForCreate(
+  config: Config,
+  prompt: Prompter,
+  variable: string,
+): Promise<string> {
+  const fromEnv = config.env[variable];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (!prompt.interactive) {
+    throw new AgentSecretsError(
+      'needs_terminal',
+      `a new vault passphrase is needed: run this at a terminal, or set ${variable}`,
+    );
+  }
+  const first = await prompt.hidden('New vault passphrase: ');
+  const second = await prompt.hidden('Repeat the passphrase: ');
+  if (first !== second) {
+    throw new AgentSecretsError('usage_error', 'the two passphrases differ; nothing was changed');
+  }
+  return first;
+}

@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AgentSecretsError } from '../core/errors.js';
+import { createRedactStream } from '../core/redact-stream.js';
+
+/** Where the child's output goes, and whether a human is watching it. */
+export interface RunStreams {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+}
+
+export interface RunOptions {
+  command: string;
+  args: readonly string[];
+  /** The child's whole environment. */
+  env: Record<string, string>;
+  /** Values to mask in output that does not go to a terminal. */
+  mask: readonly string[];
+  /** Turns masking off (`--no-mask`). */
+  noMask: boolean;
+  streams: RunStreams;
+  cwd?: string;
+}
+
+/** How the child ended. */
+export interface RunResult {
+  /** The child's exit code, or 128 + n when it died from signal n. */
+  exitCode: number;
+  signal: NodeJS.Signals | null;
+  /** Values masked in the child's output. */
+  redactions: number;
+  masked: { stdout: boolean; stderr: boolean };
+}
+
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Runs a command with secrets in its environment. stdin is shared; stdout and stderr are
+ * shared when they are terminals (a human is reading), and otherwise piped through a
+ * redactor so that a value the child prints never reaches a pipe or a file. SIGINT,
+ * SIGTERM and SIGHUP are forwarded for as long as the child lives.
+ */
+export async function runWithSecrets(options: RunOptions): Promise<RunResult> {
+  const { streams } = options;
+  const maskStdout = !options.noMask && streams.stdout.isTTY !== true;
+  const maskStderr = !options.noMask && streams.stderr.isTTY !== true;
+  const child = spawn(options.command, [...options.args], {
+    env: options.env,
+    cwd: options.cwd,
+    stdio: ['inherit', maskStdout ? 'pipe' : 'inherit', maskStderr ? 'pipe' : 'inherit'],
+  });
+
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  try {
+    await spawned;
+  } catch (err) {
+    if (
+      typeof err === 'object' &&
+      err !== null &&
+      'code' in err &&
+      (err.code === 'ENOENT' || err.code === 'EACCES')
+    ) {
+      throw new AgentSecretsError(
+        'command_not_found',
+        `cannot run '${options.command}': ${err.code === 'ENOENT' ? 'command not found' : 'permission denied'}`,
+      );
+    }
+    throw err;
+  }
+
+  const forward = (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const signal of FORWARDED) process.on(signal, forward);
+
+  const redactors: { redactions: number }[] = [];
+  const pipes: Promise<void>[] = [];
+  const attach = (from: Readable | null, to: Writable) => {
+    if (from === null) return;
+    const redact = createRedactStream(options.mask);
+    redactors.push(redact);
+    pipes.push(pipeline(from, redact, to, { end: false }));
+  };
+  if (maskStdout) attach(child.stdout, streams.stdout);
+  if (maskStderr) attach(child.stderr, streams.stderr);
+
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  try {
+    const [{ code, signal }] = await Promise.all([exit, ...pipes]);
+    const exitCode = signal !== null ? 128 + (constants.signals[signal] ?? 0) : (code ?? 1);
+    return {
+      exitCode,
+      signal,
+      redactions: redactors.reduce((sum, r) => sum + r.redactions, 0),
+      masked: { stdout: maskStdout, stderr: maskStderr },
+    };
+  } finally {
+    for (const signal of FORWARDED) process.off(signal, forward);
+  }
+}

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AgentSecretsError } from '../core/errors.js';
+import { FILE_MODE, isErrno, isProcessAlive } from './fs.js';
+
+/** How a cross-process lock waits and when it considers a holder dead. */
+export interface LockOptions {
+  /** Give up with `store_busy` after this long. Default 15 s. */
+  timeoutMs?: number;
+  /** A lock older than this is stale even if its holder looks alive. Default 30 s. */
+  staleMs?: number;
+}
+
+interface LockInfo {
+  pid: number;
+  host: string;
+  nonce: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_STALE_MS = 30_000;
+/** A lock file whose content is unreadable (its creator died mid-write) is stale after this. */
+const UNREADABLE_STALE_MS = 2_000;
+const STEAL_STALE_MS = 2_000;
+
+/**
+ * Runs `fn` while holding an exclusive lock shared by every process on this host.
+ *
+ * The lock is a file created with O_EXCL that names its holder. A holder that died (its pid
+ * is gone) or that held the lock for longer than `staleMs` is taken over; the take-over is
+ * itself serialised by a second lock, so two waiters never both steal.
+ */
+export async function withFileLock<T>(
+  lockPath: string,
+  fn: () => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
+  const nonce = await acquire(lockPath, options);
+  try {
+    return await fn();
+  } finally {
+    await release(lockPath, nonce);
+  }
+}
+
+async function acquire(lockPath: string, options: LockOptions): Promise<string> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const nonce = randomBytes(12).toString('hex');
+  const content = JSON.stringify({ pid: process.pid, host: hostname(), nonce });
+  const started = Date.now();
+  let delay = 1;
+  for (;;) {
+    try {
+      const fh = await open(lockPath, 'wx', FILE_MODE);
+      try {
+        await fh.writeFile(content);
+      } finally {
+        await fh.close();
+      }
+      return nonce;
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+    const holder = await inspect(lockPath, staleMs);
+    if (holder.stale) {
+      await steal(lockPath, holder.nonce);
+      continue;
+    }
+    if (Date.now() - started > timeoutMs) {
+      const who = holder.pid === undefined ? 'another process' : `process ${holder.pid}`;
+      throw new AgentSecretsError(
+        'store_busy',
+        `${lockPath} is locked by ${who}; wait for it to finish, or remove the lock file if no agentsecrets process is running`,
+      );
+    }
+    await sleep(delay + Math.random() * delay);
+    delay = Math.min(delay * 2, 25);
+  }
+}
+
+interface HolderState {
+  stale: boolean;
+  pid?: number;
+  /** The holder's nonce, or undefined when the file could not be read. */
+  nonce?: string;
+}
+
+async function inspect(lockPath: string, staleMs: number): Promise<HolderState> {
+  let raw: string;
+  let ageMs: number;
+  try {
+    const [text, st] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
+    raw = text;
+    ageMs = Date.now() - st.mtimeMs;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return { stale: false };
+    throw err;
+  }
+  const info = parseInfo(raw);
+  if (info === undefined) return { stale: ageMs > UNREADABLE_STALE_MS };
+  const deadHere = info.host === hostname() && !isProcessAlive(info.pid);
+  return { stale: deadHere || ageMs > staleMs, pid: info.pid, nonce: info.nonce };
+}
+
+async function steal(lockPath: string, staleNonce: string | undefined): Promise<void> {
+  const stealPath = `${lockPath}.steal`;
+  try {
+    const fh = await open(stealPath, 'wx', FILE_MODE);
+    await fh.close();
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+    // Someone else is stealing; clear their marker only if they died doing it.
+    const st = await stat(stealPath).catch(() => undefined);
+    if (st !== undefined && Date.now() - st.mtimeMs > STEAL_STALE_MS) {
+      await rm(stealPath, { force: true });
+    }
+    return;
+  }
+  try {
+    // Remove the lock only if it is still the stale one we inspected.
+    const current = await readFile(lockPath, 'utf8').catch(() => undefined);
+    if (current !== undefined && parseInfo(current)?.nonce === staleNonce) {
+      await rm(lockPath, { force: true });
+    }
+  } finally {
+    await rm(stealPath, { force: true });
+  }
+}
+
+async function release(lockPath: string, nonce: string): Promise<void> {
+  const current = await readFile(lockPath, 'utf8').catch(() => undefined);
+  if (current !== undefined && parseInfo(current)?.nonce === nonce) {
+    await rm(lockPath, { force: true });
+  }
+}
+
+function parseInfo(raw: string): LockInfo | undefined {
+  try {
+    const value = JSON.parse(raw) as Partial<LockInfo>;
+    if (
+      typeof value.pid === 'number' &&
+      typeof value.host === 'string' &&
+      typeof value.nonce === 'string'
+    ) {
+      return { pid: value.pid, host: value.host, nonce: value.nonce };
+    }
+  } catch {
+    // fall through: unreadable
+  }
+  return undefined;
+}

@@ -1,0 +1,418 @@
+import { randomBytes } from 'node:crypto';
+import type { Paths } from '../core/config.js';
+import { AgentSecretsError, UnlockFailedError } from '../core/errors.js';
+import { randomId } from '../core/ids.js';
+import { assertKeyName } from '../core/keys.js';
+import { encodeAad, KEY_CHECK_AAD, vaultRecordAad } from '../crypto/aad.js';
+import { aeadDecrypt, aeadEncrypt } from '../crypto/aead.js';
+import { loadSodium, type Sodium } from '../crypto/sodium.js';
+import { createDocumentStore, type DocumentStore } from '../store/document.js';
+import {
+  type KeyProviderKind,
+  parseVaultFile,
+  type SecretBinding,
+  VAULT_FORMAT,
+  type VaultFile,
+  type VaultRecord,
+} from './format.js';
+import type { KeyProvider } from './key-providers.js';
+
+/** Which workspace, project and environment a record belongs to. */
+export interface Selection {
+  workspace_id: string;
+  project_id: string;
+  environment: string;
+}
+
+/** A record without its ciphertext: everything `list` may show. */
+export type RecordMeta = Omit<VaultRecord, 'nonce' | 'ciphertext'>;
+
+/** What a write did to one key. */
+export interface SetResult {
+  key: string;
+  action: 'created' | 'updated';
+  version: number;
+}
+
+/** Reserved names (for our own keys) start with `@`, which the key grammar never allows. */
+export const RESERVED_PREFIX = '@';
+/** Reserved records are scoped to a workspace, not a project or environment. */
+const RESERVED_SCOPE = '*';
+
+export interface VaultDeps {
+  paths: Paths;
+  /** The provider that can open a vault whose header names `kind`. */
+  provider: (kind: KeyProviderKind) => KeyProvider;
+  now?: () => Date;
+}
+
+/** The vault: metadata without unlock, values only after unlock. */
+export interface Vault {
+  exists(): Promise<boolean>;
+  /** The vault document; `not_initialized` if there is none. */
+  read(): Promise<VaultFile>;
+  /** Creates a new, empty vault whose data key is held by `provider`. */
+  create(provider: KeyProvider): Promise<VaultFile>;
+  /** Record metadata for a selection (or all), never values. Reserved records are hidden. */
+  list(selection?: Partial<Selection>): Promise<RecordMeta[]>;
+  /** Obtains the data key from the vault's key provider. */
+  unlock(): Promise<UnlockedVault>;
+  /** Deletes every record matching `selection` (ciphertext only; no unlock). Returns the count. */
+  purge(selection: Partial<Selection>): Promise<number>;
+}
+
+/** A vault whose data key is in memory. Every operation re-reads the file. */
+export interface UnlockedVault {
+  readonly vaultId: string;
+  readonly provider: KeyProviderKind;
+  get(selection: Selection, key: string): Promise<string>;
+  /** Values of `keys` (or every key) in a selection. Missing keys are absent from the map. */
+  getMany(selection: Selection, keys?: readonly string[]): Promise<Map<string, string>>;
+  set(
+    selection: Selection,
+    entries: readonly { key: string; value: string }[],
+  ): Promise<SetResult[]>;
+  /** Deletes a key; `not_found` when it is absent. */
+  delete(selection: Selection, key: string): Promise<void>;
+  setBinding(selection: Selection, key: string, binding: SecretBinding | null): Promise<void>;
+  getReserved(workspaceId: string, name: string): Promise<string | undefined>;
+  setReserved(workspaceId: string, name: string, value: string): Promise<void>;
+  /** Moves the data key to another provider; with `newDataKey`, re-encrypts every record too. */
+  rekey(to: KeyProvider, options?: { newDataKey?: boolean }): Promise<void>;
+  /** Wipes the data key from memory. */
+  close(): void;
+}
+
+/** Creates the vault service over `vault.json`. */
+export function createVault(deps: VaultDeps): Vault {
+  const now = deps.now ?? (() => new Date());
+  const store: DocumentStore<VaultFile> = createDocumentStore({
+    path: deps.paths.vault,
+    parse: parseVaultFile,
+  });
+
+  async function read(): Promise<VaultFile> {
+    const doc = await store.read();
+    if (doc === undefined) throw notInitialized();
+    return doc;
+  }
+
+  async function create(provider: KeyProvider): Promise<VaultFile> {
+    const sodium = await loadSodium();
+    const vaultId = randomId('vlt');
+    const dataKey = new Uint8Array(randomBytes(32));
+    try {
+      const key = await provider.create(vaultId, dataKey);
+      return await store.update((current) => {
+        if (current !== undefined) {
+          throw new AgentSecretsError(
+            'already_initialized',
+            `a vault already exists at ${deps.paths.vault}`,
+          );
+        }
+        return {
+          format: VAULT_FORMAT,
+          vault_id: vaultId,
+          created_at: now().toISOString(),
+          key,
+          key_check: aeadEncrypt(sodium, dataKey, keyCheckPlaintext(vaultId), keyCheckAad(vaultId)),
+          records: [],
+        };
+      });
+    } finally {
+      sodium.memzero(dataKey);
+    }
+  }
+
+  async function list(selection: Partial<Selection> = {}): Promise<RecordMeta[]> {
+    const doc = await read();
+    return doc.records
+      .filter((r) => !r.key.startsWith(RESERVED_PREFIX) && matches(r, selection))
+      .map(({ nonce: _n, ciphertext: _c, ...meta }) => meta);
+  }
+
+  async function unlock(): Promise<UnlockedVault> {
+    const doc = await read();
+    const provider = deps.provider(doc.key.provider);
+    const dataKey = await provider.load(doc.vault_id, doc.key);
+    const sodium = await loadSodium();
+    try {
+      aeadDecrypt(sodium, dataKey, doc.key_check, keyCheckAad(doc.vault_id));
+    } catch (cause) {
+      sodium.memzero(dataKey);
+      throw new UnlockFailedError({ cause });
+    }
+    return openVault({
+      sodium,
+      store,
+      dataKey,
+      keyCheck: doc.key_check,
+      doc,
+      now,
+      read,
+      providerFor: deps.provider,
+    });
+  }
+
+  return {
+    async exists() {
+      return (await store.read()) !== undefined;
+    },
+    read,
+    create,
+    list,
+    unlock,
+    async purge(selection) {
+      let removed = 0;
+      await store.update((doc) => {
+        if (doc === undefined) throw notInitialized();
+        const kept = doc.records.filter(
+          (r) => r.key.startsWith(RESERVED_PREFIX) || !matches(r, selection),
+        );
+        removed = doc.records.length - kept.length;
+        return { ...doc, records: kept };
+      });
+      return removed;
+    },
+  };
+}
+
+interface OpenState {
+  sodium: Sodium;
+  store: DocumentStore<VaultFile>;
+  dataKey: Uint8Array;
+  keyCheck: VaultFile['key_check'];
+  doc: VaultFile;
+  now: () => Date;
+  read: () => Promise<VaultFile>;
+  providerFor: (kind: KeyProviderKind) => KeyProvider;
+}
+
+function openVault(state: OpenState): UnlockedVault {
+  const { sodium, store, now } = state;
+  const vaultId = state.doc.vault_id;
+  let dataKey = state.dataKey;
+  let keyCheck = state.keyCheck;
+  let closed = false;
+
+  /** Every read checks that the key we hold is still the vault's key. */
+  function assertSameKey(doc: VaultFile): void {
+    if (closed)
+      throw new AgentSecretsError('vault_locked', 'the vault was closed; unlock it again');
+    if (doc.vault_id !== vaultId || doc.key_check.ciphertext !== keyCheck.ciphertext) {
+      throw new AgentSecretsError(
+        'vault_locked',
+        'the vault was re-keyed or replaced since it was unlocked; unlock it again (restart a running proxy)',
+      );
+    }
+  }
+
+  async function current(): Promise<VaultFile> {
+    const doc = await state.read();
+    assertSameKey(doc);
+    return doc;
+  }
+
+  function decrypt(record: VaultRecord): string {
+    const plain = aeadDecrypt(
+      sodium,
+      dataKey,
+      { nonce: record.nonce, ciphertext: record.ciphertext },
+      vaultRecordAad({ vault_id: vaultId, ...record }),
+    );
+    return Buffer.from(plain).toString('utf8');
+  }
+
+  function encrypt(record: Omit<VaultRecord, 'nonce' | 'ciphertext'>, value: string) {
+    return aeadEncrypt(
+      sodium,
+      dataKey,
+      Buffer.from(value, 'utf8'),
+      vaultRecordAad({ vault_id: vaultId, ...record }),
+    );
+  }
+
+  async function mutate(fn: (doc: VaultFile) => VaultFile | Promise<VaultFile>): Promise<void> {
+    await store.update(async (doc) => {
+      if (doc === undefined) throw notInitialized();
+      assertSameKey(doc);
+      return fn(doc);
+    });
+  }
+
+  function upsert(
+    doc: VaultFile,
+    selection: Selection,
+    key: string,
+    value: string,
+    stamp: string,
+  ): SetResult {
+    const index = doc.records.findIndex((r) => r.key === key && matches(r, selection));
+    const previous = index === -1 ? undefined : doc.records[index];
+    const meta = {
+      id: previous?.id ?? randomId('rec'),
+      ...selection,
+      key,
+      version: (previous?.version ?? 0) + 1,
+      created_at: previous?.created_at ?? stamp,
+      updated_at: stamp,
+      base_version: previous?.base_version ?? null,
+      changed_since_sync: true,
+      binding: previous?.binding ?? null,
+    };
+    const record: VaultRecord = { ...meta, ...encrypt(meta, value) };
+    if (previous === undefined) doc.records.push(record);
+    else doc.records[index] = record;
+    return { key, action: previous === undefined ? 'created' : 'updated', version: record.version };
+  }
+
+  return {
+    vaultId,
+    get provider() {
+      return state.doc.key.provider;
+    },
+    async get(selection, key) {
+      const doc = await current();
+      const record = doc.records.find((r) => r.key === key && matches(r, selection));
+      if (record === undefined) throw secretNotFound(key);
+      return decrypt(record);
+    },
+    async getMany(selection, keys) {
+      const doc = await current();
+      const wanted = keys === undefined ? undefined : new Set(keys);
+      const values = new Map<string, string>();
+      for (const record of doc.records) {
+        if (record.key.startsWith(RESERVED_PREFIX) || !matches(record, selection)) continue;
+        if (wanted !== undefined && !wanted.has(record.key)) continue;
+        values.set(record.key, decrypt(record));
+      }
+      return values;
+    },
+    async set(selection, entries) {
+      for (const { key } of entries) assertKeyName(key);
+      let results: SetResult[] = [];
+      await mutate((doc) => {
+        const stamp = now().toISOString();
+        results = entries.map(({ key, value }) => upsert(doc, selection, key, value, stamp));
+        return doc;
+      });
+      return results;
+    },
+    async delete(selection, key) {
+      await mutate((doc) => {
+        const index = doc.records.findIndex((r) => r.key === key && matches(r, selection));
+        if (index === -1 || key.startsWith(RESERVED_PREFIX)) throw secretNotFound(key);
+        doc.records.splice(index, 1);
+        return doc;
+      });
+    },
+    async setBinding(selection, key, binding) {
+      await mutate((doc) => {
+        const record = doc.records.find((r) => r.key === key && matches(r, selection));
+        if (record === undefined || key.startsWith(RESERVED_PREFIX)) throw secretNotFound(key);
+        record.binding = binding;
+        return doc;
+      });
+    },
+    async getReserved(workspaceId, name) {
+      const doc = await current();
+      const record = doc.records.find(
+        (r) => r.key === reserved(name) && isReservedFor(r, workspaceId),
+      );
+      return record === undefined ? undefined : decrypt(record);
+    },
+    async setReserved(workspaceId, name, value) {
+      const selection = {
+        workspace_id: workspaceId,
+        project_id: RESERVED_SCOPE,
+        environment: RESERVED_SCOPE,
+      };
+      await mutate((doc) => {
+        upsert(doc, selection, reserved(name), value, now().toISOString());
+        return doc;
+      });
+    },
+    async rekey(to, options = {}) {
+      const doc = await current();
+      const nextKey = options.newDataKey
+        ? new Uint8Array(randomBytes(32))
+        : new Uint8Array(dataKey);
+      const header = await to.create(vaultId, nextKey);
+      const nextCheck = aeadEncrypt(
+        sodium,
+        nextKey,
+        keyCheckPlaintext(vaultId),
+        keyCheckAad(vaultId),
+      );
+      await mutate((latest) => {
+        const records = latest.records.map((record) => {
+          if (!options.newDataKey) return record;
+          const { nonce: _n, ciphertext: _c, ...meta } = record;
+          const value = decrypt(record);
+          const sealed = aeadEncrypt(
+            sodium,
+            nextKey,
+            Buffer.from(value, 'utf8'),
+            vaultRecordAad({ vault_id: vaultId, ...meta }),
+          );
+          return { ...meta, ...sealed };
+        });
+        return { ...latest, key: header, key_check: nextCheck, records };
+      });
+      // Forget the old key only after the new header is safely on disk.
+      await state
+        .providerFor(doc.key.provider)
+        .discard(doc.key)
+        .catch(() => undefined);
+      sodium.memzero(dataKey);
+      dataKey = nextKey;
+      keyCheck = nextCheck;
+      state.doc = { ...doc, key: header };
+    },
+    close() {
+      if (!closed) sodium.memzero(dataKey);
+      closed = true;
+    },
+  };
+}
+
+function matches(record: VaultRecord, selection: Partial<Selection>): boolean {
+  return (
+    (selection.workspace_id === undefined || record.workspace_id === selection.workspace_id) &&
+    (selection.project_id === undefined || record.project_id === selection.project_id) &&
+    (selection.environment === undefined || record.environment === selection.environment)
+  );
+}
+
+function reserved(name: string): string {
+  return name.startsWith(RESERVED_PREFIX) ? name : `${RESERVED_PREFIX}${name}`;
+}
+
+function isReservedFor(record: VaultRecord, workspaceId: string): boolean {
+  return (
+    record.workspace_id === workspaceId &&
+    record.project_id === RESERVED_SCOPE &&
+    record.environment === RESERVED_SCOPE
+  );
+}
+
+function keyCheckAad(vaultId: string): Uint8Array {
+  return encodeAad(KEY_CHECK_AAD, [vaultId]);
+}
+
+function keyCheckPlaintext(vaultId: string): Uint8Array {
+  return Buffer.from(`agentsecrets key check ${vaultId}`, 'utf8');
+}
+
+function notInitialized(): AgentSecretsError {
+  return new AgentSecretsError('not_initialized', 'no vault yet: run `agentsecrets init` first');
+}
+
+/** `secret 'KEY' not found`: the text the AgentSecrets Python SDK looks for (DESIGN §7). */
+export function secretNotFound(key: string): AgentSecretsError {
+  return new AgentSecretsError(
+    'secret_not_found',
+    `secret '${key}' not found; add it with \`agentsecrets secrets set ${key}\``,
+    { context: { secret: key } },
+  );
+}
