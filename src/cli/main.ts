@@ -15,7 +15,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   const prompt = createPrompter({ stdin: process.stdin, stderr: process.stderr });
   const ctx = createCliContext(config, out, prompt);
   const { program, exitCode } = buildProgram(ctx);
-  program.exitOverride();
   let code: number;
   try {
     await program.parseAsync([...argv]);

@@ -32,6 +32,8 @@ export function buildProgram(ctx: CliContext): ProgramRun {
     )
     .version('0.1.0', '-V, --version')
     .enablePositionalOptions()
+    // Set before any subcommand exists: subcommands copy it when they are created.
+    .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({
       writeOut: (text) => ctx.out.raw(text),

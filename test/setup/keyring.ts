@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -18,7 +19,7 @@ declare module 'vitest' {
  * tests (DESIGN: real Secret Service in tests). The recipe of reference/dependencies.md §4,
  * without touching the user's own keyring: a new HOME and XDG_DATA_HOME for the daemon.
  */
-export default function setup(project: TestProject): () => void {
+export default async function setup(project: TestProject): Promise<() => void> {
   const missing = ['dbus-daemon', 'gnome-keyring-daemon'].filter(
     (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0,
   );
@@ -60,22 +61,33 @@ export default function setup(project: TestProject): () => void {
       stdio: ['pipe', 'ignore', 'ignore'],
     },
   );
-  keyring.stdin.end('agentsecrets-test-keyring');
-  // Wait until the Secret Service answers on the bus.
-  for (let i = 0; i < 50; i++) {
-    const ping = spawnSync(
+  await new Promise<void>((resolve) => keyring.stdin.end('agentsecrets-test-keyring', resolve));
+  // Wait until the Secret Service answers and its default (login) collection exists.
+  let ready = false;
+  for (let i = 0; i < 100 && !ready; i++) {
+    const alias = spawnSync(
       'dbus-send',
       [
         '--session',
         '--print-reply',
         '--dest=org.freedesktop.secrets',
         '/org/freedesktop/secrets',
-        'org.freedesktop.DBus.Peer.Ping',
+        'org.freedesktop.Secret.Service.ReadAlias',
+        'string:default',
       ],
-      { env },
+      { env, encoding: 'utf8' },
     );
-    if (ping.status === 0) break;
-    spawnSync('sleep', ['0.1']);
+    ready = alias.status === 0 && /collection\/login/.test(alias.stdout);
+    if (!ready) await sleep(100);
+  }
+  if (!ready) {
+    keyring.kill('SIGTERM');
+    project.provide('keyringBus', '');
+    project.provide(
+      'keyringMissingReason',
+      'gnome-keyring did not create its login collection within 10 s',
+    );
+    return () => rmSync(home, { recursive: true, force: true });
   }
   project.provide('keyringBus', address);
   project.provide('keyringMissingReason', '');
