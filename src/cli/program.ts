@@ -80,6 +80,13 @@ export function buildProgram(ctx: CliContext): ProgramRun {
     .action((opts) => run(async () => (await import('./commands/init.js')).init(ctx, opts)));
 
   program
+    .command('demo')
+    .description('run the whole flow once with embedded defaults (no keychain, server or account)')
+    .option('--keep', 'keep the throw-away state folder for inspection')
+    .addHelpText('after', examples('agentsecrets demo'))
+    .action((opts) => run(async () => (await import('./commands/demo.js')).demo(ctx, opts)));
+
+  program
     .command('status')
     .description('show workspace, project, environment, vault key, secrets and proxy state')
     .option('--json', 'print as JSON')

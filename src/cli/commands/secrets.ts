@@ -97,8 +97,9 @@ export async function secretsList(
   const scope = options.allEnvs
     ? { workspace_id: current.workspace.id, project_id: current.project.id }
     : current.selection;
-  const records = (await services.vault.list(scope)).sort(
-    (a, b) => a.key.localeCompare(b.key) || a.environment.localeCompare(b.environment),
+  // Plain code-unit order: localeCompare goes through ICU and costs milliseconds per 1,000.
+  const records = (await services.vault.list(scope)).sort((a, b) =>
+    a.key === b.key ? compare(a.environment, b.environment) : compare(a.key, b.key),
   );
   if (options.json) return out.json(records.map(publicMeta));
   if (options.allEnvs) {
@@ -127,6 +128,10 @@ export async function secretsList(
     ],
     `no secrets in ${current.project.name}/${current.environment}; add one with \`agentsecrets secrets set KEY\``,
   );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The metadata `list` prints with --json. */
