@@ -38,7 +38,8 @@ export function parseDotenv(text: string): DotenvResult {
       problems.push({ line: lineNo, reason: 'invalid key name' });
       continue;
     }
-    let rest = body.slice(eq + 1).trimStart();
+    const afterEq = body.slice(eq + 1);
+    let rest = afterEq.trimStart();
     let value: string;
     if (rest.startsWith('"')) {
       // A double-quoted value may continue on the following lines.
@@ -72,8 +73,10 @@ export function parseDotenv(text: string): DotenvResult {
       }
       value = rest.slice(1, closing);
     } else {
-      const comment = rest.search(/\s#/);
-      value = (comment === -1 ? rest : rest.slice(0, comment)).trim();
+      // ` #` starts a comment; look before trimming so that `KEY= # note` is an empty value
+      // while `COLOR=#ff0000` keeps its value.
+      const comment = afterEq.search(/\s#/);
+      value = (comment === -1 ? afterEq : afterEq.slice(0, comment)).trim();
     }
     entries.push({ key, value, line: lineNo });
   }

@@ -1,8 +1,10 @@
 /**
  * The one canonical encoding of associated data, used by the vault, the sync client and the
  * sync server alike (DESIGN §4): a context label, then each field as a 4-byte big-endian
- * length followed by its UTF-8 bytes. Length prefixes make the encoding injective: no two
- * different field lists encode to the same bytes.
+ * length followed by its UTF-8 bytes. Length prefixes make the encoding injective over text:
+ * no two different lists of field texts encode to the same bytes. Numbers are encoded as
+ * their decimal text, so each field position must always carry the same type (it does: the
+ * label fixes the layout).
  */
 export function encodeAad(label: string, fields: readonly (string | number)[]): Uint8Array {
   const parts = [label, ...fields.map(String)].map((field) => Buffer.from(field, 'utf8'));

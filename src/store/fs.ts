@@ -60,7 +60,7 @@ export async function writeFileAtomic(
 /** Removes temporary files left behind by writers of `path` that are no longer running. */
 export async function removeOrphanedTempFiles(path: string): Promise<void> {
   const dir = dirname(path);
-  const prefix = `.${basename(path)}.`;
+  const pattern = new RegExp(`^\\.${escapeRegExp(basename(path))}\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
   let names: string[];
   try {
     names = await readdir(dir);
@@ -68,9 +68,10 @@ export async function removeOrphanedTempFiles(path: string): Promise<void> {
     return;
   }
   for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-    const pid = Number(name.slice(prefix.length).split('.')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) {
+    const match = pattern.exec(name);
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    if (pid > 0 && !isProcessAlive(pid)) {
       await rm(join(dir, name), { force: true });
     }
   }
@@ -95,6 +96,10 @@ export function isErrno(err: unknown, ...codes: string[]): boolean {
     typeof (err as { code: unknown }).code === 'string' &&
     codes.includes((err as { code: string }).code)
   );
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function tempName(base: string): string {

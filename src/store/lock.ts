@@ -66,7 +66,7 @@ async function acquire(lockPath: string, options: LockOptions): Promise<string> 
     }
     const holder = await inspect(lockPath, staleMs);
     if (holder.stale) {
-      await steal(lockPath, holder.nonce);
+      await steal(lockPath, holder.seen);
       continue;
     }
     if (Date.now() - started > timeoutMs) {
@@ -84,35 +84,36 @@ async function acquire(lockPath: string, options: LockOptions): Promise<string> 
 interface HolderState {
   stale: boolean;
   pid?: number;
-  /** The holder's nonce, or undefined when the file could not be read. */
-  nonce?: string;
+  /** The exact lock file inspected: its inode and text. A take-over removes only that file. */
+  seen?: { ino: number; raw: string };
 }
 
 async function inspect(lockPath: string, staleMs: number): Promise<HolderState> {
   let raw: string;
-  let ageMs: number;
+  let st: { ino: number; mtimeMs: number };
   try {
-    const [text, st] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
-    raw = text;
-    ageMs = Date.now() - st.mtimeMs;
+    [raw, st] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return { stale: false };
     throw err;
   }
+  const ageMs = Date.now() - st.mtimeMs;
+  const seen = { ino: st.ino, raw };
   const info = parseInfo(raw);
-  if (info === undefined) return { stale: ageMs > UNREADABLE_STALE_MS };
+  if (info === undefined) return { stale: ageMs > UNREADABLE_STALE_MS, seen };
   const deadHere = info.host === hostname() && !isProcessAlive(info.pid);
-  return { stale: deadHere || ageMs > staleMs, pid: info.pid, nonce: info.nonce };
+  return { stale: deadHere || ageMs > staleMs, pid: info.pid, seen };
 }
 
-async function steal(lockPath: string, staleNonce: string | undefined): Promise<void> {
+async function steal(lockPath: string, seen: HolderState['seen']): Promise<void> {
+  if (seen === undefined) return;
   const stealPath = `${lockPath}.steal`;
   try {
     const fh = await open(stealPath, 'wx', FILE_MODE);
     await fh.close();
   } catch (err) {
     if (!isErrno(err, 'EEXIST')) throw err;
-    // Someone else is stealing; clear their marker only if they died doing it.
+    // Someone else is taking over; clear their marker only if they died doing it.
     const st = await stat(stealPath).catch(() => undefined);
     if (st !== undefined && Date.now() - st.mtimeMs > STEAL_STALE_MS) {
       await rm(stealPath, { force: true });
@@ -120,11 +121,13 @@ async function steal(lockPath: string, staleNonce: string | undefined): Promise<
     return;
   }
   try {
-    // Remove the lock only if it is still the stale one we inspected.
-    const current = await readFile(lockPath, 'utf8').catch(() => undefined);
-    if (current !== undefined && parseInfo(current)?.nonce === staleNonce) {
-      await rm(lockPath, { force: true });
-    }
+    // Remove the lock only if it is still the very file we judged stale: same inode, same
+    // text. A lock created since then is a new file (a new inode), however it reads.
+    const [raw, st] = await Promise.all([
+      readFile(lockPath, 'utf8').catch(() => undefined),
+      stat(lockPath).catch(() => undefined),
+    ]);
+    if (raw === seen.raw && st?.ino === seen.ino) await rm(lockPath, { force: true });
   } finally {
     await rm(stealPath, { force: true });
   }

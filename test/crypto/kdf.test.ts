@@ -119,6 +119,18 @@ describe('deriveKeyIsolated', () => {
     expect(hex(isolated)).toBe(hex(deriveKey(sodium, 'caf\u00e9', p)));
   });
 
+  it.each<{ name: string; change: (p: KdfParams) => KdfParams }>([
+    { name: 'zero passes', change: (p) => ({ ...p, ops: 0 }) },
+    { name: 'a salt of the wrong length', change: (p) => ({ ...p, salt: 'AAAA' }) },
+  ])('rejects, rather than hangs, on $name, without echoing the passphrase', async ({ change }) => {
+    const passphrase = canary('PASSPHRASE');
+    const err: unknown = await deriveKeyIsolated(passphrase, change(params())).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(String((err as Error).message)).not.toContain(passphrase);
+  });
+
   it('gives different keys for different salts', async () => {
     const passphrase = canary('PASSPHRASE');
     const [a, b] = await Promise.all([
