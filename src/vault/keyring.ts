@@ -97,6 +97,9 @@ function describe(err: unknown): string {
     return err.cause === undefined ? err.message : describe(err.cause);
   if (err instanceof Error) {
     if (err.name === 'AbortError' || err.name === 'TimeoutError') return 'timed out';
+    if (/autolaunch|DBUS_SESSION_BUS_ADDRESS/.test(err.message)) {
+      return 'no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set';
+    }
     return err.message.split('\n')[0]!.slice(0, 200);
   }
   return 'unknown error';

@@ -18,7 +18,10 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
   const { out } = ctx;
   const home = await mkdtemp(join(tmpdir(), 'agentsecrets-demo-'));
   const memory = createMemoryKeyProvider();
-  const config = loadConfig({ ...ctx.config.env, AGENTSECRETS_HOME: home, AGENTSECRETS_ENV: '' }, home);
+  const config = loadConfig(
+    { ...ctx.config.env, AGENTSECRETS_HOME: home, AGENTSECRETS_ENV: '' },
+    home,
+  );
   const services = createServices(config, { memoryKeys: memory });
   const step = (n: number, text: string) => out.line(`\n${n}. ${text}`);
   try {
@@ -27,7 +30,10 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
 
     step(1, 'Create an encrypted vault and a local workspace');
     await services.vault.create(memory);
-    const { project } = await services.workspaces.initLocal({ projectName: 'demo', backend: 'passphrase' });
+    const { project } = await services.workspaces.initLocal({
+      projectName: 'demo',
+      backend: 'passphrase',
+    });
     out.line(`   project '${project.name}', environment 'development'`);
 
     step(2, 'A human stores a credential (the value is random and never printed)');
@@ -49,7 +55,10 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
     captured.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
     const result = await runWithSecrets({
       command: process.execPath,
-      args: ['-e', 'console.log("the program sees a key of length " + process.env.DEMO_API_KEY.length + ": " + process.env.DEMO_API_KEY)'],
+      args: [
+        '-e',
+        'console.log("the program sees a key of length " + process.env.DEMO_API_KEY.length + ": " + process.env.DEMO_API_KEY)',
+      ],
       env: { PATH: ctx.config.env.PATH ?? '', DEMO_API_KEY: value },
       mask: [value],
       noMask: false,

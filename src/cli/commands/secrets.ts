@@ -9,6 +9,9 @@ import type { RecordMeta } from '../../vault/vault.js';
 import { type CliContext, requireHuman } from '../context.js';
 import { EXIT } from '../exit.js';
 
+/** Values shorter than this get a warning: guessable, and masked wherever they occur. */
+const SHORT_VALUE = 8;
+
 /** Flags that pick the project and environment. */
 export interface SelectionOptions {
   project?: string;
@@ -55,6 +58,11 @@ export async function secretsSet(
   }
   for (const { key, value } of entries) {
     if (value === '') throw new UsageError(`the value for ${key} is empty; nothing was stored`);
+    if (value.length < SHORT_VALUE) {
+      out.warn(
+        `${key} is shorter than ${SHORT_VALUE} characters: it is easy to guess, and masking will replace every occurrence of it in output`,
+      );
+    }
   }
   const services = ctx.services();
   const current = await services.workspaces.resolve(flags(options));
