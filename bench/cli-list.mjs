@@ -14,13 +14,22 @@ const SECRETS = 1000;
 const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const home = await mkdtemp(join(tmpdir(), 'agentsecrets-bench-'));
 try {
-  const passphrase = { forUnlock: async () => 'bench-passphrase', forCreate: async () => 'bench-passphrase' };
-  const services = createServices(loadConfig({ AGENTSECRETS_HOME: home }, home), { passphrase, kdfCost: TEST_KDF_COST });
+  const passphrase = {
+    forUnlock: async () => 'bench-passphrase',
+    forCreate: async () => 'bench-passphrase',
+  };
+  const services = createServices(loadConfig({ AGENTSECRETS_HOME: home }, home), {
+    passphrase,
+    kdfCost: TEST_KDF_COST,
+  });
   await services.vault.create(services.keyProvider('passphrase'));
   await services.workspaces.initLocal({ projectName: 'bench', backend: 'passphrase' });
   const current = await services.workspaces.resolve();
   const vault = await services.vault.unlock();
-  const entries = Array.from({ length: SECRETS }, (_, i) => ({ key: `KEY_${i}`, value: `value-${i}` }));
+  const entries = Array.from({ length: SECRETS }, (_, i) => ({
+    key: `KEY_${i}`,
+    value: `value-${i}`,
+  }));
   await vault.set(current.selection, entries);
   vault.close();
 
@@ -28,18 +37,23 @@ try {
   const baseline = [];
   const list = [];
   const listJson = [];
-  for (let i = 0; i < 3; i++) timeCommand(process.execPath, [cli, 'secrets', 'list'], { env, cwd: home });
+  for (let i = 0; i < 3; i++)
+    timeCommand(process.execPath, [cli, 'secrets', 'list'], { env, cwd: home });
   for (let i = 0; i < RUNS; i++) {
     baseline.push(timeCommand(process.execPath, ['-e', '0'], { env }));
     list.push(timeCommand(process.execPath, [cli, 'secrets', 'list'], { env, cwd: home }));
-    listJson.push(timeCommand(process.execPath, [cli, 'secrets', 'list', '--json'], { env, cwd: home }));
+    listJson.push(
+      timeCommand(process.execPath, [cli, 'secrets', 'list', '--json'], { env, cwd: home }),
+    );
   }
   const b = median(baseline);
   const l = median(list);
   const j = median(listJson);
   console.log(`secrets list, ${SECRETS} secrets, ${RUNS} interleaved runs`);
   console.log(`  node -e 0                  median ${ms(b)}`);
-  console.log(`  agentsecrets secrets list  median ${ms(l)}  (${(l / b).toFixed(2)}x node -e 0; target <= 4x)`);
+  console.log(
+    `  agentsecrets secrets list  median ${ms(l)}  (${(l / b).toFixed(2)}x node -e 0; target <= 4x)`,
+  );
   console.log(`  ... --json                 median ${ms(j)}  (${(j / b).toFixed(2)}x)`);
   process.exitCode = l / b <= 4 ? 0 : 1;
 } finally {

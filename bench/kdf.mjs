@@ -1,5 +1,10 @@
 // Argon2id unlock cost with the default parameters (issue 2: >= 64 MiB, 0.2-1 s per unlock).
-import { DEFAULT_KDF_COST, deriveKey, deriveKeyIsolated, newKdfParams } from '../dist/src/crypto/kdf.js';
+import {
+  DEFAULT_KDF_COST,
+  deriveKey,
+  deriveKeyIsolated,
+  newKdfParams,
+} from '../dist/src/crypto/kdf.js';
 import { loadSodium } from '../dist/src/crypto/sodium.js';
 import { median, ms } from './lib.mjs';
 

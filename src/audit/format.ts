@@ -68,12 +68,12 @@ export interface AuditEntry extends Required<Omit<AuditInput, 'timestamp'>> {
   hash: string;
 }
 
-/** Serialises an entry (fields in the fixed order) and computes its hash; returns the line. */
+/** Serialises an entry (fields in the fixed order) and computes its hash. */
 export function encodeEntry(
   input: AuditInput & { id: string; timestamp: string },
   prevHash: string,
-): { line: string; hash: string } {
-  const body = JSON.stringify({
+): { line: string; hash: string; entry: AuditEntry } {
+  const fields = {
     id: input.id,
     timestamp: input.timestamp,
     workspace: input.workspace,
@@ -97,9 +97,10 @@ export function encodeEntry(
     command: input.command ?? null,
     policy: input.policy ?? null,
     prev_hash: prevHash,
-  });
+  };
+  const body = JSON.stringify(fields);
   const hash = sha256Hex(body);
-  return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
+  return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash, entry: { ...fields, hash } };
 }
 
 const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
