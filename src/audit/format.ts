@@ -34,6 +34,8 @@ export const MAX_URL_LENGTH = 2048;
 
 /** What a caller records. The writer adds id, timestamp (unless given) and the chain. */
 export interface AuditInput {
+  /** Preassigned id, when the caller must know it early (the proxy's X-AS-Request-Id). */
+  id?: string;
   timestamp?: string;
   workspace: string | null;
   project: string | null;
@@ -61,7 +63,7 @@ export interface AuditInput {
 }
 
 /** A stored entry. */
-export interface AuditEntry extends Required<Omit<AuditInput, 'timestamp'>> {
+export interface AuditEntry extends Required<Omit<AuditInput, 'timestamp' | 'id'>> {
   id: string;
   timestamp: string;
   prev_hash: string;

@@ -23,7 +23,9 @@ export async function listSegments(dir: string): Promise<Segment[]> {
   }
   return names
     .map((name) => ({ name, parsed: parseSegmentName(name) }))
-    .filter((s): s is { name: string; parsed: { seq: number; day: string } } => s.parsed !== undefined)
+    .filter(
+      (s): s is { name: string; parsed: { seq: number; day: string } } => s.parsed !== undefined,
+    )
     .map(({ name, parsed }) => ({ name, path: join(dir, name), ...parsed }))
     .sort((a, b) => a.seq - b.seq);
 }

@@ -80,14 +80,20 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   let cached: Head | undefined;
   let dirty: string[] = [];
   let closed = false;
+  let dirReady: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
 
   function append(input: AuditInput): Promise<AuditEntry> {
-    if (closed) return Promise.reject(new AgentSecretsError('internal_error', 'the audit log is closed'));
+    if (closed)
+      return Promise.reject(new AgentSecretsError('internal_error', 'the audit log is closed'));
     const stamp = input.timestamp === undefined ? now() : new Date(input.timestamp);
     return new Promise<AuditEntry>((resolve, reject) => {
       queue.push({
-        input: { ...input, id: timeOrderedId('evt', stamp), timestamp: stamp.toISOString() },
+        input: {
+          ...input,
+          id: input.id ?? timeOrderedId('evt', stamp),
+          timestamp: stamp.toISOString(),
+        },
         resolve,
         reject,
       });
@@ -106,17 +112,19 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     while (queue.length > 0) {
       const batch = queue.splice(0, maxBatch);
       try {
+        dirReady ??= ensurePrivateDir(dir);
+        await dirReady;
         const entries = await withFileLock(lockPath, () => writeBatch(batch));
         batch.forEach((p, i) => p.resolve(entries[i]!));
       } catch (err) {
         cached = undefined;
+        dirReady = undefined;
         batch.forEach((p) => p.reject(err));
       }
     }
   }
 
   async function writeBatch(batch: Pending[]): Promise<AuditEntry[]> {
-    await ensurePrivateDir(dir);
     let head = await currentHead();
     const today = utcDay(now());
     const lines: string[] = [];
@@ -131,7 +139,13 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     const data = `${lines.join('\n')}\n`;
     const bytes = Buffer.byteLength(data);
     if (head.size > 0 && (head.size + bytes > maxSegment || head.day !== today)) {
-      head = { segment: segmentName(head.seq + 1, today), seq: head.seq + 1, day: today, size: 0, hash: head.hash };
+      head = {
+        segment: segmentName(head.seq + 1, today),
+        seq: head.seq + 1,
+        day: today,
+        size: 0,
+        hash: head.hash,
+      };
     }
     const path = join(dir, head.segment);
     const fh = await open(path, 'a', FILE_MODE);
@@ -158,8 +172,15 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       return { segment: segmentName(1, day), seq: 1, day, size: 0, hash: GENESIS_HASH };
     }
     const size = (await stat(join(dir, latest.name))).size;
-    if (cached !== undefined && cached.segment === latest.name && cached.size === size) return cached;
-    return { segment: latest.name, seq: latest.seq, day: latest.day, size: await repairTail(latest.name, size), hash: await tailHash(latest) };
+    if (cached !== undefined && cached.segment === latest.name && cached.size === size)
+      return cached;
+    return {
+      segment: latest.name,
+      seq: latest.seq,
+      day: latest.day,
+      size: await repairTail(latest.name, size),
+      hash: await tailHash(latest),
+    };
   }
 
   async function latestSegment(): Promise<{ name: string; seq: number; day: string } | undefined> {
@@ -173,7 +194,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     let best: { name: string; seq: number; day: string } | undefined;
     for (const name of names) {
       const parsed = parseSegmentName(name);
-      if (parsed !== undefined && (best === undefined || parsed.seq > best.seq)) best = { name, ...parsed };
+      if (parsed !== undefined && (best === undefined || parsed.seq > best.seq))
+        best = { name, ...parsed };
     }
     return best;
   }

@@ -173,6 +173,12 @@ export function buildProgram(ctx: CliContext): ProgramRun {
       .command('set <key-or-pairs...>')
       .description('store secrets; `set KEY` reads the value from stdin or a hidden prompt'),
   )
+    .option('--domains <list>', 'also bind the key to these domains (human only, at a terminal)')
+    .option(
+      '--styles <list>',
+      'with --domains: the injection styles allowed (bearer,basic,header,query,body,form)',
+    )
+    .option('--yes', 'with --domains: skip the typed confirmation (a terminal is still required)')
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
@@ -229,12 +235,91 @@ export function buildProgram(ctx: CliContext): ProgramRun {
     );
 
   sel(
+    secrets
+      .command('bind <key> <domains...>')
+      .description('bind a secret to the domains it may be sent to (human only)'),
+  )
+    .option(
+      '--styles <list>',
+      'also restrict the injection styles (bearer,basic,header,query,body,form)',
+    )
+    .option('--all-envs', 'bind the key in every environment of the project')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `\nA bound secret is never injected toward any other host, even an allowlisted one.
+${examples('agentsecrets secrets bind STRIPE_KEY api.stripe.com', 'agentsecrets secrets bind GH_TOKEN api.github.com uploads.github.com --styles bearer')}`,
+    )
+    .action((key, domains, opts) =>
+      run(async () => (await import('./commands/secrets.js')).secretsBind(ctx, key, domains, opts)),
+    );
+  sel(
+    secrets
+      .command('unbind <key>')
+      .description('remove the domain binding of a secret (human only)'),
+  )
+    .option('--all-envs', 'unbind the key in every environment of the project')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .action((key, opts) =>
+      run(async () => (await import('./commands/secrets.js')).secretsUnbind(ctx, key, opts)),
+    );
+
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  sel(
+    program
+      .command('call')
+      .description(
+        'make one authenticated HTTPS request; the secret is injected, the response scrubbed',
+      )
+      .requiredOption('--url <url>', 'the URL to call (https://…)')
+      .option('--method <method>', 'HTTP method', 'GET')
+      .option('--body <body>', 'request body (JSON is sent as application/json)')
+      .option('--bearer <KEY>', 'send KEY as Authorization: Bearer')
+      .option('--basic <KEY>', 'send KEY (a user:password pair) as Authorization: Basic')
+      .option('--header <Name=KEY>', 'send KEY in header Name (repeatable)', collect)
+      .option('--query <param=KEY>', 'send KEY as query parameter param (repeatable)', collect)
+      .option(
+        '--body-field <path=KEY>',
+        'put KEY at a dotted path of the JSON body (repeatable)',
+        collect,
+      )
+      .option('--form-field <field=KEY>', 'put KEY in a form field (repeatable)', collect)
+      .option(
+        '--pass-header <"Name: value">',
+        'an ordinary header to send as is (repeatable)',
+        collect,
+      )
+      .option('--agent-id <name>', 'declare which agent is calling (recorded as a claim)')
+      .option('--token <agt_token>', 'an issued agent token')
+      .addOption(
+        new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'),
+      ),
+  )
+    .addHelpText(
+      'after',
+      `\nText output is "HTTP <code>", a blank line, then the body. --output json prints
+{"status","headers","body","redacted","duration_ms","error"}. Exit code 0 for 2xx/3xx, else 1.
+${examples(
+  'agentsecrets call --url https://api.stripe.com/v1/balance --bearer STRIPE_KEY',
+  'agentsecrets call --url https://api.example.com/items --method POST --body \'{"name":"x"}\' --header X-Api-Key=API_KEY',
+  'agentsecrets call --url https://maps.example.com/geo --query key=MAPS_KEY --output json',
+)}`,
+    )
+    .action((opts) => run(async () => (await import('./commands/call.js')).call(ctx, opts)));
+
+  sel(
     program
       .command('env')
       .description("run a command with the project's secrets as environment variables")
       .argument('<command...>', 'the command and its arguments (after --)')
       .option('--only <keys>', 'comma-separated keys to inject (default: all)')
       .option('--no-mask', 'do not mask values in output that goes to a pipe or file')
+      .option(
+        '--agent-id <name>',
+        'declare which agent is running the command (recorded as a claim)',
+      )
       .passThroughOptions(),
   )
     .addHelpText(
@@ -246,6 +331,111 @@ ${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE
     )
     .action((argv, opts) =>
       run(async () => (await import('./commands/env.js')).envRun(ctx, argv, opts)),
+    );
+
+  const proxy = program
+    .command('proxy')
+    .description('the localhost credential proxy and key holder');
+  proxy
+    .command('start')
+    .description('run the proxy in the foreground; it unlocks the vault once and holds the key')
+    .option('--port <port>', 'TCP port', '8765')
+    .option('--host <host>', 'address to listen on (loopback unless you mean it)', '127.0.0.1')
+    .option(
+      '--no-session-token',
+      'accept requests without X-AS-Session-Token (for clients that cannot send it)',
+    )
+    .addHelpText(
+      'after',
+      `\nEndpoints: /proxy (X-AS-* headers), GET /health, POST /sync. The session token is in proxy.json
+(mode 0600) in the state folder; the CLI and the SDK read it themselves.
+${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`,
+    )
+    .action((opts) => run(async () => (await import('./commands/proxy.js')).proxyStart(ctx, opts)));
+  proxy
+    .command('status')
+    .description('is the proxy running, where, and does it require a session token')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/proxy.js')).proxyStatus(ctx, opts)),
+    );
+  proxy
+    .command('stop')
+    .description('stop the proxy (SIGTERM, then SIGKILL after 5 s)')
+    .option('--json', 'print as JSON')
+    .action((opts) => run(async () => (await import('./commands/proxy.js')).proxyStop(ctx, opts)));
+  proxy
+    .command('logs')
+    .description('recent audit entries (calls, blocks, env runs)')
+    .option('--last <n>', 'how many entries', '20')
+    .option('--secret <KEY>', 'only entries that used this key')
+    .option('--watch', 'keep following new entries from every writer')
+    .option('--json', 'print as JSON (one document; with --watch, one entry per line)')
+    .addHelpText(
+      'after',
+      examples('agentsecrets proxy logs --last 50', 'agentsecrets proxy logs --watch'),
+    )
+    .action((opts) => run(async () => (await import('./commands/proxy.js')).proxyLogs(ctx, opts)));
+
+  const workspace = program.command('workspace').description('the workspace: allowlist and policy');
+  const allowlist = workspace
+    .command('allowlist')
+    .description('domains credentials may be sent to (deny by default)');
+  allowlist
+    .command('add <domains...>')
+    .description('allow domains (human only, at a terminal)')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `\nEntries are exact hosts or *.example.com (exactly one extra label: a.example.com, not
+a.b.example.com or example.com itself), with an optional :port. Without a port only the
+default port (443 for https) matches.
+${examples('agentsecrets workspace allowlist add api.stripe.com', 'agentsecrets workspace allowlist add "*.githubusercontent.com" localhost:8443')}`,
+    )
+    .action((domains, opts) =>
+      run(async () => (await import('./commands/workspace.js')).allowlistAdd(ctx, domains, opts)),
+    );
+  allowlist
+    .command('remove <domain>')
+    .description('stop allowing a domain (human only)')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .action((domain, opts) =>
+      run(async () => (await import('./commands/workspace.js')).allowlistRemove(ctx, domain, opts)),
+    );
+  allowlist
+    .command('list')
+    .description('the allowed domains')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/workspace.js')).allowlistList(ctx, opts)),
+    );
+  allowlist
+    .command('log')
+    .description('who changed the allowlist, and when')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/workspace.js')).allowlistLog(ctx, opts)),
+    );
+  const policy = workspace.command('policy').description('workspace-wide rules');
+  policy
+    .command('set')
+    .description('change the workspace policy (human only)')
+    .option('--require-binding', 'refuse secrets that are not bound to domains')
+    .option('--no-require-binding', 'allow unbound secrets (the default)')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', examples('agentsecrets workspace policy set --require-binding'))
+    .action((opts) =>
+      run(async () => (await import('./commands/workspace.js')).policySet(ctx, opts)),
+    );
+  policy
+    .command('show')
+    .description('the workspace policy')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/workspace.js')).policyShow(ctx, opts)),
     );
 
   const vault = program.command('vault').description('manage the vault key');

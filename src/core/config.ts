@@ -39,7 +39,44 @@ export interface Config {
   readonly ci: boolean;
   /** The raw environment, handed to child processes and to later settings. */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** `AGENTSECRETS_ALLOW_PRIVATE`: CIDRs the SSRF guard opens, for development and tests. */
+  readonly allowPrivate: string;
+  /** `AGENTSECRETS_CA_FILE`: extra PEM certificates to trust for upstream HTTPS. */
+  readonly caFile: string | undefined;
+  /** Proxy limits (DESIGN §7), each overridable by an environment variable. */
+  readonly limits: Limits;
+  /** `AGENTSECRETS_AUDIT_FSYNC`: always | interval (default) | never. */
+  readonly auditFsync: 'always' | 'interval' | 'never';
 }
+
+/** Size and time limits on forwarded calls. */
+export interface Limits {
+  maxRequestBytes: number;
+  maxResponseBytes: number;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+  totalTimeoutMs: number;
+}
+
+/** The defaults, and the variables that override them. */
+export const DEFAULT_LIMITS: Limits = {
+  maxRequestBytes: 10 * 1024 * 1024,
+  maxResponseBytes: 50 * 1024 * 1024,
+  connectTimeoutMs: 10_000,
+  headersTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  totalTimeoutMs: 120_000,
+};
+
+const LIMIT_VARIABLES: Record<keyof Limits, string> = {
+  maxRequestBytes: 'AGENTSECRETS_MAX_REQUEST_BYTES',
+  maxResponseBytes: 'AGENTSECRETS_MAX_RESPONSE_BYTES',
+  connectTimeoutMs: 'AGENTSECRETS_CONNECT_TIMEOUT_MS',
+  headersTimeoutMs: 'AGENTSECRETS_HEADERS_TIMEOUT_MS',
+  idleTimeoutMs: 'AGENTSECRETS_IDLE_TIMEOUT_MS',
+  totalTimeoutMs: 'AGENTSECRETS_TOTAL_TIMEOUT_MS',
+};
 
 /** Resolves the state folder's paths from its root. */
 export function resolvePaths(home: string): Paths {
@@ -70,7 +107,26 @@ export function loadConfig(
     debug: env.AGENTSECRETS_DEBUG === '1',
     ci: nonEmpty(env.CI) !== undefined && env.CI !== 'false' && env.CI !== '0',
     env,
+    allowPrivate: env.AGENTSECRETS_ALLOW_PRIVATE?.trim() ?? '',
+    caFile: nonEmpty(env.AGENTSECRETS_CA_FILE),
+    limits: loadLimits(env),
+    auditFsync:
+      env.AGENTSECRETS_AUDIT_FSYNC === 'always' || env.AGENTSECRETS_AUDIT_FSYNC === 'never'
+        ? env.AGENTSECRETS_AUDIT_FSYNC
+        : 'interval',
   };
+}
+
+function loadLimits(env: Readonly<Record<string, string | undefined>>): Limits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [field, variable] of Object.entries(LIMIT_VARIABLES) as [keyof Limits, string][]) {
+    const raw = nonEmpty(env[variable]);
+    if (raw === undefined) continue;
+    const value = Number(raw);
+    // A bad value keeps the default rather than disabling a limit.
+    if (Number.isSafeInteger(value) && value > 0) limits[field] = value;
+  }
+  return limits;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

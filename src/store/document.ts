@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AgentSecretsError } from '../core/errors.js';
 import { ensurePrivateDir, isErrno, removeOrphanedTempFiles, writeFileAtomic } from './fs.js';
@@ -18,6 +18,12 @@ export interface DocumentStore<T> {
 
 export interface DocumentStoreOptions<T> {
   path: string;
+  /**
+   * Keep the last parsed document and reuse it while the file's inode, size and mtime are
+   * unchanged (one stat instead of a read and a parse). Writers always replace the file by
+   * rename, so any change gives a new inode. Callers must not mutate what read() returns.
+   */
+  cache?: boolean;
   /** Validates what was read; throw to reject it. */
   parse: (raw: unknown) => T;
   /** Serialises the document; defaults to two-space JSON. */
@@ -31,7 +37,31 @@ export function createDocumentStore<T>(options: DocumentStoreOptions<T>): Docume
   const serialize = options.serialize ?? ((doc: T) => `${JSON.stringify(doc, null, 2)}\n`);
   const lockPath = `${path}.lock`;
 
+  let cached: { ino: number; size: number; mtimeMs: number; doc: T } | undefined;
+
   async function read(): Promise<T | undefined> {
+    if (!options.cache) return readFresh();
+    let st;
+    try {
+      st = await stat(path);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+    if (
+      cached &&
+      cached.ino === st.ino &&
+      cached.size === st.size &&
+      cached.mtimeMs === st.mtimeMs
+    ) {
+      return cached.doc;
+    }
+    const doc = await readFresh();
+    if (doc !== undefined) cached = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, doc };
+    return doc;
+  }
+
+  async function readFresh(): Promise<T | undefined> {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -58,7 +88,7 @@ export function createDocumentStore<T>(options: DocumentStoreOptions<T>): Docume
       lockPath,
       async () => {
         await removeOrphanedTempFiles(path);
-        const next = await fn(await read());
+        const next = await fn(await readFresh());
         await writeFileAtomic(path, serialize(next));
         return next;
       },

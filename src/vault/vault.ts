@@ -89,6 +89,7 @@ export function createVault(deps: VaultDeps): Vault {
   const store: DocumentStore<VaultFile> = createDocumentStore({
     path: deps.paths.vault,
     parse: parseVaultFile,
+    cache: true,
   });
 
   async function read(): Promise<VaultFile> {

@@ -97,6 +97,7 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
   const workspaceStore = createDocumentStore({
     path: paths.workspaces,
     parse: parseWorkspacesFile,
+    cache: true,
   });
 
   async function readConfig() {

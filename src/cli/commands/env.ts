@@ -1,8 +1,11 @@
+import { basename } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { assertKeyName } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
-import { secretNotFound } from '../../vault/vault.js';
+import { declaredCaller } from '../../identity/caller.js';
+import { redactionNeedles } from '../../proxy/encodings.js';
 import type { CliContext } from '../context.js';
+import { credentialService } from '../credentials.js';
 import type { SelectionOptions } from './secrets.js';
 
 /** Variables of ours that a child must never inherit. */
@@ -16,7 +19,7 @@ const WITHHELD = [
 export async function envRun(
   ctx: CliContext,
   argv: string[],
-  options: SelectionOptions & { only?: string; mask?: boolean },
+  options: SelectionOptions & { only?: string; mask?: boolean; agentId?: string },
 ): Promise<number> {
   const [command, ...args] = argv;
   if (command === undefined)
@@ -32,14 +35,24 @@ export async function envRun(
     project: options.project,
     environment: options.env,
   });
-  const vault = await services.vault.unlock();
+  // The values come from the running key holder if there is one, else from this process;
+  // either way the release is audited as one `env` entry (program name only, never args).
+  const credentials = await credentialService(ctx);
   let secrets: Map<string, string>;
   try {
-    secrets = await vault.getMany(current.selection, only);
+    secrets = await credentials.envValues({
+      target: {
+        workspaceId: current.workspace.id,
+        projectId: current.project.id,
+        environment: current.environment,
+      },
+      keys: only,
+      command: basename(command),
+      caller: declaredCaller(options.agentId ?? ctx.config.env.AGENTSECRETS_AGENT_ID, 'env'),
+    });
   } finally {
-    vault.close();
+    await credentials.close();
   }
-  for (const key of only ?? []) if (!secrets.has(key)) throw secretNotFound(key);
 
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(ctx.config.env)) {
@@ -55,7 +68,8 @@ export async function envRun(
     command,
     args,
     env,
-    mask: [...secrets.values()],
+    // Mask the values in every encoding a program might print them in, not just raw.
+    mask: [...secrets.values()].flatMap((value) => redactionNeedles(value)),
     noMask,
     streams: { stdout: process.stdout, stderr: process.stderr },
     cwd: ctx.config.cwd,

@@ -5,7 +5,10 @@ import { parseDotenv } from '../../core/dotenv.js';
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { assertKeyName } from '../../core/keys.js';
 import { isErrno } from '../../store/fs.js';
-import type { RecordMeta } from '../../vault/vault.js';
+import { parseAllowlistEntry } from '../../policy/allowlist.js';
+import { INJECTION_STYLES } from '../../proxy/inject.js';
+import type { SecretBinding } from '../../vault/format.js';
+import { type RecordMeta, secretNotFound } from '../../vault/vault.js';
 import { type CliContext, requireHuman } from '../context.js';
 import { EXIT } from '../exit.js';
 
@@ -26,13 +29,31 @@ function flags(options: SelectionOptions) {
 export async function secretsSet(
   ctx: CliContext,
   args: string[],
-  options: SelectionOptions & { json?: boolean },
+  options: SelectionOptions & { json?: boolean; domains?: string; styles?: string; yes?: boolean },
 ): Promise<void> {
   const { out } = ctx;
   if (args.length === 0)
     throw new UsageError(
       'give a key: `agentsecrets secrets set KEY` (value from stdin or a prompt)',
     );
+  // A binding decides where a value may go: setting one is a human's decision (DESIGN §6).
+  let binding: SecretBinding | undefined;
+  if (options.domains !== undefined) {
+    binding = {
+      domains: options.domains
+        .split(',')
+        .map((d) => d.trim())
+        .filter((d) => d !== '')
+        .map((d) => parseAllowlistEntry(d).text),
+      styles: parseStyles(options.styles),
+    };
+    if (binding.domains.length === 0) throw new UsageError('--domains needs at least one domain');
+    await requireHuman(ctx, {
+      action: `Store ${args.map((a) => a.split('=')[0]).join(', ')} bound to ${binding.domains.join(', ')}`,
+      confirm: 'bind',
+      yes: options.yes,
+    });
+  }
   const withValue = args.filter((a) => a.includes('='));
   let entries: { key: string; value: string }[];
   if (withValue.length === 0) {
@@ -69,6 +90,9 @@ export async function secretsSet(
   const vault = await services.vault.unlock();
   try {
     const results = await vault.set(current.selection, entries);
+    if (binding !== undefined) {
+      for (const { key } of entries) await vault.setBinding(current.selection, key, binding);
+    }
     if (options.json) return out.json(results);
     for (const r of results) {
       out.line(
@@ -257,4 +281,93 @@ export async function secretsImport(
     for (const p of problems) out.warn(`line ${p.line} skipped: ${p.reason}`);
   }
   return problems.length > 0 ? EXIT.failed : EXIT.ok;
+}
+
+/** Parses `--styles bearer,header` against the injection styles. */
+function parseStyles(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const styles = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const style of styles) {
+    if (!(INJECTION_STYLES as readonly string[]).includes(style)) {
+      throw new UsageError(`unknown style '${style}'; use ${INJECTION_STYLES.join(', ')}`);
+    }
+  }
+  return styles;
+}
+
+/** Applies a binding (or removes it) to a key in one or every environment of the project. */
+async function bindKey(
+  ctx: CliContext,
+  key: string,
+  binding: SecretBinding | null,
+  options: SelectionOptions & { allEnvs?: boolean },
+): Promise<string[]> {
+  const services = ctx.services();
+  const current = await services.workspaces.resolve(flags(options));
+  const environments = options.allEnvs
+    ? [
+        ...new Set(
+          (
+            await services.vault.list({
+              workspace_id: current.workspace.id,
+              project_id: current.project.id,
+            })
+          )
+            .filter((r) => r.key === key)
+            .map((r) => r.environment),
+        ),
+      ]
+    : [current.environment];
+  if (environments.length === 0) throw secretNotFound(key);
+  const vault = await services.vault.unlock();
+  try {
+    for (const environment of environments) {
+      await vault.setBinding({ ...current.selection, environment }, key, binding);
+    }
+  } finally {
+    vault.close();
+  }
+  return environments;
+}
+
+/** `secrets bind KEY <domain…> [--styles …]` (human-gated). */
+export async function secretsBind(
+  ctx: CliContext,
+  key: string,
+  domains: string[],
+  options: SelectionOptions & { styles?: string; allEnvs?: boolean; yes?: boolean; json?: boolean },
+): Promise<void> {
+  assertKeyName(key);
+  const binding: SecretBinding = {
+    domains: domains.map((d) => parseAllowlistEntry(d).text),
+    styles: parseStyles(options.styles),
+  };
+  await requireHuman(ctx, {
+    action: `Bind ${key} to ${binding.domains.join(', ')}${binding.styles.length ? ` (as ${binding.styles.join(', ')})` : ''}`,
+    confirm: key,
+    yes: options.yes,
+  });
+  const environments = await bindKey(ctx, key, binding, options);
+  if (options.json) return ctx.out.json({ key, environments, binding });
+  ctx.out.line(`${key} is bound to ${binding.domains.join(', ')} in ${environments.join(', ')}`);
+}
+
+/** `secrets unbind KEY` (human-gated). */
+export async function secretsUnbind(
+  ctx: CliContext,
+  key: string,
+  options: SelectionOptions & { allEnvs?: boolean; yes?: boolean; json?: boolean },
+): Promise<void> {
+  assertKeyName(key);
+  await requireHuman(ctx, {
+    action: `Remove the domain binding of ${key}`,
+    confirm: key,
+    yes: options.yes,
+  });
+  const environments = await bindKey(ctx, key, null, options);
+  if (options.json) return ctx.out.json({ key, environments, binding: null });
+  ctx.out.line(`${key} is no longer bound in ${environments.join(', ')}`);
 }

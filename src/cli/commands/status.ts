@@ -1,4 +1,6 @@
 import { isAgentSecretsError } from '../../core/errors.js';
+import { readProxyState } from '../../proxy/state.js';
+import { isProcessAlive } from '../../store/fs.js';
 import type { CliContext } from '../context.js';
 
 /** `status`: where we are and what is here, without unlocking anything. */
@@ -37,7 +39,7 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
     last_pull: selection?.project.last_pull_at ?? null,
     last_push: selection?.project.last_push_at ?? null,
     remote: config.server_url,
-    proxy: { running: false },
+    proxy: await proxyInfo(ctx),
     problem: selectionError ?? null,
   };
   if (options.json) return ctx.out.json(result);
@@ -57,8 +59,30 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
     ['Last pull', result.last_pull ?? 'never'],
     ['Last push', result.last_push ?? 'never'],
     ['Remote', result.remote ?? 'none (local workspace)'],
-    ['Proxy', result.proxy.running ? 'running' : 'not running'],
+    [
+      'Proxy',
+      result.proxy.running
+        ? `running on port ${result.proxy.port} (pid ${result.proxy.pid}${result.proxy.session_token_required ? '' : ', NO session token'})`
+        : 'not running',
+    ],
   ];
   for (const [label, value] of rows) ctx.out.line(`${label.padEnd(12)} ${value}`);
   if (selectionError) ctx.out.warn(selectionError);
+  if (unbound.length > 0) {
+    ctx.out.warn(
+      `${unbound.length} secret(s) are not bound to a domain (${unbound.slice(0, 5).join(', ')}${unbound.length > 5 ? ', …' : ''}): they can be sent to any allowlisted host. Bind them with \`agentsecrets secrets bind KEY api.example.com\``,
+    );
+  }
+}
+
+async function proxyInfo(ctx: CliContext) {
+  const state = await readProxyState(ctx.config.paths);
+  if (state === undefined || !isProcessAlive(state.pid)) return { running: false as const };
+  return {
+    running: true as const,
+    pid: state.pid,
+    port: state.port,
+    host: state.host,
+    session_token_required: !state.no_session_token,
+  };
 }

@@ -1,0 +1,197 @@
+import { AgentSecretsError, toAgentSecretsError, UsageError } from '../../core/errors.js';
+import { isValidKeyName } from '../../core/keys.js';
+import { declaredCaller } from '../../identity/caller.js';
+import type { CallResult } from '../../proxy/credential-service.js';
+import { httpStatusOf } from '../../proxy/engine.js';
+import type { Injection } from '../../proxy/inject.js';
+import type { CliContext } from '../context.js';
+import { credentialService } from '../credentials.js';
+import { EXIT } from '../exit.js';
+import type { SelectionOptions } from './secrets.js';
+
+export interface CallOptions extends SelectionOptions {
+  url: string;
+  method?: string;
+  body?: string;
+  bearer?: string;
+  basic?: string;
+  header?: string[];
+  query?: string[];
+  bodyField?: string[];
+  formField?: string[];
+  passHeader?: string[];
+  agentId?: string;
+  token?: string;
+  output?: string;
+}
+
+/** The `--output json` envelope the AgentSecrets Python SDK parses (DESIGN §7). */
+interface Envelope {
+  status: number;
+  headers: Record<string, string[]>;
+  body: string;
+  redacted: boolean;
+  duration_ms: number;
+  error: string | null;
+  body_encoding?: 'base64';
+}
+
+/** `agentsecrets call`: one authenticated request; prints the (redacted) response. */
+export async function call(ctx: CliContext, options: CallOptions): Promise<number> {
+  const json = options.output === 'json';
+  if (options.output !== undefined && options.output !== 'json' && options.output !== 'text') {
+    throw new UsageError('--output must be text or json');
+  }
+  const started = performance.now();
+  let result: CallResult;
+  try {
+    const injections = collectInjections(options);
+    if (options.token !== undefined) {
+      throw new AgentSecretsError(
+        'invalid_agent_token',
+        'agent tokens are not accepted by this version yet',
+      );
+    }
+    const services = ctx.services();
+    const current = await services.workspaces.resolve({
+      project: options.project,
+      environment: options.env,
+    });
+    const headers = (options.passHeader ?? []).map(parsePassHeader);
+    if (options.body !== undefined && !headers.some(([n]) => n.toLowerCase() === 'content-type')) {
+      headers.push([
+        'Content-Type',
+        looksLikeJson(options.body) ? 'application/json' : 'text/plain; charset=utf-8',
+      ]);
+    }
+    const credentials = await credentialService(ctx);
+    try {
+      result = await credentials.call({
+        url: options.url,
+        method: (options.method ?? 'GET').toUpperCase(),
+        headers,
+        body: options.body === undefined ? undefined : Buffer.from(options.body, 'utf8'),
+        injections,
+        target: {
+          workspaceId: current.workspace.id,
+          projectId: current.project.id,
+          environment: current.environment,
+        },
+        caller: declaredCaller(options.agentId ?? ctx.config.env.AGENTSECRETS_AGENT_ID, 'cli'),
+      });
+    } finally {
+      await credentials.close();
+    }
+  } catch (err) {
+    const error = toAgentSecretsError(err);
+    if (json) {
+      const body = JSON.stringify({ error: error.code, message: error.message, ...error.context });
+      ctx.out.json(
+        envelope(
+          httpStatusOf(error.code),
+          [],
+          Buffer.from(body),
+          false,
+          performance.now() - started,
+          error.code,
+        ),
+      );
+    }
+    ctx.out.notice(`error: ${error.message} [${error.code}]`);
+    return error.code === 'usage_error' ? EXIT.usage : EXIT.failed;
+  }
+  if (json) {
+    ctx.out.json(
+      envelope(
+        result.status,
+        result.headers,
+        result.body,
+        result.redacted,
+        result.durationMs,
+        null,
+      ),
+    );
+  } else {
+    ctx.out.line(`HTTP ${result.status}`);
+    ctx.out.line('');
+    ctx.out.raw(result.body);
+    if (result.body.length > 0 && result.body[result.body.length - 1] !== 0x0a) ctx.out.line('');
+  }
+  return result.status >= 200 && result.status < 400 ? EXIT.ok : EXIT.failed;
+}
+
+function envelope(
+  status: number,
+  headers: [string, string][],
+  body: Buffer,
+  redacted: boolean,
+  durationMs: number,
+  error: string | null,
+): Envelope {
+  const grouped: Record<string, string[]> = {};
+  for (const [name, value] of headers) (grouped[name.toLowerCase()] ??= []).push(value);
+  const text = body.toString('utf8');
+  const utf8 = Buffer.from(text, 'utf8').equals(body);
+  return {
+    status,
+    headers: grouped,
+    body: utf8 ? text : body.toString('base64'),
+    redacted,
+    duration_ms: Math.round(durationMs * 1000) / 1000,
+    error,
+    ...(utf8 ? {} : { body_encoding: 'base64' as const }),
+  };
+}
+
+/** The injection flags, named like the Go tool's. */
+function collectInjections(options: CallOptions): Injection[] {
+  const injections: Injection[] = [];
+  if (options.bearer !== undefined)
+    injections.push({ style: 'bearer', key: keyArg('--bearer', options.bearer) });
+  if (options.basic !== undefined)
+    injections.push({ style: 'basic', key: keyArg('--basic', options.basic) });
+  const pairs: [keyof CallOptions, Injection['style'], string][] = [
+    ['header', 'header', '--header Name=KEY'],
+    ['query', 'query', '--query param=KEY'],
+    ['bodyField', 'body', '--body-field a.b=KEY'],
+    ['formField', 'form', '--form-field field=KEY'],
+  ];
+  for (const [option, style, usage] of pairs) {
+    for (const spec of (options[option] as string[] | undefined) ?? []) {
+      const eq = spec.lastIndexOf('=');
+      if (eq <= 0) throw new UsageError(`expected ${usage}`);
+      injections.push({
+        style,
+        target: spec.slice(0, eq),
+        key: keyArg(usage.split(' ')[0]!, spec.slice(eq + 1)),
+      });
+    }
+  }
+  if (injections.length === 0) {
+    throw new UsageError(
+      'name at least one secret to inject, e.g. --bearer STRIPE_KEY or --header X-Api-Key=API_KEY',
+    );
+  }
+  return injections;
+}
+
+function keyArg(flag: string, key: string): string {
+  if (!isValidKeyName(key))
+    throw new UsageError(`${flag} takes a key name (letters, digits and _), e.g. STRIPE_KEY`);
+  return key;
+}
+
+function parsePassHeader(spec: string): [string, string] {
+  const colon = spec.indexOf(':');
+  if (colon <= 0) throw new UsageError("expected --pass-header 'Name: value'");
+  return [spec.slice(0, colon).trim(), spec.slice(colon + 1).trim()];
+}
+
+function looksLikeJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,435 @@
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Limits } from '../core/config.js';
+import { AgentSecretsError, type ErrorCode, toAgentSecretsError } from '../core/errors.js';
+import { timeOrderedId } from '../core/ids.js';
+import { createRedactStream } from '../core/redact-stream.js';
+import { redactAll } from '../core/redactor.js';
+import type { AuditEntry, AuditSource, AuditStatus, IdentityLevel } from '../audit/format.js';
+import type { AuditWriter } from '../audit/writer.js';
+import { matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
+import type { SecretBinding } from '../vault/format.js';
+import type { Workspace } from '../workspace/model.js';
+import { redactionNeedles } from './encodings.js';
+import type { Forwarder } from './forward.js';
+import { applyInjections, type Injection } from './inject.js';
+import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
+
+/** Who is calling, as far as the edge could establish. */
+export interface Caller {
+  level: IdentityLevel;
+  agentId: string | null;
+  tokenId: string | null;
+  source: AuditSource;
+}
+
+/** Which workspace, project and environment a call uses (ids). */
+export interface Target {
+  workspaceId: string;
+  projectId: string;
+  environment: string;
+}
+
+/** One authenticated call, as an edge hands it to the engine. */
+export interface CallInput {
+  url: string;
+  method: string;
+  headers: [string, string][];
+  body: Buffer | undefined;
+  injections: Injection[];
+  target: Target;
+  caller: Caller;
+}
+
+/** Where the engine finds workspaces and secrets. */
+export interface EngineSources {
+  workspace(id: string): Promise<Workspace>;
+  /** Bindings of the named keys; a key without a record is absent. */
+  bindings(target: Target, keys: readonly string[]): Promise<Map<string, SecretBinding | null>>;
+  values(target: Target, keys: readonly string[]): Promise<Map<string, string>>;
+}
+
+/** Runs after identity and before the secrets are read: per-agent and workspace policy. */
+export type PolicyCheck = (context: {
+  caller: Caller;
+  workspace: Workspace;
+  url: URL;
+  method: string;
+  keys: string[];
+}) => Promise<{ decision: string } | void>;
+
+export interface EngineOptions {
+  sources: EngineSources;
+  audit: AuditWriter;
+  forwarder: Forwarder;
+  override: CidrSet;
+  limits: Limits;
+  policy?: PolicyCheck;
+  now?: () => number;
+}
+
+/** A response on its way back: redacted headers now, a redacted body stream, audit at the end. */
+export interface EngineResponse {
+  requestId: string;
+  status: number;
+  headers: [string, string][];
+  body: Readable;
+  contentLength: number | undefined;
+  /** Whether anything was replaced so far (headers, and the body once it has been read). */
+  redacted(): boolean;
+  /** Resolves with the audit entry once the body has been fully read (or has failed). */
+  done: Promise<AuditEntry>;
+}
+
+/** The HTTP status of each wire code (DESIGN §7). */
+export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  bad_request: 400,
+  invalid_session: 401,
+  invalid_agent_token: 401,
+  token_revoked: 403,
+  identity_required: 403,
+  empty_allowlist: 403,
+  domain_not_in_allowlist: 403,
+  non_https_blocked: 403,
+  ssrf_protection_blocked: 403,
+  policy_denied: 403,
+  secret_binding_mismatch: 403,
+  secret_not_found: 404,
+  request_too_large: 413,
+  rate_limited: 429,
+  upstream_error: 502,
+  response_too_large: 502,
+  upstream_timeout: 504,
+};
+
+/** HTTP status for an error code; 500 for codes that never go on the wire. */
+export function httpStatusOf(code: ErrorCode): number {
+  return HTTP_STATUS[code] ?? 500;
+}
+
+const BLOCK_CODES = new Set<ErrorCode>([
+  'invalid_session',
+  'invalid_agent_token',
+  'token_revoked',
+  'identity_required',
+  'empty_allowlist',
+  'domain_not_in_allowlist',
+  'non_https_blocked',
+  'ssrf_protection_blocked',
+  'policy_denied',
+  'secret_binding_mismatch',
+  'rate_limited',
+]);
+
+/** The credential engine: checks, injection, forwarding, redaction and audit (DESIGN §7). */
+export interface Engine {
+  execute(input: CallInput): Promise<EngineResponse>;
+  /** Records a call refused before it reached the engine (bad headers, bad session). */
+  recordRefusal(
+    input: Partial<CallInput> & { caller: Caller },
+    error: AgentSecretsError,
+  ): Promise<AuditEntry>;
+}
+
+/** Creates the engine. */
+export function createEngine(options: EngineOptions): Engine {
+  const now = options.now ?? (() => performance.now());
+  const { override, limits } = options;
+  const overrideNote = override.empty ? null : override.source;
+
+  async function execute(input: CallInput): Promise<EngineResponse> {
+    const started = now();
+    const requestId = timeOrderedId('evt');
+    const keys = [...new Set(input.injections.map((i) => i.key))];
+    const styles = input.injections.map((i) =>
+      i.target === undefined ? i.style : `${i.style}:${i.target}`,
+    );
+    let workspace: Workspace | undefined;
+    let projectName: string | null = null;
+    let url: URL | undefined;
+    let needles: string[] = [];
+    let policyNote: string | null = null;
+
+    const record = (
+      status: AuditStatus,
+      statusCode: number | null,
+      reason: string | null,
+      redacted: boolean,
+    ) =>
+      options.audit.append({
+        id: requestId,
+        workspace: workspace?.name ?? null,
+        project: projectName,
+        environment: input.target.environment,
+        agent_id: input.caller.agentId,
+        identity_level: input.caller.level,
+        token_id: input.caller.tokenId,
+        source: input.caller.source,
+        method: input.method,
+        target_url: scrub(input.url, needles),
+        domain: url?.hostname ?? null,
+        secret_keys: keys,
+        auth_styles: styles,
+        status,
+        status_code: statusCode,
+        reason,
+        redacted,
+        duration_ms: now() - started,
+        private_override: overrideNote,
+        policy: policyNote,
+      });
+
+    try {
+      workspace = await options.sources.workspace(input.target.workspaceId);
+      projectName = workspace.projects.find((p) => p.id === input.target.projectId)?.name ?? null;
+      url = parseTarget(input.url);
+      const method = input.method.toUpperCase();
+      if (!/^[A-Z]+$/.test(method)) throw badRequest(`'${input.method}' is not an HTTP method`);
+
+      // HTTPS only, unless the private-network override is on (checked again at connect).
+      if (url.protocol === 'http:' && override.empty) throw nonHttps(url);
+
+      // Deny by default: the workspace allowlist.
+      const patterns = workspace.allowlist.map((e) => parseAllowlistEntry(e.pattern));
+      if (patterns.length === 0) {
+        throw new AgentSecretsError(
+          'empty_allowlist',
+          `the workspace allowlist is empty, so no call can be made. To allow this domain, a human runs: agentsecrets workspace allowlist add ${hostPort(url)}`,
+          { context: { domain: url.hostname } },
+        );
+      }
+      if (matchAllowlist(url, patterns) === undefined) {
+        throw new AgentSecretsError(
+          'domain_not_in_allowlist',
+          `${hostPort(url)} is not in your workspace allowlist. To authorize it, a human runs: agentsecrets workspace allowlist add ${hostPort(url)}`,
+          { context: { domain: url.hostname } },
+        );
+      }
+
+      if (options.policy !== undefined) {
+        const outcome = await options.policy({
+          caller: input.caller,
+          workspace,
+          url,
+          method,
+          keys,
+        });
+        policyNote = outcome?.decision ?? null;
+      }
+
+      // Only now, after the allowlist, may key names be confirmed or denied.
+      const bindings = await options.sources.bindings(input.target, keys);
+      for (const key of keys) {
+        if (!bindings.has(key)) {
+          throw new AgentSecretsError(
+            'secret_not_found',
+            `secret '${key}' not found; a human adds it with: agentsecrets secrets set ${key}`,
+            {
+              context: { secret: key },
+            },
+          );
+        }
+      }
+      for (const injection of input.injections) {
+        checkBinding(
+          injection,
+          bindings.get(injection.key) ?? null,
+          url,
+          workspace.policy.require_binding,
+        );
+      }
+
+      // IP-literal hosts never reach the DNS guard: check them here.
+      const literal = literalAddress(url.hostname);
+      if (literal !== undefined) {
+        const verdict = checkAddress(literal, override);
+        if (url.protocol === 'http:' && !override.contains(literal)) throw nonHttps(url);
+        if (!verdict.allowed) {
+          throw new AgentSecretsError(
+            'ssrf_protection_blocked',
+            `${url.hostname} is a private or reserved address (${verdict.reason ?? 'blocked'}); credentials are never sent there`,
+            { context: { domain: url.hostname } },
+          );
+        }
+      }
+
+      const values = await options.sources.values(input.target, keys);
+      needles = input.injections.flatMap((i) =>
+        redactionNeedles(values.get(i.key)!, { basic: i.style === 'basic' }),
+      );
+      const outbound = applyInjections(
+        { method, url, headers: input.headers, body: input.body },
+        input.injections,
+        values,
+      );
+      const upstream = await options.forwarder.send(outbound);
+
+      // Headers: scrub every value; the body: stream it through the redactor with a cap.
+      let redactedCount = 0;
+      const headers: [string, string][] = upstream.headers.map(([name, value]) => {
+        const { output, count } = redactAll(value, needles);
+        redactedCount += count;
+        return [name, output.toString('utf8')];
+      });
+      if (
+        upstream.contentLength !== undefined &&
+        upstream.contentLength > limits.maxResponseBytes
+      ) {
+        upstream.body.destroy();
+        throw tooLarge(url);
+      }
+      const redactor = createRedactStream(needles);
+      const cap = byteCap(limits.maxResponseBytes, url);
+      const flow = pipeline(upstream.body, cap, redactor);
+      const done = flow.then(
+        () => record('OK', upstream.status, null, redactedCount + redactor.redactions > 0),
+        (err: unknown) => {
+          const error = err instanceof AgentSecretsError ? err : toAgentSecretsError(err);
+          const reason = error.code === 'internal_error' ? 'upstream_error' : error.code;
+          return record('ERROR', upstream.status, reason, redactedCount + redactor.redactions > 0);
+        },
+      );
+      return {
+        requestId,
+        status: upstream.status,
+        headers,
+        body: redactor,
+        contentLength: undefined,
+        redacted: () => redactedCount + redactor.redactions > 0,
+        done,
+      };
+    } catch (err) {
+      const error = toAgentSecretsError(err);
+      error.context.request_id = requestId;
+      const status = BLOCK_CODES.has(error.code) ? 'BLOCKED' : 'ERROR';
+      await record(status, httpStatusOf(error.code), error.code, false);
+      throw error;
+    }
+  }
+
+  async function recordRefusal(
+    input: Partial<CallInput> & { caller: Caller },
+    error: AgentSecretsError,
+  ) {
+    let domain: string | null;
+    try {
+      domain = input.url === undefined ? null : new URL(input.url).hostname;
+    } catch {
+      domain = null;
+    }
+    return options.audit.append({
+      workspace: null,
+      project: null,
+      environment: input.target?.environment ?? null,
+      agent_id: input.caller.agentId,
+      identity_level: input.caller.level,
+      token_id: input.caller.tokenId,
+      source: input.caller.source,
+      method: input.method ?? 'UNKNOWN',
+      target_url: input.url ?? null,
+      domain,
+      secret_keys: [...new Set((input.injections ?? []).map((i) => i.key))],
+      auth_styles: (input.injections ?? []).map((i) => i.style),
+      status: BLOCK_CODES.has(error.code) ? 'BLOCKED' : 'ERROR',
+      status_code: httpStatusOf(error.code),
+      reason: error.code,
+      redacted: false,
+      duration_ms: 0,
+      private_override: overrideNote,
+    });
+  }
+
+  return { execute, recordRefusal };
+}
+
+function parseTarget(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw badRequest(
+      'the target URL is not a valid absolute URL, e.g. https://api.example.com/v1/items',
+    );
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw badRequest(`only https:// URLs can be called, not ${url.protocol}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw badRequest(
+      'URLs with user:password@ are refused; inject credentials with --basic or a header instead',
+    );
+  }
+  return url;
+}
+
+function checkBinding(
+  injection: Injection,
+  binding: SecretBinding | null,
+  url: URL,
+  required: boolean,
+): void {
+  const key = injection.key;
+  if (binding === null) {
+    if (!required) return;
+    throw new AgentSecretsError(
+      'secret_binding_mismatch',
+      `secret '${key}' is not bound to any domain and this workspace requires bindings; a human runs: agentsecrets secrets bind ${key} ${url.hostname}`,
+      { context: { secret: key, domain: url.hostname } },
+    );
+  }
+  const patterns = binding.domains.map((d) => parseAllowlistEntry(d));
+  if (matchAllowlist(url, patterns) === undefined) {
+    throw new AgentSecretsError(
+      'secret_binding_mismatch',
+      `secret '${key}' is bound to ${binding.domains.join(', ')} and is never sent to ${hostPort(url)}`,
+      { context: { secret: key, domain: url.hostname } },
+    );
+  }
+  if (binding.styles.length > 0 && !binding.styles.includes(injection.style)) {
+    throw new AgentSecretsError(
+      'secret_binding_mismatch',
+      `secret '${key}' may only be injected as ${binding.styles.join(', ')}, not as ${injection.style}`,
+      { context: { secret: key, domain: url.hostname } },
+    );
+  }
+}
+
+function byteCap(max: number, url: URL): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > max) callback(tooLarge(url));
+      else callback(null, chunk);
+    },
+  });
+}
+
+/** Removes any injected value from a URL before it is logged. */
+function scrub(url: string, needles: readonly string[]): string {
+  return needles.length === 0 ? url : redactAll(url, needles).output.toString('utf8');
+}
+
+function hostPort(url: URL): string {
+  return url.port === '' ? url.hostname : `${url.hostname}:${url.port}`;
+}
+
+function nonHttps(url: URL): AgentSecretsError {
+  return new AgentSecretsError(
+    'non_https_blocked',
+    `plain HTTP to ${url.hostname} is refused: only https:// URLs are allowed (local development can open private addresses with AGENTSECRETS_ALLOW_PRIVATE)`,
+    { context: { domain: url.hostname } },
+  );
+}
+
+function tooLarge(url: URL): AgentSecretsError {
+  return new AgentSecretsError(
+    'response_too_large',
+    `the response from ${url.hostname} is larger than the limit (AGENTSECRETS_MAX_RESPONSE_BYTES)`,
+    { context: { domain: url.hostname } },
+  );
+}
+
+function badRequest(message: string): AgentSecretsError {
+  return new AgentSecretsError('bad_request', message);
+}

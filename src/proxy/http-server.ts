@@ -1,0 +1,293 @@
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
+import type { Caller, Engine, Target } from './engine.js';
+import { httpStatusOf } from './engine.js';
+import { parseProxyHeaders } from './protocol.js';
+
+/** Bodies up to this size are buffered so X-AS-Redacted and Content-Length are exact. */
+const BUFFER_LIMIT = 1024 * 1024;
+
+export interface ProxyServerOptions {
+  engine: Engine;
+  /** Required on /proxy and /sync unless null (`--no-session-token`). */
+  sessionToken: string | null;
+  maxRequestBytes: number;
+  /** The target when a request names no project or environment. */
+  resolveTarget: (names: { project?: string; environment?: string }) => Promise<Target>;
+  /** Establishes the caller from the request's identity headers. */
+  identify: (headers: { agentId?: string; agentToken?: string }) => Promise<Caller>;
+  /** POST /sync: refresh shared state (allowlist, policy, revocations). */
+  sync?: () => Promise<Record<string, unknown>>;
+  version: string;
+}
+
+/** The localhost credential proxy (DESIGN §7): /proxy, /health, /sync. */
+export interface ProxyServer {
+  readonly server: Server;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Stops accepting, lets in-flight requests finish, then resolves. */
+  close(): Promise<void>;
+}
+
+/** Creates the proxy's HTTP server. */
+export function createProxyServer(options: ProxyServerOptions): ProxyServer {
+  const inFlight = new Set<Promise<void>>();
+  const server = createServer((req, res) => {
+    const work = handle(req, res).catch(() => {
+      if (!res.headersSent)
+        sendError(res, new AgentSecretsError('internal_error', 'internal error'));
+      else res.destroy();
+    });
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  });
+  // Slow clients may not hold connections open forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const guard = checkLocalOrigin(req);
+    if (guard !== undefined) return sendError(res, guard);
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/health' && req.method === 'GET') {
+      return sendJson(res, 200, { status: 'ok', version: options.version });
+    }
+    if (path === '/sync' && (req.method === 'POST' || req.method === 'GET')) {
+      const session = checkSession(req.headers['x-as-session-token']);
+      if (session !== undefined) return sendError(res, session);
+      return sendJson(
+        res,
+        200,
+        options.sync ? await options.sync() : { status: 'ok', synced: false },
+      );
+    }
+    if (path === '/proxy') return proxy(req, res);
+    return sendError(
+      res,
+      new AgentSecretsError('bad_request', 'unknown endpoint; use /proxy, /health or /sync'),
+    );
+  }
+
+  async function proxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let caller: Caller = { level: 'anonymous', agentId: null, tokenId: null, source: 'proxy' };
+    const session = checkSession(req.headers['x-as-session-token']);
+    if (session !== undefined) {
+      await options.engine
+        .recordRefusal({ caller, method: req.method ?? 'GET' }, session)
+        .catch(() => undefined);
+      return sendError(res, session);
+    }
+    let parsed;
+    let target: Target | undefined;
+    let body: Buffer;
+    try {
+      parsed = parseProxyHeaders(req.rawHeaders);
+      caller = await options.identify({
+        ...(parsed.agentId === undefined ? {} : { agentId: parsed.agentId }),
+        ...(parsed.agentToken === undefined ? {} : { agentToken: parsed.agentToken }),
+      });
+      target = await options.resolveTarget({
+        ...(parsed.project === undefined ? {} : { project: parsed.project }),
+        ...(parsed.environment === undefined ? {} : { environment: parsed.environment }),
+      });
+      body = await readBody(req, options.maxRequestBytes);
+    } catch (err) {
+      const error = toAgentSecretsError(err);
+      await options.engine
+        .recordRefusal(
+          {
+            caller,
+            method: parsed?.method ?? req.method ?? 'GET',
+            ...(parsed === undefined
+              ? {}
+              : { url: parsed.targetUrl, injections: parsed.injections }),
+            ...(target === undefined ? {} : { target }),
+          },
+          error,
+        )
+        .catch(() => undefined);
+      return sendError(res, error);
+    }
+
+    let response;
+    try {
+      response = await options.engine.execute({
+        url: parsed.targetUrl,
+        method: parsed.method ?? req.method ?? 'GET',
+        headers: parsed.forward,
+        body: body.length === 0 ? undefined : body,
+        injections: parsed.injections,
+        target,
+        caller,
+      });
+    } catch (err) {
+      return sendError(res, toAgentSecretsError(err));
+    }
+
+    const headers: [string, string][] = response.headers.filter(
+      ([n]) => n.toLowerCase() !== 'content-length',
+    );
+    headers.push(['X-AS-Request-Id', response.requestId]);
+    const streaming = headers.some(
+      ([n, v]) => n.toLowerCase() === 'content-type' && /text\/event-stream/i.test(v),
+    );
+    const buffered: Buffer[] = [];
+    let size = 0;
+    let complete = false;
+    const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    try {
+      if (!streaming) {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) {
+            complete = true;
+            break;
+          }
+          buffered.push(next.value);
+          size += next.value.length;
+          if (size >= BUFFER_LIMIT) break;
+        }
+      }
+    } catch (err) {
+      await response.done.catch(() => undefined);
+      return sendError(res, toAgentSecretsError(err));
+    }
+    if (response.redacted()) headers.push(['X-AS-Redacted', 'true']);
+    if (complete) headers.push(['Content-Length', String(size)]);
+    res.writeHead(response.status, headers.flat());
+    if (complete) {
+      res.end(Buffer.concat(buffered));
+    } else {
+      // Large or streaming bodies are forwarded as they come, still through the redactor.
+      for (const chunk of buffered) res.write(chunk);
+      try {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) break;
+          if (!res.write(next.value)) await new Promise((resolve) => res.once('drain', resolve));
+        }
+        res.end();
+      } catch {
+        res.destroy();
+      }
+    }
+    await response.done.catch(() => undefined);
+  }
+
+  function checkSession(presented: string | string[] | undefined): AgentSecretsError | undefined {
+    if (options.sessionToken === null) return undefined;
+    const value = Array.isArray(presented) ? presented[0] : presented;
+    if (value !== undefined && safeEqual(value, options.sessionToken)) return undefined;
+    return new AgentSecretsError(
+      'invalid_session',
+      'missing or wrong X-AS-Session-Token; clients read it from proxy.json in the agentsecrets state folder',
+    );
+  }
+
+  return {
+    server,
+    async listen(port, host) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return server.address() as AddressInfo;
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await Promise.all([...inFlight]);
+    },
+  };
+}
+
+/**
+ * DNS rebinding and CSRF defence: the Host must be a loopback name or address, and a request
+ * that carries an Origin (any browser page) gets nothing. There are no CORS grants at all.
+ */
+function checkLocalOrigin(req: IncomingMessage): AgentSecretsError | undefined {
+  const host = (req.headers.host ?? '').toLowerCase();
+  const hostname = host.startsWith('[')
+    ? host.slice(0, host.indexOf(']') + 1)
+    : host.split(':')[0]!;
+  const loopback =
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+  if (!loopback) {
+    return new AgentSecretsError(
+      'invalid_session',
+      'the proxy answers only to loopback Host names (127.0.0.1, localhost, [::1])',
+    );
+  }
+  if (req.headers.origin !== undefined || req.method === 'OPTIONS') {
+    return new AgentSecretsError(
+      'invalid_session',
+      'browser requests (with an Origin, or CORS preflights) are refused',
+    );
+  }
+  return undefined;
+}
+
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw tooLarge(max);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(max: number): AgentSecretsError {
+  return new AgentSecretsError(
+    'request_too_large',
+    `the request body is larger than ${max} bytes (AGENTSECRETS_MAX_REQUEST_BYTES)`,
+  );
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** Sends a JSON error: `{"error": code, "message": …, …context}` with the code's status. */
+export function sendError(res: ServerResponse, error: AgentSecretsError): void {
+  sendJson(
+    res,
+    httpStatusOf(error.code),
+    { error: error.code, message: error.message, ...error.context },
+    error.code === 'request_too_large',
+  );
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  closeConnection = false,
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...(closeConnection ? { connection: 'close' } : {}),
+  });
+  res.end(text);
+}

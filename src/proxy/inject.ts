@@ -1,0 +1,233 @@
+import { AgentSecretsError } from '../core/errors.js';
+
+/**
+ * The injection engine (DESIGN §7). Pure: a request and the values in, the rewritten request
+ * out. Names keep their exact case. Nothing here logs, and no error message carries a value.
+ */
+
+export const INJECTION_STYLES = ['bearer', 'basic', 'header', 'query', 'body', 'form'] as const;
+export type InjectionStyle = (typeof INJECTION_STYLES)[number];
+
+/** One injection: a style, its target name (header, parameter, JSON path, field) and a key. */
+export interface Injection {
+  style: InjectionStyle;
+  /** Header name, query parameter, dotted JSON path or form field; absent for bearer/basic. */
+  target?: string;
+  key: string;
+}
+
+/** An outbound request as the engine sees it. Headers are ordered pairs with exact names. */
+export interface OutboundRequest {
+  method: string;
+  url: URL;
+  headers: [string, string][];
+  body: Buffer | undefined;
+}
+
+/** Header names an injection may never set: they belong to the transport. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Applies every injection; `values` maps key names to values. Returns a new request. */
+export function applyInjections(
+  request: OutboundRequest,
+  injections: readonly Injection[],
+  values: ReadonlyMap<string, string>,
+): OutboundRequest {
+  const url = new URL(request.url.href);
+  let headers = request.headers.map(([n, v]) => [n, v] as [string, string]);
+  let body = request.body;
+  const bodyStyles = new Set(
+    injections.filter((i) => i.style === 'body' || i.style === 'form').map((i) => i.style),
+  );
+  if (bodyStyles.size > 1) {
+    throw badRequest('a request can carry JSON body injections or form injections, not both');
+  }
+
+  let json: Record<string, unknown> | undefined;
+  let form: URLSearchParams | undefined;
+  for (const injection of injections) {
+    const value = values.get(injection.key);
+    if (value === undefined) throw new Error(`value for ${injection.key} was not resolved`);
+    switch (injection.style) {
+      case 'bearer':
+        headers = setHeader(headers, 'Authorization', `Bearer ${value}`);
+        break;
+      case 'basic': {
+        if (!value.includes(':')) {
+          throw new AgentSecretsError(
+            'bad_request',
+            `secret '${injection.key}' is not a user:password pair, so it cannot be sent as HTTP Basic; store it as user:password, or inject it another way`,
+            { context: { secret: injection.key } },
+          );
+        }
+        headers = setHeader(
+          headers,
+          'Authorization',
+          `Basic ${Buffer.from(value, 'utf8').toString('base64')}`,
+        );
+        break;
+      }
+      case 'header': {
+        const name = requireTarget(injection);
+        if (!TOKEN.test(name)) throw badRequest(`'${name}' is not a valid header name`);
+        if (RESERVED_HEADERS.has(name.toLowerCase())) {
+          throw badRequest(`the ${name} header belongs to the transport and cannot carry a secret`);
+        }
+        if (/[\r\n\0]/.test(value)) {
+          throw badRequest(
+            `secret '${injection.key}' contains a line break, which a header cannot carry`,
+          );
+        }
+        headers = setHeader(headers, name, value);
+        break;
+      }
+      case 'query':
+        setQueryParam(url, requireTarget(injection), value);
+        break;
+      case 'body':
+        json ??= parseJsonBody(body);
+        setJsonPath(json, requireTarget(injection), value);
+        break;
+      case 'form':
+        form ??= new URLSearchParams(body === undefined ? '' : body.toString('utf8'));
+        form.set(requireTarget(injection), value);
+        break;
+    }
+  }
+  if (json !== undefined) {
+    body = Buffer.from(JSON.stringify(json), 'utf8');
+    headers = setHeader(headers, 'Content-Type', 'application/json');
+  }
+  if (form !== undefined) {
+    body = Buffer.from(form.toString(), 'utf8');
+    headers = setHeader(headers, 'Content-Type', 'application/x-www-form-urlencoded');
+  }
+  return { method: request.method, url, headers, body };
+}
+
+/** Replaces every header of this name (case-insensitively) by one with the given value. */
+export function setHeader(
+  headers: [string, string][],
+  name: string,
+  value: string,
+): [string, string][] {
+  const lower = name.toLowerCase();
+  return [...headers.filter(([n]) => n.toLowerCase() !== lower), [name, value]];
+}
+
+/**
+ * Sets one query parameter, keeping every other parameter byte for byte (no re-encoding of
+ * the rest of the query, unlike URLSearchParams). The name keeps its exact case.
+ */
+export function setQueryParam(url: URL, name: string, value: string): void {
+  const encodedName = encodeURIComponent(name);
+  const kept = url.search
+    .slice(1)
+    .split('&')
+    .filter((pair) => pair !== '' && safeDecode(pair.split('=')[0]!) !== name);
+  kept.push(`${encodedName}=${encodeURIComponent(value)}`);
+  url.search = `?${kept.join('&')}`;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return text;
+  }
+}
+
+function parseJsonBody(body: Buffer | undefined): Record<string, unknown> {
+  if (body === undefined || body.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    // JSON.parse quotes the input in its message; say nothing about the content.
+    throw badRequest('the request body is not valid JSON, so a secret cannot be placed in it');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw badRequest('body injection needs a JSON object as the request body');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Sets `path` (dot-separated; numeric segments index existing arrays) to `value`, creating
+ * objects on the way as needed.
+ */
+export function setJsonPath(root: Record<string, unknown>, path: string, value: string): void {
+  const segments = path.split('.');
+  if (segments.some((s) => s === ''))
+    throw badRequest(`'${path}' is not a valid JSON path (empty segment)`);
+  if (segments.some((s) => s === '__proto__' || s === 'constructor' || s === 'prototype')) {
+    throw badRequest(`'${path}' is not an allowed JSON path`);
+  }
+  let node: unknown = root;
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const last = i === segments.length - 1;
+    if (Array.isArray(node)) {
+      const index = Number(segment);
+      if (!Number.isInteger(index) || index < 0 || index >= node.length) {
+        throw badRequest(`'${path}': '${segment}' is not an index of the array there`);
+      }
+      if (last) node[index] = value;
+      else node = descend(node, index, path);
+      continue;
+    }
+    const object = node as Record<string, unknown>;
+    if (last) {
+      object[segment] = value;
+    } else {
+      if (
+        !Object.hasOwn(object, segment) ||
+        object[segment] === undefined ||
+        object[segment] === null
+      ) {
+        object[segment] = {};
+      }
+      node = descend(object, segment, path);
+    }
+  }
+}
+
+function descend(
+  container: Record<string, unknown> | unknown[],
+  key: string | number,
+  path: string,
+): unknown {
+  const next = (container as Record<string | number, unknown>)[key];
+  if (typeof next !== 'object' || next === null) {
+    throw badRequest(
+      `'${path}': '${key}' holds a ${next === null ? 'null' : typeof next}, not an object`,
+    );
+  }
+  return next;
+}
+
+function requireTarget(injection: Injection): string {
+  if (injection.target === undefined || injection.target === '') {
+    throw badRequest(
+      `a ${injection.style} injection needs a name (header, parameter, path or field)`,
+    );
+  }
+  return injection.target;
+}
+
+function badRequest(message: string): AgentSecretsError {
+  return new AgentSecretsError('bad_request', message);
+}

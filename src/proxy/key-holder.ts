@@ -1,0 +1,296 @@
+import {
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  createServer,
+} from 'node:http';
+import { chmod, rm } from 'node:fs/promises';
+import {
+  AgentSecretsError,
+  type ErrorCode,
+  isAgentSecretsError,
+  LOCAL_CODES,
+  toAgentSecretsError,
+  WIRE_CODES,
+} from '../core/errors.js';
+import { arr, num, obj, optStr, str } from '../core/validate.js';
+import { type Caller, type CallInput, httpStatusOf, type Target } from './engine.js';
+import type { CallResult, CredentialService, EnvRequest } from './credential-service.js';
+import { INJECTION_STYLES, type Injection } from './inject.js';
+
+/**
+ * The key holder's private channel (DESIGN §5): HTTP over a Unix socket in the state folder
+ * (mode 0600, folder 0700), for our own processes only. The CLI's `call` and `env` and the
+ * MCP server use it instead of unlocking the vault themselves.
+ */
+
+const MAX_BODY = 64 * 1024 * 1024;
+
+/** Serves a credential service on a Unix socket. */
+export async function serveKeyHolder(
+  socketPath: string,
+  service: CredentialService,
+): Promise<{ server: Server; close(): Promise<void> }> {
+  await rm(socketPath, { force: true });
+  const server = createServer((req, res) => {
+    void handle(req, res, service);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // A restrictive umask while binding: the socket is created 0600 from the start.
+    const previous = process.umask(0o177);
+    server.listen(socketPath, () => {
+      process.umask(previous);
+      resolve();
+    });
+  });
+  await chmod(socketPath, 0o600);
+  return {
+    server,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(socketPath, { force: true });
+    },
+  };
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  service: CredentialService,
+): Promise<void> {
+  try {
+    if (req.method === 'GET' && req.url === '/v1/health')
+      return send(res, 200, { status: 'ok', pid: process.pid });
+    if (req.method !== 'POST')
+      return send(res, 404, { error: 'not_found', message: 'unknown endpoint' });
+    const body = obj(JSON.parse((await readBody(req)).toString('utf8')), 'request');
+    if (req.url === '/v1/call') {
+      const result = await service.call(callFromWire(body));
+      return send(res, 200, {
+        status: result.status,
+        headers: result.headers,
+        body_base64: result.body.toString('base64'),
+        redacted: result.redacted,
+        duration_ms: result.durationMs,
+        request_id: result.requestId,
+      });
+    }
+    if (req.url === '/v1/env') {
+      const values = await service.envValues(envFromWire(body));
+      return send(res, 200, { values: Object.fromEntries(values) });
+    }
+    return send(res, 404, { error: 'not_found', message: 'unknown endpoint' });
+  } catch (err) {
+    const error = isAgentSecretsError(err)
+      ? err
+      : err instanceof SyntaxError || (err instanceof Error && err.name === 'ShapeError')
+        ? new AgentSecretsError('bad_request', 'malformed request to the key holder')
+        : toAgentSecretsError(err);
+    return send(res, httpStatusOf(error.code), {
+      error: error.code,
+      message: error.message,
+      ...error.context,
+    });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY)
+      throw new AgentSecretsError('request_too_large', 'request to the key holder is too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A client for a running key holder. */
+export function createKeyHolderClient(socketPath: string): CredentialService {
+  async function post(path: string, payload: unknown): Promise<Record<string, unknown>> {
+    const text = JSON.stringify(payload);
+    const { status, body } = await new Promise<{ status: number; body: string }>(
+      (resolve, reject) => {
+        const req = httpRequest(
+          {
+            socketPath,
+            path,
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(text),
+            },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 500,
+                body: Buffer.concat(chunks).toString('utf8'),
+              }),
+            );
+            res.on('error', reject);
+          },
+        );
+        req.on('error', (cause) =>
+          reject(
+            new AgentSecretsError(
+              'internal_error',
+              'the key holder (agentsecrets proxy) stopped answering; restart it with `agentsecrets proxy start`',
+              { cause },
+            ),
+          ),
+        );
+        req.end(text);
+      },
+    );
+    const parsed = obj(JSON.parse(body), 'response');
+    if (status !== 200) {
+      const { error, message, ...context } = parsed;
+      const code = [...WIRE_CODES, ...LOCAL_CODES].includes(error as ErrorCode)
+        ? (error as ErrorCode)
+        : 'internal_error';
+      throw new AgentSecretsError(
+        code,
+        typeof message === 'string' ? message : 'the key holder refused the request',
+        {
+          context: context as Record<string, string>,
+        },
+      );
+    }
+    return parsed;
+  }
+
+  return {
+    mode: 'key-holder',
+    async call(input: CallInput): Promise<CallResult> {
+      const r = await post('/v1/call', callToWire(input));
+      return {
+        status: num(r.status, 'status'),
+        headers: arr(r.headers, 'headers').map((h) => {
+          const pair = arr(h, 'header');
+          return [str(pair[0], 'name'), str(pair[1], 'value')] as [string, string];
+        }),
+        body: Buffer.from(str(r.body_base64, 'body_base64'), 'base64'),
+        redacted: r.redacted === true,
+        durationMs: num(r.duration_ms, 'duration_ms'),
+        requestId: str(r.request_id, 'request_id'),
+      };
+    },
+    async envValues(request: EnvRequest) {
+      const r = await post('/v1/env', request);
+      return new Map(Object.entries(obj(r.values, 'values')).map(([k, v]) => [k, str(v, k)]));
+    },
+    async close() {},
+  };
+}
+
+/** True when a key holder answers on this socket. */
+export async function keyHolderAlive(socketPath: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpRequest(
+      { socketPath, path: '/v1/health', method: 'GET', timeout: timeoutMs },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+function callToWire(input: CallInput) {
+  return {
+    ...input,
+    body: undefined,
+    body_base64: input.body === undefined ? null : input.body.toString('base64'),
+  };
+}
+
+function callFromWire(body: Record<string, unknown>): CallInput {
+  const bodyBase64 = optStr(body.body_base64, 'body_base64');
+  return {
+    url: str(body.url, 'url'),
+    method: str(body.method, 'method'),
+    headers: arr(body.headers, 'headers').map((h) => {
+      const pair = arr(h, 'header');
+      return [str(pair[0], 'name'), str(pair[1], 'value')] as [string, string];
+    }),
+    body: bodyBase64 === undefined ? undefined : Buffer.from(bodyBase64, 'base64'),
+    injections: arr(body.injections, 'injections').map(injectionFromWire),
+    target: targetFromWire(body.target),
+    caller: callerFromWire(body.caller),
+  };
+}
+
+function envFromWire(body: Record<string, unknown>): EnvRequest {
+  return {
+    target: targetFromWire(body.target),
+    keys:
+      body.keys === undefined || body.keys === null
+        ? undefined
+        : arr(body.keys, 'keys').map((k) => str(k, 'key')),
+    command: str(body.command, 'command'),
+    caller: callerFromWire(body.caller),
+  };
+}
+
+function injectionFromWire(raw: unknown): Injection {
+  const i = obj(raw, 'injection');
+  const style = str(i.style, 'style');
+  if (!(INJECTION_STYLES as readonly string[]).includes(style))
+    throw new AgentSecretsError('bad_request', `unknown injection style ${style}`);
+  const target = optStr(i.target, 'target');
+  return {
+    style: style as Injection['style'],
+    key: str(i.key, 'key'),
+    ...(target === undefined ? {} : { target }),
+  };
+}
+
+function targetFromWire(raw: unknown): Target {
+  const t = obj(raw, 'target');
+  return {
+    workspaceId: str(t.workspaceId, 'workspaceId'),
+    projectId: str(t.projectId, 'projectId'),
+    environment: str(t.environment, 'environment'),
+  };
+}
+
+function callerFromWire(raw: unknown): Caller {
+  const c = obj(raw, 'caller');
+  const level = str(c.level, 'level');
+  const source = str(c.source, 'source');
+  // A client may claim a name (declared) but never `issued`: that level comes only from a
+  // token the key holder verifies itself.
+  if (
+    !['anonymous', 'declared'].includes(level) ||
+    !['proxy', 'mcp', 'cli', 'sdk', 'env'].includes(source)
+  ) {
+    throw new AgentSecretsError('bad_request', 'malformed caller');
+  }
+  return {
+    level: level as Caller['level'],
+    source: source as Caller['source'],
+    agentId: optStr(c.agentId, 'agentId') ?? null,
+    tokenId: optStr(c.tokenId, 'tokenId') ?? null,
+  };
+}

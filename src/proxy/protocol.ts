@@ -1,0 +1,138 @@
+import { AgentSecretsError } from '../core/errors.js';
+import { isValidKeyName } from '../core/keys.js';
+import type { Injection, InjectionStyle } from './inject.js';
+
+/**
+ * The X-AS-* request protocol of the localhost proxy (DESIGN §7), compatible with the
+ * AgentSecrets SDKs. Names are read from the RAW header list so that a parameter, path or
+ * field name keeps the case the caller wrote (the Go tool's canonicalisation bug, §9.5).
+ */
+
+/** A parsed proxy request: the target, the injections, identity and pass-through headers. */
+export interface ProxyRequestHeaders {
+  targetUrl: string;
+  method: string | undefined;
+  injections: Injection[];
+  agentId: string | undefined;
+  agentToken: string | undefined;
+  sessionToken: string | undefined;
+  project: string | undefined;
+  environment: string | undefined;
+  /** Every other header, in order, with hop-by-hop headers and Host removed. */
+  forward: [string, string][];
+}
+
+const SINGLE: Record<string, keyof ProxyRequestHeaders> = {
+  'x-as-target-url': 'targetUrl',
+  'x-as-method': 'method',
+  'x-as-agent-id': 'agentId',
+  'x-as-agent-token': 'agentToken',
+  'x-as-session-token': 'sessionToken',
+  'x-as-project': 'project',
+  'x-as-environment': 'environment',
+};
+
+const PREFIXED: [string, InjectionStyle][] = [
+  ['x-as-inject-header-', 'header'],
+  ['x-as-inject-query-', 'query'],
+  ['x-as-inject-body-', 'body'],
+  ['x-as-inject-form-', 'form'],
+];
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Removes hop-by-hop headers (RFC 9110 §7.6.1), including those a Connection header names. */
+export function stripHopByHop(headers: readonly [string, string][]): [string, string][] {
+  const named = new Set<string>();
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() === 'connection') {
+      for (const token of value.split(',')) named.add(token.trim().toLowerCase());
+    }
+  }
+  return headers.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return !HOP_BY_HOP.has(lower) && !named.has(lower);
+  });
+}
+
+/** Parses Node's `req.rawHeaders` (name, value, name, value…). */
+export function parseProxyHeaders(rawHeaders: readonly string[]): ProxyRequestHeaders {
+  const result: Partial<Record<keyof ProxyRequestHeaders, string>> = {};
+  const injections: Injection[] = [];
+  const others: [string, string][] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!.trim();
+    const lower = name.toLowerCase();
+    if (!lower.startsWith('x-as-')) {
+      if (lower !== 'host') others.push([name, value]);
+      continue;
+    }
+    const field = SINGLE[lower];
+    if (field !== undefined) {
+      if (result[field] !== undefined) throw badRequest(`${name} was given more than once`);
+      result[field] = value;
+      continue;
+    }
+    if (lower === 'x-as-inject-bearer' || lower === 'x-as-inject-basic') {
+      injections.push({
+        style: lower === 'x-as-inject-bearer' ? 'bearer' : 'basic',
+        key: keyFrom(name, value),
+      });
+      continue;
+    }
+    const prefixed = PREFIXED.find(([prefix]) => lower.startsWith(prefix));
+    if (prefixed !== undefined) {
+      // The suffix is taken from the raw name, so `X-AS-Inject-Query-apiKey` sets `apiKey`.
+      const target = name.slice(prefixed[0].length);
+      if (target === '') throw badRequest(`${name} needs a name after the last dash`);
+      injections.push({ style: prefixed[1], target, key: keyFrom(name, value) });
+      continue;
+    }
+    throw badRequest(
+      `unknown header ${name}; the X-AS-* headers are Target-URL, Method, Inject-Bearer, Inject-Basic, Inject-Header-<Name>, Inject-Query-<param>, Inject-Body-<json.path>, Inject-Form-<field>, Agent-ID, Agent-Token, Session-Token, Project, Environment`,
+    );
+  }
+  if (result.targetUrl === undefined || result.targetUrl === '') {
+    throw badRequest(
+      'X-AS-Target-URL is required: the URL to call, e.g. https://api.stripe.com/v1/charges',
+    );
+  }
+  if (injections.length === 0) {
+    throw badRequest(
+      'at least one X-AS-Inject-* header is required (for example X-AS-Inject-Bearer: STRIPE_KEY); the proxy only forwards calls that use a secret',
+    );
+  }
+  return {
+    targetUrl: result.targetUrl,
+    method: result.method,
+    injections,
+    agentId: result.agentId,
+    agentToken: result.agentToken,
+    sessionToken: result.sessionToken,
+    project: result.project,
+    environment: result.environment,
+    forward: stripHopByHop(others),
+  };
+}
+
+function keyFrom(header: string, value: string): string {
+  if (!isValidKeyName(value)) {
+    throw badRequest(`${header} must name a secret (letters, digits and _, e.g. STRIPE_KEY)`);
+  }
+  return value;
+}
+
+function badRequest(message: string): AgentSecretsError {
+  return new AgentSecretsError('bad_request', message);
+}

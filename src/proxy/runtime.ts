@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { AgentSecretsError } from '../core/errors.js';
+import { declaredCaller } from '../identity/caller.js';
+import type { Services } from '../services.js';
+import type { UnlockedVault } from '../vault/vault.js';
+import { createLocalCredentialService, type LocalCredentialService } from './credential-service.js';
+import type { Resolver } from './forward.js';
+import { createProxyServer } from './http-server.js';
+import { serveKeyHolder } from './key-holder.js';
+import { clearProxyState, type ProxyState, writeProxyState } from './state.js';
+
+/** The version string the proxy reports on /health. */
+export const PROXY_VERSION = '0.1.0';
+
+export interface StartProxyOptions {
+  services: Services;
+  /** The unlocked vault the proxy holds for its lifetime. */
+  vault: UnlockedVault;
+  port: number;
+  host: string;
+  sessionToken: boolean;
+  resolver?: Resolver;
+}
+
+/** A running proxy and key holder. */
+export interface RunningProxy {
+  readonly state: ProxyState;
+  readonly credentials: LocalCredentialService;
+  /** Stops accepting, finishes in-flight calls, flushes the audit log, removes proxy.json. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the key holder (DESIGN §5): the HTTP proxy for agents on host:port, and the private
+ * Unix socket for our own processes, both backed by one unlocked vault and one audit writer.
+ */
+export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
+  const { services } = options;
+  const { paths } = services.config;
+  const credentials = await createLocalCredentialService({
+    config: services.config,
+    workspaces: services.workspaces,
+    vault: services.vault,
+    unlock: async () => options.vault,
+    ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
+  });
+  const sessionToken = options.sessionToken ? randomBytes(32).toString('hex') : null;
+  const http = createProxyServer({
+    engine: credentials.engine,
+    sessionToken,
+    maxRequestBytes: services.config.limits.maxRequestBytes,
+    version: PROXY_VERSION,
+    async resolveTarget(names) {
+      const current = await services.workspaces.resolve({
+        project: names.project,
+        environment: names.environment,
+      });
+      return {
+        workspaceId: current.workspace.id,
+        projectId: current.project.id,
+        environment: current.environment,
+      };
+    },
+    async identify({ agentId, agentToken }) {
+      if (agentToken !== undefined) {
+        throw new AgentSecretsError(
+          'invalid_agent_token',
+          'agent tokens are not accepted by this proxy yet',
+        );
+      }
+      return declaredCaller(agentId, 'proxy');
+    },
+    async sync() {
+      return {
+        status: 'ok',
+        synced: false,
+        reason: 'local workspace: allowlist and policy are read from disk on every call',
+      };
+    },
+  });
+  const address = await http.listen(options.port, options.host);
+  let holder: Awaited<ReturnType<typeof serveKeyHolder>>;
+  try {
+    holder = await serveKeyHolder(paths.socket, credentials);
+  } catch (err) {
+    await http.close();
+    throw err;
+  }
+  const state: ProxyState = {
+    pid: process.pid,
+    host: options.host,
+    port: address.port,
+    socket: paths.socket,
+    session_token: sessionToken,
+    no_session_token: sessionToken === null,
+    started_at: new Date().toISOString(),
+    version: PROXY_VERSION,
+  };
+  await writeProxyState(paths, state);
+  let closing: Promise<void> | undefined;
+  return {
+    state,
+    credentials,
+    close() {
+      closing ??= (async () => {
+        await clearProxyState(paths, process.pid);
+        await Promise.all([http.close(), holder.close()]);
+        await credentials.close();
+        options.vault.close();
+      })();
+      return closing;
+    },
+  };
+}
