@@ -17,7 +17,7 @@ import {
   type Target,
 } from './engine.js';
 import { createForwarder, type Resolver } from './forward.js';
-import { parseCidrList } from './ssrf.js';
+import { type CidrSet, parseCidrList } from './ssrf.js';
 
 /** A buffered call result (for `call`, MCP and the SDK over the key holder's socket). */
 export interface CallResult {
@@ -162,7 +162,14 @@ export async function createLocalCredentialService(
           );
         }
       }
-      await recordEnv(audit, workspaces, request, [...values.keys()], performance.now() - started);
+      await recordEnv(
+        audit,
+        workspaces,
+        request,
+        [...values.keys()],
+        performance.now() - started,
+        override,
+      );
       return values;
     },
     async close() {
@@ -179,6 +186,7 @@ async function recordEnv(
   request: EnvRequest,
   keys: string[],
   durationMs: number,
+  override: CidrSet,
 ): Promise<AuditEntry> {
   const workspace = (await workspaces.readWorkspaces()).workspaces.find(
     (w) => w.id === request.target.workspaceId,
@@ -202,6 +210,7 @@ async function recordEnv(
     redacted: false,
     duration_ms: durationMs,
     command: request.command,
+    private_override: override.empty ? null : override.source,
   });
 }
 

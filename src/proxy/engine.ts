@@ -11,7 +11,7 @@ import { matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
 import { redactionNeedles } from './encodings.js';
-import type { Forwarder } from './forward.js';
+import { discard, type Forwarder } from './forward.js';
 import { applyInjections, type Injection } from './inject.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
 
@@ -275,7 +275,7 @@ export function createEngine(options: EngineOptions): Engine {
         upstream.contentLength !== undefined &&
         upstream.contentLength > limits.maxResponseBytes
       ) {
-        upstream.body.destroy();
+        discard(upstream.body);
         throw tooLarge(url);
       }
       const redactor = createRedactStream(needles);

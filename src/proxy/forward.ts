@@ -198,7 +198,7 @@ function decode(
       case 'br':
         return createBrotliDecompress();
       default:
-        body.destroy();
+        discard(body);
         throw new AgentSecretsError(
           'upstream_error',
           `${url.host} answered with a ${coding}-encoded body, which cannot be scanned for leaked secrets; the response was withheld`,
@@ -217,6 +217,12 @@ function decode(
     ),
     encoded: true,
   };
+}
+
+/** Drops a body we will not read; its abort error is expected and must not go unhandled. */
+export function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** Maps a transport failure to a wire error. Never quotes the URL (it may carry a value). */

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI (npm test builds first, through `pretest`). */
@@ -45,7 +46,7 @@ export function runCli(args: readonly string[], options: RunOptions): Promise<Cl
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: options.cwd ?? options.home,
+      cwd: options.cwd ?? tmpdir(),
       env: baseEnv(options.home, options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -76,7 +77,7 @@ export function runCliInPty(args: readonly string[], options: RunOptions): Promi
   const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qec', command, '/dev/null'], {
-      cwd: options.cwd ?? options.home,
+      cwd: options.cwd ?? tmpdir(),
       env: baseEnv(options.home, options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });

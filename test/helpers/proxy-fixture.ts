@@ -31,7 +31,10 @@ export async function makeWorkspace(options: WorkspaceOptions = {}): Promise<Wor
   const config = loadConfig({ AGENTSECRETS_HOME: home, ...options.env }, home);
   const services = createServices(config, { memoryKeys: memory, kdfCost: TEST_KDF_COST });
   await services.vault.create(memory);
-  const { workspace } = await services.workspaces.initLocal({ projectName: 'default', backend: 'passphrase' });
+  const { workspace } = await services.workspaces.initLocal({
+    projectName: 'default',
+    backend: 'passphrase',
+  });
   const current = await services.workspaces.resolve();
   const vault = await services.vault.unlock();
   const entries = Object.entries(options.secrets ?? {}).map(([key, value]) => ({ key, value }));
@@ -41,13 +44,21 @@ export async function makeWorkspace(options: WorkspaceOptions = {}): Promise<Wor
   }
   vault.close();
   await services.workspaces.updateWorkspace(workspace.id, (w) => {
-    w.allowlist = (options.allowlist ?? []).map((pattern) => ({ pattern, added_by: 'test', added_at: new Date().toISOString() }));
+    w.allowlist = (options.allowlist ?? []).map((pattern) => ({
+      pattern,
+      added_by: 'test',
+      added_at: new Date().toISOString(),
+    }));
     w.policy.require_binding = options.requireBinding ?? false;
   });
   return {
     home,
     services,
-    target: { workspaceId: workspace.id, projectId: current.project.id, environment: current.environment },
+    target: {
+      workspaceId: workspace.id,
+      projectId: current.project.id,
+      environment: current.environment,
+    },
   };
 }
 
@@ -57,7 +68,8 @@ export function tableResolver(table: Record<string, string[]>): Resolver & { cal
   const resolver = async (hostname: string) => {
     calls.push(hostname);
     const addresses = table[hostname];
-    if (addresses === undefined) throw Object.assign(new Error(`no such host ${hostname}`), { code: 'ENOTFOUND' });
+    if (addresses === undefined)
+      throw Object.assign(new Error(`no such host ${hostname}`), { code: 'ENOTFOUND' });
     return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
   return Object.assign(resolver, { calls });
