@@ -160,10 +160,16 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       }
       const decoded = decode(response.body, upstreamHeaders, req.url);
       const length = decoded.encoded ? undefined : Number(response.headers['content-length']);
+      // Failures while the body streams (idle timeout, deadline, reset) get the same
+      // translation as failures before the headers.
+      const body = new PassThrough();
+      decoded.body.on('error', (err) => body.destroy(translate(err, req.url, deadline.aborted)));
+      body.on('close', () => decoded.body.destroy());
+      decoded.body.pipe(body);
       return {
         status: response.statusCode,
         headers: stripHopByHop(decoded.headers),
-        body: decoded.body,
+        body,
         contentLength: Number.isFinite(length) ? length : undefined,
       };
     },
@@ -268,7 +274,9 @@ export function translate(err: unknown, url: URL, deadlinePassed: boolean): Agen
       context: { domain },
     });
   }
-  if (/CERT|SSL|TLS|SELF_SIGNED|ALTNAME/i.test(code)) {
+  if (
+    /CERT|SSL|TLS|SELF_SIGNED|ALTNAME|UNABLE_TO_|INVALID_CA|HOSTNAME_MISMATCH|EPROTO/i.test(code)
+  ) {
     return new AgentSecretsError(
       'upstream_error',
       `TLS verification failed for ${domain} (${code}); for a private CA, point AGENTSECRETS_CA_FILE (or NODE_EXTRA_CA_CERTS) at its certificate`,

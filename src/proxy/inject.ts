@@ -63,6 +63,7 @@ export function applyInjections(
     if (value === undefined) throw new Error(`value for ${injection.key} was not resolved`);
     switch (injection.style) {
       case 'bearer':
+        assertHeaderSafe(injection.key, value);
         headers = setHeader(headers, 'Authorization', `Bearer ${value}`);
         break;
       case 'basic': {
@@ -86,11 +87,7 @@ export function applyInjections(
         if (RESERVED_HEADERS.has(name.toLowerCase())) {
           throw badRequest(`the ${name} header belongs to the transport and cannot carry a secret`);
         }
-        if (/[\r\n\0]/.test(value)) {
-          throw badRequest(
-            `secret '${injection.key}' contains a line break, which a header cannot carry`,
-          );
-        }
+        assertHeaderSafe(injection.key, value);
         headers = setHeader(headers, name, value);
         break;
       }
@@ -217,6 +214,15 @@ function descend(
     );
   }
   return next;
+}
+
+/** A value that goes into a header must not break the header (CR, LF, NUL). */
+function assertHeaderSafe(key: string, value: string): void {
+  if (/[\r\n\0]/.test(value)) {
+    throw badRequest(
+      `secret '${key}' contains a line break, which a header cannot carry; store it again without the trailing newline`,
+    );
+  }
 }
 
 function requireTarget(injection: Injection): string {
