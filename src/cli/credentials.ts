@@ -1,6 +1,10 @@
+import { AgentSecretsError } from '../core/errors.js';
+import type { AuditSource } from '../audit/format.js';
+import { TOKEN_PREFIX } from '../identity/tokens.js';
 import {
   createLocalCredentialService,
   type CredentialService,
+  type PresentedIdentity,
 } from '../proxy/credential-service.js';
 import { createKeyHolderClient } from '../proxy/key-holder.js';
 import { findKeyHolder } from '../proxy/state.js';
@@ -20,4 +24,30 @@ export async function credentialService(ctx: CliContext): Promise<CredentialServ
     vault: services.vault,
     unlock: () => services.vault.unlock(),
   });
+}
+
+/**
+ * What this CLI process presents as its identity: `--token`, else AGENTSECRETS_AGENT_TOKEN
+ * (or the Go tool's AS_AGENT_TOKEN), and `--agent-id`, else AGENTSECRETS_AGENT_ID. A
+ * `--token` that is not a literal agt_ token is refused: names are never looked up.
+ */
+export function presentedIdentity(
+  ctx: CliContext,
+  options: { agentId?: string; token?: string },
+  source: AuditSource,
+): PresentedIdentity {
+  const env = ctx.config.env;
+  if (options.token !== undefined && !options.token.startsWith(TOKEN_PREFIX)) {
+    throw new AgentSecretsError(
+      'invalid_agent_token',
+      `--token takes an issued token (${TOKEN_PREFIX}…), not a name: agentsecrets never looks tokens up by name, because that would let any local process act as any agent. A human issues one with \`agentsecrets agent token issue NAME\``,
+    );
+  }
+  const token =
+    options.token ?? nonEmpty(env.AGENTSECRETS_AGENT_TOKEN) ?? nonEmpty(env.AS_AGENT_TOKEN);
+  return { agentId: options.agentId ?? nonEmpty(env.AGENTSECRETS_AGENT_ID), token, source };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }

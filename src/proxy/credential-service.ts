@@ -1,9 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import type { Config } from '../core/config.js';
-import { AgentSecretsError, WIRE_CODES, type WireCode } from '../core/errors.js';
-import type { AuditEntry } from '../audit/format.js';
+import {
+  AgentSecretsError,
+  toAgentSecretsError,
+  WIRE_CODES,
+  type WireCode,
+} from '../core/errors.js';
+import type { AuditEntry, AuditSource } from '../audit/format.js';
 import { type AuditWriter, createAuditWriter } from '../audit/writer.js';
+import { type AgentStore, createAgentStore } from '../identity/agents.js';
+import { declaredCaller } from '../identity/caller.js';
+import type { CryptoKey } from 'jose';
+import { createTokenVerifier, loadSigningKey } from '../identity/tokens.js';
+import { createRateLimiter, decide, decideForProgram, type RateLimiter } from '../policy/rules.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { UnlockedVault, Vault } from '../vault/vault.js';
 import type { WorkspaceService } from '../workspace/service.js';
@@ -18,6 +28,16 @@ import {
 } from './engine.js';
 import { createForwarder, type Resolver } from './forward.js';
 import { type CidrSet, parseCidrList } from './ssrf.js';
+
+/** What a caller presents: a claimed name, a token, or nothing, and where it came from. */
+export interface PresentedIdentity {
+  agentId?: string | undefined;
+  token?: string | undefined;
+  source: AuditSource;
+}
+
+/** A call as the faces hand it over: identity still to be established. */
+export type ServiceCallInput = Omit<CallInput, 'caller'> & { identity: PresentedIdentity };
 
 /** A buffered call result (for `call`, MCP and the SDK over the key holder's socket). */
 export interface CallResult {
@@ -34,17 +54,19 @@ export interface EnvRequest {
   target: Target;
   keys: string[] | undefined;
   command: string;
-  caller: Caller;
+  identity: PresentedIdentity;
 }
 
 /**
  * Credentialed work, with two implementations behind one interface (DESIGN §5): in this
  * process (unlocking the vault here), or through a running key holder over its socket.
+ * Identity is established where the vault is open, so a token is verified by whoever holds
+ * the key: a client can present a token, never claim a level.
  */
 export interface CredentialService {
   readonly mode: 'in-process' | 'key-holder';
   /** Makes an authenticated call and buffers the (redacted) response. Blocks throw. */
-  call(input: CallInput): Promise<CallResult>;
+  call(input: ServiceCallInput): Promise<CallResult>;
   /** Values for `env`, audited as one `env` entry. */
   envValues(request: EnvRequest): Promise<Map<string, string>>;
   close(): Promise<void>;
@@ -57,15 +79,18 @@ export interface LocalServiceOptions {
   /** Unlocks the vault on first use. */
   unlock: () => Promise<UnlockedVault>;
   resolver?: Resolver;
-  policy?: PolicyCheck;
   /** Shared audit writer (the key holder passes its own). */
   audit?: AuditWriter;
+  now?: () => Date;
 }
 
 /** The engine and everything it needs, unlocked in this process. */
 export interface LocalCredentialService extends CredentialService {
   readonly engine: Engine;
   readonly audit: AuditWriter;
+  readonly agents: AgentStore;
+  /** Establishes the caller: a verified token is `issued`, a name is `declared`. */
+  identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller>;
 }
 
 /** Builds the in-process credential service. */
@@ -73,9 +98,12 @@ export async function createLocalCredentialService(
   options: LocalServiceOptions,
 ): Promise<LocalCredentialService> {
   const { config, workspaces, vault } = options;
+  const now = options.now ?? (() => new Date());
   const override = parseCidrList(config.allowPrivate);
   const audit =
     options.audit ?? createAuditWriter({ dir: config.paths.auditDir, fsync: config.auditFsync });
+  const agents = createAgentStore(config.paths);
+  const limiter: RateLimiter = createRateLimiter(() => now().getTime());
   const forwarder = createForwarder({
     limits: config.limits,
     override,
@@ -84,6 +112,61 @@ export async function createLocalCredentialService(
   });
   let unlocked: Promise<UnlockedVault> | undefined;
   const open = () => (unlocked ??= options.unlock());
+
+  // One verifier per workspace; the public key is read from the vault once.
+  const verifiers = new Map<string, ReturnType<typeof createTokenVerifier>>();
+  function verifierFor(workspaceId: string) {
+    let verifier = verifiers.get(workspaceId);
+    if (verifier === undefined) {
+      let key: Promise<CryptoKey | undefined> | undefined;
+      verifier = createTokenVerifier({
+        workspaceId,
+        agents,
+        now,
+        publicKey: () =>
+          (key ??= open()
+            .then((v) => loadSigningKey(v, workspaceId, { create: false }))
+            .then((k) => k?.publicKey)
+            .catch((err: unknown) => {
+              key = undefined;
+              throw err;
+            })),
+      });
+      verifiers.set(workspaceId, verifier);
+    }
+    return verifier;
+  }
+
+  async function identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller> {
+    if (identity.token !== undefined && identity.token !== '') {
+      const { agent, tokenId } = await verifierFor(workspaceId).verify(identity.token);
+      return { level: 'issued', agentId: agent.name, tokenId, source: identity.source };
+    }
+    return declaredCaller(identity.agentId, identity.source);
+  }
+
+  const policy: PolicyCheck = async ({ caller, workspace, url, method, keys }) => {
+    const agent =
+      caller.level === 'issued' && caller.agentId !== null
+        ? await agents.get(workspace.id, caller.agentId)
+        : undefined;
+    const decision = decide({
+      level: caller.level,
+      agent: agent === undefined ? undefined : { name: agent.name, rules: agent.rules },
+      workspace: workspace.policy,
+      keys,
+      url,
+      method,
+    });
+    if (decision.rate !== undefined && !limiter.take(decision.rate.bucket, decision.rate.limit)) {
+      throw new AgentSecretsError(
+        'rate_limited',
+        `the rate limit of ${decision.source === 'workspace-default' ? 'the workspace default rules' : decision.source} (${decision.rate.limit.text}) is reached; retry later`,
+        { context: caller.agentId === null ? {} : { agent: caller.agentId } },
+      );
+    }
+    return { decision: decision.source };
+  };
 
   const sources: EngineSources = {
     async workspace(id) {
@@ -114,16 +197,35 @@ export async function createLocalCredentialService(
     forwarder,
     override,
     limits: config.limits,
-    ...(options.policy === undefined ? {} : { policy: options.policy }),
+    policy,
   });
+
+  /** Identifies the caller, auditing a refused identity as a block. */
+  async function callerFor(
+    identity: PresentedIdentity,
+    partial: Partial<CallInput> & { target: Target },
+  ): Promise<Caller> {
+    try {
+      return await identify(identity, partial.target.workspaceId);
+    } catch (err) {
+      const error = toAgentSecretsError(err);
+      const claimed = declaredOrAnonymous(identity);
+      await engine.recordRefusal({ ...partial, caller: claimed }, error).catch(() => undefined);
+      throw error;
+    }
+  }
 
   return {
     mode: 'in-process',
     engine,
     audit,
+    agents,
+    identify,
     async call(input) {
       const started = performance.now();
-      const response = await engine.execute(input);
+      const { identity, ...rest } = input;
+      const caller = await callerFor(identity, rest);
+      const response = await engine.execute({ ...rest, caller });
       const chunks: Buffer[] = [];
       for await (const chunk of response.body) chunks.push(chunk as Buffer);
       const entry = await response.done;
@@ -150,6 +252,39 @@ export async function createLocalCredentialService(
     },
     async envValues(request) {
       const started = performance.now();
+      const caller = await callerFor(request.identity, { target: request.target, method: 'ENV' });
+      const workspace = await sources.workspace(request.target.workspaceId);
+      const keys =
+        request.keys ?? (await vault.list(selectionOf(request.target))).map((r) => r.key);
+      const agent =
+        caller.level === 'issued' && caller.agentId !== null
+          ? await agents.get(workspace.id, caller.agentId)
+          : undefined;
+      try {
+        const decision = decideForProgram({
+          level: caller.level,
+          agent: agent === undefined ? undefined : { name: agent.name, rules: agent.rules },
+          workspace: workspace.policy,
+          keys,
+        });
+        if (
+          decision.rate !== undefined &&
+          !limiter.take(decision.rate.bucket, decision.rate.limit)
+        ) {
+          throw new AgentSecretsError(
+            'rate_limited',
+            `the rate limit of ${decision.source} (${decision.rate.limit.text}) is reached; retry later`,
+          );
+        }
+      } catch (err) {
+        await engine
+          .recordRefusal(
+            { target: request.target, method: 'ENV', caller },
+            toAgentSecretsError(err),
+          )
+          .catch(() => undefined);
+        throw err;
+      }
       const values = await (await open()).getMany(selectionOf(request.target), request.keys);
       for (const key of request.keys ?? []) {
         if (!values.has(key)) {
@@ -164,8 +299,10 @@ export async function createLocalCredentialService(
       }
       await recordEnv(
         audit,
-        workspaces,
+        workspace.name,
+        workspace.projects.find((p) => p.id === request.target.projectId)?.name ?? null,
         request,
+        caller,
         [...values.keys()],
         performance.now() - started,
         override,
@@ -180,24 +317,31 @@ export async function createLocalCredentialService(
   };
 }
 
+function declaredOrAnonymous(identity: PresentedIdentity): Caller {
+  try {
+    return declaredCaller(identity.agentId, identity.source);
+  } catch {
+    return { level: 'anonymous', agentId: null, tokenId: null, source: identity.source };
+  }
+}
+
 async function recordEnv(
   audit: AuditWriter,
-  workspaces: WorkspaceService,
+  workspaceName: string,
+  projectName: string | null,
   request: EnvRequest,
+  caller: Caller,
   keys: string[],
   durationMs: number,
   override: CidrSet,
 ): Promise<AuditEntry> {
-  const workspace = (await workspaces.readWorkspaces()).workspaces.find(
-    (w) => w.id === request.target.workspaceId,
-  );
   return audit.append({
-    workspace: workspace?.name ?? null,
-    project: workspace?.projects.find((p) => p.id === request.target.projectId)?.name ?? null,
+    workspace: workspaceName,
+    project: projectName,
     environment: request.target.environment,
-    agent_id: request.caller.agentId,
-    identity_level: request.caller.level,
-    token_id: request.caller.tokenId,
+    agent_id: caller.agentId,
+    identity_level: caller.level,
+    token_id: caller.tokenId,
     source: 'env',
     method: 'ENV',
     target_url: null,

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import type { Caller, Engine, Target } from './engine.js';
 import { httpStatusOf } from './engine.js';
+import { declaredCaller } from '../identity/caller.js';
 import { parseProxyHeaders } from './protocol.js';
 
 /** Bodies up to this size are buffered so X-AS-Redacted and Content-Length are exact. */
@@ -16,8 +17,11 @@ export interface ProxyServerOptions {
   maxRequestBytes: number;
   /** The target when a request names no project or environment. */
   resolveTarget: (names: { project?: string; environment?: string }) => Promise<Target>;
-  /** Establishes the caller from the request's identity headers. */
-  identify: (headers: { agentId?: string; agentToken?: string }) => Promise<Caller>;
+  /** Establishes the caller from the request's identity headers (a token is verified). */
+  identify: (
+    headers: { agentId: string | undefined; agentToken: string | undefined },
+    target: Target,
+  ) => Promise<Caller>;
   /** POST /sync: refresh shared state (allowlist, policy, revocations). */
   sync?: () => Promise<Record<string, unknown>>;
   version: string;
@@ -85,14 +89,20 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     let body: Buffer;
     try {
       parsed = parseProxyHeaders(req.rawHeaders);
-      caller = await options.identify({
-        ...(parsed.agentId === undefined ? {} : { agentId: parsed.agentId }),
-        ...(parsed.agentToken === undefined ? {} : { agentToken: parsed.agentToken }),
-      });
       target = await options.resolveTarget({
         ...(parsed.project === undefined ? {} : { project: parsed.project }),
         ...(parsed.environment === undefined ? {} : { environment: parsed.environment }),
       });
+      // The claim, if valid, attributes a refused token in the audit log; it grants nothing.
+      try {
+        caller = declaredCaller(parsed.agentId, 'proxy');
+      } catch {
+        // An invalid name is refused by identify() below.
+      }
+      caller = await options.identify(
+        { agentId: parsed.agentId, agentToken: parsed.agentToken },
+        target,
+      );
       body = await readBody(req, options.maxRequestBytes);
     } catch (err) {
       const error = toAgentSecretsError(err);

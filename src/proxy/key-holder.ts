@@ -15,8 +15,14 @@ import {
   WIRE_CODES,
 } from '../core/errors.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
-import { type Caller, type CallInput, httpStatusOf, type Target } from './engine.js';
-import type { CallResult, CredentialService, EnvRequest } from './credential-service.js';
+import { httpStatusOf, type Target } from './engine.js';
+import type {
+  CallResult,
+  CredentialService,
+  EnvRequest,
+  PresentedIdentity,
+  ServiceCallInput,
+} from './credential-service.js';
 import { INJECTION_STYLES, type Injection } from './inject.js';
 
 /**
@@ -176,7 +182,7 @@ export function createKeyHolderClient(socketPath: string): CredentialService {
 
   return {
     mode: 'key-holder',
-    async call(input: CallInput): Promise<CallResult> {
+    async call(input: ServiceCallInput): Promise<CallResult> {
       const r = await post('/v1/call', callToWire(input));
       return {
         status: num(r.status, 'status'),
@@ -217,7 +223,7 @@ export async function keyHolderAlive(socketPath: string, timeoutMs = 1000): Prom
   });
 }
 
-function callToWire(input: CallInput) {
+function callToWire(input: ServiceCallInput) {
   return {
     ...input,
     body: undefined,
@@ -225,7 +231,7 @@ function callToWire(input: CallInput) {
   };
 }
 
-function callFromWire(body: Record<string, unknown>): CallInput {
+function callFromWire(body: Record<string, unknown>): ServiceCallInput {
   const bodyBase64 = optStr(body.body_base64, 'body_base64');
   return {
     url: str(body.url, 'url'),
@@ -237,7 +243,7 @@ function callFromWire(body: Record<string, unknown>): CallInput {
     body: bodyBase64 === undefined ? undefined : Buffer.from(bodyBase64, 'base64'),
     injections: arr(body.injections, 'injections').map(injectionFromWire),
     target: targetFromWire(body.target),
-    caller: callerFromWire(body.caller),
+    identity: identityFromWire(body.identity),
   };
 }
 
@@ -249,7 +255,7 @@ function envFromWire(body: Record<string, unknown>): EnvRequest {
         ? undefined
         : arr(body.keys, 'keys').map((k) => str(k, 'key')),
     command: str(body.command, 'command'),
-    caller: callerFromWire(body.caller),
+    identity: identityFromWire(body.identity),
   };
 }
 
@@ -275,22 +281,17 @@ function targetFromWire(raw: unknown): Target {
   };
 }
 
-function callerFromWire(raw: unknown): Caller {
-  const c = obj(raw, 'caller');
-  const level = str(c.level, 'level');
-  const source = str(c.source, 'source');
-  // A client may claim a name (declared) but never `issued`: that level comes only from a
-  // token the key holder verifies itself.
-  if (
-    !['anonymous', 'declared'].includes(level) ||
-    !['proxy', 'mcp', 'cli', 'sdk', 'env'].includes(source)
-  ) {
-    throw new AgentSecretsError('bad_request', 'malformed caller');
+function identityFromWire(raw: unknown): PresentedIdentity {
+  const i = obj(raw, 'identity');
+  const source = str(i.source, 'source');
+  if (!['proxy', 'mcp', 'cli', 'sdk', 'env'].includes(source)) {
+    throw new AgentSecretsError('bad_request', 'malformed identity');
   }
+  // A client presents a name or a token; the key holder verifies the token itself, so no
+  // client can claim the `issued` level.
   return {
-    level: level as Caller['level'],
-    source: source as Caller['source'],
-    agentId: optStr(c.agentId, 'agentId') ?? null,
-    tokenId: optStr(c.tokenId, 'tokenId') ?? null,
+    source: source as PresentedIdentity['source'],
+    agentId: optStr(i.agentId, 'agentId'),
+    token: optStr(i.token, 'token'),
   };
 }

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { AgentSecretsError } from '../core/errors.js';
-import { declaredCaller } from '../identity/caller.js';
 import type { Services } from '../services.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { createLocalCredentialService, type LocalCredentialService } from './credential-service.js';
@@ -61,15 +59,9 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
         environment: current.environment,
       };
     },
-    async identify({ agentId, agentToken }) {
-      if (agentToken !== undefined) {
-        throw new AgentSecretsError(
-          'invalid_agent_token',
-          'agent tokens are not accepted by this proxy yet',
-        );
-      }
-      return declaredCaller(agentId, 'proxy');
-    },
+    // Identity belongs to each request: the proxy takes none from its own environment.
+    identify: ({ agentId, agentToken }, target) =>
+      credentials.identify({ agentId, token: agentToken, source: 'proxy' }, target.workspaceId),
     async sync() {
       return {
         status: 'ok',

@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AgentSecretsError } from '../core/errors.js';
 import { ensurePrivateDir, isErrno, removeOrphanedTempFiles, writeFileAtomic } from './fs.js';
@@ -41,9 +42,11 @@ export function createDocumentStore<T>(options: DocumentStoreOptions<T>): Docume
 
   async function read(): Promise<T | undefined> {
     if (!options.cache) return readFresh();
+    // A synchronous stat: a few microseconds, against tens for a thread-pool round trip, and
+    // this runs on every proxied call (agents, workspaces, vault).
     let st;
     try {
-      st = await stat(path);
+      st = statSync(path);
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;

@@ -6,19 +6,14 @@ import {
   createLocalCredentialService,
   type LocalCredentialService,
 } from '../../src/proxy/credential-service.js';
-import type { CallInput } from '../../src/proxy/engine.js';
+import type { ServiceCallInput } from '../../src/proxy/credential-service.js';
 import type { Injection } from '../../src/proxy/inject.js';
 import { canary, findLeaks, scanTree } from '../helpers/canary.js';
 import { makeWorkspace, tableResolver, type Workspace } from '../helpers/proxy-fixture.js';
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const SECRET = canary('SSRF');
-const caller = {
-  level: 'anonymous' as const,
-  agentId: null,
-  tokenId: null,
-  source: 'cli' as const,
-};
+const identity = { source: 'cli' as const };
 const bearer: Injection[] = [{ style: 'bearer', key: 'API_KEY' }];
 
 async function serviceFor(
@@ -34,7 +29,11 @@ async function serviceFor(
   });
 }
 
-function input(ws: Workspace, url: string, extra: Partial<CallInput> = {}): CallInput {
+function input(
+  ws: Workspace,
+  url: string,
+  extra: Partial<ServiceCallInput> = {},
+): ServiceCallInput {
   return {
     url,
     method: 'GET',
@@ -42,7 +41,7 @@ function input(ws: Workspace, url: string, extra: Partial<CallInput> = {}): Call
     body: undefined,
     injections: bearer,
     target: ws.target,
-    caller,
+    identity,
     ...extra,
   };
 }

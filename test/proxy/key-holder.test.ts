@@ -5,8 +5,8 @@ import type { AgentSecretsError } from '../../src/core/errors.js';
 import {
   createLocalCredentialService,
   type CredentialService,
+  type ServiceCallInput,
 } from '../../src/proxy/credential-service.js';
-import type { CallInput } from '../../src/proxy/engine.js';
 import { createKeyHolderClient, keyHolderAlive } from '../../src/proxy/key-holder.js';
 import { startProxy, type RunningProxy } from '../../src/proxy/runtime.js';
 import { findKeyHolder } from '../../src/proxy/state.js';
@@ -57,20 +57,20 @@ describe('credential service: in-process and key holder behave the same', () => 
     await upstream.close();
   });
 
-  const base = (over: Partial<CallInput>): CallInput => ({
+  const base = (over: Partial<ServiceCallInput>): ServiceCallInput => ({
     url: `http://127.0.0.1:0/`,
     method: 'GET',
     headers: [],
     body: undefined,
     injections: [{ style: 'bearer', key: 'API_KEY' }],
     target: ws.target,
-    caller: { level: 'declared', agentId: 'parity-bot', tokenId: null, source: 'cli' },
+    identity: { agentId: 'parity-bot', source: 'cli' },
     ...over,
   });
 
   const cases: {
     name: string;
-    input: () => Partial<CallInput>;
+    input: () => Partial<ServiceCallInput>;
     expect: { status?: number; code?: string };
   }[] = [
     {
@@ -140,7 +140,7 @@ describe('credential service: in-process and key holder behave the same', () => 
       target: ws.target,
       keys: ['API_KEY'],
       command: 'node',
-      caller: { level: 'anonymous' as const, agentId: null, tokenId: null, source: 'env' as const },
+      identity: { source: 'env' as const },
     };
     expect(await local.envValues(request)).toEqual(new Map([['API_KEY', SECRET]]));
     expect(await remote.envValues(request)).toEqual(new Map([['API_KEY', SECRET]]));
@@ -150,16 +150,16 @@ describe('credential service: in-process and key holder behave the same', () => 
     expect([a.code, b.code]).toEqual(['secret_not_found', 'secret_not_found']);
   });
 
-  it('the key holder refuses a client that claims `issued` without a token', async () => {
+  it('the key holder verifies a presented token itself: a forged one is refused', async () => {
     const err = (await remote
       .call(
         base({
           url: `${upstream.url}/ok`,
-          caller: { level: 'issued', agentId: 'billing', tokenId: 'tok_x', source: 'cli' },
+          identity: { token: 'agt_forged.token.value', source: 'cli' },
         }),
       )
       .catch((e: unknown) => e)) as AgentSecretsError;
-    expect(err.code).toBe('bad_request');
+    expect(err.code).toBe('invalid_agent_token');
   });
 
   it('calls through the socket are audited by the key holder with the caller identity', async () => {

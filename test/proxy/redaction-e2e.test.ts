@@ -176,7 +176,7 @@ describe('response redaction, end to end against a real upstream', () => {
       body: undefined,
       injections: [{ style: 'bearer', key: 'API_KEY' }],
       target: ws.target,
-      caller: { level: 'anonymous', agentId: null, tokenId: null, source: 'cli' },
+      identity: { source: 'cli' },
     });
     const everything = Buffer.concat([result.body, Buffer.from(JSON.stringify(result.headers))]);
     expect(findLeaks(everything, VALUE)).toEqual([]);
@@ -233,7 +233,7 @@ describe('response redaction, end to end against a real upstream', () => {
           body: undefined,
           injections: [{ style: 'bearer', key: 'API_KEY' }],
           target: ws2.target,
-          caller: { level: 'anonymous', agentId: null, tokenId: null, source: 'cli' },
+          identity: { source: 'cli' },
         })
         .catch((e: unknown) => e as { code: string });
       expect((err as { code: string }).code).toBe('upstream_error');

@@ -1,11 +1,10 @@
-import { AgentSecretsError, toAgentSecretsError, UsageError } from '../../core/errors.js';
+import { toAgentSecretsError, UsageError } from '../../core/errors.js';
 import { isValidKeyName } from '../../core/keys.js';
-import { declaredCaller } from '../../identity/caller.js';
 import type { CallResult } from '../../proxy/credential-service.js';
 import { httpStatusOf } from '../../proxy/engine.js';
 import type { Injection } from '../../proxy/inject.js';
 import type { CliContext } from '../context.js';
-import { credentialService } from '../credentials.js';
+import { credentialService, presentedIdentity } from '../credentials.js';
 import { EXIT } from '../exit.js';
 import type { SelectionOptions } from './secrets.js';
 
@@ -46,12 +45,6 @@ export async function call(ctx: CliContext, options: CallOptions): Promise<numbe
   let result: CallResult;
   try {
     const injections = collectInjections(options);
-    if (options.token !== undefined) {
-      throw new AgentSecretsError(
-        'invalid_agent_token',
-        'agent tokens are not accepted by this version yet',
-      );
-    }
     const services = ctx.services();
     const current = await services.workspaces.resolve({
       project: options.project,
@@ -77,7 +70,7 @@ export async function call(ctx: CliContext, options: CallOptions): Promise<numbe
           projectId: current.project.id,
           environment: current.environment,
         },
-        caller: declaredCaller(options.agentId ?? ctx.config.env.AGENTSECRETS_AGENT_ID, 'cli'),
+        identity: presentedIdentity(ctx, options, 'cli'),
       });
     } finally {
       await credentials.close();

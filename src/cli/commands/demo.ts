@@ -100,12 +100,7 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
         projectId: current.project.id,
         environment: current.environment,
       };
-      const caller = {
-        level: 'declared' as const,
-        agentId: 'demo-agent',
-        tokenId: null,
-        source: 'cli' as const,
-      };
+      const identity = { agentId: 'demo-agent', source: 'cli' as const };
       const call = (url: string) =>
         credentials.call({
           url,
@@ -114,7 +109,7 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
           body: undefined,
           injections: [{ style: 'bearer', key: 'DEMO_API_KEY' }],
           target,
-          caller,
+          identity,
         });
       const response = await call(`http://127.0.0.1:${upstream.port}/v1/whoami`);
       const body = response.body.toString('utf8');

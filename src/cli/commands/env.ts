@@ -2,10 +2,9 @@ import { basename } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { assertKeyName } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
-import { declaredCaller } from '../../identity/caller.js';
 import { redactionNeedles } from '../../proxy/encodings.js';
 import type { CliContext } from '../context.js';
-import { credentialService } from '../credentials.js';
+import { credentialService, presentedIdentity } from '../credentials.js';
 import type { SelectionOptions } from './secrets.js';
 
 /** Variables of ours that a child must never inherit. */
@@ -19,7 +18,7 @@ const WITHHELD = [
 export async function envRun(
   ctx: CliContext,
   argv: string[],
-  options: SelectionOptions & { only?: string; mask?: boolean; agentId?: string },
+  options: SelectionOptions & { only?: string; mask?: boolean; agentId?: string; token?: string },
 ): Promise<number> {
   const [command, ...args] = argv;
   if (command === undefined)
@@ -48,7 +47,7 @@ export async function envRun(
       },
       keys: only,
       command: basename(command),
-      caller: declaredCaller(options.agentId ?? ctx.config.env.AGENTSECRETS_AGENT_ID, 'env'),
+      identity: presentedIdentity(ctx, options, 'env'),
     });
   } finally {
     await credentials.close();
