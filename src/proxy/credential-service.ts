@@ -123,10 +123,15 @@ export async function createLocalCredentialService(
         workspaceId,
         agents,
         now,
+        // Read once; but "no key yet" is not remembered, so a key created later (the first
+        // `agent token issue`) is found without a restart.
         publicKey: () =>
           (key ??= open()
             .then((v) => loadSigningKey(v, workspaceId, { create: false }))
-            .then((k) => k?.publicKey)
+            .then((k) => {
+              if (k === undefined) key = undefined;
+              return k?.publicKey;
+            })
             .catch((err: unknown) => {
               key = undefined;
               throw err;

@@ -1,7 +1,9 @@
 import { userInfo } from 'node:os';
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { parseAllowlistEntry, WILDCARD_RULE } from '../../policy/allowlist.js';
+import type { WorkspacePolicy } from '../../workspace/model.js';
 import { type CliContext, requireHuman } from '../context.js';
+import { applyRuleOptions, printRules } from './agent.js';
 
 /** Who made a local change, for the allowlist log. */
 export function localActor(): string {
@@ -108,28 +110,96 @@ export async function allowlistLog(ctx: CliContext, options: { json?: boolean })
 /** `workspace policy set` (human-gated). */
 export async function policySet(
   ctx: CliContext,
-  options: { requireBinding?: boolean; yes?: boolean; json?: boolean },
+  options: {
+    requireBinding?: boolean;
+    requireIdentity?: string;
+    defaultAllowSecrets?: string;
+    defaultDenySecrets?: string;
+    defaultAllowDomains?: string;
+    defaultMethods?: string;
+    defaultRate?: string;
+    yes?: boolean;
+    json?: boolean;
+  },
 ): Promise<void> {
-  if (options.requireBinding === undefined) {
-    throw new UsageError('nothing to change: give --require-binding or --no-require-binding');
+  const level = options.requireIdentity;
+  if (level !== undefined && !['anonymous', 'declared', 'issued'].includes(level)) {
+    throw new UsageError('--require-identity takes anonymous, declared or issued');
+  }
+  const changesRules = [
+    options.defaultAllowSecrets,
+    options.defaultDenySecrets,
+    options.defaultAllowDomains,
+    options.defaultMethods,
+    options.defaultRate,
+  ].some((o) => o !== undefined);
+  if (options.requireBinding === undefined && level === undefined && !changesRules) {
+    throw new UsageError(
+      'nothing to change: give --require-binding, --require-identity LEVEL or a --default-* rule',
+    );
   }
   const services = ctx.services();
   const workspace = await services.workspaces.currentWorkspace();
+  const defaults = applyRuleOptions(
+    {
+      allow_secrets: workspace.policy.default_allow_secrets,
+      deny_secrets: workspace.policy.default_deny_secrets,
+      allow_domains: workspace.policy.default_allow_domains,
+      methods: workspace.policy.default_methods,
+      rate: workspace.policy.default_rate,
+    },
+    {
+      ...(options.defaultAllowSecrets === undefined
+        ? {}
+        : { allowSecrets: options.defaultAllowSecrets }),
+      ...(options.defaultDenySecrets === undefined
+        ? {}
+        : { denySecrets: options.defaultDenySecrets }),
+      ...(options.defaultAllowDomains === undefined
+        ? {}
+        : { allowDomains: options.defaultAllowDomains }),
+      ...(options.defaultMethods === undefined ? {} : { methods: options.defaultMethods }),
+      ...(options.defaultRate === undefined ? {} : { rate: options.defaultRate }),
+    },
+  );
   await requireHuman(ctx, {
-    action: `${options.requireBinding ? 'Require' : 'Stop requiring'} secret bindings in workspace ${workspace.name}`,
+    action: `Change the policy of workspace ${workspace.name}`,
     confirm: 'policy',
     yes: options.yes,
   });
   const updated = await services.workspaces.updateWorkspace(workspace.id, (w) => {
-    w.policy.require_binding = options.requireBinding!;
+    if (options.requireBinding !== undefined) w.policy.require_binding = options.requireBinding;
+    if (level !== undefined)
+      w.policy.require_identity = level as 'anonymous' | 'declared' | 'issued';
+    w.policy.default_allow_secrets = defaults.allow_secrets;
+    w.policy.default_deny_secrets = defaults.deny_secrets;
+    w.policy.default_allow_domains = defaults.allow_domains;
+    w.policy.default_methods = defaults.methods;
+    w.policy.default_rate = defaults.rate;
   });
   if (options.json) return ctx.out.json(updated.policy);
-  ctx.out.line(`require-binding: ${updated.policy.require_binding ? 'on' : 'off'}`);
+  showPolicy(ctx, updated.policy);
 }
 
 /** `workspace policy show`. */
 export async function policyShow(ctx: CliContext, options: { json?: boolean }): Promise<void> {
   const workspace = await ctx.services().workspaces.currentWorkspace();
   if (options.json) return ctx.out.json(workspace.policy);
-  ctx.out.line(`require-binding: ${workspace.policy.require_binding ? 'on' : 'off'}`);
+  showPolicy(ctx, workspace.policy);
+}
+
+function showPolicy(ctx: CliContext, policy: WorkspacePolicy): void {
+  ctx.out.line(`require-identity: ${policy.require_identity}`);
+  ctx.out.line(`require-binding:  ${policy.require_binding ? 'on' : 'off'}`);
+  printRules(
+    ctx,
+    {
+      allow_secrets: policy.default_allow_secrets,
+      deny_secrets: policy.default_deny_secrets,
+      allow_domains: policy.default_allow_domains,
+      methods: policy.default_methods,
+      rate: policy.default_rate,
+    },
+    'default rules (anonymous and declared callers, and issued agents without rules of their own)',
+  );
 }
