@@ -39,7 +39,9 @@ describe('audit writer', () => {
   it('chains entries, assigns ids and keeps the field order', async () => {
     const dir = await tempDir();
     const writer = createAuditWriter({ dir });
-    const entries = await Promise.all(Array.from({ length: 50 }, (_, i) => writer.append(sampleInput(i))));
+    const entries = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => writer.append(sampleInput(i))),
+    );
     await writer.close();
     expect(new Set(entries.map((e) => e.id)).size).toBe(50);
     const report = await verifyChain(dir);
@@ -47,12 +49,38 @@ describe('audit writer', () => {
     const [segment] = await readdir(dir).then((n) => n.filter((x) => x.endsWith('.jsonl')));
     const first = (await readFile(join(dir, segment!), 'utf8')).split('\n')[0]!;
     expect(Object.keys(JSON.parse(first) as object)).toEqual([
-      'id', 'timestamp', 'workspace', 'project', 'environment', 'agent_id', 'identity_level', 'token_id',
-      'source', 'method', 'target_url', 'domain', 'secret_keys', 'auth_styles', 'status', 'status_code',
-      'reason', 'redacted', 'duration_ms', 'private_override', 'command', 'policy', 'prev_hash', 'hash',
+      'id',
+      'timestamp',
+      'workspace',
+      'project',
+      'environment',
+      'agent_id',
+      'identity_level',
+      'token_id',
+      'source',
+      'method',
+      'target_url',
+      'domain',
+      'secret_keys',
+      'auth_styles',
+      'status',
+      'status_code',
+      'reason',
+      'redacted',
+      'duration_ms',
+      'private_override',
+      'command',
+      'policy',
+      'prev_hash',
+      'hash',
     ]);
     const newest = await newestEntries(dir, 3);
-    expect(newest.map((e) => e.id)).toEqual(entries.slice(-3).reverse().map((e) => e.id));
+    expect(newest.map((e) => e.id)).toEqual(
+      entries
+        .slice(-3)
+        .reverse()
+        .map((e) => e.id),
+    );
   });
 
   it('rotates by size and by day, and the chain continues across segments', async () => {
@@ -84,11 +112,15 @@ describe('audit writer', () => {
 
   it('4 writer processes x 5,000 entries: 20,000 entries, chain intact', async () => {
     const dir = await tempDir();
-    const runs = Array.from({ length: 4 }, (_, w) =>
-      new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [WRITER, dir, String(w), '5000'], { stdio: 'inherit' });
-        child.on('close', resolve);
-      }),
+    const runs = Array.from(
+      { length: 4 },
+      (_, w) =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn(process.execPath, [WRITER, dir, String(w), '5000'], {
+            stdio: 'inherit',
+          });
+          child.on('close', resolve);
+        }),
     );
     expect(await Promise.all(runs)).toEqual([0, 0, 0, 0]);
     const report = await verifyChain(dir);
