@@ -273,7 +273,10 @@ function safeEqual(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
-/** Sends a JSON error: `{"error": code, "message": …, …context}` with the code's status. */
+/**
+ * Sends a JSON error: `{"error": code, "message": …, …context}` with the code's status, and
+ * `X-AS-Error: <code>` so clients can tell a refusal from an upstream's own error response.
+ */
 export function sendError(res: ServerResponse, error: AgentSecretsError): void {
   sendJson(
     res,
@@ -297,6 +300,9 @@ function sendJson(
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
+    ...(status >= 400 && typeof (body as { error?: unknown }).error === 'string'
+      ? { 'x-as-error': (body as { error: string }).error }
+      : {}),
     ...(closeConnection ? { connection: 'close' } : {}),
   });
   res.end(text);

@@ -1,0 +1,30 @@
+"""Calling the agentsecrets proxy from Python with `requests` (no SDK needed).
+
+Needs a running proxy (`agentsecrets proxy start`). The session token and port are read from
+proxy.json in the state folder; the secret is named, never held.
+"""
+import json
+import os
+import pathlib
+
+import requests
+
+state = json.loads(
+    (pathlib.Path(os.environ.get("AGENTSECRETS_HOME", pathlib.Path.home() / ".agentsecrets")) / "proxy.json").read_text()
+)
+response = requests.get(
+    f"http://127.0.0.1:{state['port']}/proxy",
+    headers={
+        "X-AS-Session-Token": state["session_token"],
+        "X-AS-Target-URL": "https://api.openai.com/v1/models",
+        "X-AS-Inject-Bearer": "OPENAI_API_KEY",
+        "X-AS-Agent-ID": "python-example",
+        # Optional: an issued token instead of a declared name.
+        **({"X-AS-Agent-Token": os.environ["AGENTSECRETS_AGENT_TOKEN"]} if "AGENTSECRETS_AGENT_TOKEN" in os.environ else {}),
+    },
+    timeout=60,
+)
+if "X-AS-Error" in response.headers:
+    # A refusal by agentsecrets itself: the body says what a human must do.
+    raise SystemExit(response.json()["message"])
+print(response.status_code, response.headers.get("X-AS-Request-Id"), response.json())

@@ -1,0 +1,16 @@
+export {
+  AgentSecrets,
+  type AgentSecretsOptions,
+  type CallOptions,
+  type CallResponse,
+} from './client.js';
+export {
+  AgentSecretsCallError,
+  AgentTokenError,
+  DestinationBlockedError,
+  DomainNotAllowedError,
+  PolicyError,
+  ProxyUnavailableError,
+  SecretNotFoundError,
+  UpstreamError,
+} from './errors.js';
