@@ -313,7 +313,7 @@ describe('issued tokens, revocation and policy, end to end (spawned CLI and prox
       '--default-deny-secrets',
       'none',
     ]);
-    for (const headers of [{}, { 'X-AS-Agent-ID': 'someone' }]) {
+    for (const headers of [{}, { 'X-AS-Agent-ID': 'someone' }] as Record<string, string>[]) {
       const result = await call({ 'X-AS-Inject-Bearer': 'STRIPE_KEY', ...headers });
       expect(result.status).toBe(403);
       expect(JSON.parse(result.body)).toMatchObject({ error: 'identity_required' });
