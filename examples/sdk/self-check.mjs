@@ -19,7 +19,13 @@ const env = {
   AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32',
 };
 const run = (args, input) => {
-  const r = spawnSync(process.execPath, [cli, ...args], { env, input, encoding: 'utf8' });
+  // cwd: the throw-away folder, so `init` writes its workflow file there, not here.
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    env,
+    input,
+    encoding: 'utf8',
+    cwd: home,
+  });
   if (r.status !== 0) throw new Error(`agentsecrets ${args.join(' ')} failed: ${r.stderr}`);
 };
 
@@ -43,6 +49,7 @@ spawnSync(
 const proxy = spawn(process.execPath, [cli, 'proxy', 'start', '--port', '0'], {
   env,
   stdio: 'ignore',
+  cwd: home,
 });
 
 const client = new AgentSecrets({ home, autoStart: false });
