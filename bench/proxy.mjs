@@ -25,6 +25,7 @@ const WRK_CONNECTIONS = Number(process.env.WRK_CONNECTIONS ?? 50);
 const FSYNC = process.env.AGENTSECRETS_AUDIT_FSYNC ?? 'interval';
 const LATENCY_TARGET_MS = 1;
 const THROUGHPUT_TARGET = 0.5;
+const SERVICE_MS = Number(process.env.SERVICE_MS ?? 2);
 const PASSPHRASE = 'bench-passphrase';
 const KEY = 'BENCH_API_KEY';
 const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
@@ -34,11 +35,16 @@ const run = promisify(execFile);
 const UPSTREAM = `
 const http = require('node:http');
 const body = JSON.stringify({ id: 'item_1', ok: true, items: [1, 2, 3] });
+const delay = Number(process.env.DELAY_MS ?? 0);
 const server = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+    const answer = () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (delay > 0) setTimeout(answer, delay);
+    else answer();
   });
 });
 server.keepAliveTimeout = 60000;
@@ -75,8 +81,11 @@ let failed = true;
 try {
   const upstream = await startServer(UPSTREAM, {});
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
+  // A second upstream with a realistic service time (a fast real API answers in milliseconds).
+  const slowUpstream = await startServer(UPSTREAM, { DELAY_MS: String(SERVICE_MS) });
+  const slowUrl = `http://127.0.0.1:${slowUpstream.port}`;
   const bare = await startServer(BARE_PROXY, { UPSTREAM: upstreamUrl });
-  await prepareHome(upstream.port);
+  await prepareHome([upstream.port, slowUpstream.port]);
   const proxy = await startProxy();
   const bareUrl = `http://127.0.0.1:${bare.port}`;
   const proxyUrl = `http://127.0.0.1:${proxy.state.port}`;
@@ -119,6 +128,16 @@ try {
   }
   const ratio = median(rates.proxied) / median(rates.direct);
   const bareRatio = median(rates.bare) / median(rates.direct);
+  // The same measurement against the upstream with a service time.
+  const slowRates = { direct: [], proxied: [] };
+  const slowHeaders = { ...proxyHeaders, 'x-as-target-url': `${slowUrl}/v1/items` };
+  for (let r = 0; r < WRK_ROUNDS; r++) {
+    slowRates.direct.push((await wrk(`${slowUrl}/v1/items`, {})).rps);
+    const p = await wrk(`${proxyUrl}/proxy`, slowHeaders);
+    slowRates.proxied.push(p.rps);
+    wrkRequests += p.requests;
+  }
+  const slowRatio = median(slowRates.proxied) / median(slowRates.direct);
   const rssAfter = await rssMb(proxy.state.pid);
 
   // Stop the proxy (SIGTERM flushes the audit log) and check every call was recorded.
@@ -130,6 +149,7 @@ try {
 
   const latencyOk = added <= LATENCY_TARGET_MS;
   const throughputOk = ratio >= THROUGHPUT_TARGET;
+  const slowThroughputOk = slowRatio >= THROUGHPUT_TARGET;
   const auditOk = exit === 0 && chain.ok && chain.entries >= minEntries;
   const line = (label, values) =>
     `  ${label.padEnd(9)}median ${ms3(median(values))}  p99 ${ms3(percentile(values, 99))}`;
@@ -139,7 +159,7 @@ try {
     `credential proxy vs direct, loopback upstream, ${new Date().toISOString()}, ${cpus().length} cores (${cpus()[0]?.model})`,
   );
   console.log(
-    `  audit durability: AGENTSECRETS_AUDIT_FSYNC=${FSYNC}${FSYNC === 'interval' ? ' (default: batches written to the OS, fsync every 1 s)' : ''}; the proxy answers without waiting for its entry's write`,
+    `  audit durability: AGENTSECRETS_AUDIT_FSYNC=${FSYNC}${FSYNC === 'interval' ? ' (default: batches written to the OS, fsync every 1 s)' : ''}; each entry is written before its response is released`,
   );
   console.log(`latency: one keep-alive client, ${N} calls of each kind after ${WARMUP} warm-up`);
   console.log(line('direct', times.direct));
@@ -158,6 +178,14 @@ try {
     `  ratio    ${pct(ratio)} of direct (bare pass-through: ${pct(bareRatio)}); target >= ${pct(THROUGHPUT_TARGET)}  ${throughputOk ? 'OK' : 'MISSED'}`,
   );
   console.log(
+    `throughput against an upstream with a ${SERVICE_MS} ms service time (same wrk settings)`,
+  );
+  console.log(rateLine('direct', slowRates.direct));
+  console.log(rateLine('proxied', slowRates.proxied));
+  console.log(
+    `  ratio    ${pct(slowRatio)} of direct; target >= ${pct(THROUGHPUT_TARGET)}  ${slowThroughputOk ? 'OK' : 'MISSED'}`,
+  );
+  console.log(
     `proxy: RSS after the run ${rssAfter === undefined ? 'n/a' : `${rssAfter.toFixed(1)} MiB`}; exit code ${exit}`,
   );
   console.log(
@@ -173,7 +201,7 @@ try {
 process.exitCode = failed ? 1 : 0;
 
 /** A state folder with a passphrase vault, one secret and the upstream allowlisted. */
-async function prepareHome(upstreamPort) {
+async function prepareHome(upstreamPorts) {
   const passphrase = { forUnlock: async () => PASSPHRASE, forCreate: async () => PASSPHRASE };
   const services = createServices(loadConfig({ AGENTSECRETS_HOME: home }, home), {
     passphrase,
@@ -189,13 +217,11 @@ async function prepareHome(upstreamPort) {
   await vault.set(current.selection, [{ key: KEY, value: `sk_bench_${Date.now().toString(36)}` }]);
   vault.close();
   await services.workspaces.updateWorkspace(workspace.id, (w) => {
-    w.allowlist = [
-      {
-        pattern: `127.0.0.1:${upstreamPort}`,
-        added_by: 'bench',
-        added_at: new Date().toISOString(),
-      },
-    ];
+    w.allowlist = upstreamPorts.map((port) => ({
+      pattern: `127.0.0.1:${port}`,
+      added_by: 'bench',
+      added_at: new Date().toISOString(),
+    }));
   });
 }
 

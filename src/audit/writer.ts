@@ -1,9 +1,18 @@
-import { open, readdir, stat, truncate } from 'node:fs/promises';
+import {
+  closeSync,
+  fdatasyncSync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  ftruncateSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { AgentSecretsError } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { ensurePrivateDir, FILE_MODE, isErrno } from '../store/fs.js';
-import { withFileLock } from '../store/lock.js';
+import { withFileLockSync } from '../store/lock.js';
 import {
   type AuditEntry,
   type AuditInput,
@@ -24,9 +33,9 @@ export interface AuditWriterOptions {
   now?: () => Date;
   /**
    * `interval` (default): every batch is written to the OS before its callers resume, so a
-   * crash of the process loses nothing; the file is fsynced every `fsyncIntervalMs` and on
-   * close, so a power loss loses at most that long. `always` fsyncs every batch before
-   * acknowledging it. `never` leaves it to the OS.
+   * crash of the process loses nothing acknowledged; the file is fsynced every
+   * `fsyncIntervalMs` and on close, so a power loss loses at most that long. `always` fsyncs
+   * every batch before acknowledging it. `never` leaves it to the OS.
    */
   fsync?: FsyncPolicy;
   fsyncIntervalMs?: number;
@@ -50,10 +59,12 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** The segment this writer appends to, with its open descriptor and the chain head. */
 interface Head {
   segment: string;
   seq: number;
   day: string;
+  fd: number | undefined;
   size: number;
   hash: string;
 }
@@ -62,10 +73,11 @@ const DEFAULT_MAX_SEGMENT = 64 * 1024 * 1024;
 const TAIL_READ = 64 * 1024;
 
 /**
- * The audit writer. Entries queue in memory and are written in batches (group commit): one
- * cross-process lock, one read of the chain head, one write per batch. The lock serialises
- * every writer process (proxy, MCP server, CLI, `env`), so lines never interleave and the
- * chain never forks.
+ * The audit writer. Entries queue in memory and are written in batches (group commit). Each
+ * batch is one short synchronous critical section under the cross-process lock: list the
+ * segments, check that the cached chain head is still the newest (same segment, same size:
+ * nobody else wrote), append, release. The lock serialises every writer process (proxy, MCP
+ * server, CLI, `env`), so lines never interleave and the chain never forks.
  */
 export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   const { dir } = options;
@@ -77,8 +89,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
 
   const queue: Pending[] = [];
   let running: Promise<void> | undefined;
-  let cached: Head | undefined;
-  let dirty: string[] = [];
+  let head: Head | undefined;
+  let dirty = false;
   let closed = false;
   let dirReady: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -109,84 +121,100 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   }
 
   async function drain(): Promise<void> {
+    // Let the callers of this tick join the batch.
+    await new Promise((resolve) => setImmediate(resolve));
     while (queue.length > 0) {
       const batch = queue.splice(0, maxBatch);
       try {
         dirReady ??= ensurePrivateDir(dir);
         await dirReady;
-        const entries = await withFileLock(lockPath, () => writeBatch(batch));
+        const entries = await withFileLockSync(lockPath, () => writeBatch(batch));
         batch.forEach((p, i) => p.resolve(entries[i]!));
       } catch (err) {
-        cached = undefined;
+        forget();
         dirReady = undefined;
         batch.forEach((p) => p.reject(err));
       }
     }
   }
 
-  async function writeBatch(batch: Pending[]): Promise<AuditEntry[]> {
-    let head = await currentHead();
-    const today = utcDay(now());
+  /** Runs under the lock, synchronously. */
+  function writeBatch(batch: Pending[]): AuditEntry[] {
+    let current = currentHead();
     const lines: string[] = [];
     const entries: AuditEntry[] = [];
-    let hash = head.hash;
+    let hash = current.hash;
     for (const { input } of batch) {
       const encoded = encodeEntry(input, hash);
       lines.push(encoded.line);
       entries.push(encoded.entry);
       hash = encoded.hash;
     }
-    const data = `${lines.join('\n')}\n`;
-    const bytes = Buffer.byteLength(data);
-    if (head.size > 0 && (head.size + bytes > maxSegment || head.day !== today)) {
-      head = {
-        segment: segmentName(head.seq + 1, today),
-        seq: head.seq + 1,
+    const data = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+    const today = utcDay(now());
+    if (current.size > 0 && (current.size + data.length > maxSegment || current.day !== today)) {
+      closeFd(current);
+      current = {
+        segment: segmentName(current.seq + 1, today),
+        seq: current.seq + 1,
         day: today,
+        fd: undefined,
         size: 0,
-        hash: head.hash,
+        hash: current.hash,
       };
     }
-    const path = join(dir, head.segment);
-    const fh = await open(path, 'a', FILE_MODE);
-    try {
-      await fh.write(data);
-      if (policy === 'always') await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    cached = { ...head, size: head.size + bytes, hash };
-    if (policy === 'interval' && !dirty.includes(path)) {
-      dirty.push(path);
-      timer ??= setTimeout(() => void syncDirty(), options.fsyncIntervalMs ?? 1000);
+    current.fd ??= openSync(join(dir, current.segment), 'a', FILE_MODE);
+    writeSync(current.fd, data);
+    if (policy === 'always') fdatasyncSync(current.fd);
+    head = { ...current, size: current.size + data.length, hash };
+    if (policy === 'interval') {
+      dirty = true;
+      timer ??= setTimeout(syncNow, options.fsyncIntervalMs ?? 1000);
       timer.unref?.();
     }
     return entries;
   }
 
-  /** The chain head, from cache when nobody else has written since, else from disk. */
-  async function currentHead(): Promise<Head> {
-    const latest = await latestSegment();
+  /** The chain head: the cached one while nobody else has written, else read from disk. */
+  function currentHead(): Head {
+    const latest = latestSegment();
     if (latest === undefined) {
+      forget();
       const day = utcDay(now());
-      return { segment: segmentName(1, day), seq: 1, day, size: 0, hash: GENESIS_HASH };
+      return {
+        segment: segmentName(1, day),
+        seq: 1,
+        day,
+        fd: undefined,
+        size: 0,
+        hash: GENESIS_HASH,
+      };
     }
-    const size = (await stat(join(dir, latest.name))).size;
-    if (cached !== undefined && cached.segment === latest.name && cached.size === size)
-      return cached;
+    if (
+      head !== undefined &&
+      head.segment === latest.name &&
+      head.fd !== undefined &&
+      fstatSync(head.fd).size === head.size
+    ) {
+      return head;
+    }
+    forget();
+    const fd = openSync(join(dir, latest.name), 'a+', FILE_MODE);
+    const size = repairTail(fd, fstatSync(fd).size);
     return {
       segment: latest.name,
       seq: latest.seq,
       day: latest.day,
-      size: await repairTail(latest.name, size),
-      hash: await tailHash(latest),
+      fd,
+      size,
+      hash: tailHash(fd, size, latest.seq),
     };
   }
 
-  async function latestSegment(): Promise<{ name: string; seq: number; day: string } | undefined> {
+  function latestSegment(): { name: string; seq: number; day: string } | undefined {
     let names: string[];
     try {
-      names = await readdir(dir);
+      names = readdirSync(dir);
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
@@ -200,18 +228,23 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     return best;
   }
 
-  /** The hash of the last entry before `segment`'s end (looking back through older segments). */
-  async function tailHash(segment: { name: string; seq: number }): Promise<string> {
-    const line = await lastLine(join(dir, segment.name));
+  /** The hash of the last entry before the end of `fd` (or of the newest older segment). */
+  function tailHash(fd: number, size: number, seq: number): string {
+    const line = lastLineOf(fd, size);
     if (line !== undefined) return storedHash(line) ?? sha256Hex(line);
     // An empty newest segment: the chain continues from the one before it.
-    const names = (await readdir(dir))
+    const older = readdirSync(dir)
       .map((name) => ({ name, parsed: parseSegmentName(name) }))
-      .filter((s) => s.parsed !== undefined && s.parsed.seq < segment.seq)
+      .filter((s) => s.parsed !== undefined && s.parsed.seq < seq)
       .sort((a, b) => b.parsed!.seq - a.parsed!.seq);
-    for (const { name } of names) {
-      const previous = await lastLine(join(dir, name));
-      if (previous !== undefined) return storedHash(previous) ?? sha256Hex(previous);
+    for (const { name } of older) {
+      const olderFd = openSync(join(dir, name), 'r');
+      try {
+        const previous = lastLineOf(olderFd, fstatSync(olderFd).size);
+        if (previous !== undefined) return storedHash(previous) ?? sha256Hex(previous);
+      } finally {
+        closeSync(olderFd);
+      }
     }
     return GENESIS_HASH;
   }
@@ -220,49 +253,47 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
    * A power loss can leave a partial last line, which was never acknowledged. Cut it off so
    * the next entry starts on a line of its own; returns the size afterwards.
    */
-  async function repairTail(name: string, size: number): Promise<number> {
+  function repairTail(fd: number, size: number): number {
     if (size === 0) return 0;
-    const path = join(dir, name);
-    const fh = await open(path, 'r');
-    try {
-      const last = Buffer.alloc(1);
-      await fh.read(last, 0, 1, size - 1);
-      if (last[0] === 0x0a) return size;
-      const length = Math.min(size, TAIL_READ);
-      const buf = Buffer.alloc(length);
-      await fh.read(buf, 0, length, size - length);
-      const cut = buf.lastIndexOf(0x0a);
-      const keep = cut === -1 ? (size > TAIL_READ ? size : 0) : size - length + cut + 1;
-      await truncate(path, keep);
-      return keep;
-    } finally {
-      await fh.close();
-    }
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] === 0x0a) return size;
+    const length = Math.min(size, TAIL_READ);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, size - length);
+    const cut = buf.lastIndexOf(0x0a);
+    const keep = cut === -1 ? (size > TAIL_READ ? size : 0) : size - length + cut + 1;
+    ftruncateSync(fd, keep);
+    return keep;
   }
 
-  async function syncDirty(): Promise<void> {
+  function closeFd(h: Head): void {
+    if (h.fd !== undefined) closeSync(h.fd);
+    h.fd = undefined;
+  }
+
+  function forget(): void {
+    if (head !== undefined) closeFd(head);
+    head = undefined;
+  }
+
+  function syncNow(): void {
     timer = undefined;
-    const paths = dirty;
-    dirty = [];
-    for (const path of paths) {
+    if (dirty && head?.fd !== undefined) {
       try {
-        const fh = await open(path, 'r');
-        try {
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
+        fdatasyncSync(head.fd);
       } catch {
-        // A rotated-away or pruned segment: nothing left to sync.
+        // A pruned or rotated-away segment: nothing left to sync.
       }
     }
+    dirty = false;
   }
 
   async function flush(): Promise<void> {
     while (running !== undefined) await running;
     if (timer !== undefined) {
       clearTimeout(timer);
-      await syncDirty();
+      syncNow();
     }
   }
 
@@ -272,40 +303,28 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     async close() {
       await flush();
       closed = true;
+      forget();
     },
   };
 }
 
-/** The last complete line of a file, or undefined if it has none. */
-export async function lastLine(path: string): Promise<string | undefined> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    throw err;
-  }
-  try {
-    const { size } = await fh.stat();
-    let end = size;
-    let carry = Buffer.alloc(0);
-    while (end > 0) {
-      const length = Math.min(end, TAIL_READ);
-      const buf = Buffer.alloc(length);
-      await fh.read(buf, 0, length, end - length);
-      const data = Buffer.concat([buf, carry]);
-      // Skip the trailing newline, then look for the one before the last line.
-      const stop = data[data.length - 1] === 0x0a ? data.length - 1 : data.length;
-      const start = data.lastIndexOf(0x0a, stop - 1);
-      if (start !== -1 || end - length === 0) {
-        const line = data.subarray(start + 1, stop).toString('utf8');
-        return line === '' ? undefined : line;
-      }
-      carry = data;
-      end -= length;
+/** The last complete line of an open file of `size` bytes, or undefined if it has none. */
+function lastLineOf(fd: number, size: number): string | undefined {
+  let end = size;
+  let carry = Buffer.alloc(0);
+  while (end > 0) {
+    const length = Math.min(end, TAIL_READ);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, end - length);
+    const data = Buffer.concat([buf, carry]);
+    const stop = data[data.length - 1] === 0x0a ? data.length - 1 : data.length;
+    const start = data.lastIndexOf(0x0a, stop - 1);
+    if (start !== -1 || end - length === 0) {
+      const line = data.subarray(start + 1, stop).toString('utf8');
+      return line === '' ? undefined : line;
     }
-    return undefined;
-  } finally {
-    await fh.close();
+    carry = data;
+    end -= length;
   }
+  return undefined;
 }

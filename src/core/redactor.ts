@@ -19,19 +19,43 @@ export interface Redactor {
   readonly count: number;
 }
 
+/** A needle set prepared once (deduplicated bytes) and reusable by any number of redactors. */
+export interface CompiledNeedles {
+  readonly list: readonly Buffer[];
+  readonly maxLen: number;
+  /** The needles as text, for a cheap "does this string contain any?" test. */
+  readonly text: readonly string[];
+}
+
+/** Prepares needles for reuse: empty ones dropped, duplicates merged. */
+export function compileNeedles(needles: readonly (Uint8Array | string)[]): CompiledNeedles {
+  const list = uniqueNeedles(needles);
+  return {
+    list,
+    maxLen: list.reduce((max, n) => Math.max(max, n.length), 0),
+    text: list.map((n) => n.toString('utf8')),
+  };
+}
+
+function isCompiled(value: unknown): value is CompiledNeedles {
+  return typeof value === 'object' && value !== null && 'maxLen' in value && 'list' in value;
+}
+
 /** Creates a redactor for `needles` (empty needles are ignored, duplicates merged). */
 export function createRedactor(
-  needles: readonly (Uint8Array | string)[],
+  needles: readonly (Uint8Array | string)[] | CompiledNeedles,
   placeholder: string = PLACEHOLDER,
 ): Redactor {
-  const list = uniqueNeedles(needles);
-  const maxLen = list.reduce((max, n) => Math.max(max, n.length), 0);
+  const { list, maxLen } = isCompiled(needles) ? needles : compileNeedles(needles);
   const replacement = Buffer.from(placeholder, 'utf8');
   let pending: Buffer = Buffer.alloc(0);
   let count = 0;
 
   function run(buf: Buffer, final: boolean): Buffer {
-    if (list.length === 0) return buf;
+    if (list.length === 0) {
+      pending = Buffer.alloc(0);
+      return buf;
+    }
     // Matches must start before `limit`: a later start might be the prefix of a longer
     // needle that is not complete yet.
     const limit = final ? buf.length : buf.length - (maxLen - 1);
@@ -84,9 +108,13 @@ export function createRedactor(
 /** Redacts a whole buffer at once. */
 export function redactAll(
   data: Uint8Array | string,
-  needles: readonly (Uint8Array | string)[],
+  needles: readonly (Uint8Array | string)[] | CompiledNeedles,
   placeholder: string = PLACEHOLDER,
 ): { output: Buffer; count: number } {
+  // Most strings (header values, URLs) contain no needle at all: say so without buffers.
+  if (typeof data === 'string' && isCompiled(needles) && !needles.text.some((n) => data.includes(n))) {
+    return { output: Buffer.from(data, 'utf8'), count: 0 };
+  }
   const redactor = createRedactor(needles, placeholder);
   const output = Buffer.concat([redactor.push(Buffer.from(data)), redactor.end()]);
   return { output, count: redactor.count };

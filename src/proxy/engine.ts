@@ -1,13 +1,12 @@
-import { type Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError, type ErrorCode, toAgentSecretsError } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { createRedactStream } from '../core/redact-stream.js';
-import { redactAll } from '../core/redactor.js';
+import { type CompiledNeedles, compileNeedles, redactAll } from '../core/redactor.js';
 import type { AuditEntry, AuditSource, AuditStatus, IdentityLevel } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
-import { matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
+import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
 import { redactionNeedles } from './encodings.js';
@@ -137,6 +136,28 @@ export function createEngine(options: EngineOptions): Engine {
   const { override, limits } = options;
   const overrideNote = override.empty ? null : override.source;
 
+  // Deriving every encoding of a value (and deduplicating them) costs more than the rest of a
+  // call's redaction, and the same secrets are used over and over: keep the compiled sets.
+  const needleCache = new Map<string, CompiledNeedles>();
+  function needlesFor(
+    injections: readonly Injection[],
+    values: ReadonlyMap<string, string>,
+  ): CompiledNeedles {
+    const parts = injections.map((i) => `${i.style === 'basic' ? 'b' : 'v'}${values.get(i.key)!}`);
+    const cacheKey = parts.join('\u0000');
+    let compiled = needleCache.get(cacheKey);
+    if (compiled === undefined) {
+      compiled = compileNeedles(
+        injections.flatMap((i) =>
+          redactionNeedles(values.get(i.key)!, { basic: i.style === 'basic' }),
+        ),
+      );
+      if (needleCache.size >= 256) needleCache.clear();
+      needleCache.set(cacheKey, compiled);
+    }
+    return compiled;
+  }
+
   async function execute(input: CallInput): Promise<EngineResponse> {
     const started = now();
     const requestId = timeOrderedId('evt');
@@ -147,7 +168,7 @@ export function createEngine(options: EngineOptions): Engine {
     let workspace: Workspace | undefined;
     let projectName: string | null = null;
     let url: URL | undefined;
-    let needles: string[] = [];
+    let needles: CompiledNeedles = NO_NEEDLES;
     let policyNote: string | null = null;
 
     const record = (
@@ -190,7 +211,7 @@ export function createEngine(options: EngineOptions): Engine {
       if (url.protocol === 'http:' && override.empty) throw nonHttps(url);
 
       // Deny by default: the workspace allowlist.
-      const patterns = workspace.allowlist.map((e) => parseAllowlistEntry(e.pattern));
+      const patterns = patternsOf(workspace.allowlist);
       if (patterns.length === 0) {
         throw new AgentSecretsError(
           'empty_allowlist',
@@ -254,9 +275,7 @@ export function createEngine(options: EngineOptions): Engine {
       }
 
       const values = await options.sources.values(input.target, keys);
-      needles = input.injections.flatMap((i) =>
-        redactionNeedles(values.get(i.key)!, { basic: i.style === 'basic' }),
-      );
+      needles = needlesFor(input.injections, values);
       const outbound = applyInjections(
         { method, url, headers: input.headers, body: input.body },
         input.injections,
@@ -267,6 +286,7 @@ export function createEngine(options: EngineOptions): Engine {
       // Headers: scrub every value; the body: stream it through the redactor with a cap.
       let redactedCount = 0;
       const headers: [string, string][] = upstream.headers.map(([name, value]) => {
+        if (!needles.text.some((n) => value.includes(n))) return [name, value];
         const { output, count } = redactAll(value, needles);
         redactedCount += count;
         return [name, output.toString('utf8')];
@@ -278,24 +298,51 @@ export function createEngine(options: EngineOptions): Engine {
         discard(upstream.body);
         throw tooLarge(url);
       }
-      const redactor = createRedactStream(needles);
-      const cap = byteCap(limits.maxResponseBytes, url);
-      const flow = pipeline(upstream.body, cap, redactor);
-      const done = flow.then(
-        () => record('OK', upstream.status, null, redactedCount + redactor.redactions > 0),
-        (err: unknown) => {
+      // One transform caps the size and scrubs the body; plain pipe() rather than pipeline(),
+      // whose teardown costs an abort and an error object per call.
+      const scrubber = createRedactStream(needles, {
+        maxBytes: limits.maxResponseBytes,
+        tooLarge: () => tooLarge(url!),
+      });
+      const body = upstream.body;
+      body.on('error', (err) => scrubber.destroy(upstream.translateError(err)));
+      scrubber.once('close', () => {
+        if (!body.readableEnded) discard(body);
+      });
+      body.pipe(scrubber);
+      const redacted = () => redactedCount + scrubber.redactions > 0;
+      const done = new Promise<AuditEntry>((resolve, reject) => {
+        let settled = false;
+        // Exactly one entry per call, whichever of end, error or close comes first.
+        const settle = (outcome: () => Promise<AuditEntry>) => {
+          if (settled) return;
+          settled = true;
+          outcome().then(resolve, reject);
+        };
+        scrubber.once('end', () => settle(() => record('OK', upstream.status, null, redacted())));
+        scrubber.once('error', (err: unknown) => {
           const error = err instanceof AgentSecretsError ? err : toAgentSecretsError(err);
-          const reason = error.code === 'internal_error' ? 'upstream_error' : error.code;
-          return record('ERROR', upstream.status, reason, redactedCount + redactor.redactions > 0);
-        },
-      );
+          settle(() =>
+            record(
+              'ERROR',
+              upstream.status,
+              error.code === 'internal_error' ? 'upstream_error' : error.code,
+              redacted(),
+            ),
+          );
+        });
+        // The reader went away before the end (a client hung up).
+        scrubber.once('close', () =>
+          settle(() => record('ERROR', upstream.status, 'cancelled', redacted())),
+        );
+      });
       return {
         requestId,
         status: upstream.status,
         headers,
-        body: redactor,
+        body: scrubber,
         contentLength: undefined,
-        redacted: () => redactedCount + redactor.redactions > 0,
+        redacted,
         done,
       };
     } catch (err) {
@@ -394,20 +441,22 @@ function checkBinding(
   }
 }
 
-function byteCap(max: number, url: URL): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length;
-      if (seen > max) callback(tooLarge(url));
-      else callback(null, chunk);
-    },
-  });
+const NO_NEEDLES = compileNeedles([]);
+
+// Parsed allowlists, per (cached, immutable) allowlist array of a workspace document.
+const parsedAllowlists = new WeakMap<object, AllowlistPattern[]>();
+function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[] {
+  let patterns = parsedAllowlists.get(entries);
+  if (patterns === undefined) {
+    patterns = entries.map((e) => parseAllowlistEntry(e.pattern));
+    parsedAllowlists.set(entries, patterns);
+  }
+  return patterns;
 }
 
 /** Removes any injected value from a URL before it is logged. */
-function scrub(url: string, needles: readonly string[]): string {
-  return needles.length === 0 ? url : redactAll(url, needles).output.toString('utf8');
+function scrub(url: string, needles: CompiledNeedles): string {
+  return needles.text.some((n) => url.includes(n)) ? redactAll(url, needles).output.toString('utf8') : url;
 }
 
 function hostPort(url: URL): string {

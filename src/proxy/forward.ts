@@ -37,6 +37,8 @@ export interface UpstreamResponse {
   body: Readable;
   /** Declared length of the decoded body, when the upstream gave one and it was not encoded. */
   contentLength: number | undefined;
+  /** Maps an error the body stream emits to a wire error. */
+  translateError: (err: unknown) => AgentSecretsError;
 }
 
 /** Sends requests upstream with the SSRF guard in the connection path. */
@@ -139,8 +141,21 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       });
       // Compressed bytes cannot be scanned for echoed secrets: ask for none.
       headers = setHeader(headers, 'Accept-Encoding', 'identity');
-      const deadline = AbortSignal.timeout(limits.totalTimeoutMs);
-      const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
+      // One controller and one timer per call for the total deadline (AbortSignal.any and
+      // AbortSignal.timeout are several times dearer on this hot path).
+      const controller = new AbortController();
+      const deadline = { passed: false };
+      const timer = setTimeout(() => {
+        deadline.passed = true;
+        controller.abort();
+      }, limits.totalTimeoutMs);
+      timer.unref();
+      const onAbort = () => controller.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
       let response;
       try {
         response = await request(req.url, {
@@ -148,10 +163,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           headers: headers.flat(),
           body: req.body,
           dispatcher: agents[scheme],
-          signal: combined,
+          signal: controller.signal,
         });
       } catch (err) {
-        throw translate(err, req.url, deadline.aborted);
+        done();
+        throw translate(err, req.url, deadline.passed);
       }
       const upstreamHeaders: [string, string][] = [];
       for (const [name, value] of Object.entries(response.headers)) {
@@ -160,16 +176,14 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       }
       const decoded = decode(response.body, upstreamHeaders, req.url);
       const length = decoded.encoded ? undefined : Number(response.headers['content-length']);
-      // Failures while the body streams (idle timeout, deadline, reset) get the same
-      // translation as failures before the headers.
-      const body = new PassThrough();
-      decoded.body.on('error', (err) => body.destroy(translate(err, req.url, deadline.aborted)));
-      body.on('close', () => decoded.body.destroy());
-      decoded.body.pipe(body);
+      decoded.body.once('close', done);
       return {
         status: response.statusCode,
         headers: stripHopByHop(decoded.headers),
-        body,
+        body: decoded.body,
+        // Failures while the body streams (idle timeout, deadline, reset) get the same
+        // translation as failures before the headers.
+        translateError: (err: unknown) => translate(err, req.url, deadline.passed),
         contentLength: Number.isFinite(length) ? length : undefined,
       };
     },

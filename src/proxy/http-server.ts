@@ -168,23 +168,32 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     if (response.redacted()) headers.push(['X-AS-Redacted', 'true']);
     if (complete) headers.push(['Content-Length', String(size)]);
     res.writeHead(response.status, headers.flat());
+    // The audit entry is written (to the OS) before the response is released: an answered
+    // call always has its entry, even if the proxy dies right after.
     if (complete) {
-      res.end(Buffer.concat(buffered));
-    } else {
-      // Large or streaming bodies are forwarded as they come, still through the redactor.
-      for (const chunk of buffered) res.write(chunk);
       try {
-        for (;;) {
-          const next = await iterator.next();
-          if (next.done) break;
-          if (!res.write(next.value)) await new Promise((resolve) => res.once('drain', resolve));
-        }
-        res.end();
+        await response.done;
       } catch {
-        res.destroy();
+        return void res.destroy();
       }
+      res.end(Buffer.concat(buffered));
+      return;
     }
-    await response.done.catch(() => undefined);
+    // Large or streaming bodies are forwarded as they come, still through the redactor; the
+    // last chunk waits for the entry.
+    for (const chunk of buffered) res.write(chunk);
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        if (!res.write(next.value)) await new Promise((resolve) => res.once('drain', resolve));
+      }
+      await response.done;
+      res.end();
+    } catch {
+      await response.done.catch(() => undefined);
+      res.destroy();
+    }
   }
 
   function checkSession(presented: string | string[] | undefined): AgentSecretsError | undefined {

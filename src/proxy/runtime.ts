@@ -43,22 +43,31 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
   });
   const sessionToken = options.sessionToken ? randomBytes(32).toString('hex') : null;
+  const resolveTarget = async (names: { project?: string; environment?: string }) => {
+    const current = await services.workspaces.resolve({
+      project: names.project,
+      environment: names.environment,
+    });
+    return {
+      workspaceId: current.workspace.id,
+      projectId: current.project.id,
+      environment: current.environment,
+    };
+  };
+  const defaultTarget = resolveTarget({});
+  await defaultTarget;
   const http = createProxyServer({
     engine: credentials.engine,
     sessionToken,
     maxRequestBytes: services.config.limits.maxRequestBytes,
     version: PROXY_VERSION,
-    async resolveTarget(names) {
-      const current = await services.workspaces.resolve({
-        project: names.project,
-        environment: names.environment,
-      });
-      return {
-        workspaceId: current.workspace.id,
-        projectId: current.project.id,
-        environment: current.environment,
-      };
-    },
+    // The project and environment selected when the proxy started serve every request that
+    // names none (resolving walks the folder tree, too slow for each call); X-AS-Project and
+    // X-AS-Environment pick others.
+    resolveTarget: (names) =>
+      names.project === undefined && names.environment === undefined
+        ? defaultTarget
+        : resolveTarget(names),
     // Identity belongs to each request: the proxy takes none from its own environment.
     identify: ({ agentId, agentToken }, target) =>
       credentials.identify({ agentId, token: agentToken, source: 'proxy' }, target.workspaceId),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -43,6 +44,51 @@ export async function withFileLock<T>(
   } finally {
     await release(lockPath, nonce);
   }
+}
+
+/**
+ * The same lock for a short synchronous critical section (the audit writer's append): an
+ * uncontended acquire and release are a handful of synchronous syscalls; only a wait for
+ * another holder is asynchronous.
+ */
+export async function withFileLockSync<T>(
+  lockPath: string,
+  fn: () => T,
+  options: LockOptions = {},
+): Promise<T> {
+  const nonce = tryLockSync(lockPath) ?? (await acquire(lockPath, options));
+  try {
+    return fn();
+  } finally {
+    releaseSync(lockPath, nonce);
+  }
+}
+
+function tryLockSync(lockPath: string): string | undefined {
+  const nonce = randomBytes(12).toString('hex');
+  let fd: number;
+  try {
+    fd = openSync(lockPath, 'wx', FILE_MODE);
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return undefined;
+    throw err;
+  }
+  try {
+    writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), nonce }));
+  } finally {
+    closeSync(fd);
+  }
+  return nonce;
+}
+
+function releaseSync(lockPath: string, nonce: string): void {
+  let current: string | undefined;
+  try {
+    current = readFileSync(lockPath, 'utf8');
+  } catch {
+    return;
+  }
+  if (parseInfo(current)?.nonce === nonce) rmSync(lockPath, { force: true });
 }
 
 async function acquire(lockPath: string, options: LockOptions): Promise<string> {

@@ -93,7 +93,11 @@ const EMPTY_CONFIG: ConfigFile = {
 export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceService {
   const { paths, cwd } = deps.config;
   const now = deps.now ?? (() => new Date());
-  const configStore = createDocumentStore({ path: paths.config, parse: parseConfigFile });
+  const configStore = createDocumentStore({
+    path: paths.config,
+    parse: parseConfigFile,
+    cache: true,
+  });
   const workspaceStore = createDocumentStore({
     path: paths.workspaces,
     parse: parseWorkspacesFile,

@@ -667,8 +667,8 @@ describe('createForwarder: failures and limits', () => {
   });
 
   // After the headers, the body still runs under the total deadline and the idle timeout. The
-  // failure should carry the same code as one before the headers (translate knows
-  // UND_ERR_BODY_TIMEOUT), so the engine can audit it as upstream_timeout.
+  // response's translateError gives the failure the same code as one before the headers, so
+  // the engine can audit it as upstream_timeout.
   it.each<{ name: string; limits: Partial<Limits>; trickle: boolean }>([
     {
       name: 'a body trickling past the total deadline',
@@ -692,7 +692,7 @@ describe('createForwarder: failures and limits', () => {
     expect(res.status).toBe(200);
     const failure = await readAll(res.body).then(
       () => undefined,
-      (err: unknown) => err,
+      (err: unknown) => res.translateError(err),
     );
     expect(failure).toBeInstanceOf(AgentSecretsError);
     expect((failure as AgentSecretsError).code).toBe('upstream_timeout');
