@@ -548,8 +548,9 @@ ${examples('agentsecrets agent token issue billing-bot --label laptop --ttl 7d')
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
-      `\nRules bind only callers holding a verified token of this agent. A caller that merely claims the
-name (X-AS-Agent-ID) falls under the workspace default rules.
+      `\nRules bind only callers holding a verified token of this agent, and replace the workspace
+default rules for them. A caller that merely claims the name (X-AS-Agent-ID) falls under the
+workspace default rules.
 ${examples("agentsecrets agent policy set billing-bot --allow-secrets 'STRIPE_*' --allow-domains api.stripe.com --methods GET,POST --rate 60/min")}`,
     )
     .action((name, opts) =>

@@ -112,7 +112,11 @@ export function redactAll(
   placeholder: string = PLACEHOLDER,
 ): { output: Buffer; count: number } {
   // Most strings (header values, URLs) contain no needle at all: say so without buffers.
-  if (typeof data === 'string' && isCompiled(needles) && !needles.text.some((n) => data.includes(n))) {
+  if (
+    typeof data === 'string' &&
+    isCompiled(needles) &&
+    !needles.text.some((n) => data.includes(n))
+  ) {
     return { output: Buffer.from(data, 'utf8'), count: 0 };
   }
   const redactor = createRedactor(needles, placeholder);

@@ -79,7 +79,11 @@ export async function issueToken(options: {
   now: Date;
 }): Promise<{ token: string; tokenId: string; expiresAt: Date }> {
   const { key, agent, now } = options;
-  if (options.ttlSeconds <= 0 || options.ttlSeconds > MAX_TTL_SECONDS) {
+  if (
+    !Number.isInteger(options.ttlSeconds) ||
+    options.ttlSeconds <= 0 ||
+    options.ttlSeconds > MAX_TTL_SECONDS
+  ) {
     throw new AgentSecretsError('usage_error', 'a token lives between 1 second and 365 days');
   }
   const tokenId = randomId('tok', 12);
@@ -174,8 +178,9 @@ export function createTokenVerifier(options: VerifierOptions) {
         cache.set(digest, verified);
       }
       const { payload } = verified;
-      const seconds = now().getTime() / 1000;
-      if (typeof payload.exp !== 'number' || payload.exp + 5 < seconds) {
+      // The same rule as jose's (whole seconds, 5 s tolerance), so cached and uncached agree.
+      const seconds = Math.floor(now().getTime() / 1000);
+      if (typeof payload.exp !== 'number' || payload.exp + 5 <= seconds) {
         cache.delete(digest);
         throw invalid(
           'the agent token has expired; a human issues a new one with `agentsecrets agent token issue NAME`',

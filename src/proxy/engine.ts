@@ -456,7 +456,9 @@ function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[]
 
 /** Removes any injected value from a URL before it is logged. */
 function scrub(url: string, needles: CompiledNeedles): string {
-  return needles.text.some((n) => url.includes(n)) ? redactAll(url, needles).output.toString('utf8') : url;
+  return needles.text.some((n) => url.includes(n))
+    ? redactAll(url, needles).output.toString('utf8')
+    : url;
 }
 
 function hostPort(url: URL): string {
