@@ -47,6 +47,7 @@ export function createRedactor(
   placeholder: string = PLACEHOLDER,
 ): Redactor {
   const { list, maxLen } = isCompiled(needles) ? needles : compileNeedles(needles);
+  const newlineFree = list.every((needle) => !needle.includes(0x0a));
   const replacement = Buffer.from(placeholder, 'utf8');
   let pending: Buffer = Buffer.alloc(0);
   let count = 0;
@@ -57,8 +58,11 @@ export function createRedactor(
       return buf;
     }
     // Matches must start before `limit`: a later start might be the prefix of a longer
-    // needle that is not complete yet.
-    const limit = final ? buf.length : buf.length - (maxLen - 1);
+    // needle that is not complete yet. When no needle contains a newline, nothing before the
+    // last newline can be such a prefix, so a line is released as soon as it is complete
+    // (line-based programs, such as an MCP server over stdio, are not held up).
+    let limit = final ? buf.length : buf.length - (maxLen - 1);
+    if (!final && newlineFree) limit = Math.max(limit, buf.lastIndexOf(0x0a) + 1);
     const next = list.map((needle) => buf.indexOf(needle, 0));
     const parts: Buffer[] = [];
     let pos = 0;

@@ -470,3 +470,25 @@ describe('createRedactStream', () => {
     expect(result.redactions).toBe(0);
   });
 });
+
+describe('line release', () => {
+  it('releases a complete line at once when no needle contains a newline', () => {
+    const redactor = createRedactor(['SECRETVALUE']);
+    // Without the rule the last 10 bytes would wait for more input.
+    expect(redactor.push(Buffer.from('{"jsonrpc":"2.0","id":1}\n')).toString()).toBe(
+      '{"jsonrpc":"2.0","id":1}\n',
+    );
+    // A partial line keeps back only what could still start the needle.
+    expect(redactor.push(Buffer.from('token SECRET')).toString()).toBe('to');
+    expect(redactor.push(Buffer.from('VALUE done\n')).toString()).toBe(
+      'ken [REDACTED_BY_AGENTSECRETS] done\n',
+    );
+  });
+
+  it('still holds back across a newline when a needle spans lines', () => {
+    const redactor = createRedactor(['BEGIN\nKEY']);
+    const first = redactor.push(Buffer.from('xx BEGIN\n'));
+    const rest = Buffer.concat([redactor.push(Buffer.from('KEY yy\n')), redactor.end()]);
+    expect(Buffer.concat([first, rest]).toString()).toBe('xx [REDACTED_BY_AGENTSECRETS] yy\n');
+  });
+});
