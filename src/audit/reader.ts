@@ -42,10 +42,19 @@ export function parseEntry(line: string): AuditEntry | undefined {
   }
 }
 
-const CHUNK = 256 * 1024;
+const CHUNK = 1024 * 1024;
 
-/** Lines of a file from the end to the start (complete lines only). */
-export async function* linesBackward(path: string): AsyncGenerator<string> {
+/**
+ * Lines of a file from the end to the start (complete lines only, without their newline).
+ * With `prefilter`, only lines containing every one of those strings are decoded and
+ * yielded: the bytes are searched for the longest one, so a scan for a rare value decodes
+ * almost nothing.
+ */
+export async function* linesBackward(
+  path: string,
+  options: { prefilter?: readonly string[]; chunkSize?: number } = {},
+): AsyncGenerator<string> {
+  const chunkSize = options.chunkSize ?? CHUNK;
   let fh;
   try {
     fh = await open(path, 'r');
@@ -53,28 +62,69 @@ export async function* linesBackward(path: string): AsyncGenerator<string> {
     if (isErrno(err, 'ENOENT')) return;
     throw err;
   }
+  const needles = (options.prefilter ?? [])
+    .map((n) => Buffer.from(n, 'utf8'))
+    .sort((a, b) => b.length - a.length);
   try {
     let end = (await fh.stat()).size;
     let carry = Buffer.alloc(0);
     while (end > 0) {
-      const length = Math.min(end, CHUNK);
-      const buf = Buffer.alloc(length);
+      const length = Math.min(end, chunkSize);
+      const buf = Buffer.allocUnsafe(length);
       await fh.read(buf, 0, length, end - length);
       end -= length;
-      let data = carry.length > 0 ? Buffer.concat([buf, carry]) : buf;
-      let stop = data.length;
-      for (;;) {
-        const nl = data.lastIndexOf(0x0a, stop - 1);
-        if (nl === -1) break;
-        if (nl + 1 < stop) yield data.subarray(nl + 1, stop).toString('utf8');
-        stop = nl;
+      const data = carry.length > 0 ? Buffer.concat([buf, carry]) : buf;
+      // data[first, data.length) holds whole lines; data[0, first) may be a partial line.
+      const first = data.indexOf(0x0a) + 1;
+      if (first === 0) {
+        carry = Buffer.from(data);
+        continue;
       }
-      data = data.subarray(0, stop);
-      carry = Buffer.from(data);
+      const lines =
+        needles.length === 0 ? allBackward(data, first) : matchingBackward(data, first, needles);
+      for (const line of lines) yield line;
+      carry = Buffer.from(data.subarray(0, first - 1));
     }
-    if (carry.length > 0) yield carry.toString('utf8');
+    if (carry.length > 0) {
+      const line = carry.toString('utf8');
+      if (needles.every((n) => carry.includes(n))) yield line;
+    }
   } finally {
     await fh.close();
+  }
+}
+
+/** The lines in data[from, length), last first. data[from - 1] is a newline or from is 0. */
+function* allBackward(data: Buffer, from: number): Generator<string> {
+  let stop = data.length;
+  if (data[stop - 1] === 0x0a) stop--;
+  while (stop >= from) {
+    // Never pass a negative offset: lastIndexOf counts those from the end.
+    const nl = stop === 0 ? -1 : data.lastIndexOf(0x0a, stop - 1);
+    const start = Math.max(nl + 1, from);
+    if (start < stop) yield data.toString('utf8', start, stop);
+    if (start <= from) return;
+    stop = nl;
+  }
+}
+
+/** The lines in data[from, length) that contain every needle, last first. */
+function* matchingBackward(
+  data: Buffer,
+  from: number,
+  needles: readonly Buffer[],
+): Generator<string> {
+  const [longest, ...rest] = needles;
+  let limit = data.length; // only matches starting before this offset remain
+  while (limit > from) {
+    const at = data.lastIndexOf(longest!, limit - 1);
+    if (at < from) return;
+    const lineStart = at === 0 ? 0 : data.lastIndexOf(0x0a, at - 1) + 1;
+    let lineEnd = data.indexOf(0x0a, at);
+    if (lineEnd === -1) lineEnd = data.length;
+    const line = data.subarray(lineStart, lineEnd);
+    if (rest.every((n) => line.includes(n))) yield data.toString('utf8', lineStart, lineEnd);
+    limit = lineStart - 1;
   }
 }
 

@@ -13,6 +13,7 @@ import { AgentSecretsError } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { ensurePrivateDir, FILE_MODE, isErrno } from '../store/fs.js';
 import { withFileLockSync } from '../store/lock.js';
+import { type AuditSigner, appendCheckpointSync, signCheckpoint } from './checkpoints.js';
 import {
   type AuditEntry,
   type AuditInput,
@@ -43,6 +44,13 @@ export interface AuditWriterOptions {
   maxSegmentBytes?: number;
   /** Most entries written in one batch. */
   maxBatch?: number;
+  /**
+   * Signs checkpoints when this writer holds the unlocked vault (the key holder, the MCP
+   * server). Asked for once; undefined means this writer does not sign.
+   */
+  signer?: () => Promise<AuditSigner | undefined>;
+  /** A signed checkpoint at least this often while entries are written. Default 60 s. */
+  checkpointIntervalMs?: number;
 }
 
 /** Appends entries to the hash-chained log, safely alongside other writer processes. */
@@ -67,6 +75,8 @@ interface Head {
   fd: number | undefined;
   size: number;
   hash: string;
+  /** Id of the entry `hash` belongs to (null at genesis). */
+  lastId: string | null;
 }
 
 const DEFAULT_MAX_SEGMENT = 64 * 1024 * 1024;
@@ -94,6 +104,11 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   let closed = false;
   let dirReady: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let signer: AuditSigner | undefined;
+  let signerAsked = false;
+  let lastCheckpointAt = 0;
+  let uncheckpointed = false;
+  const checkpointInterval = options.checkpointIntervalMs ?? 60_000;
 
   function append(input: AuditInput): Promise<AuditEntry> {
     if (closed)
@@ -128,6 +143,10 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       try {
         dirReady ??= ensurePrivateDir(dir);
         await dirReady;
+        if (!signerAsked && options.signer !== undefined) {
+          signerAsked = true;
+          signer = await options.signer().catch(() => undefined);
+        }
         const entries = await withFileLockSync(lockPath, () => writeBatch(batch));
         batch.forEach((p, i) => p.resolve(entries[i]!));
       } catch (err) {
@@ -153,6 +172,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     const data = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
     const today = utcDay(now());
     if (current.size > 0 && (current.size + data.length > maxSegment || current.day !== today)) {
+      // Rotation: the closing segment's last entry gets a signed checkpoint.
+      checkpoint(current);
       closeFd(current);
       current = {
         segment: segmentName(current.seq + 1, today),
@@ -161,12 +182,16 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
         fd: undefined,
         size: 0,
         hash: current.hash,
+        lastId: current.lastId,
       };
     }
     current.fd ??= openSync(join(dir, current.segment), 'a', FILE_MODE);
     writeSync(current.fd, data);
     if (policy === 'always') fdatasyncSync(current.fd);
-    head = { ...current, size: current.size + data.length, hash };
+    head = { ...current, size: current.size + data.length, hash, lastId: entries.at(-1)!.id };
+    uncheckpointed = true;
+    if (signer !== undefined && now().getTime() - lastCheckpointAt >= checkpointInterval)
+      checkpoint(head);
     if (policy === 'interval') {
       dirty = true;
       timer ??= setTimeout(syncNow, options.fsyncIntervalMs ?? 1000);
@@ -188,6 +213,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
         fd: undefined,
         size: 0,
         hash: GENESIS_HASH,
+        lastId: null,
       };
     }
     if (
@@ -201,13 +227,15 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     forget();
     const fd = openSync(join(dir, latest.name), 'a+', FILE_MODE);
     const size = repairTail(fd, fstatSync(fd).size);
+    const tail = tailOf(fd, size, latest.seq);
     return {
       segment: latest.name,
       seq: latest.seq,
       day: latest.day,
       fd,
       size,
-      hash: tailHash(fd, size, latest.seq),
+      hash: tail.hash,
+      lastId: tail.id,
     };
   }
 
@@ -228,10 +256,11 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     return best;
   }
 
-  /** The hash of the last entry before the end of `fd` (or of the newest older segment). */
-  function tailHash(fd: number, size: number, seq: number): string {
+  /** The last entry before the end of `fd` (or of the newest older segment): hash and id. */
+  function tailOf(fd: number, size: number, seq: number): { hash: string; id: string | null } {
     const line = lastLineOf(fd, size);
-    if (line !== undefined) return storedHash(line) ?? sha256Hex(line);
+    if (line !== undefined)
+      return { hash: storedHash(line) ?? sha256Hex(line), id: entryIdOf(line) };
     // An empty newest segment: the chain continues from the one before it.
     const older = readdirSync(dir)
       .map((name) => ({ name, parsed: parseSegmentName(name) }))
@@ -241,12 +270,32 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       const olderFd = openSync(join(dir, name), 'r');
       try {
         const previous = lastLineOf(olderFd, fstatSync(olderFd).size);
-        if (previous !== undefined) return storedHash(previous) ?? sha256Hex(previous);
+        if (previous !== undefined)
+          return { hash: storedHash(previous) ?? sha256Hex(previous), id: entryIdOf(previous) };
       } finally {
         closeSync(olderFd);
       }
     }
-    return GENESIS_HASH;
+    return { hash: GENESIS_HASH, id: null };
+  }
+
+  /** Appends a signed checkpoint for `at`'s last entry (under the lock). */
+  function checkpoint(at: Head): void {
+    if (signer === undefined || at.lastId === null) return;
+    appendCheckpointSync(
+      dir,
+      signCheckpoint(signer, {
+        seq: Date.now(),
+        at: now().toISOString(),
+        kind: 'head',
+        segment: at.segment,
+        entry_id: at.lastId,
+        head: at.hash,
+        removed: [],
+      }),
+    );
+    lastCheckpointAt = now().getTime();
+    uncheckpointed = false;
   }
 
   /**
@@ -303,6 +352,14 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     async close() {
       await flush();
       closed = true;
+      if (signer !== undefined && uncheckpointed) {
+        // A last signed checkpoint, for the head as it is on disk now.
+        await withFileLockSync(lockPath, () => {
+          const current = currentHead();
+          checkpoint(current);
+          head = current;
+        }).catch(() => undefined);
+      }
       forget();
     },
   };
@@ -327,4 +384,11 @@ function lastLineOf(fd: number, size: number): string | undefined {
     end -= length;
   }
   return undefined;
+}
+
+/** The id of an entry line (the first field), or null. */
+export function entryIdOf(line: string): string | null {
+  if (!line.startsWith('{"id":"')) return null;
+  const end = line.indexOf('"', 7);
+  return end === -1 ? null : line.slice(7, end);
 }

@@ -14,7 +14,10 @@ import type { CliContext } from './context.js';
  * The credential service for a CLI command: the running key holder when there is one (no
  * unlock here), otherwise this process, unlocking the vault itself (DESIGN §5).
  */
-export async function credentialService(ctx: CliContext): Promise<CredentialService> {
+export async function credentialService(
+  ctx: CliContext,
+  options: { signAudit?: boolean } = {},
+): Promise<CredentialService> {
   const services = ctx.services();
   const holder = await findKeyHolder(ctx.config.paths);
   if (holder !== undefined) return createKeyHolderClient(holder.socket);
@@ -23,6 +26,7 @@ export async function credentialService(ctx: CliContext): Promise<CredentialServ
     workspaces: services.workspaces,
     vault: services.vault,
     unlock: () => services.vault.unlock(),
+    signAudit: options.signAudit === true,
   });
 }
 

@@ -8,6 +8,7 @@ import {
   type WireCode,
 } from '../core/errors.js';
 import type { AuditEntry, AuditSource } from '../audit/format.js';
+import { loadAuditSigner } from '../audit/checkpoints.js';
 import { type AuditWriter, createAuditWriter } from '../audit/writer.js';
 import { type AgentStore, createAgentStore } from '../identity/agents.js';
 import { declaredCaller } from '../identity/caller.js';
@@ -69,6 +70,10 @@ export interface CredentialService {
   call(input: ServiceCallInput): Promise<CallResult>;
   /** Values for `env`, audited as one `env` entry. */
   envValues(request: EnvRequest): Promise<Map<string, string>>;
+  /** Establishes the caller: a verified token is `issued`, a name is `declared`. */
+  identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller>;
+  /** The audit signing key's public half (SPKI PEM), or undefined if none exists yet. */
+  auditPublicKey(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -81,6 +86,8 @@ export interface LocalServiceOptions {
   resolver?: Resolver;
   /** Shared audit writer (the key holder passes its own). */
   audit?: AuditWriter;
+  /** Sign audit checkpoints even before anything else unlocked the vault (key holders). */
+  signAudit?: boolean;
   now?: () => Date;
 }
 
@@ -89,8 +96,6 @@ export interface LocalCredentialService extends CredentialService {
   readonly engine: Engine;
   readonly audit: AuditWriter;
   readonly agents: AgentStore;
-  /** Establishes the caller: a verified token is `issued`, a name is `declared`. */
-  identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller>;
 }
 
 /** Builds the in-process credential service. */
@@ -100,8 +105,20 @@ export async function createLocalCredentialService(
   const { config, workspaces, vault } = options;
   const now = options.now ?? (() => new Date());
   const override = parseCidrList(config.allowPrivate);
+  let unlocked: Promise<UnlockedVault> | undefined;
+  const open = () => (unlocked ??= options.unlock());
+  // Writers that hold the unlocked vault sign audit checkpoints (DESIGN §8). A CLI process
+  // signs only if it has unlocked anyway; a key holder or MCP server asks for the key.
   const audit =
-    options.audit ?? createAuditWriter({ dir: config.paths.auditDir, fsync: config.auditFsync });
+    options.audit ??
+    createAuditWriter({
+      dir: config.paths.auditDir,
+      fsync: config.auditFsync,
+      signer: async () =>
+        options.signAudit || unlocked !== undefined
+          ? loadAuditSigner(await open(), { create: true })
+          : undefined,
+    });
   const agents = createAgentStore(config.paths);
   const limiter: RateLimiter = createRateLimiter(() => now().getTime());
   const forwarder = createForwarder({
@@ -110,9 +127,6 @@ export async function createLocalCredentialService(
     ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
     ...(await trustedCertificates(config)),
   });
-  let unlocked: Promise<UnlockedVault> | undefined;
-  const open = () => (unlocked ??= options.unlock());
-
   // One verifier per workspace; the public key is read from the vault once.
   const verifiers = new Map<string, ReturnType<typeof createTokenVerifier>>();
   function verifierFor(workspaceId: string) {
@@ -314,8 +328,13 @@ export async function createLocalCredentialService(
       );
       return values;
     },
+    async auditPublicKey() {
+      const signer = await loadAuditSigner(await open(), { create: false });
+      return signer?.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    },
     async close() {
-      await audit.flush();
+      if (options.audit === undefined) await audit.close();
+      else await audit.flush();
       await forwarder.close();
       if (unlocked !== undefined) (await unlocked.catch(() => undefined))?.close();
     },

@@ -15,7 +15,7 @@ import {
   WIRE_CODES,
 } from '../core/errors.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
-import { httpStatusOf, type Target } from './engine.js';
+import { type Caller, httpStatusOf, type Target } from './engine.js';
 import type {
   CallResult,
   CredentialService,
@@ -82,6 +82,16 @@ async function handle(
         duration_ms: result.durationMs,
         request_id: result.requestId,
       });
+    }
+    if (req.url === '/v1/audit-key') {
+      return send(res, 200, { public_key: (await service.auditPublicKey()) ?? null });
+    }
+    if (req.url === '/v1/identify') {
+      const caller = await service.identify(
+        identityFromWire(body.identity),
+        str(body.workspaceId, 'workspaceId'),
+      );
+      return send(res, 200, { caller });
     }
     if (req.url === '/v1/env') {
       const values = await service.envValues(envFromWire(body));
@@ -199,6 +209,23 @@ export function createKeyHolderClient(socketPath: string): CredentialService {
     async envValues(request: EnvRequest) {
       const r = await post('/v1/env', request);
       return new Map(Object.entries(obj(r.values, 'values')).map(([k, v]) => [k, str(v, k)]));
+    },
+    async auditPublicKey() {
+      const r = await post('/v1/audit-key', {});
+      return optStr(r.public_key, 'public_key');
+    },
+    async identify(identity, workspaceId) {
+      const r = await post('/v1/identify', { identity, workspaceId });
+      const c = obj(r.caller, 'caller');
+      const level = str(c.level, 'level');
+      if (!['anonymous', 'declared', 'issued'].includes(level))
+        throw new AgentSecretsError('internal_error', 'malformed answer');
+      return {
+        level: level as Caller['level'],
+        agentId: optStr(c.agentId, 'agentId') ?? null,
+        tokenId: optStr(c.tokenId, 'tokenId') ?? null,
+        source: identity.source,
+      };
     },
     async close() {},
   };

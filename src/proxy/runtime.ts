@@ -40,6 +40,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     workspaces: services.workspaces,
     vault: services.vault,
     unlock: async () => options.vault,
+    signAudit: true,
     ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
   });
   const sessionToken = options.sessionToken ? randomBytes(32).toString('hex') : null;
