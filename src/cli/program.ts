@@ -667,6 +667,36 @@ ${examples('agentsecrets log verify', 'agentsecrets log verify --json')}`,
     )
     .action((opts) => run(async () => (await import('./commands/log.js')).logPrune(ctx, opts)));
 
+  const mcp = program
+    .command('mcp')
+    .description('the MCP server for Claude Desktop, Cursor, VS Code, Claude Code and others');
+  mcp
+    .command('serve')
+    .description(
+      'run the MCP server (stdio by default; http serves Streamable HTTP at /mcp and SSE at /sse)',
+    )
+    .addOption(
+      new Option('--transport <transport>', 'stdio or http')
+        .choices(['stdio', 'http'])
+        .default('stdio'),
+    )
+    .option('--port <port>', 'port for --transport http', '8766')
+    .option('--host <host>', 'address for --transport http', '127.0.0.1')
+    .option(
+      '--agent-id <name>',
+      "the declared agent name for this server (default: the client's name)",
+    )
+    .option('--allow-anonymous', 'http: accept sessions without an agent token (warns)')
+    .option('--allow-origin <origin...>', 'http: browser origins to accept besides loopback ones')
+    .addHelpText(
+      'after',
+      `\nIdentity: AGENTSECRETS_AGENT_TOKEN (stdio) or Authorization: Bearer agt_… (http) gives an issued
+identity; otherwise --agent-id or the client's name is a declared one. Over http a token is
+required unless --allow-anonymous.
+${examples('agentsecrets mcp serve', 'agentsecrets mcp serve --agent-id claude-desktop', 'agentsecrets mcp serve --transport http --port 8766')}`,
+    )
+    .action((opts) => run(async () => (await import('./commands/mcp.js')).mcpServe(ctx, opts)));
+
   const vault = program.command('vault').description('manage the vault key');
   vault
     .command('rekey')

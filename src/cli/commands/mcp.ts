@@ -1,0 +1,126 @@
+import { AgentSecretsError, toAgentSecretsError, UsageError } from '../../core/errors.js';
+import type { McpDeps } from '../../mcp/context.js';
+import { defaultTargetOnce } from '../../mcp/server.js';
+import type { CliContext } from '../context.js';
+import { credentialService } from '../credentials.js';
+
+const VERSION = '0.1.0';
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/**
+ * `mcp serve`: stdio (default) or HTTP. Over stdio nothing but the protocol may reach stdout,
+ * so everything here reports on stderr.
+ */
+export async function mcpServe(
+  ctx: CliContext,
+  options: {
+    transport: string;
+    port: string;
+    host: string;
+    agentId?: string;
+    allowAnonymous?: boolean;
+    allowOrigin?: string[];
+  },
+): Promise<number> {
+  const services = ctx.services();
+  // The MCP server is a long-lived writer: it signs audit checkpoints when it holds the vault.
+  const credentials = await credentialService(ctx, { signAudit: true });
+  const maxBodyChars = Number(ctx.config.env.AGENTSECRETS_MCP_MAX_BODY_CHARS ?? 65_536);
+  const deps: McpDeps = {
+    config: ctx.config,
+    services,
+    credentials,
+    maxBodyChars: Number.isSafeInteger(maxBodyChars) && maxBodyChars > 0 ? maxBodyChars : 65_536,
+    version: VERSION,
+  };
+  const defaultTarget = defaultTargetOnce(deps);
+  await defaultTarget();
+  try {
+    if (options.transport === 'http') return await serveHttp(ctx, deps, defaultTarget, options);
+    return await serveStdio(ctx, deps, defaultTarget, options);
+  } finally {
+    await credentials.close();
+  }
+}
+
+async function serveStdio(
+  ctx: CliContext,
+  deps: McpDeps,
+  defaultTarget: ReturnType<typeof defaultTargetOnce>,
+  options: { agentId?: string },
+): Promise<number> {
+  const env = ctx.config.env;
+  const token = nonEmpty(env.AGENTSECRETS_AGENT_TOKEN) ?? nonEmpty(env.AS_AGENT_TOKEN);
+  if (token !== undefined) {
+    // A token that does not verify refuses the session: no silent downgrade.
+    try {
+      await deps.credentials.identify(
+        { token, source: 'mcp' },
+        (await defaultTarget()).workspaceId,
+      );
+    } catch (err) {
+      const error = toAgentSecretsError(err);
+      throw new AgentSecretsError(error.code, `the MCP session is refused: ${error.message}`);
+    }
+  }
+  const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
+  const { createMcpSession } = await import('../../mcp/server.js');
+  const server = createMcpSession(deps, { token, agentId: options.agentId }, defaultTarget);
+  const transport = new StdioServerTransport();
+  const closed = new Promise<void>((resolve) => {
+    transport.onclose = () => resolve();
+    process.stdin.once('end', () => resolve());
+  });
+  await server.connect(transport);
+  await closed;
+  await server.close().catch(() => undefined);
+  return 0;
+}
+
+async function serveHttp(
+  ctx: CliContext,
+  deps: McpDeps,
+  defaultTarget: ReturnType<typeof defaultTargetOnce>,
+  options: {
+    port: string;
+    host: string;
+    agentId?: string;
+    allowAnonymous?: boolean;
+    allowOrigin?: string[];
+  },
+): Promise<number> {
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError('--port must be 0-65535');
+  const { createMcpHttpServer } = await import('../../mcp/http.js');
+  const http = createMcpHttpServer({
+    deps,
+    defaultTarget,
+    allowAnonymous: options.allowAnonymous === true,
+    allowedOrigins: options.allowOrigin ?? [],
+    agentId: options.agentId,
+  });
+  const address = await http.listen(port, options.host);
+  const where = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+  ctx.out.notice(
+    `agentsecrets MCP server: Streamable HTTP at ${where}/mcp, legacy SSE at ${where}/sse`,
+  );
+  if (options.allowAnonymous) {
+    ctx.out.warn(
+      '--allow-anonymous: sessions without an agent token are accepted; any local process can use this port',
+    );
+  }
+  if (!LOOPBACK.has(options.host))
+    ctx.out.warn(`listening on ${options.host}, not loopback: other machines may reach this port`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await http.close();
+  return 0;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}

@@ -1,0 +1,128 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { AgentSecretsError } from '../core/errors.js';
+import type { Injection } from '../proxy/inject.js';
+import type { ToolContext } from './context.js';
+import { bodyForModel, errorResult, result } from './results.js';
+
+/** A call as the MCP tools describe it. */
+export interface McpCallArgs {
+  url: string;
+  method?: string | undefined;
+  headers?: Record<string, string> | undefined;
+  body?: string | undefined;
+  injections: Injection[];
+  project?: string | undefined;
+  environment?: string | undefined;
+}
+
+/** Runs one call through the same engine, allowlist, policy and audit as the proxy. */
+export async function runCall(ctx: ToolContext, args: McpCallArgs): Promise<CallToolResult> {
+  try {
+    if (args.injections.length === 0) {
+      throw new AgentSecretsError(
+        'bad_request',
+        'name at least one secret to inject, e.g. bearer: "STRIPE_KEY"',
+      );
+    }
+    const target = await ctx.target({ project: args.project, environment: args.environment });
+    const headers = Object.entries(args.headers ?? {});
+    if (args.body !== undefined && !headers.some(([n]) => n.toLowerCase() === 'content-type')) {
+      headers.push([
+        'Content-Type',
+        looksLikeJson(args.body) ? 'application/json' : 'text/plain; charset=utf-8',
+      ]);
+    }
+    const response = await ctx.credentials.call({
+      url: args.url,
+      method: (args.method ?? 'GET').toUpperCase(),
+      headers,
+      body: args.body === undefined ? undefined : Buffer.from(args.body, 'utf8'),
+      injections: args.injections,
+      target,
+      identity: ctx.identity(),
+    });
+    const grouped: Record<string, string[]> = {};
+    for (const [name, value] of response.headers) (grouped[name.toLowerCase()] ??= []).push(value);
+    const body = bodyForModel(response.body, ctx.maxBodyChars);
+    const structured = {
+      status: response.status,
+      headers: grouped,
+      body: body.body,
+      body_encoding: body.encoding,
+      body_truncated: body.truncated,
+      redacted: response.redacted,
+      duration_ms: Math.round(response.durationMs * 1000) / 1000,
+      request_id: response.requestId,
+    };
+    const notes = [
+      body.truncated ? `[body cut at ${ctx.maxBodyChars} characters]` : '',
+      response.redacted ? '[a credential echo was replaced with [REDACTED_BY_AGENTSECRETS]]' : '',
+    ].filter((n) => n !== '');
+    return result(
+      structured,
+      `HTTP ${response.status}\n\n${body.body}${notes.length ? `\n${notes.join('\n')}` : ''}`,
+    );
+  } catch (err) {
+    return errorResult(err);
+  }
+}
+
+/** Injections from the named-style arguments of the `call` tool. */
+export function injectionsFromArgs(args: {
+  bearer?: string | undefined;
+  basic?: string | undefined;
+  header?: Record<string, string> | undefined;
+  query?: Record<string, string> | undefined;
+  body_field?: Record<string, string> | undefined;
+  form_field?: Record<string, string> | undefined;
+}): Injection[] {
+  const injections: Injection[] = [];
+  if (args.bearer !== undefined) injections.push({ style: 'bearer', key: args.bearer });
+  if (args.basic !== undefined) injections.push({ style: 'basic', key: args.basic });
+  const maps: [Injection['style'], Record<string, string> | undefined][] = [
+    ['header', args.header],
+    ['query', args.query],
+    ['body', args.body_field],
+    ['form', args.form_field],
+  ];
+  for (const [style, map] of maps) {
+    for (const [target, key] of Object.entries(map ?? {})) injections.push({ style, target, key });
+  }
+  return injections;
+}
+
+/**
+ * Injections from the Go tool's `api_call` spec map: `bearer`, `basic`, `header:Name`,
+ * `query:param`, `body:json.path`, `form:field` → key.
+ */
+export function injectionsFromSpecs(specs: Record<string, string>): Injection[] {
+  return Object.entries(specs).map(([spec, key]) => {
+    if (spec === 'bearer' || spec === 'basic') return { style: spec, key };
+    const colon = spec.indexOf(':');
+    const style = colon === -1 ? spec : spec.slice(0, colon);
+    const target = colon === -1 ? '' : spec.slice(colon + 1);
+    const map: Record<string, Injection['style']> = {
+      header: 'header',
+      query: 'query',
+      body: 'body',
+      form: 'form',
+    };
+    const mapped = map[style];
+    if (mapped === undefined || target === '') {
+      throw new AgentSecretsError(
+        'bad_request',
+        `unknown injection '${spec}': use bearer, basic, header:Name, query:param, body:json.path or form:field`,
+      );
+    }
+    return { style: mapped, target, key };
+  });
+}
+
+function looksLikeJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

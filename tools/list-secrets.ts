@@ -1,0 +1,45 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { ToolContext } from '../src/mcp/context.js';
+import { errorResult } from '../src/mcp/results.js';
+
+/** Registers `list_secrets`, the Go AgentSecrets tool's name and text. */
+export function registerListSecretsTool(server: McpServer, ctx: ToolContext): void {
+  server.registerTool(
+    'list_secrets',
+    {
+      title: 'List secret names (AgentSecrets compatible)',
+      description:
+        'Compatibility alias of `list`: the key names available to `api_call` and `call`.',
+      annotations: {
+        readOnlyHint: true,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
+    },
+    async () => {
+      try {
+        const target = await ctx.target();
+        const keys = (
+          await ctx.services.vault.list({
+            workspace_id: target.workspaceId,
+            project_id: target.projectId,
+            environment: target.environment,
+          })
+        )
+          .map((r) => r.key)
+          .sort();
+        return {
+          content: [
+            {
+              type: 'text',
+              text: `Found ${keys.length} secret(s):\n\n${keys.map((k) => `  • ${k}`).join('\n')}\n\nUse these key names in api_call's injections parameter.`,
+            },
+          ],
+        };
+      } catch (err) {
+        return errorResult(err);
+      }
+    },
+  );
+}

@@ -1,0 +1,86 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import * as z from 'zod';
+import { readProxyState } from '../src/proxy/state.js';
+import { isProcessAlive } from '../src/store/fs.js';
+import type { ToolContext } from '../src/mcp/context.js';
+import { errorResult, result } from '../src/mcp/results.js';
+
+const outputSchema = {
+  workspace: z.string().describe('Workspace name'),
+  project: z.string().describe('Selected project'),
+  environment: z.string().describe('Selected environment'),
+  backend: z.string().describe('Where the vault key lives: keychain or passphrase'),
+  secrets: z.number().describe('Number of secrets in the project and environment'),
+  unbound_secrets: z.array(z.string()).describe('Secrets not bound to any domain'),
+  last_pull: z.string().nullable().describe('Last pull from the remote (ISO), or null if never'),
+  last_push: z.string().nullable().describe('Last push to the remote (ISO), or null if never'),
+  remote_configured: z.boolean().describe('Whether a sync server is configured'),
+  proxy_running: z.boolean().describe('Whether the local proxy (key holder) runs'),
+  identity: z
+    .object({
+      name: z.string().nullable().describe('Agent name, or null when anonymous'),
+      level: z
+        .enum(['anonymous', 'declared', 'issued'])
+        .describe('declared = a claimed name; issued = a verified token'),
+    })
+    .describe("This session's identity"),
+};
+
+/** Registers `status`. */
+export function registerStatusTool(server: McpServer, ctx: ToolContext): void {
+  server.registerTool(
+    'status',
+    {
+      title: 'agentsecrets status',
+      description:
+        'Where agentsecrets stands: workspace, project, environment, how many secrets exist (names only, via `list`), sync state, whether the proxy runs, and who this session is. Call this first.',
+      inputSchema: {},
+      outputSchema,
+      annotations: {
+        readOnlyHint: true,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
+    },
+    async () => {
+      try {
+        const target = await ctx.target();
+        const [header, records, config, proxy, caller] = await Promise.all([
+          ctx.services.vault.read(),
+          ctx.services.vault.list({
+            workspace_id: target.workspaceId,
+            project_id: target.projectId,
+            environment: target.environment,
+          }),
+          ctx.services.workspaces.readConfig(),
+          readProxyState(ctx.config.paths),
+          ctx.credentials.identify(ctx.identity(), target.workspaceId),
+        ]);
+        const project = (await ctx.services.workspaces.readWorkspaces()).workspaces
+          .find((w) => w.id === target.workspaceId)
+          ?.projects.find((p) => p.id === target.projectId);
+        const structured = {
+          workspace: target.workspaceName,
+          project: target.projectName,
+          environment: target.environment,
+          backend: header.key.provider,
+          secrets: records.length,
+          unbound_secrets: records.filter((r) => r.binding === null).map((r) => r.key),
+          last_pull: project?.last_pull_at ?? null,
+          last_push: project?.last_push_at ?? null,
+          remote_configured: (config?.server_url ?? null) !== null,
+          proxy_running: proxy !== undefined && isProcessAlive(proxy.pid),
+          identity: { name: caller.agentId, level: caller.level },
+        };
+        const who = caller.agentId === null ? 'anonymous' : `${caller.agentId} (${caller.level})`;
+        return result(
+          structured,
+          `${structured.workspace}/${structured.project}/${structured.environment}: ${structured.secrets} secret(s), vault key in ${structured.backend}, proxy ${structured.proxy_running ? 'running' : 'not running'}, remote ${structured.remote_configured ? 'configured' : 'none'}; you are ${who}.`,
+        );
+      } catch (err) {
+        return errorResult(err);
+      }
+    },
+  );
+}
