@@ -33,6 +33,8 @@ export type ConfigFormat = 'json' | 'jsonc';
 export const ENTRY_NAME = 'agentsecrets';
 /** The variable an issued token travels in (DESIGN §6). */
 export const TOKEN_VARIABLE = 'AGENTSECRETS_AGENT_TOKEN';
+/** Names a 0600 file holding the token: keeps it out of the argv of `claude mcp add`. */
+export const TOKEN_FILE_VARIABLE = 'AGENTSECRETS_AGENT_TOKEN_FILE';
 
 interface ClientInfo {
   label: string;
@@ -206,10 +208,13 @@ export function buildEntry(options: {
   agent?: string | undefined;
   home?: string | undefined;
   token?: string | undefined;
+  /** A 0600 file holding the token, for clients configured through a command line. */
+  tokenFile?: string | undefined;
 }): ServerEntry {
   const env: Record<string, string> = {};
   if (options.home !== undefined) env.AGENTSECRETS_HOME = options.home;
   if (options.token !== undefined) env[TOKEN_VARIABLE] = options.token;
+  if (options.tokenFile !== undefined) env[TOKEN_FILE_VARIABLE] = options.tokenFile;
   return {
     command: options.nodePath,
     args: [

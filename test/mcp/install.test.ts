@@ -541,6 +541,35 @@ describe('mcp install --issue-token (human-gated)', () => {
   });
 });
 
+describe('mcp install --issue-token for Claude Code (user scope, via the claude CLI)', () => {
+  it('keeps the token out of the argv of `claude`: it goes into a 0600 file', async () => {
+    const s = await sandbox();
+    const env = { HOME: s.home, PATH: s.bin, AGENTSECRETS_PASSPHRASE: PASSPHRASE };
+    const cli = (args: string[]) => runCli(args, { home: s.state, cwd: s.cwd, env });
+    expect((await cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests'])).code).toBe(0);
+    expect((await cli(['agent', 'create', 'coder'])).code).toBe(0);
+    const log = join(s.bin, 'calls.log');
+    await writeFile(join(s.bin, 'claude'), `#!/bin/sh\nprintf '%s\\n' "$@" >> '${log}'\n`, {
+      mode: 0o755,
+    });
+    const human = await runCliInPty(
+      ['mcp', 'install', '--client', 'claude-code', '--agent', 'coder', '--issue-token', '--yes'],
+      { home: s.state, cwd: s.cwd, env: { ...env, PATH: `${s.bin}:${process.env.PATH ?? ''}` } },
+    );
+    expect(human.code, human.stdout).toBe(0);
+    const argv = (await readFile(log, 'utf8')).trim().split('\n');
+    const fileArg = argv.find((a) => a.startsWith('AGENTSECRETS_AGENT_TOKEN_FILE='));
+    expect(fileArg).toBeDefined();
+    expect(argv.some((a) => a.includes('agt_'))).toBe(false);
+    const tokenFile = fileArg!.slice('AGENTSECRETS_AGENT_TOKEN_FILE='.length);
+    expect(tokenFile.startsWith(join(s.state, 'tokens'))).toBe(true);
+    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
+    const token = (await readFile(tokenFile, 'utf8')).trim();
+    expect(token).toMatch(/^agt_/);
+    expect(human.stdout).not.toContain(token.slice(4, 40));
+  });
+});
+
 describe('examples/mcp', () => {
   it.each([
     ['claude-desktop.json', 'claude-desktop'],

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -195,6 +196,29 @@ describe('MCP over stdio (the built binary, spawned)', () => {
       agent_id: 'alpha-bot',
       identity_level: 'issued',
     });
+  });
+
+  it('AGENTSECRETS_AGENT_TOKEN_FILE (as mcp install writes for Claude Code) gives an issued session', async () => {
+    const file = join(await tempDir(), 'tok.token');
+    await writeFile(file, `${fixture.tokens['beta-bot']!}\n`, { mode: 0o600 });
+    const { transport } = stdioClient(fixture, { AGENTSECRETS_AGENT_TOKEN_FILE: file });
+    const client = new Client({ name: 'claude-code', version: '1.0.0' });
+    await client.connect(transport);
+    await client.callTool({
+      name: 'call',
+      arguments: { url: `${fixture.upstream.url}/token-file`, bearer: 'API_KEY' },
+    });
+    await client.close();
+    expect(
+      await latest(fixture, (e) => e.target_url?.endsWith('/token-file') === true),
+    ).toMatchObject({ agent_id: 'beta-bot', identity_level: 'issued' });
+
+    // A missing file refuses the session, saying what to do; it never falls back to anonymous.
+    const missing = stdioClient(fixture, { AGENTSECRETS_AGENT_TOKEN_FILE: `${file}.gone` });
+    await expect(
+      new Client({ name: 'claude-code', version: '1.0.0' }).connect(missing.transport),
+    ).rejects.toThrow();
+    expect(missing.stderr()).toMatch(/AGENTSECRETS_AGENT_TOKEN_FILE .* \(no such file\)/);
   });
 
   it.each(['forged', 'revoked'])('a %s token refuses the session', async (kind) => {

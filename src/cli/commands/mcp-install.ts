@@ -49,7 +49,7 @@ import {
   TOKEN_VARIABLE,
   tokenInfo,
 } from '../../mcp/clients.js';
-import { isErrno, writeFileAtomic } from '../../store/fs.js';
+import { ensurePrivateDir, isErrno, writeFileAtomic } from '../../store/fs.js';
 import { type CliContext, requireHuman } from '../context.js';
 import { EXIT } from '../exit.js';
 
@@ -126,6 +126,18 @@ function serverPaths(): { nodePath: string; cliPath: string } {
     nodePath: process.execPath,
     cliPath: join(packageRoot(import.meta.url), 'dist', 'src', 'cli', 'main.js'),
   };
+}
+
+/** Where `mcp install` keeps a token for a client configured by command line. */
+function tokenFilePath(ctx: CliContext, tokenId: string): string {
+  return join(ctx.config.paths.home, 'tokens', `${tokenId}.token`);
+}
+
+async function writeTokenFile(ctx: CliContext, issued: Issued): Promise<string> {
+  const path = tokenFilePath(ctx, issued.tokenId);
+  await ensurePrivateDir(dirname(path));
+  await writeFileAtomic(path, `${issued.token}\n`);
+  return path;
 }
 
 /** AGENTSECRETS_HOME for the entry, when the user has set one (so both find the same vault). */
@@ -296,7 +308,7 @@ interface InstallRun {
   uninstall: boolean;
   dryRun: boolean;
   wantToken: boolean;
-  entryFor: (token: string | undefined) => ServerEntry;
+  entryFor: (token: string | undefined, tokenFile?: string) => ServerEntry;
 }
 
 const DRY_RUN_ACTIONS: Record<FilePlan['action'], Action> = {
@@ -346,7 +358,8 @@ export async function mcpInstall(ctx: CliContext, opts: McpInstallOptions): Prom
     uninstall: opts.uninstall === true,
     dryRun: opts.dryRun === true,
     wantToken,
-    entryFor: (token) => buildEntry({ ...paths, agent: opts.agent, home: stateHome(ctx), token }),
+    entryFor: (token, tokenFile) =>
+      buildEntry({ ...paths, agent: opts.agent, home: stateHome(ctx), token, tokenFile }),
   };
   const targets = await collectTargets(ctx, run);
   const { files, clis, results } = targets;
@@ -359,7 +372,9 @@ export async function mcpInstall(ctx: CliContext, opts: McpInstallOptions): Prom
     for (const c of clis) {
       const argv = run.uninstall
         ? claudeRemoveArgs()
-        : claudeAddArgs(run.entryFor(wantToken ? TOKEN_PLACEHOLDER : undefined));
+        : claudeAddArgs(
+            run.entryFor(undefined, wantToken ? tokenFilePath(ctx, '<token id>') : undefined),
+          );
       const command = shellCommand(['claude', ...argv], process.platform);
       c.result.action =
         c.claude === undefined ? 'manual' : run.uninstall ? 'would remove' : 'would install';
@@ -392,7 +407,11 @@ export async function mcpInstall(ctx: CliContext, opts: McpInstallOptions): Prom
   await writeFiles(ctx, run, files, tokens);
   for (const c of clis) {
     const issued = tokens.get(c.result);
-    const argv = run.uninstall ? claudeRemoveArgs() : claudeAddArgs(run.entryFor(issued?.token));
+    // The token goes into a 0600 file, never into the argv of `claude` nor onto the terminal.
+    const tokenFile = issued === undefined ? undefined : await writeTokenFile(ctx, issued);
+    const argv = run.uninstall
+      ? claudeRemoveArgs()
+      : claudeAddArgs(run.entryFor(undefined, tokenFile));
     if (c.claude === undefined) {
       c.result.action = 'manual';
       c.result.reason = `no \`claude\` command on PATH; run this yourself: ${shellCommand(['claude', ...argv], process.platform)}`;

@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { AgentSecretsError, toAgentSecretsError, UsageError } from '../../core/errors.js';
 import type { McpDeps } from '../../mcp/context.js';
 import { defaultTargetOnce } from '../../mcp/server.js';
 import type { CliContext } from '../context.js';
 import { credentialService } from '../credentials.js';
+import { isErrno } from '../../store/fs.js';
 
 const VERSION = '0.1.0';
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -50,7 +52,10 @@ async function serveStdio(
   options: { agentId?: string },
 ): Promise<number> {
   const env = ctx.config.env;
-  const token = nonEmpty(env.AGENTSECRETS_AGENT_TOKEN) ?? nonEmpty(env.AS_AGENT_TOKEN);
+  const token =
+    nonEmpty(env.AGENTSECRETS_AGENT_TOKEN) ??
+    nonEmpty(env.AS_AGENT_TOKEN) ??
+    (await tokenFromFile(env.AGENTSECRETS_AGENT_TOKEN_FILE));
   if (token !== undefined) {
     // A token that does not verify refuses the session: no silent downgrade.
     try {
@@ -123,4 +128,26 @@ async function serveHttp(
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** The token in AGENTSECRETS_AGENT_TOKEN_FILE (written 0600 by `mcp install` for Claude Code). */
+async function tokenFromFile(path: string | undefined): Promise<string | undefined> {
+  if (nonEmpty(path) === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(path!, 'utf8');
+  } catch (err) {
+    throw new AgentSecretsError(
+      'invalid_agent_token',
+      `the MCP session is refused: cannot read AGENTSECRETS_AGENT_TOKEN_FILE ${path} (${isErrno(err, 'ENOENT') ? 'no such file' : 'unreadable'}); run \`agentsecrets mcp install --client claude-code --agent NAME --issue-token\` again`,
+    );
+  }
+  const token = text.trim();
+  if (token === '') {
+    throw new AgentSecretsError(
+      'invalid_agent_token',
+      `the MCP session is refused: AGENTSECRETS_AGENT_TOKEN_FILE ${path} is empty`,
+    );
+  }
+  return token;
 }
