@@ -2,7 +2,15 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['cli-list.mjs', 'kdf.mjs', 'identity.mjs', 'proxy.mjs', ...process.argv.slice(2)];
+const benches = [
+  'cli-list.mjs',
+  'kdf.mjs',
+  'identity.mjs',
+  'proxy.mjs',
+  'mcp.mjs',
+  'audit.mjs',
+  ...process.argv.slice(2),
+];
 let failed = false;
 for (const bench of benches) {
   console.log(`\n== bench/${bench}`);

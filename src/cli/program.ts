@@ -581,7 +581,11 @@ ${examples("agentsecrets agent policy set billing-bot --allow-secrets 'STRIPE_*'
       .option('--until <when>', 'to: 1h, 7d, 2026-11-20 or an ISO time');
   const log = program
     .command('log')
-    .description('the tamper-evident audit log: list, show, summary, export, watch, verify, prune');
+    .description('the tamper-evident audit log: list, show, summary, export, watch, verify, prune')
+    .addHelpText(
+      'after',
+      '\n`agentsecrets log` alone runs `log list`; its filters are in `agentsecrets log list --help`.',
+    );
   filters(
     log
       .command('list', { isDefault: true })
