@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
 // The README's command reference must stay true to the code: every command it lists exists,
 // and every flag it shows for that command is one the command accepts.
@@ -44,7 +45,7 @@ describe('README command reference', () => {
   });
 
   it.each(listed.map((l) => [l.text, l] as const))('%s', async (_text, { words, flags }) => {
-    const help = await runCli([...words, '--help'], {});
+    const help = await runCli([...words, '--help'], { home: await tempDir() });
     expect(help.code, help.stderr).toBe(0);
     // `--help` of a group lists subcommands; the README names a real command, not a group.
     expect(help.stdout).toMatch(/^Usage: agentsecrets /m);
