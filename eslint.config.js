@@ -48,6 +48,7 @@ export default tseslint.config(
         Buffer: 'readonly',
         AbortController: 'readonly',
         AbortSignal: 'readonly',
+        fetch: 'readonly',
       },
     },
   },

@@ -2,7 +2,6 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import { injectionsFromSpecs, runCall } from '../src/mcp/call.js';
 import type { ToolContext } from '../src/mcp/context.js';
-import { errorResult } from '../src/mcp/results.js';
 
 const inputSchema = {
   url: z.string().describe('The https:// URL to call'),
@@ -32,12 +31,9 @@ export function registerApiCallTool(server: McpServer, ctx: ToolContext): void {
         openWorldHint: true,
       },
     },
-    async (args) => {
-      try {
-        return await runCall(ctx, { ...args, injections: injectionsFromSpecs(args.injections) });
-      } catch (err) {
-        return errorResult(err);
-      }
-    },
+    ctx.guard(
+      async (args) => runCall(ctx, { ...args, injections: injectionsFromSpecs(args.injections) }),
+      { identityCheckedByCall: true },
+    ),
   );
 }

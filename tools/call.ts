@@ -64,15 +64,18 @@ export function registerCallTool(server: McpServer, ctx: ToolContext): void {
         openWorldHint: true,
       },
     },
-    async (args) =>
-      runCall(ctx, {
-        url: args.url,
-        method: args.method,
-        headers: args.headers,
-        body: args.body,
-        injections: injectionsFromArgs(args),
-        project: args.project,
-        environment: args.environment,
-      }),
+    ctx.guard(
+      async (args) =>
+        runCall(ctx, {
+          url: args.url,
+          method: args.method,
+          headers: args.headers,
+          body: args.body,
+          injections: injectionsFromArgs(args),
+          project: args.project,
+          environment: args.environment,
+        }),
+      { identityCheckedByCall: true },
+    ),
   );
 }

@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import type { ToolContext } from '../src/mcp/context.js';
-import { errorResult, result } from '../src/mcp/results.js';
+import { result } from '../src/mcp/results.js';
 import { NO_REMOTE } from '../src/sync/types.js';
 
 const outputSchema = {
@@ -40,20 +40,16 @@ export function registerDiffTool(server: McpServer, ctx: ToolContext): void {
         openWorldHint: true,
       },
     },
-    async () => {
-      try {
-        const target = await ctx.target();
-        const diff =
-          ctx.sync === undefined
-            ? { remote_configured: false, message: NO_REMOTE, keys: [] }
-            : await ctx.sync.diff(target);
-        const text = diff.remote_configured
-          ? `${diff.message}\n${diff.keys.map((k) => `${k.key}: ${k.state}${k.newer ? ` (${k.newer} newer)` : ''}`).join('\n')}`
-          : diff.message;
-        return result({ ...diff }, text);
-      } catch (err) {
-        return errorResult(err);
-      }
-    },
+    ctx.guard(async () => {
+      const target = await ctx.target();
+      const diff =
+        ctx.sync === undefined
+          ? { remote_configured: false, message: NO_REMOTE, keys: [] }
+          : await ctx.sync.diff(target);
+      const text = diff.remote_configured
+        ? `${diff.message}\n${diff.keys.map((k) => `${k.key}: ${k.state}${k.newer ? ` (${k.newer} newer)` : ''}`).join('\n')}`
+        : diff.message;
+      return result({ ...diff }, text);
+    }),
   );
 }

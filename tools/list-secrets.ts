@@ -1,6 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ToolContext } from '../src/mcp/context.js';
-import { errorResult } from '../src/mcp/results.js';
 
 /** Registers `list_secrets`, the Go AgentSecrets tool's name and text. */
 export function registerListSecretsTool(server: McpServer, ctx: ToolContext): void {
@@ -17,29 +16,25 @@ export function registerListSecretsTool(server: McpServer, ctx: ToolContext): vo
         openWorldHint: false,
       },
     },
-    async () => {
-      try {
-        const target = await ctx.target();
-        const keys = (
-          await ctx.services.vault.list({
-            workspace_id: target.workspaceId,
-            project_id: target.projectId,
-            environment: target.environment,
-          })
-        )
-          .map((r) => r.key)
-          .sort();
-        return {
-          content: [
-            {
-              type: 'text',
-              text: `Found ${keys.length} secret(s):\n\n${keys.map((k) => `  • ${k}`).join('\n')}\n\nUse these key names in api_call's injections parameter.`,
-            },
-          ],
-        };
-      } catch (err) {
-        return errorResult(err);
-      }
-    },
+    ctx.guard(async () => {
+      const target = await ctx.target();
+      const keys = (
+        await ctx.services.vault.list({
+          workspace_id: target.workspaceId,
+          project_id: target.projectId,
+          environment: target.environment,
+        })
+      )
+        .map((r) => r.key)
+        .sort();
+      return {
+        content: [
+          {
+            type: 'text',
+            text: `Found ${keys.length} secret(s):\n\n${keys.map((k) => `  • ${k}`).join('\n')}\n\nUse these key names in api_call's injections parameter.`,
+          },
+        ],
+      };
+    }),
   );
 }

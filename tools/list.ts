@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import type { ToolContext } from '../src/mcp/context.js';
-import { errorResult, result } from '../src/mcp/results.js';
+import { result } from '../src/mcp/results.js';
 
 const inputSchema = {
   project: z.string().optional().describe('Project name; default: the selected project'),
@@ -46,33 +46,29 @@ export function registerListTool(server: McpServer, ctx: ToolContext): void {
         openWorldHint: false,
       },
     },
-    async ({ project, environment }) => {
-      try {
-        const target = await ctx.target({ project, environment });
-        const records = await ctx.services.vault.list({
-          workspace_id: target.workspaceId,
-          project_id: target.projectId,
-          environment: target.environment,
-        });
-        const secrets = records
-          .map((r) => ({
-            key: r.key,
-            version: r.version,
-            updated_at: r.updated_at,
-            bound_to: r.binding?.domains ?? null,
-          }))
-          .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-        const text =
-          secrets.length === 0
-            ? `No secrets in ${target.projectName}/${target.environment}. Ask the human to add one with \`agentsecrets secrets set KEY\`.`
-            : `${secrets.length} secret(s) in ${target.projectName}/${target.environment}: ${secrets.map((s) => s.key).join(', ')}`;
-        return result(
-          { project: target.projectName, environment: target.environment, secrets },
-          text,
-        );
-      } catch (err) {
-        return errorResult(err);
-      }
-    },
+    ctx.guard(async ({ project, environment }) => {
+      const target = await ctx.target({ project, environment });
+      const records = await ctx.services.vault.list({
+        workspace_id: target.workspaceId,
+        project_id: target.projectId,
+        environment: target.environment,
+      });
+      const secrets = records
+        .map((r) => ({
+          key: r.key,
+          version: r.version,
+          updated_at: r.updated_at,
+          bound_to: r.binding?.domains ?? null,
+        }))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const text =
+        secrets.length === 0
+          ? `No secrets in ${target.projectName}/${target.environment}. Ask the human to add one with \`agentsecrets secrets set KEY\`.`
+          : `${secrets.length} secret(s) in ${target.projectName}/${target.environment}: ${secrets.map((s) => s.key).join(', ')}`;
+      return result(
+        { project: target.projectName, environment: target.environment, secrets },
+        text,
+      );
+    }),
   );
 }

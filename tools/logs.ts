@@ -2,7 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import { parseWhen, queryNewest } from '../src/audit/query.js';
 import type { ToolContext } from '../src/mcp/context.js';
-import { errorResult, result } from '../src/mcp/results.js';
+import { result } from '../src/mcp/results.js';
 
 const inputSchema = {
   count: z
@@ -61,47 +61,43 @@ export function registerLogsTool(server: McpServer, ctx: ToolContext): void {
         openWorldHint: false,
       },
     },
-    async (args) => {
-      try {
-        const found = await queryNewest(
-          ctx.config.paths.auditDir,
-          {
-            ...(args.agent === undefined ? {} : { agent: args.agent }),
-            ...(args.identity === undefined ? {} : { identity: args.identity }),
-            ...(args.secret === undefined ? {} : { secret: args.secret }),
-            ...(args.status === undefined ? {} : { status: args.status }),
-            ...(args.since === undefined ? {} : { since: parseWhen(args.since) }),
-          },
-          args.count ?? 20,
-        );
-        const entries = found.map((e) => ({
-          id: e.id,
-          timestamp: e.timestamp,
-          agent: e.agent_id,
-          identity_level: e.identity_level,
-          token_id: e.token_id,
-          source: e.source,
-          method: e.method,
-          target_url: e.target_url,
-          domain: e.domain,
-          secret_keys: e.secret_keys,
-          status: e.status,
-          status_code: e.status_code,
-          reason: e.reason,
-          redacted: e.redacted,
-          duration_ms: e.duration_ms,
-        }));
-        const lines = entries.map(
-          (e) =>
-            `${e.timestamp} ${e.status}${e.reason ? ` ${e.reason}` : ''} ${e.method} ${e.domain ?? ''} [${e.secret_keys.join(',')}] by ${e.agent === null ? 'anonymous' : `${e.agent} (${e.identity_level})`}`,
-        );
-        return result(
-          { entries },
-          entries.length === 0 ? 'No matching audit entries.' : lines.join('\n'),
-        );
-      } catch (err) {
-        return errorResult(err);
-      }
-    },
+    ctx.guard(async (args) => {
+      const found = await queryNewest(
+        ctx.config.paths.auditDir,
+        {
+          ...(args.agent === undefined ? {} : { agent: args.agent }),
+          ...(args.identity === undefined ? {} : { identity: args.identity }),
+          ...(args.secret === undefined ? {} : { secret: args.secret }),
+          ...(args.status === undefined ? {} : { status: args.status }),
+          ...(args.since === undefined ? {} : { since: parseWhen(args.since) }),
+        },
+        args.count ?? 20,
+      );
+      const entries = found.map((e) => ({
+        id: e.id,
+        timestamp: e.timestamp,
+        agent: e.agent_id,
+        identity_level: e.identity_level,
+        token_id: e.token_id,
+        source: e.source,
+        method: e.method,
+        target_url: e.target_url,
+        domain: e.domain,
+        secret_keys: e.secret_keys,
+        status: e.status,
+        status_code: e.status_code,
+        reason: e.reason,
+        redacted: e.redacted,
+        duration_ms: e.duration_ms,
+      }));
+      const lines = entries.map(
+        (e) =>
+          `${e.timestamp} ${e.status}${e.reason ? ` ${e.reason}` : ''} ${e.method} ${e.domain ?? ''} [${e.secret_keys.join(',')}] by ${e.agent === null ? 'anonymous' : `${e.agent} (${e.identity_level})`}`,
+      );
+      return result(
+        { entries },
+        entries.length === 0 ? 'No matching audit entries.' : lines.join('\n'),
+      );
+    }),
   );
 }

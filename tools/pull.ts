@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import type { ToolContext } from '../src/mcp/context.js';
-import { errorResult, result } from '../src/mcp/results.js';
+import { result } from '../src/mcp/results.js';
 import { NO_REMOTE } from '../src/sync/types.js';
 
 const outputSchema = {
@@ -31,26 +31,19 @@ export function registerPullTool(server: McpServer, ctx: ToolContext): void {
         openWorldHint: true,
       },
     },
-    async () => {
-      try {
-        const target = await ctx.target();
-        const pulled =
-          ctx.sync === undefined
-            ? {
-                remote_configured: false,
-                message: NO_REMOTE,
-                pulled: [],
-                conflicts: [],
-                unchanged: 0,
-              }
-            : await ctx.sync.pull(target);
-        return result(
-          { ...pulled },
-          pulled.remote_configured ? `${pulled.message}` : pulled.message,
-        );
-      } catch (err) {
-        return errorResult(err);
-      }
-    },
+    ctx.guard(async () => {
+      const target = await ctx.target();
+      const pulled =
+        ctx.sync === undefined
+          ? {
+              remote_configured: false,
+              message: NO_REMOTE,
+              pulled: [],
+              conflicts: [],
+              unchanged: 0,
+            }
+          : await ctx.sync.pull(target);
+      return result({ ...pulled }, pulled.remote_configured ? `${pulled.message}` : pulled.message);
+    }),
   );
 }

@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { readProxyState } from '../src/proxy/state.js';
 import { isProcessAlive } from '../src/store/fs.js';
 import type { ToolContext } from '../src/mcp/context.js';
-import { errorResult, result } from '../src/mcp/results.js';
+import { result } from '../src/mcp/results.js';
 
 const outputSchema = {
   workspace: z.string().describe('Workspace name'),
@@ -43,44 +43,40 @@ export function registerStatusTool(server: McpServer, ctx: ToolContext): void {
         openWorldHint: false,
       },
     },
-    async () => {
-      try {
-        const target = await ctx.target();
-        const [header, records, config, proxy, caller] = await Promise.all([
-          ctx.services.vault.read(),
-          ctx.services.vault.list({
-            workspace_id: target.workspaceId,
-            project_id: target.projectId,
-            environment: target.environment,
-          }),
-          ctx.services.workspaces.readConfig(),
-          readProxyState(ctx.config.paths),
-          ctx.credentials.identify(ctx.identity(), target.workspaceId),
-        ]);
-        const project = (await ctx.services.workspaces.readWorkspaces()).workspaces
-          .find((w) => w.id === target.workspaceId)
-          ?.projects.find((p) => p.id === target.projectId);
-        const structured = {
-          workspace: target.workspaceName,
-          project: target.projectName,
+    ctx.guard(async () => {
+      const target = await ctx.target();
+      const [header, records, config, proxy, caller] = await Promise.all([
+        ctx.services.vault.read(),
+        ctx.services.vault.list({
+          workspace_id: target.workspaceId,
+          project_id: target.projectId,
           environment: target.environment,
-          backend: header.key.provider,
-          secrets: records.length,
-          unbound_secrets: records.filter((r) => r.binding === null).map((r) => r.key),
-          last_pull: project?.last_pull_at ?? null,
-          last_push: project?.last_push_at ?? null,
-          remote_configured: (config?.server_url ?? null) !== null,
-          proxy_running: proxy !== undefined && isProcessAlive(proxy.pid),
-          identity: { name: caller.agentId, level: caller.level },
-        };
-        const who = caller.agentId === null ? 'anonymous' : `${caller.agentId} (${caller.level})`;
-        return result(
-          structured,
-          `${structured.workspace}/${structured.project}/${structured.environment}: ${structured.secrets} secret(s), vault key in ${structured.backend}, proxy ${structured.proxy_running ? 'running' : 'not running'}, remote ${structured.remote_configured ? 'configured' : 'none'}; you are ${who}.`,
-        );
-      } catch (err) {
-        return errorResult(err);
-      }
-    },
+        }),
+        ctx.services.workspaces.readConfig(),
+        readProxyState(ctx.config.paths),
+        ctx.credentials.identify(ctx.identity(), target.workspaceId),
+      ]);
+      const project = (await ctx.services.workspaces.readWorkspaces()).workspaces
+        .find((w) => w.id === target.workspaceId)
+        ?.projects.find((p) => p.id === target.projectId);
+      const structured = {
+        workspace: target.workspaceName,
+        project: target.projectName,
+        environment: target.environment,
+        backend: header.key.provider,
+        secrets: records.length,
+        unbound_secrets: records.filter((r) => r.binding === null).map((r) => r.key),
+        last_pull: project?.last_pull_at ?? null,
+        last_push: project?.last_push_at ?? null,
+        remote_configured: (config?.server_url ?? null) !== null,
+        proxy_running: proxy !== undefined && isProcessAlive(proxy.pid),
+        identity: { name: caller.agentId, level: caller.level },
+      };
+      const who = caller.agentId === null ? 'anonymous' : `${caller.agentId} (${caller.level})`;
+      return result(
+        structured,
+        `${structured.workspace}/${structured.project}/${structured.environment}: ${structured.secrets} secret(s), vault key in ${structured.backend}, proxy ${structured.proxy_running ? 'running' : 'not running'}, remote ${structured.remote_configured ? 'configured' : 'none'}; you are ${who}.`,
+      );
+    }),
   );
 }

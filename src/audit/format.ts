@@ -119,6 +119,13 @@ export function storedHash(line: string): string | undefined {
   return HASH_SUFFIX.exec(line)?.[1];
 }
 
+/** The id of an entry line (the first field), or null. */
+export function entryIdOf(line: string): string | null {
+  if (!line.startsWith('{"id":"')) return null;
+  const end = line.indexOf('"', 7);
+  return end === -1 ? null : line.slice(7, end);
+}
+
 /** SHA-256 hex of a UTF-8 string. */
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');

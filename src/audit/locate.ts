@@ -53,7 +53,7 @@ export async function locateEntry(dir: string, id: string): Promise<LocatedEntry
     if (found !== undefined) {
       const located: LocatedEntry = found;
       located.checkpointed = (await readCheckpoints(dir)).some(
-        (cp) => cp !== null && cp.kind === 'head' && cp.entry_id === id,
+        ({ cp }) => cp !== null && cp.kind === 'head' && cp.entry_id === id,
       );
       return located;
     }

@@ -2,6 +2,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from '../store/fs.js';
+import { CHECKPOINT_FILE, parseCheckpoint } from './checkpoints.js';
 import { type AuditEntry, parseSegmentName } from './format.js';
 
 /** One segment file of the log. */
@@ -12,8 +13,17 @@ export interface Segment {
   day: string;
 }
 
-/** The log's segments, oldest first. */
-export async function listSegments(dir: string): Promise<Segment[]> {
+/**
+ * The log's segments, oldest first, from the prune base on (read once per call unless
+ * `fromSeq` is given): a file numbered below it is not part of the log, whatever it holds.
+ */
+export async function listSegments(dir: string, fromSeq?: number): Promise<Segment[]> {
+  const from = fromSeq ?? (await pruneBaseSeq(dir));
+  return (await listAllSegments(dir)).filter((s) => s.seq >= from);
+}
+
+/** Every segment file, oldest first, including any below the prune base (verify, prune). */
+export async function listAllSegments(dir: string): Promise<Segment[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -28,6 +38,18 @@ export async function listSegments(dir: string): Promise<Segment[]> {
     )
     .map(({ name, parsed }) => ({ name, path: join(dir, name), ...parsed }))
     .sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * The number of the first segment after the latest prune (0 if never pruned), as the newest
+ * checkpoint carries it: a read of the checkpoint file's last few lines.
+ */
+export async function pruneBaseSeq(dir: string): Promise<number> {
+  for await (const line of linesBackward(join(dir, CHECKPOINT_FILE), { chunkSize: 16 * 1024 })) {
+    const cp = parseCheckpoint(line);
+    if (cp !== null) return cp.base === null ? 0 : (parseSegmentName(cp.base.segment)?.seq ?? 0);
+  }
+  return 0;
 }
 
 /** Parses one line of the log; undefined when it is not a JSON object. */
@@ -155,11 +177,11 @@ export async function* followEntries(
   options: { signal?: AbortSignal; intervalMs?: number } = {},
 ): AsyncGenerator<AuditEntry> {
   const interval = options.intervalMs ?? 250;
-  const segments = await listSegments(dir);
-  const last = segments.at(-1);
+  const from = await pruneBaseSeq(dir);
+  const last = (await listSegments(dir, from)).at(-1);
   let position = { seq: last?.seq ?? 0, offset: last ? (await stat(last.path)).size : 0 };
   while (!options.signal?.aborted) {
-    for (const segment of await listSegments(dir)) {
+    for (const segment of await listSegments(dir, from)) {
       if (segment.seq < position.seq) continue;
       if (segment.seq > position.seq) position = { seq: segment.seq, offset: 0 };
       const size = (await stat(segment.path).catch(() => undefined))?.size ?? 0;

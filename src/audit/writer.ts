@@ -1,23 +1,16 @@
-import {
-  closeSync,
-  fdatasyncSync,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readSync,
-  ftruncateSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentSecretsError } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { ensurePrivateDir, FILE_MODE, isErrno } from '../store/fs.js';
 import { withFileLockSync } from '../store/lock.js';
-import { type AuditSigner, appendCheckpointSync, signCheckpoint } from './checkpoints.js';
+import { advanceRecordedHead, appendHeadCheckpointSync } from './checkpoint-chain.js';
+import type { AuditSigner } from './checkpoints.js';
 import {
   type AuditEntry,
   type AuditInput,
   encodeEntry,
+  entryIdOf,
   GENESIS_HASH,
   parseSegmentName,
   segmentName,
@@ -25,6 +18,7 @@ import {
   storedHash,
   utcDay,
 } from './format.js';
+import { lastLineOf, repairTail } from './tail.js';
 
 /** When appended entries reach the disk itself, not just the OS. */
 export type FsyncPolicy = 'always' | 'interval' | 'never';
@@ -51,6 +45,8 @@ export interface AuditWriterOptions {
   signer?: () => Promise<AuditSigner | undefined>;
   /** A signed checkpoint at least this often while entries are written. Default 60 s. */
   checkpointIntervalMs?: number;
+  /** Flushes an open segment to the disk; tests observe when. Default `fdatasyncSync`. */
+  fdatasync?: (fd: number) => void;
 }
 
 /** Appends entries to the hash-chained log, safely alongside other writer processes. */
@@ -80,7 +76,6 @@ interface Head {
 }
 
 const DEFAULT_MAX_SEGMENT = 64 * 1024 * 1024;
-const TAIL_READ = 64 * 1024;
 
 /**
  * The audit writer. Entries queue in memory and are written in batches (group commit). Each
@@ -96,6 +91,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   const maxSegment = options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT;
   const maxBatch = options.maxBatch ?? 4096;
   const lockPath = join(dir, '.lock');
+  const fdatasync = options.fdatasync ?? fdatasyncSync;
 
   const queue: Pending[] = [];
   let running: Promise<void> | undefined;
@@ -108,6 +104,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   let signerAsked = false;
   let lastCheckpointAt = 0;
   let uncheckpointed = false;
+  /** The vault's record of the checkpoint head, brought up to date after each checkpoint. */
+  let headRecorded: Promise<void> = Promise.resolve();
   const checkpointInterval = options.checkpointIntervalMs ?? 60_000;
 
   function append(input: AuditInput): Promise<AuditEntry> {
@@ -187,7 +185,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     }
     current.fd ??= openSync(join(dir, current.segment), 'a', FILE_MODE);
     writeSync(current.fd, data);
-    if (policy === 'always') fdatasyncSync(current.fd);
+    if (policy === 'always') fdatasync(current.fd);
     head = { ...current, size: current.size + data.length, hash, lastId: entries.at(-1)!.id };
     uncheckpointed = true;
     if (signer !== undefined && now().getTime() - lastCheckpointAt >= checkpointInterval)
@@ -282,38 +280,21 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   /** Appends a signed checkpoint for `at`'s last entry (under the lock). */
   function checkpoint(at: Head): void {
     if (signer === undefined || at.lastId === null) return;
-    appendCheckpointSync(
-      dir,
-      signCheckpoint(signer, {
-        seq: Date.now(),
-        at: now().toISOString(),
-        kind: 'head',
-        segment: at.segment,
-        entry_id: at.lastId,
-        head: at.hash,
-        removed: [],
-      }),
-    );
+    // The entries a checkpoint names reach the disk before it does.
+    if (at.fd !== undefined) fdatasync(at.fd);
+    const position = { segment: at.segment, size: at.size, entryId: at.lastId, hash: at.hash };
+    if (appendHeadCheckpointSync(dir, signer, position, now())) recordHead(signer);
     lastCheckpointAt = now().getTime();
     uncheckpointed = false;
   }
 
-  /**
-   * A power loss can leave a partial last line, which was never acknowledged. Cut it off so
-   * the next entry starts on a line of its own; returns the size afterwards.
-   */
-  function repairTail(fd: number, size: number): number {
-    if (size === 0) return 0;
-    const last = Buffer.alloc(1);
-    readSync(fd, last, 0, 1, size - 1);
-    if (last[0] === 0x0a) return size;
-    const length = Math.min(size, TAIL_READ);
-    const buf = Buffer.alloc(length);
-    readSync(fd, buf, 0, length, size - length);
-    const cut = buf.lastIndexOf(0x0a);
-    const keep = cut === -1 ? (size > TAIL_READ ? size : 0) : size - length + cut + 1;
-    ftruncateSync(fd, keep);
-    return keep;
+  /** After the lock is released: the vault write is slower, and needs no audit lock. */
+  function recordHead(by: AuditSigner): void {
+    headRecorded = headRecorded
+      .then(() => advanceRecordedHead(dir, by))
+      .catch(() => {
+        // Left behind, not lost: the next checkpoint raises it past this one.
+      });
   }
 
   function closeFd(h: Head): void {
@@ -330,7 +311,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     timer = undefined;
     if (dirty && head?.fd !== undefined) {
       try {
-        fdatasyncSync(head.fd);
+        fdatasync(head.fd);
       } catch {
         // A pruned or rotated-away segment: nothing left to sync.
       }
@@ -360,35 +341,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
           head = current;
         }).catch(() => undefined);
       }
+      await headRecorded;
       forget();
     },
   };
-}
-
-/** The last complete line of an open file of `size` bytes, or undefined if it has none. */
-function lastLineOf(fd: number, size: number): string | undefined {
-  let end = size;
-  let carry = Buffer.alloc(0);
-  while (end > 0) {
-    const length = Math.min(end, TAIL_READ);
-    const buf = Buffer.alloc(length);
-    readSync(fd, buf, 0, length, end - length);
-    const data = Buffer.concat([buf, carry]);
-    const stop = data[data.length - 1] === 0x0a ? data.length - 1 : data.length;
-    const start = data.lastIndexOf(0x0a, stop - 1);
-    if (start !== -1 || end - length === 0) {
-      const line = data.subarray(start + 1, stop).toString('utf8');
-      return line === '' ? undefined : line;
-    }
-    carry = data;
-    end -= length;
-  }
-  return undefined;
-}
-
-/** The id of an entry line (the first field), or null. */
-export function entryIdOf(line: string): string | null {
-  if (!line.startsWith('{"id":"')) return null;
-  const end = line.indexOf('"', 7);
-  return end === -1 ? null : line.slice(7, end);
 }

@@ -234,6 +234,38 @@ export function buildProgram(ctx: CliContext): ProgramRun {
       run(async () => (await import('./commands/secrets.js')).secretsImport(ctx, file, opts)),
     );
 
+  for (const [verb, description] of [
+    [
+      'push',
+      'send local changes to the team workspace; refuses to overwrite newer remote versions',
+    ],
+    ['pull', 'take newer remote versions; keys changed on both sides keep their local value'],
+    ['diff', 'compare with the team workspace: local_only, remote_only, out_of_sync, in_sync'],
+  ] as const) {
+    const cmd = sel(secrets.command(verb).description(description)).option(
+      '--json',
+      'print as JSON',
+    );
+    if (verb !== 'diff')
+      cmd.option(
+        '--force',
+        verb === 'push'
+          ? 'overwrite newer remote versions'
+          : 'take the remote version of conflicting keys',
+      );
+    cmd
+      .addHelpText(
+        'after',
+        examples(
+          `agentsecrets secrets ${verb}`,
+          `agentsecrets secrets ${verb} --env production --json`,
+        ),
+      )
+      .action((opts) =>
+        run(async () => (await import('./commands/team.js')).secretsSyncCommand(ctx, verb, opts)),
+      );
+  }
+
   sel(
     secrets
       .command('bind <key> <domains...>')
@@ -368,6 +400,12 @@ ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`
     .option('--json', 'print as JSON')
     .action((opts) => run(async () => (await import('./commands/proxy.js')).proxyStop(ctx, opts)));
   proxy
+    .command('sync')
+    .description("pull the team workspaces' allowlist, policy, agents and revocations now")
+    .option('--json', 'print as JSON')
+    .addHelpText('after', examples('agentsecrets proxy sync'))
+    .action((opts) => run(async () => (await import('./commands/proxy.js')).proxySync(ctx, opts)));
+  proxy
     .command('logs')
     .description('recent audit entries (calls, blocks, env runs)')
     .option('--last <n>', 'how many entries', '20')
@@ -380,7 +418,78 @@ ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`
     )
     .action((opts) => run(async () => (await import('./commands/proxy.js')).proxyLogs(ctx, opts)));
 
-  const workspace = program.command('workspace').description('the workspace: allowlist and policy');
+  const workspace = program
+    .command('workspace')
+    .description('workspaces: team workspaces and members, the allowlist and policy');
+  workspace
+    .command('create <name>')
+    .description('create a team workspace on the sync server (you become its admin)')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', examples('agentsecrets workspace create acme'))
+    .action((name, opts) =>
+      run(async () => (await import('./commands/team.js')).workspaceCreate(ctx, name, opts)),
+    );
+  workspace
+    .command('list')
+    .description('workspaces here and, when signed in, on the server')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/team.js')).workspaceList(ctx, opts)),
+    );
+  workspace
+    .command('switch <name>')
+    .description('select a workspace; a team one is joined on first use (its admins are shown)')
+    .option('--json', 'print as JSON')
+    .action((name, opts) =>
+      run(async () => (await import('./commands/team.js')).workspaceSwitch(ctx, name, opts)),
+    );
+  workspace
+    .command('members')
+    .description('members with their role, status and key fingerprint')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/team.js')).workspaceMembers(ctx, opts)),
+    );
+  workspace
+    .command('invite <email>')
+    .description('invite someone (admins); they sign up, then you confirm them')
+    .option('--role <role>', 'admin or member', 'member')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', examples('agentsecrets workspace invite bob@example.com'))
+    .action((email, opts) =>
+      run(async () => (await import('./commands/team.js')).workspaceInvite(ctx, email, opts)),
+    );
+  workspace
+    .command('confirm <email>')
+    .description(
+      'give a pending member the workspace key, after checking their fingerprint (human only)',
+    )
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .action((email, opts) =>
+      run(async () => (await import('./commands/team.js')).workspaceConfirm(ctx, email, opts)),
+    );
+  workspace
+    .command('remove <email>')
+    .description('remove a member and rotate the workspace key (human only)')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .action((email, opts) =>
+      run(async () => (await import('./commands/team.js')).workspaceRemove(ctx, email, opts)),
+    );
+  for (const [verb, role] of [
+    ['promote', 'admin'],
+    ['demote', 'member'],
+  ] as const) {
+    workspace
+      .command(`${verb} <email>`)
+      .description(`make a member ${role === 'admin' ? 'an admin' : 'a plain member'} (human only)`)
+      .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+      .option('--json', 'print as JSON')
+      .action((email, opts) =>
+        run(async () => (await import('./commands/team.js')).workspaceRole(ctx, email, role, opts)),
+      );
+  }
   const allowlist = workspace
     .command('allowlist')
     .description('domains credentials may be sent to (deny by default)');
@@ -750,6 +859,73 @@ ${examples('agentsecrets mcp serve', 'agentsecrets mcp serve --agent-id claude-d
     .addHelpText('after', examples('agentsecrets mcp scan', 'agentsecrets mcp scan --migrate'))
     .action((opts) =>
       run(async () => (await import('./commands/mcp-install.js')).mcpScan(ctx, opts)),
+    );
+
+  program
+    .command('signup')
+    .description('create an account on a sync server (the password never leaves this machine)')
+    .option('--server <url>', 'the sync server, e.g. https://sync.example.com')
+    .option('--email <email>', 'your email')
+    .option('--json', 'print as JSON')
+    .addOption(new Option('--weak-kdf-for-tests').hideHelp())
+    .addHelpText(
+      'after',
+      `\nThe password is read at a hidden prompt, or from AGENTSECRETS_PASSWORD for automation.
+${examples('agentsecrets signup --server http://127.0.0.1:8780 --email ada@example.com')}`,
+    )
+    .action((opts) =>
+      run(async () => (await import('./commands/team.js')).signupCommand(ctx, opts)),
+    );
+  program
+    .command('login')
+    .description('sign in to a sync server')
+    .option('--server <url>', 'the sync server (default: the last one)')
+    .option('--email <email>', 'your email (default: the last one)')
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      examples('agentsecrets login --server https://sync.example.com --email ada@example.com'),
+    )
+    .action((opts) =>
+      run(async () => (await import('./commands/team.js')).loginCommand(ctx, opts)),
+    );
+  program
+    .command('logout')
+    .description('end the session on the server and forget it here')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/team.js')).logoutCommand(ctx, opts)),
+    );
+
+  const server = program
+    .command('server')
+    .description('the self-hosted zero-knowledge sync server');
+  server
+    .command('start')
+    .description('run the sync server in the foreground')
+    .option('--port <port>', 'port', '8780')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .addOption(
+      new Option('--store <store>', 'file (embedded, one process) or postgres')
+        .choices(['file', 'postgres'])
+        .default('file'),
+    )
+    .option('--database-url <url>', 'for --store postgres (or AGENTSECRETS_DATABASE_URL)')
+    .option('--data <dir>', 'for --store file (default: <state folder>/server)')
+    .addOption(
+      new Option('--signup <policy>', 'open, or invite (the first account is free)')
+        .choices(['open', 'invite'])
+        .default('invite'),
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'agentsecrets server start',
+        'agentsecrets server start --store postgres --database-url postgres://agentsecrets@127.0.0.1:5432/agentsecrets',
+      ),
+    )
+    .action((opts) =>
+      run(async () => (await import('./commands/server.js')).serverStart(ctx, opts)),
     );
 
   const vault = program.command('vault').description('manage the vault key');

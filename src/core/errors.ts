@@ -28,6 +28,7 @@ export const WIRE_CODES = [
   'upstream_error',
   'response_too_large',
   'upstream_timeout',
+  'sync_stale',
 ] as const;
 
 /** Codes used locally by the CLI, the vault and the stores. */
@@ -52,6 +53,13 @@ export const LOCAL_CODES = [
   'conflict',
   'not_found',
   'internal_error',
+  'not_logged_in',
+  'unauthorized',
+  'forbidden',
+  'signature_invalid',
+  'remote_unavailable',
+  'remote_error',
+  'stale_epoch',
 ] as const;
 
 export type WireCode = (typeof WIRE_CODES)[number];

@@ -2,7 +2,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AgentSecretsError } from '../core/errors.js';
 import type { Injection } from '../proxy/inject.js';
 import type { ToolContext } from './context.js';
-import { bodyForModel, errorResult, result } from './results.js';
+import { bodyForModel, result } from './results.js';
 
 /** A call as the MCP tools describe it. */
 export interface McpCallArgs {
@@ -15,56 +15,55 @@ export interface McpCallArgs {
   environment?: string | undefined;
 }
 
-/** Runs one call through the same engine, allowlist, policy and audit as the proxy. */
+/**
+ * Runs one call through the same engine, allowlist, policy and audit as the proxy. A refusal
+ * throws; the tool's guard turns it into an error result.
+ */
 export async function runCall(ctx: ToolContext, args: McpCallArgs): Promise<CallToolResult> {
-  try {
-    if (args.injections.length === 0) {
-      throw new AgentSecretsError(
-        'bad_request',
-        'name at least one secret to inject, e.g. bearer: "STRIPE_KEY"',
-      );
-    }
-    const target = await ctx.target({ project: args.project, environment: args.environment });
-    const headers = Object.entries(args.headers ?? {});
-    if (args.body !== undefined && !headers.some(([n]) => n.toLowerCase() === 'content-type')) {
-      headers.push([
-        'Content-Type',
-        looksLikeJson(args.body) ? 'application/json' : 'text/plain; charset=utf-8',
-      ]);
-    }
-    const response = await ctx.credentials.call({
-      url: args.url,
-      method: (args.method ?? 'GET').toUpperCase(),
-      headers,
-      body: args.body === undefined ? undefined : Buffer.from(args.body, 'utf8'),
-      injections: args.injections,
-      target,
-      identity: ctx.identity(),
-    });
-    const grouped: Record<string, string[]> = {};
-    for (const [name, value] of response.headers) (grouped[name.toLowerCase()] ??= []).push(value);
-    const body = bodyForModel(response.body, ctx.maxBodyChars);
-    const structured = {
-      status: response.status,
-      headers: grouped,
-      body: body.body,
-      body_encoding: body.encoding,
-      body_truncated: body.truncated,
-      redacted: response.redacted,
-      duration_ms: Math.round(response.durationMs * 1000) / 1000,
-      request_id: response.requestId,
-    };
-    const notes = [
-      body.truncated ? `[body cut at ${ctx.maxBodyChars} characters]` : '',
-      response.redacted ? '[a credential echo was replaced with [REDACTED_BY_AGENTSECRETS]]' : '',
-    ].filter((n) => n !== '');
-    return result(
-      structured,
-      `HTTP ${response.status}\n\n${body.body}${notes.length ? `\n${notes.join('\n')}` : ''}`,
+  if (args.injections.length === 0) {
+    throw new AgentSecretsError(
+      'bad_request',
+      'name at least one secret to inject, e.g. bearer: "STRIPE_KEY"',
     );
-  } catch (err) {
-    return errorResult(err);
   }
+  const target = await ctx.target({ project: args.project, environment: args.environment });
+  const headers = Object.entries(args.headers ?? {});
+  if (args.body !== undefined && !headers.some(([n]) => n.toLowerCase() === 'content-type')) {
+    headers.push([
+      'Content-Type',
+      looksLikeJson(args.body) ? 'application/json' : 'text/plain; charset=utf-8',
+    ]);
+  }
+  const response = await ctx.credentials.call({
+    url: args.url,
+    method: (args.method ?? 'GET').toUpperCase(),
+    headers,
+    body: args.body === undefined ? undefined : Buffer.from(args.body, 'utf8'),
+    injections: args.injections,
+    target,
+    identity: ctx.identity(),
+  });
+  const grouped: Record<string, string[]> = {};
+  for (const [name, value] of response.headers) (grouped[name.toLowerCase()] ??= []).push(value);
+  const body = bodyForModel(response.body, ctx.maxBodyChars);
+  const structured = {
+    status: response.status,
+    headers: grouped,
+    body: body.body,
+    body_encoding: body.encoding,
+    body_truncated: body.truncated,
+    redacted: response.redacted,
+    duration_ms: Math.round(response.durationMs * 1000) / 1000,
+    request_id: response.requestId,
+  };
+  const notes = [
+    body.truncated ? `[body cut at ${ctx.maxBodyChars} characters]` : '',
+    response.redacted ? '[a credential echo was replaced with [REDACTED_BY_AGENTSECRETS]]' : '',
+  ].filter((n) => n !== '');
+  return result(
+    structured,
+    `HTTP ${response.status}\n\n${body.body}${notes.length ? `\n${notes.join('\n')}` : ''}`,
+  );
 }
 
 /** Injections from the named-style arguments of the `call` tool. */

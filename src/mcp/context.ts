@@ -1,8 +1,10 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Config } from '../core/config.js';
 import type { CredentialService, PresentedIdentity } from '../proxy/credential-service.js';
 import type { Target } from '../proxy/engine.js';
 import type { Services } from '../services.js';
 import type { DiffResult, PullResult } from '../sync/types.js';
+import type { Inflight } from './inflight.js';
 
 /** The sync operations the `diff` and `pull` tools need (absent until a remote exists). */
 export interface SyncOperations {
@@ -21,6 +23,8 @@ export interface McpDeps {
   version: string;
   /** Team sync; undefined means no remote is configured. */
   sync?: SyncOperations | undefined;
+  /** Tool calls still running, across sessions: shutdown waits for them (and their audit). */
+  inflight: Inflight;
 }
 
 /** What a session presents about itself (DESIGN §9). */
@@ -29,12 +33,27 @@ export interface SessionIdentity {
   token?: string | undefined;
   /** `--agent-id`; falls back to the client's `clientInfo.name`. */
   agentId?: string | undefined;
+  /** Told when the session's token no longer verifies (revoked, expired): HTTP ends the session. */
+  onTokenRefused?: (() => void) | undefined;
 }
 
 /** A resolved selection: ids for the engine, names for people. */
 export interface ResolvedTarget extends Target {
   workspaceName: string;
   projectName: string;
+}
+
+/** A tool's handler, as `registerTool` takes it. */
+export type ToolHandler<A extends unknown[]> = (...args: A) => Promise<CallToolResult>;
+
+/** How `ToolContext.guard` treats one tool. */
+export interface GuardOptions {
+  /**
+   * The handler's work goes through `credentials.call`, which establishes the caller and
+   * applies policy itself on every call, and audits a refusal: the guard leaves the identity
+   * check to it, so that a refused call is still audited.
+   */
+  identityCheckedByCall?: boolean;
 }
 
 /** What a tool handler receives. */
@@ -46,4 +65,11 @@ export interface ToolContext extends McpDeps {
     project?: string | undefined;
     environment?: string | undefined;
   }): Promise<ResolvedTarget>;
+  /**
+   * Every tool's handler goes through this. Before any work, the session's identity is
+   * established again (a revoked or expired token stops working on the next call) and the
+   * workspace's minimum identity level applied; a refusal, like any failure, becomes an
+   * error result. The call counts as in flight until it ends.
+   */
+  guard<A extends unknown[]>(handler: ToolHandler<A>, options?: GuardOptions): ToolHandler<A>;
 }

@@ -35,7 +35,7 @@ const MAX_BODY = 4 * 1024 * 1024;
  * one port. `Host` must be a loopback name and any `Origin` a loopback (or allowed) one; no
  * CORS is granted. Each session is opened with an issued token (verified, and re-verified on
  * every tool call), unless anonymous sessions are allowed; every later request of a session
- * must present the same token.
+ * must present the same token. A session whose token stops verifying is ended.
  */
 export function createMcpHttpServer(options: McpHttpOptions): {
   server: Server;
@@ -93,6 +93,25 @@ export function createMcpHttpServer(options: McpHttpOptions): {
     return { identity: { token }, hash: digest(token) };
   }
 
+  /** The identity a new session presents, ended by `dropSession` if its token stops verifying. */
+  function sessionIdentity(
+    identity: SessionIdentity,
+    id: () => string | undefined,
+  ): SessionIdentity {
+    return { ...identity, onTokenRefused: () => dropSession(id()) };
+  }
+
+  /**
+   * Ends a session at once for new requests (404), and closes it once the refusal that
+   * revealed the bad token, already on its way, has been written.
+   */
+  function dropSession(id: string | undefined): void {
+    const session = id === undefined ? undefined : sessions.get(id);
+    if (id === undefined || session === undefined) return;
+    sessions.delete(id);
+    setImmediate(() => void session.server.close().catch(() => undefined));
+  }
+
   /** Every request of an open session must present the token it was opened with. */
   function sameToken(req: IncomingMessage, session: Session): boolean {
     const token = bearer(req);
@@ -126,7 +145,11 @@ export function createMcpHttpServer(options: McpHttpOptions): {
     }
     const auth = await authenticate(req, res);
     if (auth === undefined) return;
-    const mcp = createMcpSession(options.deps, auth.identity, options.defaultTarget);
+    const mcp = createMcpSession(
+      options.deps,
+      sessionIdentity(auth.identity, () => transport.sessionId),
+      options.defaultTarget,
+    );
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -144,7 +167,11 @@ export function createMcpHttpServer(options: McpHttpOptions): {
     const auth = await authenticate(req, res);
     if (auth === undefined) return;
     const transport = new SSEServerTransport('/messages', res);
-    const mcp = createMcpSession(options.deps, auth.identity, options.defaultTarget);
+    const mcp = createMcpSession(
+      options.deps,
+      sessionIdentity(auth.identity, () => transport.sessionId),
+      options.defaultTarget,
+    );
     sessions.set(transport.sessionId, {
       kind: 'sse',
       transport,

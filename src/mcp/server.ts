@@ -4,6 +4,7 @@ import { registerTools } from '../../tools/index.js';
 import { MAX_AGENT_NAME } from '../identity/caller.js';
 import type { PresentedIdentity } from '../proxy/credential-service.js';
 import type { McpDeps, ResolvedTarget, SessionIdentity, ToolContext } from './context.js';
+import { createGuard } from './guard.js';
 
 /** What the server tells the model about using these tools safely. */
 export const MCP_INSTRUCTIONS = [
@@ -25,12 +26,19 @@ export function createMcpSession(
     { name: 'agentsecrets', version: deps.version },
     { instructions: MCP_INSTRUCTIONS, capabilities: { logging: {} } },
   );
+  const identity = (): PresentedIdentity =>
+    session.token !== undefined
+      ? { token: session.token, source: 'mcp' }
+      : { agentId: session.agentId ?? clientName(server), source: 'mcp' };
   const ctx: ToolContext = {
     ...deps,
-    identity(): PresentedIdentity {
-      if (session.token !== undefined) return { token: session.token, source: 'mcp' };
-      return { agentId: session.agentId ?? clientName(server), source: 'mcp' };
-    },
+    identity,
+    guard: createGuard({
+      deps,
+      identity,
+      target: defaultTarget,
+      onTokenRefused: session.onTokenRefused,
+    }),
     async target(names = {}) {
       if (names.project === undefined && names.environment === undefined) return defaultTarget();
       const current = await deps.services.workspaces.resolve({

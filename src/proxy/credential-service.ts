@@ -8,16 +8,17 @@ import {
   type WireCode,
 } from '../core/errors.js';
 import type { AuditEntry, AuditSource } from '../audit/format.js';
-import { loadAuditSigner } from '../audit/checkpoints.js';
+import { type CheckpointHead, loadAuditSigner, vaultHeadStore } from '../audit/checkpoints.js';
 import { type AuditWriter, createAuditWriter } from '../audit/writer.js';
 import { type AgentStore, createAgentStore } from '../identity/agents.js';
 import { declaredCaller } from '../identity/caller.js';
-import type { CryptoKey } from 'jose';
+import { type CryptoKey, importJWK, type JWK } from 'jose';
 import { createTokenVerifier, loadSigningKey } from '../identity/tokens.js';
 import { createRateLimiter, decide, decideForProgram, type RateLimiter } from '../policy/rules.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { UnlockedVault, Vault } from '../vault/vault.js';
 import type { WorkspaceService } from '../workspace/service.js';
+import { syncSettings } from '../sync/settings.js';
 import {
   type Caller,
   type CallInput,
@@ -73,7 +74,11 @@ export interface CredentialService {
   /** Establishes the caller: a verified token is `issued`, a name is `declared`. */
   identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller>;
   /** The audit signing key's public half (SPKI PEM), or undefined if none exists yet. */
-  auditPublicKey(): Promise<string | undefined>;
+  /**
+   * What the vault vouches for about the audit log: the signing key's public half (SPKI PEM)
+   * and the newest checkpoint recorded in the vault; undefined / null when there are none.
+   */
+  auditTrust(): Promise<{ publicKey: string | undefined; head: CheckpointHead | null }>;
   close(): Promise<void>;
 }
 
@@ -88,6 +93,8 @@ export interface LocalServiceOptions {
   audit?: AuditWriter;
   /** Sign audit checkpoints even before anything else unlocked the vault (key holders). */
   signAudit?: boolean;
+  /** When a team workspace last synced in this process (the key holder's follower). */
+  teamFreshness?: (workspaceId: string) => number | undefined;
   now?: () => Date;
 }
 
@@ -105,6 +112,7 @@ export async function createLocalCredentialService(
   const { config, workspaces, vault } = options;
   const now = options.now ?? (() => new Date());
   const override = parseCidrList(config.allowPrivate);
+  const { maxStalenessMs } = syncSettings(config.env);
   let unlocked: Promise<UnlockedVault> | undefined;
   const open = () => (unlocked ??= options.unlock());
   // Writers that hold the unlocked vault sign audit checkpoints (DESIGN §8). A CLI process
@@ -140,8 +148,12 @@ export async function createLocalCredentialService(
         // Read once; but "no key yet" is not remembered, so a key created later (the first
         // `agent token issue`) is found without a restart.
         publicKey: () =>
-          (key ??= open()
-            .then((v) => loadSigningKey(v, workspaceId, { create: false }))
+          (key ??= teamPublicKey(workspaceId)
+            .then(async (team) =>
+              team !== null
+                ? { publicKey: team }
+                : loadSigningKey(await open(), workspaceId, { create: false }),
+            )
             .then((k) => {
               if (k === undefined) key = undefined;
               return k?.publicKey;
@@ -156,8 +168,43 @@ export async function createLocalCredentialService(
     return verifier;
   }
 
+  /**
+   * A team workspace's token public key comes from its signed document (members do not hold
+   * the private key); null for a local workspace.
+   */
+  async function teamPublicKey(workspaceId: string): Promise<CryptoKey | null> {
+    const workspace = (await workspaces.readWorkspaces()).workspaces.find(
+      (w) => w.id === workspaceId,
+    );
+    if (workspace?.kind !== 'team' || workspace.team === undefined) return null;
+    const jwk = (JSON.parse(workspace.team.doc.body) as { token_public_jwk: JWK | null })
+      .token_public_jwk;
+    if (jwk === null) return null;
+    return (await importJWK(jwk, 'EdDSA')) as CryptoKey;
+  }
+
+  /**
+   * Issued identities of a team workspace rest on its revocation list: once the last
+   * successful sync is older than the staleness limit, they are refused (fail closed).
+   */
+  async function requireFresh(workspaceId: string): Promise<void> {
+    const workspace = (await workspaces.readWorkspaces()).workspaces.find(
+      (w) => w.id === workspaceId,
+    );
+    if (workspace?.kind !== 'team' || workspace.team === undefined) return;
+    const onDisk = Date.parse(workspace.team.synced_at ?? '') || 0;
+    const last = Math.max(onDisk, options.teamFreshness?.(workspaceId) ?? 0);
+    if (now().getTime() - last > maxStalenessMs) {
+      throw new AgentSecretsError(
+        'sync_stale',
+        `workspace ${workspace.name} has not synced with its server since ${last === 0 ? 'never' : new Date(last).toISOString()}: agent tokens are refused until it does (is the sync server reachable? \`agentsecrets proxy sync\` retries)`,
+      );
+    }
+  }
+
   async function identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller> {
     if (identity.token !== undefined && identity.token !== '') {
+      await requireFresh(workspaceId);
       const { agent, tokenId } = await verifierFor(workspaceId).verify(identity.token);
       return { level: 'issued', agentId: agent.name, tokenId, source: identity.source };
     }
@@ -328,9 +375,13 @@ export async function createLocalCredentialService(
       );
       return values;
     },
-    async auditPublicKey() {
-      const signer = await loadAuditSigner(await open(), { create: false });
-      return signer?.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    async auditTrust() {
+      const vault = await open();
+      const signer = await loadAuditSigner(vault, { create: false });
+      return {
+        publicKey: signer?.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+        head: (await vaultHeadStore(vault).read()) ?? null,
+      };
     },
     async close() {
       if (options.audit === undefined) await audit.close();

@@ -99,6 +99,7 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   upstream_error: 502,
   response_too_large: 502,
   upstream_timeout: 504,
+  sync_stale: 503,
 };
 
 /** HTTP status for an error code; 500 for codes that never go on the wire. */
@@ -118,6 +119,7 @@ const BLOCK_CODES = new Set<ErrorCode>([
   'policy_denied',
   'secret_binding_mismatch',
   'rate_limited',
+  'sync_stale',
 ]);
 
 /** The credential engine: checks, injection, forwarding, redaction and audit (DESIGN §7). */
@@ -138,16 +140,16 @@ export function createEngine(options: EngineOptions): Engine {
 
   // Deriving every encoding of a value (and deduplicating them) costs more than the rest of a
   // call's redaction, and the same secrets are used over and over: keep the compiled sets.
-  const needleCache = new Map<string, CompiledNeedles>();
+  const needleCache = new Map<string, CallNeedles>();
   function needlesFor(
     injections: readonly Injection[],
     values: ReadonlyMap<string, string>,
-  ): CompiledNeedles {
+  ): CallNeedles {
     const parts = injections.map((i) => `${i.style === 'basic' ? 'b' : 'v'}${values.get(i.key)!}`);
     const cacheKey = parts.join('\u0000');
     let compiled = needleCache.get(cacheKey);
     if (compiled === undefined) {
-      compiled = compileNeedles(
+      compiled = callNeedles(
         injections.flatMap((i) =>
           redactionNeedles(values.get(i.key)!, { basic: i.style === 'basic' }),
         ),
@@ -168,7 +170,7 @@ export function createEngine(options: EngineOptions): Engine {
     let workspace: Workspace | undefined;
     let projectName: string | null = null;
     let url: URL | undefined;
-    let needles: CompiledNeedles = NO_NEEDLES;
+    let needles: CompiledNeedles = NO_NEEDLES.body;
     let policyNote: string | null = null;
 
     const record = (
@@ -275,7 +277,8 @@ export function createEngine(options: EngineOptions): Engine {
       }
 
       const values = await options.sources.values(input.target, keys);
-      needles = needlesFor(input.injections, values);
+      const secretNeedles = needlesFor(input.injections, values);
+      needles = secretNeedles.body;
       const outbound = applyInjections(
         { method, url, headers: input.headers, body: input.body },
         input.injections,
@@ -283,14 +286,8 @@ export function createEngine(options: EngineOptions): Engine {
       );
       const upstream = await options.forwarder.send(outbound);
 
-      // Headers: scrub every value; the body: stream it through the redactor with a cap.
-      let redactedCount = 0;
-      const headers: [string, string][] = upstream.headers.map(([name, value]) => {
-        if (!needles.text.some((n) => value.includes(n))) return [name, value];
-        const { output, count } = redactAll(value, needles);
-        redactedCount += count;
-        return [name, output.toString('utf8')];
-      });
+      // Headers: drop or scrub them now; the body: stream it through the redactor with a cap.
+      const { headers, count: redactedCount } = redactHeaders(upstream.headers, secretNeedles);
       if (
         upstream.contentLength !== undefined &&
         upstream.contentLength > limits.maxResponseBytes
@@ -441,7 +438,47 @@ function checkBinding(
   }
 }
 
-const NO_NEEDLES = compileNeedles([]);
+/** The needles of one call: for bodies and header values, and lower-cased for header names. */
+export interface CallNeedles {
+  body: CompiledNeedles;
+  names: readonly string[];
+}
+
+/** Compiles the needles of one call (from redactionNeedles of each injected value). */
+export function callNeedles(needles: readonly string[]): CallNeedles {
+  const body = compileNeedles(needles);
+  return { body, names: [...new Set(body.text.map((n) => n.toLowerCase()))] };
+}
+
+const NO_NEEDLES = callNeedles([]);
+
+/**
+ * Response headers as they may go back to a caller. A name that contains a secret in any
+ * form is dropped with its value: names cannot be rewritten in place, and HTTP clients
+ * lower-case them, so they are compared without case. Values are scrubbed as bodies are.
+ */
+export function redactHeaders(
+  headers: readonly [string, string][],
+  needles: CallNeedles,
+): { headers: [string, string][]; count: number } {
+  let count = 0;
+  const kept: [string, string][] = [];
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (needles.names.some((n) => lower.includes(n))) {
+      count++;
+      continue;
+    }
+    if (!needles.body.text.some((n) => value.includes(n))) {
+      kept.push([name, value]);
+      continue;
+    }
+    const redacted = redactAll(value, needles.body);
+    count += redacted.count;
+    kept.push([name, redacted.output.toString('utf8')]);
+  }
+  return { headers: kept, count };
+}
 
 // Parsed allowlists, per (cached, immutable) allowlist array of a workspace document.
 const parsedAllowlists = new WeakMap<object, AllowlistPattern[]>();

@@ -84,7 +84,8 @@ async function handle(
       });
     }
     if (req.url === '/v1/audit-key') {
-      return send(res, 200, { public_key: (await service.auditPublicKey()) ?? null });
+      const trust = await service.auditTrust();
+      return send(res, 200, { public_key: trust.publicKey ?? null, head: trust.head });
     }
     if (req.url === '/v1/identify') {
       const caller = await service.identify(
@@ -210,9 +211,14 @@ export function createKeyHolderClient(socketPath: string): CredentialService {
       const r = await post('/v1/env', request);
       return new Map(Object.entries(obj(r.values, 'values')).map(([k, v]) => [k, str(v, k)]));
     },
-    async auditPublicKey() {
+    async auditTrust() {
       const r = await post('/v1/audit-key', {});
-      return optStr(r.public_key, 'public_key');
+      const head = r.head === null || r.head === undefined ? null : obj(r.head, 'head');
+      return {
+        publicKey: optStr(r.public_key, 'public_key'),
+        head:
+          head === null ? null : { n: num(head.n, 'head.n'), hash: str(head.hash, 'head.hash') },
+      };
     },
     async identify(identity, workspaceId) {
       const r = await post('/v1/identify', { identity, workspaceId });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
+import { syncSettings } from '../sync/settings.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { createLocalCredentialService, type LocalCredentialService } from './credential-service.js';
 import type { Resolver } from './forward.js';
@@ -29,18 +30,38 @@ export interface RunningProxy {
 }
 
 /**
+ * Follows the team workspaces' signed documents when this state folder is signed in to a
+ * sync server and has joined one; undefined otherwise (nothing to follow).
+ */
+async function followTeams(services: Services, vault: UnlockedVault) {
+  const config = await services.workspaces.readConfig();
+  const teams = (await services.workspaces.readWorkspaces()).workspaces.some(
+    (w) => w.kind === 'team',
+  );
+  if (!teams || config?.account === null || config?.account === undefined) return undefined;
+  const { startTeamFollower } = await import('../sync/follow.js');
+  return startTeamFollower({
+    services,
+    vault,
+    intervalMs: syncSettings(services.config.env).intervalMs,
+  });
+}
+
+/**
  * Starts the key holder (DESIGN §5): the HTTP proxy for agents on host:port, and the private
  * Unix socket for our own processes, both backed by one unlocked vault and one audit writer.
  */
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
   const { services } = options;
   const { paths } = services.config;
+  const follower = await followTeams(services, options.vault);
   const credentials = await createLocalCredentialService({
     config: services.config,
     workspaces: services.workspaces,
     vault: services.vault,
     unlock: async () => options.vault,
     signAudit: true,
+    ...(follower === undefined ? {} : { teamFreshness: follower.lastSync }),
     ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
   });
   const sessionToken = options.sessionToken ? randomBytes(32).toString('hex') : null;
@@ -73,11 +94,14 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     identify: ({ agentId, agentToken }, target) =>
       credentials.identify({ agentId, token: agentToken, source: 'proxy' }, target.workspaceId),
     async sync() {
-      return {
-        status: 'ok',
-        synced: false,
-        reason: 'local workspace: allowlist and policy are read from disk on every call',
-      };
+      if (follower === undefined)
+        return {
+          status: 'ok',
+          synced: false,
+          reason: 'no team workspace: the allowlist and policy are read from disk on every call',
+        };
+      const workspaces = await follower.syncNow();
+      return { status: workspaces.every((w) => w.ok) ? 'ok' : 'error', synced: true, workspaces };
     },
   });
   const address = await http.listen(options.port, options.host);
@@ -105,6 +129,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     credentials,
     close() {
       closing ??= (async () => {
+        follower?.stop();
         await clearProxyState(paths, process.pid);
         await Promise.all([http.close(), holder.close()]);
         await credentials.close();

@@ -77,6 +77,15 @@ export interface UnlockedVault {
   setBinding(selection: Selection, key: string, binding: SecretBinding | null): Promise<void>;
   getReserved(workspaceId: string, name: string): Promise<string | undefined>;
   setReserved(workspaceId: string, name: string, value: string): Promise<void>;
+  deleteReserved(workspaceId: string, name: string): Promise<void>;
+  /**
+   * Records the outcome of a sync in one write: a pulled key gets its value; every listed key
+   * gets `base_version` (the remote version it now matches) and `changed_since_sync: false`.
+   */
+  applySync(
+    selection: Selection,
+    updates: readonly { key: string; value?: string; base_version: number }[],
+  ): Promise<void>;
   /** Moves the data key to another provider; with `newDataKey`, re-encrypts every record too. */
   rekey(to: KeyProvider, options?: { newDataKey?: boolean }): Promise<void>;
   /** Wipes the data key from memory. */
@@ -330,6 +339,28 @@ function openVault(state: OpenState): UnlockedVault {
       };
       await mutate((doc) => {
         upsert(doc, selection, reserved(name), value, now().toISOString());
+        return doc;
+      });
+    },
+    async deleteReserved(workspaceId, name) {
+      await mutate((doc) => {
+        doc.records = doc.records.filter(
+          (r) => !(r.key === reserved(name) && isReservedFor(r, workspaceId)),
+        );
+        return doc;
+      });
+    },
+    async applySync(selection, updates) {
+      for (const { key } of updates) assertKeyName(key);
+      await mutate((doc) => {
+        const stamp = now().toISOString();
+        for (const update of updates) {
+          if (update.value !== undefined) upsert(doc, selection, update.key, update.value, stamp);
+          const record = doc.records.find((r) => r.key === update.key && matches(r, selection));
+          if (record === undefined) continue;
+          record.base_version = update.base_version;
+          record.changed_since_sync = false;
+        }
         return doc;
       });
     },

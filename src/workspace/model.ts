@@ -1,5 +1,5 @@
 import { ENVIRONMENTS, type Environment } from '../core/config.js';
-import { arr, bool, obj, oneOf, optStr, str, strArr } from '../core/validate.js';
+import { arr, bool, num, obj, oneOf, optStr, str, strArr } from '../core/validate.js';
 
 /** A project inside a workspace. Names are for people; ids are what records bind to. */
 export interface Project {
@@ -38,6 +38,23 @@ export interface WorkspacePolicy {
   default_rate: string | null;
 }
 
+/**
+ * What this machine knows of a team workspace on a sync server. `doc` is the last signed
+ * workspace document that verified; the allowlist, policy and agents in it are applied to
+ * this workspace and to agents.json. `pinned` holds the key fingerprints of members this
+ * user has confirmed or seen as admins (trust on first use, checked on every rotation).
+ */
+export interface TeamInfo {
+  server_url: string;
+  user_id: string;
+  role: 'admin' | 'member';
+  epoch: number;
+  doc: { body: string; signature: string; signer: string };
+  doc_seq: number;
+  synced_at: string | null;
+  pinned: Record<string, string>;
+}
+
 /** A workspace: local (this machine) or team (synced). */
 export interface Workspace {
   id: string;
@@ -48,6 +65,7 @@ export interface Workspace {
   allowlist: AllowlistEntry[];
   allowlist_log: AllowlistChange[];
   policy: WorkspacePolicy;
+  team?: TeamInfo;
 }
 
 /** workspaces.json. */
@@ -64,6 +82,8 @@ export interface ConfigFile {
   environment: Environment;
   backend: 'keychain' | 'passphrase' | null;
   server_url: string | null;
+  /** The signed-in sync account (no secrets: its keys and session live in the vault). */
+  account: { email: string; user_id: string; server_url: string } | null;
 }
 
 /** ./.agentsecrets/project.json: binds a folder to a project (ids and names only). */
@@ -109,28 +129,64 @@ function parseWorkspace(raw: unknown, path: string): Workspace {
     projects: arr(w.projects, `${path}.projects`).map((p, i) =>
       parseProject(p, `${path}.projects[${i}]`),
     ),
-    allowlist: arr(w.allowlist ?? [], `${path}.allowlist`).map((e, i) => {
-      const entry = obj(e, `${path}.allowlist[${i}]`);
-      return {
-        pattern: str(entry.pattern, `${path}.allowlist[${i}].pattern`),
-        added_by: str(entry.added_by, `${path}.allowlist[${i}].added_by`),
-        added_at: str(entry.added_at, `${path}.allowlist[${i}].added_at`),
-      };
-    }),
-    allowlist_log: arr(w.allowlist_log ?? [], `${path}.allowlist_log`).map((e, i) => {
-      const entry = obj(e, `${path}.allowlist_log[${i}]`);
-      return {
-        at: str(entry.at, `${path}.allowlist_log[${i}].at`),
-        by: str(entry.by, `${path}.allowlist_log[${i}].by`),
-        action: oneOf(entry.action, ['add', 'remove'], `${path}.allowlist_log[${i}].action`),
-        pattern: str(entry.pattern, `${path}.allowlist_log[${i}].pattern`),
-      };
-    }),
+    allowlist: parseAllowlist(w.allowlist ?? [], `${path}.allowlist`),
+    allowlist_log: parseAllowlistLog(w.allowlist_log ?? [], `${path}.allowlist_log`),
     policy: parsePolicy(w.policy, `${path}.policy`),
+    ...(w.team === undefined || w.team === null
+      ? {}
+      : { team: parseTeamInfo(w.team, `${path}.team`) }),
   };
 }
 
-function parsePolicy(raw: unknown, path: string): WorkspacePolicy {
+/** Validates allowlist entries (workspaces.json and signed workspace documents). */
+export function parseAllowlist(raw: unknown, path: string): AllowlistEntry[] {
+  return arr(raw, path).map((e, i) => {
+    const entry = obj(e, `${path}[${i}]`);
+    return {
+      pattern: str(entry.pattern, `${path}[${i}].pattern`),
+      added_by: str(entry.added_by, `${path}[${i}].added_by`),
+      added_at: str(entry.added_at, `${path}[${i}].added_at`),
+    };
+  });
+}
+
+/** Validates an allowlist change log. */
+export function parseAllowlistLog(raw: unknown, path: string): AllowlistChange[] {
+  return arr(raw, path).map((e, i) => {
+    const entry = obj(e, `${path}[${i}]`);
+    return {
+      at: str(entry.at, `${path}[${i}].at`),
+      by: str(entry.by, `${path}[${i}].by`),
+      action: oneOf(entry.action, ['add', 'remove'], `${path}[${i}].action`),
+      pattern: str(entry.pattern, `${path}[${i}].pattern`),
+    };
+  });
+}
+
+function parseTeamInfo(raw: unknown, path: string): TeamInfo {
+  const t = obj(raw, path);
+  const doc = obj(t.doc, `${path}.doc`);
+  const pinned = obj(t.pinned ?? {}, `${path}.pinned`);
+  return {
+    server_url: str(t.server_url, `${path}.server_url`),
+    user_id: str(t.user_id, `${path}.user_id`),
+    role: oneOf(t.role, ['admin', 'member'], `${path}.role`),
+    epoch: num(t.epoch, `${path}.epoch`),
+    doc: {
+      body: str(doc.body, `${path}.doc.body`),
+      signature: str(doc.signature, `${path}.doc.signature`),
+      signer: str(doc.signer, `${path}.doc.signer`),
+    },
+    doc_seq: num(t.doc_seq, `${path}.doc_seq`),
+    synced_at: optStr(t.synced_at, `${path}.synced_at`) ?? null,
+    pinned: Object.fromEntries(
+      Object.entries(pinned).map(([k, v]) => [k, str(v, `${path}.pinned.${k}`)]),
+    ),
+  };
+}
+
+/** Validates a workspace policy; absent fields take their defaults. */
+export function parsePolicy(raw: unknown, path: string): WorkspacePolicy {
   const base = defaultPolicy();
   if (raw === undefined || raw === null) return base;
   const p = obj(raw, path);
@@ -181,6 +237,17 @@ export function parseConfigFile(raw: unknown): ConfigFile {
         ? null
         : oneOf(c.backend, ['keychain', 'passphrase'], 'config.backend'),
     server_url: optStr(c.server_url, 'config.server_url') ?? null,
+    account:
+      c.account === null || c.account === undefined
+        ? null
+        : (() => {
+            const a = obj(c.account, 'config.account');
+            return {
+              email: str(a.email, 'config.account.email'),
+              user_id: str(a.user_id, 'config.account.user_id'),
+              server_url: str(a.server_url, 'config.account.server_url'),
+            };
+          })(),
   };
 }
 

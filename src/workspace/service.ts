@@ -48,6 +48,8 @@ export interface WorkspaceService {
   updateConfig(fn: (config: ConfigFile) => ConfigFile): Promise<ConfigFile>;
   readWorkspaces(): Promise<WorkspacesFile>;
   updateWorkspace(id: string, fn: (workspace: Workspace) => Workspace | void): Promise<Workspace>;
+  /** Adds a workspace, or replaces the one with the same id (team workspaces from a server). */
+  putWorkspace(workspace: Workspace): Promise<void>;
   /** Creates the local workspace and a first project; returns the existing ones if present. */
   initLocal(options: { projectName: string; backend: 'keychain' | 'passphrase' }): Promise<{
     workspace: Workspace;
@@ -87,6 +89,7 @@ const EMPTY_CONFIG: ConfigFile = {
   environment: 'development',
   backend: null,
   server_url: null,
+  account: null,
 };
 
 /** Creates the workspace service. */
@@ -382,6 +385,13 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
     updateConfig: (fn) => configStore.update((c) => fn(c ?? EMPTY_CONFIG)),
     readWorkspaces,
     updateWorkspace,
+    async putWorkspace(workspace) {
+      await workspaceStore.update((doc) => {
+        const file = doc ?? { format: 1 as const, workspaces: [] };
+        file.workspaces = [...file.workspaces.filter((w) => w.id !== workspace.id), workspace];
+        return file;
+      });
+    },
     initLocal,
     resolve: resolveSelection,
     currentWorkspace,

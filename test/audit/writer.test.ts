@@ -1,38 +1,38 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { AuditInput } from '../../src/audit/format.js';
+import type { CheckpointHead } from '../../src/audit/checkpoints.js';
 import { newestEntries } from '../../src/audit/reader.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { createAuditWriter } from '../../src/audit/writer.js';
 import { tempDir } from '../helpers/tmp.js';
+import { newSigner, sampleInput } from './log-fixture.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/audit-writer.mjs', import.meta.url));
 
-/** A plausible entry; `n` makes it unique. */
-export function sampleInput(n: number, overrides: Partial<AuditInput> = {}): AuditInput {
-  return {
-    workspace: 'local',
-    project: 'default',
-    environment: 'development',
-    agent_id: n % 2 === 0 ? 'billing-bot' : null,
-    identity_level: n % 2 === 0 ? 'declared' : 'anonymous',
-    token_id: null,
-    source: 'proxy',
-    method: 'GET',
-    target_url: `https://api.example.com/v1/items/${n}`,
-    domain: 'api.example.com',
-    secret_keys: ['API_KEY'],
-    auth_styles: ['bearer'],
-    status: 'OK',
-    status_code: 200,
-    reason: null,
-    redacted: false,
-    duration_ms: 12.5,
-    ...overrides,
-  };
+/** Runs `count` writer processes at once, `entries` each; resolves to their exit codes. */
+function runWriters(
+  dir: string,
+  count: number,
+  entries: number,
+  env: Record<string, string> = {},
+): Promise<(number | null)[]> {
+  const runs = Array.from(
+    { length: count },
+    (_, w) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [WRITER, dir, String(w), String(entries)], {
+          stdio: 'inherit',
+          env: { ...process.env, ...env },
+        });
+        child.on('close', resolve);
+      }),
+  );
+  return Promise.all(runs);
 }
 
 describe('audit writer', () => {
@@ -112,17 +112,7 @@ describe('audit writer', () => {
 
   it('4 writer processes x 5,000 entries: 20,000 entries, chain intact', async () => {
     const dir = await tempDir();
-    const runs = Array.from(
-      { length: 4 },
-      (_, w) =>
-        new Promise<number | null>((resolve) => {
-          const child = spawn(process.execPath, [WRITER, dir, String(w), '5000'], {
-            stdio: 'inherit',
-          });
-          child.on('close', resolve);
-        }),
-    );
-    expect(await Promise.all(runs)).toEqual([0, 0, 0, 0]);
+    expect(await runWriters(dir, 4, 5000)).toEqual([0, 0, 0, 0]);
     const report = await verifyChain(dir);
     expect(report).toMatchObject({ ok: true, entries: 20_000 });
     const perWriter = new Map<string, number>();
@@ -130,5 +120,45 @@ describe('audit writer', () => {
       perWriter.set(entry.command!, (perWriter.get(entry.command!) ?? 0) + 1);
     }
     expect([...perWriter.values()]).toEqual([5000, 5000, 5000, 5000]);
+  });
+
+  it('4 signing writer processes: one linear checkpoint chain, and the head follows it', async () => {
+    const dir = await tempDir();
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const headFile = join(dir, 'head.json');
+    const env = {
+      AUDIT_SIGNING_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      AUDIT_HEAD_FILE: headFile,
+    };
+    expect(await runWriters(dir, 4, 2000, env)).toEqual([0, 0, 0, 0]);
+    const recordedHead = JSON.parse(await readFile(headFile, 'utf8')) as CheckpointHead;
+    const report = await verifyChain(dir, { publicKey, recordedHead });
+    expect(report).toMatchObject({ ok: true, entries: 8000, unchecked: [] });
+    expect(report.checkpoints.total).toBeGreaterThan(4);
+    expect(report.checkpoints.matched).toBe(report.checkpoints.total);
+    expect(recordedHead.n).toBe(report.checkpoints.total);
+  });
+
+  it('syncs the entries to disk before a checkpoint names them, whatever the fsync policy', async () => {
+    const dir = await tempDir();
+    const checkpointsOnFile = () => {
+      const path = join(dir, 'checkpoints.jsonl');
+      return existsSync(path) ? readFileSync(path, 'utf8').split('\n').length - 1 : 0;
+    };
+    const synced: number[] = [];
+    const signer = newSigner();
+    const writer = createAuditWriter({
+      dir,
+      fsync: 'never',
+      signer: async () => signer,
+      checkpointIntervalMs: 0,
+      fdatasync: () => synced.push(checkpointsOnFile()),
+    });
+    for (let i = 0; i < 3; i++) await writer.append(sampleInput(i));
+    await writer.close();
+    const total = checkpointsOnFile();
+    expect(total).toBe(3);
+    // Checkpoint k was appended after a sync that ran while k - 1 were on file.
+    for (let k = 1; k <= total; k++) expect(synced).toContain(k - 1);
   });
 });

@@ -112,23 +112,86 @@ describe('the log commands (spawned CLI)', () => {
     expect(await scanTree(home, SECRET)).toEqual([]);
   });
 
-  it('log verify: intact, with the checkpoint signatures checked', async () => {
+  it('log verify: intact, with the checkpoint signatures and head checked', async () => {
     const result = await cli(['log', 'verify', '--json']);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as {
       ok: boolean;
+      intact: boolean;
       entries: number;
-      checkpoints: { matched: number; signaturesChecked: boolean };
+      checkpoints: { matched: number; total: number; recordedHead: number | null };
+      signatures_checked: boolean;
+      head_checked: boolean;
       signing_key: string | null;
     };
-    expect(report).toMatchObject({ ok: true, entries: 4 });
+    expect(report).toMatchObject({
+      ok: true,
+      intact: true,
+      entries: 4,
+      signatures_checked: true,
+      head_checked: true,
+    });
     expect(report.checkpoints.matched).toBeGreaterThan(0);
-    expect(report.checkpoints.signaturesChecked).toBe(true);
+    // The key holder recorded its newest checkpoint in the vault.
+    expect(report.checkpoints.recordedHead).toBe(report.checkpoints.total);
     expect(report.signing_key).toMatch(/^[0-9a-f]{16}$/);
-    // Without a way to open the vault it still checks the chain, and says signatures were not.
+  });
+
+  it('log verify exits 4, not 0, when the vault cannot be opened to check the signatures', async () => {
     const locked = await cli(['log', 'verify'], { AGENTSECRETS_PASSPHRASE: undefined });
-    expect(locked.code).toBe(0);
+    expect(locked.code).toBe(4);
+    expect(locked.stdout).toContain('NOT VERIFIED');
     expect(locked.stdout).toContain('signatures NOT checked');
+    expect(locked.stderr).toContain('signatures were not checked');
+    expect(locked.stderr).toContain('agentsecrets proxy start');
+    const json = await cli(['log', 'verify', '--json'], { AGENTSECRETS_PASSPHRASE: undefined });
+    expect(json.code).toBe(4);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: true,
+      intact: false,
+      signatures_checked: false,
+      head_checked: false,
+      unchecked: ['signatures', 'checkpoint_head'],
+    });
+  });
+
+  it('log verify through a running key holder: no passphrase here, signatures and head checked', async () => {
+    const proxy = spawn(process.execPath, [CLI, 'proxy', 'start', '--port', '0'], {
+      env: baseEnv(home, env),
+      stdio: 'ignore',
+    });
+    try {
+      for (let i = 0; i < 200; i++) {
+        if ((await readdir(home)).includes('proxy.json')) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const result = await cli(['log', 'verify', '--json'], { AGENTSECRETS_PASSPHRASE: undefined });
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({
+        intact: true,
+        signatures_checked: true,
+        head_checked: true,
+      });
+    } finally {
+      proxy.kill('SIGTERM');
+      await new Promise((r) => proxy.once('exit', r));
+    }
+  });
+
+  it('log verify exits 1 when checkpoints were deleted (the vault records the newest)', async () => {
+    const path = join(home, 'audit', 'checkpoints.jsonl');
+    const original = await readFile(path, 'utf8');
+    try {
+      for (const remaining of [original.split('\n').slice(0, -2).join('\n'), '']) {
+        await writeFile(path, remaining === '' ? '' : `${remaining}\n`);
+        const result = await cli(['log', 'verify']);
+        expect(result.code).toBe(1);
+        expect(result.stdout).toContain('BROKEN: checkpoints missing at checkpoints.jsonl');
+      }
+    } finally {
+      await writeFile(path, original);
+    }
+    expect((await cli(['log', 'verify'])).code).toBe(0);
   });
 
   it('log verify exits 1 and names the place when an entry was edited', async () => {

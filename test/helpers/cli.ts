@@ -93,6 +93,8 @@ export function runCliInPty(args: readonly string[], options: RunOptions): Promi
     });
     // Type the input after the program has had time to reach its prompt; keep stdin open
     // until it exits, because `script` ends the session when its stdin closes.
+    // `script` may already have exited (EPIPE): the result is in its output either way.
+    child.stdin.on('error', () => undefined);
     setTimeout(() => child.stdin.write(options.input ?? ''), 300);
     child.on('exit', () => child.stdin.destroy());
   });

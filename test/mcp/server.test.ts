@@ -1,57 +1,28 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/audit/format.js';
 import { newestEntries } from '../../src/audit/reader.js';
-import { canary, findLeaks, scanTree } from '../helpers/canary.js';
-import { baseEnv, CLI, runCli, runCliInPty } from '../helpers/cli.js';
+import { encodings, findLeaks, scanTree } from '../helpers/canary.js';
 import { tempDir } from '../helpers/tmp.js';
-import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
+import type { Upstream } from '../helpers/upstream.js';
+import {
+  type Fixture,
+  latest,
+  revokeToken,
+  SECRET,
+  setup,
+  startHttp,
+  stdioClient,
+  stopHttp,
+} from './fixture.js';
 
-const PASSPHRASE = 'mcp-e2e-passphrase';
-const SECRET = canary('MCP');
 const TOOLS = ['api_call', 'call', 'diff', 'list', 'list_secrets', 'logs', 'pull', 'status'];
-
-interface Fixture {
-  home: string;
-  upstream: Upstream;
-  env: Record<string, string>;
-  tokens: Record<string, string>;
-  outputs: string[];
-}
-
-async function setup(): Promise<Fixture> {
-  const upstream = await startUpstream(echo);
-  const home = join(await tempDir(), 'state');
-  const env = { AGENTSECRETS_PASSPHRASE: PASSPHRASE, AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' };
-  expect(
-    (await runCli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests'], { home, env })).code,
-  ).toBe(0);
-  expect((await runCli(['secrets', 'set', 'API_KEY'], { home, env, input: SECRET })).code).toBe(0);
-  expect(
-    (
-      await runCliInPty(['workspace', 'allowlist', 'add', `127.0.0.1:${upstream.port}`, '--yes'], {
-        home,
-        env,
-      })
-    ).code,
-  ).toBe(0);
-  const tokens: Record<string, string> = {};
-  for (const name of ['alpha-bot', 'beta-bot', 'gamma-bot']) {
-    expect((await runCli(['agent', 'create', name], { home, env })).code).toBe(0);
-    const issued = await runCliInPty(['agent', 'token', 'issue', name, '--yes'], { home, env });
-    tokens[name] = issued.stdout.split(/\r?\n/)[0]!.trim();
-    expect(tokens[name]).toMatch(/^agt_/);
-  }
-  return { home, upstream, env, tokens, outputs: [] };
-}
 
 /** Calls every tool once; returns the results' text and structured content as one string. */
 async function exerciseAllTools(client: Client, upstream: Upstream): Promise<string> {
@@ -113,26 +84,6 @@ async function exerciseAllTools(client: Client, upstream: Upstream): Promise<str
   return JSON.stringify(results);
 }
 
-function stdioClient(fixture: Fixture, extraEnv: Record<string, string> = {}, args: string[] = []) {
-  let stderr = '';
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [CLI, 'mcp', 'serve', ...args],
-    env: baseEnv(fixture.home, { ...fixture.env, ...extraEnv }) as Record<string, string>,
-    stderr: 'pipe',
-  });
-  transport.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  return { transport, stderr: () => stderr };
-}
-
-async function latest(
-  fixture: Fixture,
-  filter: (e: AuditEntry) => boolean,
-): Promise<AuditEntry | undefined> {
-  await new Promise((r) => setTimeout(r, 50));
-  return (await newestEntries(join(fixture.home, 'audit'), 1000)).find(filter);
-}
-
 describe('MCP over stdio (the built binary, spawned)', () => {
   let fixture: Fixture;
   beforeAll(async () => {
@@ -161,6 +112,30 @@ describe('MCP over stdio (the built binary, spawned)', () => {
       agent_id: 'claude-ai',
       identity_level: 'declared',
     });
+  });
+
+  it('a response header named after the value is dropped, in any case and encoding', async () => {
+    const { transport } = stdioClient(fixture);
+    const client = new Client({ name: 'claude-ai', version: '1.0.0' });
+    await client.connect(transport);
+    const result = await client.callTool({
+      name: 'call',
+      arguments: { url: `${fixture.upstream.url}/header-name`, bearer: 'API_KEY' },
+    });
+    await client.close();
+    expect(result.isError).toBeFalsy();
+    const structured = result.structuredContent as {
+      headers: Record<string, string[]>;
+      redacted: boolean;
+    };
+    expect(structured.redacted).toBe(true);
+    expect(Object.keys(structured.headers).filter((n) => n.startsWith('x-'))).toEqual(['x-kept']);
+    // Header names come back lower-cased: look for every form of the value, in any case.
+    const seen = JSON.stringify(result).toLowerCase();
+    for (const form of encodings(SECRET)) expect(seen).not.toContain(form.toLowerCase());
+    expect(
+      await latest(fixture, (e) => e.target_url?.endsWith('/header-name') === true),
+    ).toMatchObject({ status: 'OK', redacted: true });
   });
 
   it('--agent-id overrides the client name (still declared)', async () => {
@@ -224,21 +199,7 @@ describe('MCP over stdio (the built binary, spawned)', () => {
   it.each(['forged', 'revoked'])('a %s token refuses the session', async (kind) => {
     let token = fixture.tokens['gamma-bot']!;
     if (kind === 'forged') token = `${token.slice(0, -4)}AAAA`;
-    else {
-      const list = await runCli(['agent', 'token', 'list', 'gamma-bot', '--json'], {
-        home: fixture.home,
-        env: fixture.env,
-      });
-      const [meta] = JSON.parse(list.stdout) as { id: string }[];
-      expect(
-        (
-          await runCliInPty(
-            ['agent', 'token', 'revoke', meta!.id, '--agent', 'gamma-bot', '--yes'],
-            { home: fixture.home, env: fixture.env },
-          )
-        ).code,
-      ).toBe(0);
-    }
+    else await revokeToken(fixture, 'gamma-bot');
     const { transport, stderr } = stdioClient(fixture, { AGENTSECRETS_AGENT_TOKEN: token });
     const client = new Client({ name: 'claude-ai', version: '1.0.0' });
     await expect(client.connect(transport)).rejects.toThrow();
@@ -254,37 +215,15 @@ describe('MCP over HTTP: Streamable HTTP and legacy SSE', () => {
   let anonymousServer: ChildProcess;
   let anonymousBase: string;
 
-  async function startHttp(extra: string[]): Promise<{ child: ChildProcess; base: string }> {
-    const child = spawn(
-      process.execPath,
-      [CLI, 'mcp', 'serve', '--transport', 'http', '--port', '0', ...extra],
-      {
-        env: baseEnv(fixture.home, fixture.env),
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr!.on('data', (c: Buffer) => {
-        stderr += c.toString();
-        const match = /(http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(stderr);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`mcp serve exited with ${code}: ${stderr}`)));
-    });
-    return { child, base: url };
-  }
-
   beforeAll(async () => {
     fixture = await setup();
-    ({ child: server, base } = await startHttp([]));
-    ({ child: anonymousServer, base: anonymousBase } = await startHttp(['--allow-anonymous']));
+    ({ child: server, base } = await startHttp(fixture, []));
+    ({ child: anonymousServer, base: anonymousBase } = await startHttp(fixture, [
+      '--allow-anonymous',
+    ]));
   });
   afterAll(async () => {
-    for (const child of [server, anonymousServer]) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
+    for (const child of [server, anonymousServer]) await stopHttp(child);
     await fixture.upstream.close();
   });
 

@@ -17,6 +17,7 @@ import {
 import { parseAllowlistEntry } from '../../policy/allowlist.js';
 import { parseRate } from '../../policy/rules.js';
 import { type CliContext, requireHuman } from '../context.js';
+import { changeAgents } from '../team-session.js';
 
 function store(ctx: CliContext) {
   return createAgentStore(ctx.config.paths);
@@ -37,7 +38,7 @@ export async function agentCreate(
   assertAgentName(name);
   const workspace = await ctx.services().workspaces.currentWorkspace();
   let created: AgentRecord | undefined;
-  await store(ctx).update((file) => {
+  await changeAgents(ctx, workspace, (file) => {
     if (file.agents.some((a) => a.workspace_id === workspace.id && a.name === name)) {
       throw new AgentSecretsError('conflict', `an agent named '${name}' already exists`);
     }
@@ -102,13 +103,13 @@ export async function agentDelete(
   });
   const stamp = new Date().toISOString();
   // Two writes: revoke everything, then remove. A crash in between leaves a revoked agent.
-  await store(ctx).update((file) => {
+  await changeAgents(ctx, workspace, (file) => {
     const target = file.agents.find((a) => a.id === agent.id);
     if (target === undefined) return;
     target.generation++;
     for (const token of target.tokens) token.revoked_at ??= stamp;
   });
-  await store(ctx).update((file) => {
+  await changeAgents(ctx, workspace, (file) => {
     file.agents = file.agents.filter((a) => a.id !== agent.id);
   });
   if (options.json) return ctx.out.json({ deleted: name, tokens_revoked: agent.tokens.length });
@@ -133,7 +134,13 @@ export async function tokenIssue(
   const vault = await services.vault.unlock();
   let issued;
   try {
-    const key = (await loadSigningKey(vault, workspace.id, { create: true }))!;
+    // A team workspace's signing key is sealed to its admins; only a local one is created here.
+    const key = await loadSigningKey(vault, workspace.id, { create: workspace.kind !== 'team' });
+    if (key === undefined)
+      throw new AgentSecretsError(
+        'forbidden',
+        `only an admin of team workspace ${workspace.name} holds its token-signing key; ask an admin to issue the token`,
+      );
     issued = await issueToken({
       key,
       agent,
@@ -141,26 +148,32 @@ export async function tokenIssue(
       ttlSeconds,
       now: new Date(),
     });
+    const { tokenId, expiresAt } = issued;
+    await changeAgents(
+      ctx,
+      workspace,
+      (file) => {
+        const target = file.agents.find((a) => a.id === agent.id);
+        if (target === undefined || target.generation !== agent.generation) {
+          throw new AgentSecretsError(
+            'conflict',
+            `agent ${name} changed while the token was being issued; issue it again`,
+          );
+        }
+        target.tokens.push({
+          id: tokenId,
+          label: options.label ?? '',
+          created_at: new Date().toISOString(),
+          expires_at: expiresAt.toISOString(),
+          revoked_at: null,
+        });
+      },
+      vault,
+    );
   } finally {
     vault.close();
   }
   const { tokenId, expiresAt } = issued;
-  await store(ctx).update((file) => {
-    const target = file.agents.find((a) => a.id === agent.id);
-    if (target === undefined || target.generation !== agent.generation) {
-      throw new AgentSecretsError(
-        'conflict',
-        `agent ${name} changed while the token was being issued; issue it again`,
-      );
-    }
-    target.tokens.push({
-      id: tokenId,
-      label: options.label ?? '',
-      created_at: new Date().toISOString(),
-      expires_at: expiresAt.toISOString(),
-      revoked_at: null,
-    });
-  });
   ctx.out.line(issued.token);
   ctx.out.notice(
     `token ${tokenId} for agent ${name}, expires ${expiresAt.toISOString()}. It is shown once and stored nowhere: put it in the agent's configuration as AGENTSECRETS_AGENT_TOKEN (or send it as X-AS-Agent-Token). Revoke it with: agentsecrets agent token revoke ${tokenId} --agent ${name}`,
@@ -231,7 +244,7 @@ export async function tokenRevoke(
   });
   const stamp = new Date().toISOString();
   const revoked: string[] = [];
-  await store(ctx).update((file) => {
+  await changeAgents(ctx, workspace, (file) => {
     const target = file.agents.find((a) => a.id === agent.id);
     if (target === undefined) throw agentNotFound(agent.name);
     if (tokenId === undefined) target.generation++;
@@ -280,7 +293,7 @@ export async function agentPolicySet(
     confirm: name,
     yes: options.yes,
   });
-  await store(ctx).update((file) => {
+  await changeAgents(ctx, workspace, (file) => {
     const target = file.agents.find((a) => a.id === agent.id);
     if (target === undefined) throw agentNotFound(name);
     target.rules = rules;

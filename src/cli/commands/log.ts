@@ -1,8 +1,8 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { dirname, basename, join, resolve } from 'node:path';
-import { loadAuditSigner, keyIdOf } from '../../audit/checkpoints.js';
+import { keyIdOf, loadAuditSigner, vaultHeadStore } from '../../audit/checkpoints.js';
 import { exportEntries } from '../../audit/export.js';
 import type { AuditEntry, AuditStatus, IdentityLevel } from '../../audit/format.js';
 import { locateEntry } from '../../audit/locate.js';
@@ -10,10 +10,11 @@ import { planPrune, pruneBefore } from '../../audit/prune.js';
 import { type AuditFilter, matchesFilter, parseWhen, queryNewest } from '../../audit/query.js';
 import { followEntries } from '../../audit/reader.js';
 import { summarize } from '../../audit/summary.js';
-import { verifyChain } from '../../audit/verify.js';
+import { type ChainReport, verifyChain, type VerifyOptions } from '../../audit/verify.js';
 import { AgentSecretsError, isAgentSecretsError, UsageError } from '../../core/errors.js';
+import { createKeyHolderClient } from '../../proxy/key-holder.js';
+import { findKeyHolder } from '../../proxy/state.js';
 import { type CliContext, requireHuman } from '../context.js';
-import { credentialService } from '../credentials.js';
 import { EXIT } from '../exit.js';
 
 /** The filter flags shared by `log`, `log export` and `log watch`. */
@@ -266,75 +267,121 @@ export async function logWatch(
   }
 }
 
-/** `log verify`: exit 0 only when the log is intact. */
+/**
+ * `log verify`: exit 0 only when the log is intact and every check could be made; 1 when it
+ * is damaged; 4 when the vault could not be opened to check the signatures or the
+ * checkpoint head.
+ */
 export async function logVerify(ctx: CliContext, options: { json?: boolean }): Promise<number> {
-  const publicKey = await auditPublicKey(ctx);
-  const report = await verifyChain(
-    ctx.config.paths.auditDir,
-    publicKey === undefined ? {} : { publicKey },
-  );
-  const keyId = publicKey === undefined ? null : keyIdOf(publicKey);
+  const trust = await auditTrust(ctx);
+  const report = await verifyChain(ctx.config.paths.auditDir, trust);
+  const keyId = trust.publicKey === undefined ? null : keyIdOf(trust.publicKey);
+  const code = !report.ok ? EXIT.failed : report.unchecked.length > 0 ? EXIT.locked : EXIT.ok;
   if (options.json) {
-    ctx.out.json({ ...report, signing_key: keyId });
-    return report.ok ? EXIT.ok : EXIT.failed;
+    ctx.out.json({
+      ...report,
+      intact: code === EXIT.ok,
+      signatures_checked: report.checkpoints.signaturesChecked,
+      head_checked: report.checkpoints.headChecked,
+      signing_key: keyId,
+    });
+    return code;
   }
   const out = ctx.out;
-  if (report.ok) {
-    out.line(
-      `intact: ${report.entries} entries in ${report.segments} segment(s), chain head ${report.head.slice(0, 16)}…`,
-    );
-  } else {
+  if (!report.ok) {
     const b = report.firstBreak!;
     out.line(
       `BROKEN: ${b.problem.replace(/_/g, ' ')} at ${b.segment}, line ${b.line}${b.entryId ? `, entry ${b.entryId}` : ''}`,
     );
     out.line(`  ${report.entries} entries verified before it`);
-  }
-  out.line(
-    `checkpoints: ${report.checkpoints.matched} of ${report.checkpoints.total} matched${report.checkpoints.signaturesChecked ? `, signatures checked (key ${keyId})` : ', signatures NOT checked (the vault is locked: run it where the vault opens, or with the proxy running)'}`,
-  );
-  if (report.signedThrough !== null)
+  } else {
     out.line(
+      `${code === EXIT.ok ? 'intact' : 'NOT VERIFIED'}: ${report.entries} entries in ${report.segments} segment(s), chain head ${report.head.slice(0, 16)}…`,
+    );
+  }
+  for (const line of verifyDetails(report, keyId)) out.line(line);
+  if (report.ok && report.unchecked.length > 0) out.warn(uncheckedAdvice(report));
+  return code;
+}
+
+/** The lines under the verdict: checkpoints, signed range, unsigned tail, prune base. */
+function verifyDetails(report: ChainReport, keyId: string | null): string[] {
+  const { checkpoints } = report;
+  const signatures = checkpoints.signaturesChecked ? `checked (key ${keyId})` : 'NOT checked';
+  const head = !checkpoints.headChecked
+    ? 'NOT checked'
+    : checkpoints.recordedHead === null
+      ? 'checked (none recorded)'
+      : `checked (the vault records number ${checkpoints.recordedHead})`;
+  const lines = [
+    `checkpoints: ${checkpoints.matched} of ${checkpoints.total} matched, signatures ${signatures}, head ${head}`,
+  ];
+  if (report.signedThrough !== null)
+    lines.push(
       `signed through entry ${report.signedThrough.entryId} (${report.signedThrough.segment})`,
     );
   if (report.unsignedTail > 0)
-    out.line(
+    lines.push(
       `unsigned tail: ${report.unsignedTail} entr${report.unsignedTail === 1 ? 'y' : 'ies'} after the last checkpoint (intact, not yet signed)`,
     );
+  if (report.inProgress) lines.push('the newest entry was still being written: left for next time');
   if (report.base.segment !== null)
-    out.line(
+    lines.push(
       `starts at ${report.base.segment} (older segments pruned: ${report.base.pruned.length})`,
     );
-  if (report.checkpoints.total === 0 && keyId !== null && report.entries > 0) {
-    out.warn(
-      'the vault holds an audit signing key but there are no checkpoints: were they deleted?',
-    );
-  }
-  return report.ok ? EXIT.ok : EXIT.failed;
+  return lines;
 }
 
-/** The audit public key: from the key holder, or by unlocking here; undefined if neither works. */
-async function auditPublicKey(ctx: CliContext): Promise<KeyObject | undefined> {
+/** Why the log is not reported intact, and what makes it checkable. */
+function uncheckedAdvice(report: ChainReport): string {
+  const what = report.unchecked.includes('signatures')
+    ? 'the checkpoint signatures were not checked and deleted checkpoints cannot be detected'
+    : 'deleted checkpoints cannot be detected (only the vault records the newest checkpoint)';
+  const how =
+    'start the key holder (`agentsecrets proxy start`), or set AGENTSECRETS_PASSPHRASE or run this at a terminal';
+  return `the vault could not be opened, so ${what}: ${how}, then run \`agentsecrets log verify\` again`;
+}
+
+/**
+ * What the vault vouches for: the signing key's public half and the recorded checkpoint head,
+ * read here when the vault opens; else the key holder's public key alone; else nothing.
+ */
+async function auditTrust(ctx: CliContext): Promise<VerifyOptions> {
+  // A running key holder holds the vault: it vouches without a passphrase prompt here.
+  const held = await keyHolderTrust(ctx);
+  if (held !== undefined) return held;
   try {
-    const credentials = await credentialService(ctx);
+    const vault = await ctx.services().vault.unlock();
     try {
-      const pem = await credentials.auditPublicKey();
-      return pem === undefined ? undefined : createPublicKey(pem);
+      const signer = await loadAuditSigner(vault, { create: false });
+      const recordedHead = (await vaultHeadStore(vault).read()) ?? null;
+      return signer === undefined
+        ? { recordedHead }
+        : { publicKey: signer.publicKey, recordedHead };
     } finally {
-      await credentials.close();
+      vault.close();
     }
   } catch (err) {
-    if (
-      isAgentSecretsError(
-        err,
-        'vault_locked',
-        'unlock_failed',
-        'keychain_unavailable',
-        'not_initialized',
-      )
-    )
-      return undefined;
-    throw err;
+    // No vault at all: no signing key, so nothing can have been signed.
+    if (isAgentSecretsError(err, 'not_initialized')) return { recordedHead: null };
+    if (!isAgentSecretsError(err, 'vault_locked', 'unlock_failed', 'keychain_unavailable'))
+      throw err;
+  }
+  return {};
+}
+
+/** The audit key and recorded head as a running key holder has them, if one runs. */
+async function keyHolderTrust(ctx: CliContext): Promise<VerifyOptions | undefined> {
+  const holder = await findKeyHolder(ctx.config.paths);
+  if (holder === undefined) return undefined;
+  const client = createKeyHolderClient(holder.socket);
+  try {
+    const trust = await client.auditTrust();
+    return trust.publicKey === undefined
+      ? { recordedHead: trust.head }
+      : { publicKey: createPublicKey(trust.publicKey), recordedHead: trust.head };
+  } finally {
+    await client.close();
   }
 }
 

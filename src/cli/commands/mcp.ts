@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { AgentSecretsError, toAgentSecretsError, UsageError } from '../../core/errors.js';
 import type { McpDeps } from '../../mcp/context.js';
+import { createInflight } from '../../mcp/inflight.js';
 import { defaultTargetOnce } from '../../mcp/server.js';
 import type { CliContext } from '../context.js';
 import { credentialService } from '../credentials.js';
@@ -8,6 +9,8 @@ import { isErrno } from '../../store/fs.js';
 
 const VERSION = '0.1.0';
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+/** Past a call's total deadline, how long its audit entry may take to be written. */
+const AUDIT_GRACE_MS = 5_000;
 
 /**
  * `mcp serve`: stdio (default) or HTTP. Over stdio nothing but the protocol may reach stdout,
@@ -34,6 +37,8 @@ export async function mcpServe(
     credentials,
     maxBodyChars: Number.isSafeInteger(maxBodyChars) && maxBodyChars > 0 ? maxBodyChars : 65_536,
     version: VERSION,
+    inflight: createInflight(),
+    sync: (await import('../../sync/operations.js')).createSyncOperations(services),
   };
   const defaultTarget = defaultTargetOnce(deps);
   await defaultTarget();
@@ -41,8 +46,38 @@ export async function mcpServe(
     if (options.transport === 'http') return await serveHttp(ctx, deps, defaultTarget, options);
     return await serveStdio(ctx, deps, defaultTarget, options);
   } finally {
+    await finishCalls(ctx, deps);
     await credentials.close();
   }
+}
+
+/**
+ * Waits for tool calls still running when the session ends, so that each writes its audit
+ * entry before the credential service (and its audit writer) closes. The wait is bounded by
+ * a call's total deadline, after which the engine has ended the call itself.
+ */
+async function finishCalls(ctx: CliContext, deps: McpDeps): Promise<void> {
+  if (deps.inflight.size === 0) return;
+  ctx.out.notice(`waiting for ${deps.inflight.size} call(s) in flight to finish`);
+  const limitMs = ctx.config.limits.totalTimeoutMs + AUDIT_GRACE_MS;
+  if (!(await deps.inflight.drain(limitMs))) {
+    ctx.out.warn(
+      `${deps.inflight.size} call(s) still running after ${Math.round(limitMs / 1000)} s; their audit entries may be missing`,
+    );
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM (a second one ends the process as usual). */
+function stopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 }
 
 async function serveStdio(
@@ -77,7 +112,7 @@ async function serveStdio(
     process.stdin.once('end', () => resolve());
   });
   await server.connect(transport);
-  await closed;
+  await Promise.race([closed, stopSignal()]);
   await server.close().catch(() => undefined);
   return 0;
 }
@@ -117,11 +152,7 @@ async function serveHttp(
   }
   if (!LOOPBACK.has(options.host))
     ctx.out.warn(`listening on ${options.host}, not loopback: other machines may reach this port`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopSignal();
   await http.close();
   return 0;
 }

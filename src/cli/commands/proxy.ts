@@ -237,3 +237,71 @@ function renderRows(rows: AuditEntry[], header: boolean): string {
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
+
+/**
+ * `proxy sync`: pulls the team workspaces' signed documents (allowlist, policy, agents,
+ * revocations) now, through the running proxy if there is one, else in this process.
+ */
+export async function proxySync(ctx: CliContext, options: { json?: boolean }): Promise<number> {
+  const state = await readProxyState(ctx.config.paths);
+  let result: { status?: string; synced?: boolean; reason?: string; workspaces?: SyncOutcome[] };
+  if (state !== undefined && isProcessAlive(state.pid)) {
+    const host = LOOPBACK.has(state.host) ? state.host : '127.0.0.1';
+    const response = await fetch(
+      `http://${host.includes(':') ? `[${host}]` : host}:${state.port}/sync`,
+      {
+        method: 'POST',
+        headers: state.session_token === null ? {} : { 'x-as-session-token': state.session_token },
+        signal: AbortSignal.timeout(30_000),
+      },
+    );
+    result = (await response.json()) as typeof result;
+  } else {
+    result = await syncInProcess(ctx);
+  }
+  if (options.json) {
+    ctx.out.json(result);
+  } else if (result.synced !== true) {
+    ctx.out.line(result.reason ?? 'nothing to sync');
+  } else {
+    for (const w of result.workspaces ?? [])
+      ctx.out.line(
+        `${w.workspace}: ${w.ok ? (w.changed ? 'updated' : 'up to date') : `FAILED: ${w.error}`}`,
+      );
+  }
+  return (result.workspaces ?? []).every((w) => w.ok) ? 0 : 1;
+}
+
+interface SyncOutcome {
+  workspace: string;
+  ok: boolean;
+  changed: boolean;
+  error?: string;
+}
+
+async function syncInProcess(ctx: CliContext) {
+  const services = ctx.services();
+  const teams = (await services.workspaces.readWorkspaces()).workspaces.filter(
+    (w) => w.kind === 'team',
+  );
+  if (teams.length === 0) return { synced: false, reason: 'no team workspace to sync' };
+  const { withTeam } = await import('../team-session.js');
+  const { syncDoc } = await import('../../sync/team.js');
+  const workspaces = await withTeam(ctx, async (team) => {
+    const outcomes: SyncOutcome[] = [];
+    for (const workspace of teams) {
+      try {
+        const { changed } = await syncDoc(services, team.session.api, team.sodium, workspace);
+        await services.workspaces.updateWorkspace(workspace.id, (w) => {
+          if (w.team !== undefined) w.team.synced_at = new Date().toISOString();
+        });
+        outcomes.push({ workspace: workspace.name, ok: true, changed });
+      } catch (err) {
+        const message = err instanceof AgentSecretsError ? err.message : 'unexpected error';
+        outcomes.push({ workspace: workspace.name, ok: false, changed: false, error: message });
+      }
+    }
+    return outcomes;
+  });
+  return { status: 'ok', synced: true, workspaces };
+}

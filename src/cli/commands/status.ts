@@ -39,6 +39,19 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
     last_pull: selection?.project.last_pull_at ?? null,
     last_push: selection?.project.last_push_at ?? null,
     remote: config.server_url,
+    account:
+      config.account === null
+        ? null
+        : { email: config.account.email, server: config.account.server_url },
+    team:
+      selection?.workspace.team === undefined
+        ? null
+        : {
+            role: selection.workspace.team.role,
+            key_epoch: selection.workspace.team.epoch,
+            document_seq: selection.workspace.team.doc_seq,
+            synced_at: selection.workspace.team.synced_at,
+          },
     proxy: await proxyInfo(ctx),
     problem: selectionError ?? null,
   };
@@ -59,6 +72,20 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
     ['Last pull', result.last_pull ?? 'never'],
     ['Last push', result.last_push ?? 'never'],
     ['Remote', result.remote ?? 'none (local workspace)'],
+    [
+      'Account',
+      result.account === null
+        ? 'not signed in'
+        : `${result.account.email} on ${result.account.server}`,
+    ],
+    ...(result.team === null
+      ? []
+      : [
+          [
+            'Team',
+            `${result.team.role}, key epoch ${result.team.key_epoch}, document #${result.team.document_seq}, synced ${result.team.synced_at ?? 'never'}`,
+          ] as [string, string],
+        ]),
     [
       'Proxy',
       result.proxy.running

@@ -3,6 +3,7 @@ import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { parseAllowlistEntry, WILDCARD_RULE } from '../../policy/allowlist.js';
 import type { WorkspacePolicy } from '../../workspace/model.js';
 import { type CliContext, requireHuman } from '../context.js';
+import { changeWorkspace } from '../team-session.js';
 import { applyRuleOptions, printRules } from './agent.js';
 
 /** Who made a local change, for the allowlist log. */
@@ -31,7 +32,7 @@ export async function allowlistAdd(
   const stamp = new Date().toISOString();
   const by = localActor();
   const added: string[] = [];
-  await services.workspaces.updateWorkspace(workspace.id, (w) => {
+  await changeWorkspace(ctx, workspace, (w) => {
     for (const pattern of patterns) {
       if (w.allowlist.some((e) => e.pattern === pattern)) continue;
       w.allowlist.push({ pattern, added_by: by, added_at: stamp });
@@ -68,7 +69,7 @@ export async function allowlistRemove(
     yes: options.yes,
   });
   const stamp = new Date().toISOString();
-  await services.workspaces.updateWorkspace(workspace.id, (w) => {
+  await changeWorkspace(ctx, workspace, (w) => {
     w.allowlist = w.allowlist.filter((e) => e.pattern !== pattern);
     w.allowlist_log.push({ at: stamp, by: localActor(), action: 'remove', pattern });
   });
@@ -167,7 +168,7 @@ export async function policySet(
     confirm: 'policy',
     yes: options.yes,
   });
-  const updated = await services.workspaces.updateWorkspace(workspace.id, (w) => {
+  await changeWorkspace(ctx, workspace, (w) => {
     if (options.requireBinding !== undefined) w.policy.require_binding = options.requireBinding;
     if (level !== undefined)
       w.policy.require_identity = level as 'anonymous' | 'declared' | 'issued';
@@ -177,6 +178,7 @@ export async function policySet(
     w.policy.default_methods = defaults.methods;
     w.policy.default_rate = defaults.rate;
   });
+  const updated = await ctx.services().workspaces.currentWorkspace();
   if (options.json) return ctx.out.json(updated.policy);
   showPolicy(ctx, updated.policy);
 }

@@ -1,0 +1,77 @@
+import { type AgentsFile, createAgentStore } from '../identity/agents.js';
+import { openAccount } from '../sync/account.js';
+import { type TeamContext, teamContext, updateDoc } from '../sync/team.js';
+import type { UnlockedVault } from '../vault/vault.js';
+import type { Workspace } from '../workspace/model.js';
+import type { CliContext } from './context.js';
+
+/**
+ * Runs `fn` with the signed-in account and an unlocked vault (in this process: the account's
+ * private keys never leave it). `vault` reuses one the caller already unlocked.
+ */
+export async function withTeam<T>(
+  ctx: CliContext,
+  fn: (team: TeamContext) => Promise<T>,
+  vault?: UnlockedVault,
+): Promise<T> {
+  const services = ctx.services();
+  const unlocked = vault ?? (await services.vault.unlock());
+  try {
+    return await fn(await teamContext(services, unlocked, await openAccount(services, unlocked)));
+  } finally {
+    if (vault === undefined) unlocked.close();
+  }
+}
+
+/**
+ * Changes a workspace's allowlist or policy: in workspaces.json for a local workspace; for a
+ * team workspace, as a new signed workspace document on the server (admins only), which every
+ * member's proxy then picks up.
+ */
+export async function changeWorkspace(
+  ctx: CliContext,
+  workspace: Workspace,
+  change: (w: Workspace) => void,
+): Promise<void> {
+  if (workspace.kind !== 'team') {
+    await ctx.services().workspaces.updateWorkspace(workspace.id, change);
+    return;
+  }
+  await withTeam(ctx, (team) =>
+    updateDoc(team, workspace, (doc) => {
+      const view: Workspace = {
+        ...workspace,
+        allowlist: doc.allowlist,
+        allowlist_log: doc.allowlist_log,
+        policy: doc.policy,
+      };
+      change(view);
+      doc.allowlist = view.allowlist;
+      doc.allowlist_log = view.allowlist_log;
+      doc.policy = view.policy;
+    }),
+  );
+}
+
+/** Changes agents (and their tokens' metadata) the same way: agents.json, or the signed doc. */
+export async function changeAgents(
+  ctx: CliContext,
+  workspace: Workspace,
+  change: (file: AgentsFile) => void,
+  vault?: UnlockedVault,
+): Promise<void> {
+  if (workspace.kind !== 'team') {
+    await createAgentStore(ctx.config.paths).update(change);
+    return;
+  }
+  await withTeam(
+    ctx,
+    (team) =>
+      updateDoc(team, workspace, (doc) => {
+        const file: AgentsFile = { format: 1, agents: doc.agents };
+        change(file);
+        doc.agents = file.agents.filter((a) => a.workspace_id === workspace.id);
+      }),
+    vault,
+  );
+}

@@ -1,0 +1,144 @@
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import {
+  type CryptoKey,
+  exportJWK,
+  exportPKCS8,
+  generateKeyPair,
+  importJWK,
+  importPKCS8,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import { AgentSecretsError } from '../core/errors.js';
+import { randomId } from '../core/ids.js';
+import type { KdfRow, ServerKeys, ServerStore } from './store.js';
+
+/**
+ * Sessions (DESIGN §10): short-lived EdDSA access tokens, and rotating refresh tokens with
+ * reuse detection. A refresh token is used once; presenting a used one again revokes its
+ * whole family, because one of the two presenters stole it.
+ */
+
+const ISSUER = 'agentsecrets-server';
+const AUDIENCE = 'agentsecrets';
+export const ACCESS_TTL_SECONDS = 10 * 60;
+export const REFRESH_TTL_SECONDS = 30 * 24 * 3600;
+const REFRESH_PREFIX = 'rt_';
+
+export interface SessionTokens {
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+}
+
+export interface Sessions {
+  issue(userId: string, family?: string): Promise<SessionTokens>;
+  /** The user of a valid access token; `unauthorized` otherwise. */
+  verifyAccess(token: string): Promise<string>;
+  /** Rotates a refresh token; `unauthorized` (with reuse detection) otherwise. */
+  refresh(token: string): Promise<{ userId: string; tokens: SessionTokens }>;
+  revoke(token: string): Promise<void>;
+  /** A per-email salt for unknown emails, stable across restarts and processes. */
+  fakeKdf(email: string): KdfRow;
+}
+
+export async function createServerKeys(): Promise<ServerKeys> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+  return {
+    jwt_private_pem: await exportPKCS8(privateKey),
+    jwt_public_jwk: { ...(await exportJWK(publicKey)), alg: 'EdDSA' },
+    salt_key: randomBytes(32).toString('base64'),
+  };
+}
+
+export function refreshHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function unauthorized(message: string): AgentSecretsError {
+  return new AgentSecretsError('unauthorized', message);
+}
+
+export async function createSessions(
+  store: ServerStore,
+  options: { now?: () => Date; accessTtlSeconds?: number } = {},
+): Promise<Sessions> {
+  const now = options.now ?? (() => new Date());
+  const accessTtl = options.accessTtlSeconds ?? ACCESS_TTL_SECONDS;
+  const keys = await store.serverKeys(createServerKeys);
+  const privateKey = await importPKCS8(keys.jwt_private_pem, 'EdDSA');
+  const publicKey = (await importJWK(keys.jwt_public_jwk, 'EdDSA')) as CryptoKey;
+  const saltKey = Buffer.from(keys.salt_key, 'base64');
+
+  async function issue(userId: string, family = randomId('fam', 12)): Promise<SessionTokens> {
+    const at = now();
+    const access = await new SignJWT({})
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject(userId)
+      .setIssuedAt(Math.floor(at.getTime() / 1000))
+      .setExpirationTime(Math.floor(at.getTime() / 1000) + accessTtl)
+      .sign(privateKey);
+    const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+    await store.insertRefresh({
+      hash: refreshHash(refresh),
+      user_id: userId,
+      family,
+      created_at: at.toISOString(),
+      expires_at: new Date(at.getTime() + REFRESH_TTL_SECONDS * 1000).toISOString(),
+      used_at: null,
+      revoked_at: null,
+    });
+    return { access_token: access, refresh_token: refresh, expires_in: accessTtl };
+  }
+
+  return {
+    issue,
+    async verifyAccess(token) {
+      try {
+        const { payload } = await jwtVerify(token, publicKey, {
+          algorithms: ['EdDSA'],
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          typ: 'at+jwt',
+          currentDate: now(),
+          requiredClaims: ['sub', 'exp'],
+        });
+        return payload.sub!;
+      } catch {
+        throw unauthorized(
+          'the session has expired or is not valid; sign in again (`agentsecrets login`)',
+        );
+      }
+    },
+    async refresh(token) {
+      if (!token.startsWith(REFRESH_PREFIX)) throw unauthorized('not a refresh token');
+      const outcome = await store.consumeRefresh(refreshHash(token), now());
+      if (outcome.status === 'reused') {
+        await store.revokeFamily(outcome.row.family, now());
+        throw unauthorized(
+          'this refresh token was already used: every session of this sign-in is now revoked; sign in again (`agentsecrets login`)',
+        );
+      }
+      if (outcome.status !== 'ok')
+        throw unauthorized(
+          `the refresh token is ${outcome.status}; sign in again (\`agentsecrets login\`)`,
+        );
+      return {
+        userId: outcome.row.user_id,
+        tokens: await issue(outcome.row.user_id, outcome.row.family),
+      };
+    },
+    async revoke(token) {
+      if (!token.startsWith(REFRESH_PREFIX)) return;
+      const outcome = await store.consumeRefresh(refreshHash(token), now());
+      if (outcome.status === 'ok' || outcome.status === 'reused')
+        await store.revokeFamily(outcome.row.family, now());
+    },
+    fakeKdf(email) {
+      const salt = createHmac('sha256', saltKey).update(email).digest().subarray(0, 16);
+      return { alg: 'argon2id13', ops: 3, mem: 192 * 1024 * 1024, salt: salt.toString('base64') };
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import { join } from 'node:path';
+import { AgentSecretsError } from '../core/errors.js';
+import { fromBase64, toBase64 } from '../crypto/aead.js';
+import { DEFAULT_KDF_COST, newKdfParams } from '../crypto/kdf.js';
+import { boxKeyPair } from '../crypto/seal.js';
+import { signKeyPair } from '../crypto/sign.js';
+import { loadSodium } from '../crypto/sodium.js';
+import type { Services } from '../services.js';
+import { withFileLock } from '../store/lock.js';
+import type { UnlockedVault } from '../vault/vault.js';
+import { createSyncApi, normalizeServerUrl, notLoggedIn, type SyncApi } from './api.js';
+import {
+  type AccountSecrets,
+  decodeAccountSecrets,
+  deriveAccountKeys,
+  encodeAccountSecrets,
+  unwrapAccountSecrets,
+  wrapAccountSecrets,
+} from './crypto.js';
+import type { PublicUser } from './wire.js';
+
+/**
+ * The sync account (DESIGN §10). Its private keys and refresh token are reserved vault
+ * records; config.json names the account (email, user id, server) and holds nothing secret.
+ */
+
+/** Vault scope of account material (not a workspace). */
+export const ACCOUNT_SCOPE = '@account';
+const KEYS_NAME = 'account-keys';
+const REFRESH_NAME = 'refresh-token';
+
+export interface Account {
+  email: string;
+  userId: string;
+  serverUrl: string;
+}
+
+/** A signed-in account: its identity, its keys and an API client with a session. */
+export interface AccountSession {
+  account: Account;
+  keys: AccountSecrets;
+  api: SyncApi;
+}
+
+interface SessionResponse {
+  access_token: string;
+  refresh_token: string;
+  user: PublicUser;
+}
+
+function sessionStore(services: Services, vault: UnlockedVault) {
+  const lockPath = join(services.config.paths.home, 'session.lock');
+  return {
+    withLock: <T>(fn: () => Promise<T>) => withFileLock(lockPath, fn),
+    getRefresh: () => vault.getReserved(ACCOUNT_SCOPE, REFRESH_NAME),
+    setRefresh: (token: string) => vault.setReserved(ACCOUNT_SCOPE, REFRESH_NAME, token),
+  };
+}
+
+async function remember(
+  services: Services,
+  vault: UnlockedVault,
+  serverUrl: string,
+  session: SessionResponse,
+  keys: AccountSecrets,
+): Promise<AccountSession> {
+  await vault.setReserved(ACCOUNT_SCOPE, KEYS_NAME, encodeAccountSecrets(keys));
+  await vault.setReserved(ACCOUNT_SCOPE, REFRESH_NAME, session.refresh_token);
+  const account = { email: session.user.email, userId: session.user.id, serverUrl };
+  await services.workspaces.updateConfig((c) => ({
+    ...c,
+    server_url: serverUrl,
+    account: { email: account.email, user_id: account.userId, server_url: serverUrl },
+  }));
+  const api = createSyncApi(serverUrl, sessionStore(services, vault));
+  api.useAccess(session.access_token);
+  return { account, keys, api };
+}
+
+/** Creates an account: new key pairs, wrapped under a key derived from the password. */
+export async function signup(
+  services: Services,
+  vault: UnlockedVault,
+  options: {
+    server: string;
+    email: string;
+    password: string;
+    kdfCost?: { ops: number; mem: number };
+  },
+): Promise<AccountSession> {
+  const serverUrl = normalizeServerUrl(options.server, services.config.env as NodeJS.ProcessEnv);
+  const sodium = await loadSodium();
+  const email = options.email.trim().toLowerCase();
+  const kdf = newKdfParams(sodium, options.kdfCost ?? DEFAULT_KDF_COST);
+  const derived = await deriveAccountKeys(options.password, kdf);
+  const keys: AccountSecrets = { box: boxKeyPair(sodium), sign: signKeyPair(sodium) };
+  try {
+    const api = createSyncApi(serverUrl);
+    const session = await api.anonymous<SessionResponse>('POST', '/v1/auth/signup', {
+      email,
+      auth_key: toBase64(derived.authKey),
+      kdf,
+      box_public: toBase64(keys.box.publicKey),
+      sign_public: toBase64(keys.sign.publicKey),
+      wrapped_keys: wrapAccountSecrets(sodium, derived.encKey, email, keys),
+    });
+    return await remember(services, vault, serverUrl, session, keys);
+  } finally {
+    derived.authKey.fill(0);
+    derived.encKey.fill(0);
+  }
+}
+
+/** Signs in: derives the keys locally, proves the auth key, unwraps the private keys. */
+export async function login(
+  services: Services,
+  vault: UnlockedVault,
+  options: { server: string; email: string; password: string },
+): Promise<AccountSession> {
+  const serverUrl = normalizeServerUrl(options.server, services.config.env as NodeJS.ProcessEnv);
+  const sodium = await loadSodium();
+  const email = options.email.trim().toLowerCase();
+  const api = createSyncApi(serverUrl);
+  const { kdf } = await api.anonymous<{ kdf: Parameters<typeof deriveAccountKeys>[1] }>(
+    'POST',
+    '/v1/auth/params',
+    { email },
+  );
+  const derived = await deriveAccountKeys(options.password, kdf);
+  try {
+    const session = await api.anonymous<
+      SessionResponse & { wrapped_keys: { nonce: string; ciphertext: string } }
+    >('POST', '/v1/auth/login', { email, auth_key: toBase64(derived.authKey) });
+    const keys = unwrapAccountSecrets(sodium, derived.encKey, email, session.wrapped_keys);
+    if (toBase64(keys.sign.publicKey) !== session.user.sign_public)
+      throw new AgentSecretsError(
+        'signature_invalid',
+        'the server returned public keys that do not match your own: do not trust this server',
+      );
+    return await remember(services, vault, serverUrl, session, keys);
+  } finally {
+    derived.authKey.fill(0);
+    derived.encKey.fill(0);
+  }
+}
+
+/** The signed-in account, or `not_logged_in`. */
+export async function openAccount(
+  services: Services,
+  vault: UnlockedVault,
+): Promise<AccountSession> {
+  const config = await services.workspaces.readConfig();
+  const stored = config?.account ?? null;
+  const keys = await vault.getReserved(ACCOUNT_SCOPE, KEYS_NAME);
+  if (stored === null || keys === undefined) throw notLoggedIn();
+  return {
+    account: { email: stored.email, userId: stored.user_id, serverUrl: stored.server_url },
+    keys: decodeAccountSecrets(keys),
+    api: createSyncApi(stored.server_url, sessionStore(services, vault)),
+  };
+}
+
+/** Signs out: revokes the session on the server (if reachable) and forgets it here. */
+export async function logout(
+  services: Services,
+  vault: UnlockedVault,
+): Promise<{ email: string | null; revoked: boolean }> {
+  const config = await services.workspaces.readConfig();
+  const stored = config?.account ?? null;
+  let revoked = false;
+  const refresh = await vault.getReserved(ACCOUNT_SCOPE, REFRESH_NAME);
+  if (stored !== null && refresh !== undefined) {
+    try {
+      await createSyncApi(stored.server_url).anonymous('POST', '/v1/auth/logout', {
+        refresh_token: refresh,
+      });
+      revoked = true;
+    } catch {
+      revoked = false;
+    }
+  }
+  await vault.deleteReserved(ACCOUNT_SCOPE, REFRESH_NAME);
+  await vault.deleteReserved(ACCOUNT_SCOPE, KEYS_NAME);
+  await services.workspaces.updateConfig((c) => ({ ...c, account: null }));
+  return { email: stored?.email ?? null, revoked };
+}
+
+/** A public key from base64, for callers that hold wire values. */
+export const publicKey = (b64: string): Uint8Array => fromBase64(b64);

@@ -1,0 +1,143 @@
+import { AgentSecretsError, type ErrorCode, LOCAL_CODES, WIRE_CODES } from '../core/errors.js';
+
+/**
+ * The sync server's HTTP client. It holds the access token in memory only; the refresh
+ * token lives in the vault and is rotated under a lock (`session`), because two processes
+ * presenting the same refresh token would trip the server's reuse detection and sign the
+ * user out everywhere.
+ */
+
+export interface SessionStore {
+  /** Runs `fn` with exclusive use of the stored refresh token (across processes). */
+  withLock<T>(fn: () => Promise<T>): Promise<T>;
+  getRefresh(): Promise<string | undefined>;
+  setRefresh(token: string): Promise<void>;
+}
+
+export interface SyncApi {
+  readonly serverUrl: string;
+  /** An unauthenticated call (sign-up, login, params). */
+  anonymous<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** An authenticated call; refreshes the session once on 401. */
+  call<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** Sets the access token (after sign-up or login). */
+  useAccess(token: string): void;
+}
+
+const KNOWN = new Set<string>([...WIRE_CODES, ...LOCAL_CODES]);
+const TIMEOUT_MS = 60_000;
+
+/** Checks and normalises a server URL: https, or http on a loopback address. */
+export function normalizeServerUrl(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new AgentSecretsError(
+      'usage_error',
+      `not a URL: '${text}' (e.g. https://sync.example.com)`,
+    );
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    if (env.AGENTSECRETS_ALLOW_INSECURE_SERVER !== '1')
+      throw new AgentSecretsError(
+        'usage_error',
+        `the sync server must use https:// (plain http only on 127.0.0.1, localhost or [::1]); got ${url.origin}`,
+      );
+  }
+  return url.origin;
+}
+
+export function createSyncApi(serverUrl: string, session?: SessionStore): SyncApi {
+  let access: string | undefined;
+
+  async function send(method: string, path: string, body: unknown, token?: string) {
+    let response: Response;
+    try {
+      response = await fetch(`${serverUrl}${path}`, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch (cause) {
+      throw new AgentSecretsError(
+        'remote_unavailable',
+        `cannot reach the sync server at ${serverUrl}; check that it runs and the URL (\`agentsecrets status\`)`,
+        { cause },
+      );
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text === '' ? {} : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, json };
+  }
+
+  function toError(status: number, json: unknown): AgentSecretsError {
+    const body = (json ?? {}) as { error?: unknown; message?: unknown; conflicts?: unknown };
+    const code =
+      typeof body.error === 'string' && KNOWN.has(body.error)
+        ? (body.error as ErrorCode)
+        : 'remote_error';
+    const message =
+      typeof body.message === 'string'
+        ? `sync server: ${body.message}`
+        : `sync server answered HTTP ${status}`;
+    return new AgentSecretsError(code, message, {
+      context: Array.isArray(body.conflicts)
+        ? { conflicts: (body.conflicts as { key: string }[]).map((c) => c.key) }
+        : {},
+    });
+  }
+
+  async function refresh(): Promise<void> {
+    if (session === undefined) throw notLoggedIn();
+    await session.withLock(async () => {
+      const stored = await session.getRefresh();
+      if (stored === undefined) throw notLoggedIn();
+      const { status, json } = await send('POST', '/v1/auth/refresh', { refresh_token: stored });
+      if (status !== 200) throw toError(status, json);
+      const tokens = json as { access_token: string; refresh_token: string };
+      await session.setRefresh(tokens.refresh_token);
+      access = tokens.access_token;
+    });
+  }
+
+  return {
+    serverUrl,
+    async anonymous<T>(method: string, path: string, body?: unknown) {
+      const { status, json } = await send(method, path, body);
+      if (status >= 400) throw toError(status, json);
+      return json as T;
+    },
+    async call<T>(method: string, path: string, body?: unknown) {
+      if (access === undefined) await refresh();
+      let { status, json } = await send(method, path, body, access);
+      if (status === 401) {
+        await refresh();
+        ({ status, json } = await send(method, path, body, access));
+      }
+      if (status >= 400) throw toError(status, json);
+      return json as T;
+    },
+    useAccess(token) {
+      access = token;
+    },
+  };
+}
+
+export function notLoggedIn(): AgentSecretsError {
+  return new AgentSecretsError(
+    'not_logged_in',
+    'not signed in to a sync server: run `agentsecrets login --server URL` (or `agentsecrets signup`)',
+  );
+}

@@ -1,0 +1,133 @@
+import { AgentSecretsError } from '../core/errors.js';
+import { arr, num, obj, str } from '../core/validate.js';
+import { fromBase64 } from '../crypto/aead.js';
+import type { Sodium } from '../crypto/sodium.js';
+import { type AgentRecord, parseAgentsFile } from '../identity/agents.js';
+import {
+  type AllowlistChange,
+  type AllowlistEntry,
+  parseAllowlist,
+  parseAllowlistLog,
+  parsePolicy,
+  type WorkspacePolicy,
+} from '../workspace/model.js';
+import { verifyDocSignature } from './crypto.js';
+import type { SignedDoc } from './wire.js';
+
+/**
+ * The signed workspace document (DESIGN §10): everything a member's proxy must be able to
+ * trust even though the server hands it over. Admins sign it; clients accept a new one only
+ * if an admin of the version they already trust signed it and its sequence number did not go
+ * back. The server stores and serves it, and cannot change a byte of it unnoticed.
+ */
+export interface WorkspaceDoc {
+  format: 1;
+  workspace_id: string;
+  name: string;
+  seq: number;
+  issued_at: string;
+  /** The current workspace key epoch. */
+  epoch: number;
+  admins: { user_id: string; email: string; sign_public: string }[];
+  /** The public half of the workspace token-signing key (JWK), or null before the first. */
+  token_public_jwk: Record<string, unknown> | null;
+  allowlist: AllowlistEntry[];
+  allowlist_log: AllowlistChange[];
+  policy: WorkspacePolicy;
+  agents: AgentRecord[];
+}
+
+/** Parses a document body; `signature_invalid` for anything that is not one. */
+export function parseDocBody(body: string): WorkspaceDoc {
+  try {
+    const d = obj(JSON.parse(body) as unknown, 'doc');
+    const workspaceId = str(d.workspace_id, 'doc.workspace_id');
+    const agents = parseAgentsFile({ agents: d.agents ?? [] }).agents;
+    if (agents.some((a) => a.workspace_id !== workspaceId)) throw new Error('foreign agent');
+    return {
+      format: 1,
+      workspace_id: workspaceId,
+      name: str(d.name, 'doc.name'),
+      seq: num(d.seq, 'doc.seq'),
+      issued_at: str(d.issued_at, 'doc.issued_at'),
+      epoch: num(d.epoch, 'doc.epoch'),
+      admins: arr(d.admins, 'doc.admins').map((a, i) => {
+        const admin = obj(a, `doc.admins[${i}]`);
+        return {
+          user_id: str(admin.user_id, `doc.admins[${i}].user_id`),
+          email: str(admin.email, `doc.admins[${i}].email`),
+          sign_public: str(admin.sign_public, `doc.admins[${i}].sign_public`),
+        };
+      }),
+      token_public_jwk:
+        d.token_public_jwk === null || d.token_public_jwk === undefined
+          ? null
+          : obj(d.token_public_jwk, 'doc.token_public_jwk'),
+      allowlist: parseAllowlist(d.allowlist ?? [], 'doc.allowlist'),
+      allowlist_log: parseAllowlistLog(d.allowlist_log ?? [], 'doc.allowlist_log'),
+      policy: parsePolicy(d.policy, 'doc.policy'),
+      agents,
+    };
+  } catch (cause) {
+    throw new AgentSecretsError(
+      'signature_invalid',
+      'the workspace document from the server is malformed; nothing was applied',
+      { cause },
+    );
+  }
+}
+
+/** Serialises a document body (the signed text). */
+export function docBody(doc: WorkspaceDoc): string {
+  return JSON.stringify(doc);
+}
+
+/** What a client already trusts: the last verified document, or nothing yet. */
+export interface TrustedDoc {
+  seq: number;
+  body: string;
+  admins: WorkspaceDoc['admins'];
+}
+
+/**
+ * Verifies `incoming` against what is trusted. Rules:
+ * - the signer is an admin of the trusted document (or, on first contact, of the incoming
+ *   one: trust on first use, with the admins' fingerprints shown to the user);
+ * - the signature verifies with that admin's key;
+ * - the sequence number did not go back, and an equal one means the same body;
+ * - it is for this workspace.
+ * Returns the parsed document; throws `signature_invalid` with what was wrong.
+ */
+export function verifyDoc(
+  sodium: Sodium,
+  workspaceId: string,
+  incoming: SignedDoc,
+  trusted: TrustedDoc | null,
+): WorkspaceDoc {
+  const doc = parseDocBody(incoming.body);
+  const fail = (why: string) =>
+    new AgentSecretsError(
+      'signature_invalid',
+      `the workspace document from the server was refused: ${why}. The cached copy stays in force; tell a workspace admin (the server or its store may have been tampered with)`,
+    );
+  if (doc.workspace_id !== workspaceId) throw fail('it is for another workspace');
+  const admins = trusted?.admins ?? doc.admins;
+  const signer = admins.find((a) => a.user_id === incoming.signer);
+  if (signer === undefined) throw fail(`its signer ${incoming.signer} is not an admin`);
+  if (
+    !verifyDocSignature(sodium, fromBase64(signer.sign_public), incoming.body, incoming.signature)
+  )
+    throw fail('its signature does not verify');
+  if (trusted !== null) {
+    if (doc.seq < trusted.seq)
+      throw fail(`it is older (seq ${doc.seq}) than the one in use (seq ${trusted.seq})`);
+    if (doc.seq === trusted.seq && incoming.body !== trusted.body)
+      throw fail(`it differs from the one in use under the same seq ${doc.seq}`);
+  }
+  return doc;
+}
+
+/** Role of `userId` in a verified document. */
+export function roleIn(doc: WorkspaceDoc, userId: string): 'admin' | 'member' {
+  return doc.admins.some((a) => a.user_id === userId) ? 'admin' : 'member';
+}

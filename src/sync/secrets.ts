@@ -1,0 +1,368 @@
+import { AgentSecretsError } from '../core/errors.js';
+import type { Selection } from '../vault/vault.js';
+import type { Project, Workspace } from '../workspace/model.js';
+import {
+  decryptTeamRecord,
+  encryptTeamRecord,
+  type TeamRecordAddress,
+  valueDigest,
+} from './crypto.js';
+import { syncDoc, type TeamContext, workspaceKey } from './team.js';
+import type { DiffResult, KeyDiff, PullResult } from './types.js';
+import type { PushChange, RemoteRecord } from './wire.js';
+
+/**
+ * push, pull and diff of one project environment against a team workspace (DESIGN §10).
+ * Versions are the remote's: a local record's `base_version` is the remote version it last
+ * matched, and `changed_since_sync` says whether it was edited since. Values cross the wire
+ * only as ciphertext under the workspace key, bound to where they belong.
+ */
+
+export interface SyncTarget {
+  workspace: Workspace;
+  project: Project;
+  environment: string;
+}
+
+type Meta = { key: string; base_version: number | null; changed_since_sync: boolean };
+type RemoteMeta = Pick<RemoteRecord, 'key' | 'version' | 'epoch' | 'digest'>;
+
+const recordsPath = (t: SyncTarget) =>
+  `/v1/workspaces/${encodeURIComponent(t.workspace.id)}/projects/${encodeURIComponent(t.project.id)}/envs/${t.environment}`;
+
+function selectionOf(t: SyncTarget): Selection {
+  return { workspace_id: t.workspace.id, project_id: t.project.id, environment: t.environment };
+}
+
+function requireTeam(t: SyncTarget): void {
+  if (t.workspace.kind !== 'team')
+    throw new AgentSecretsError(
+      'usage_error',
+      `workspace '${t.workspace.name}' is not synced: create a team workspace (\`agentsecrets workspace create NAME\`) or switch to one`,
+    );
+}
+
+async function localMeta(ctx: TeamContext, t: SyncTarget): Promise<Map<string, Meta>> {
+  const records = await ctx.services.vault.list(selectionOf(t));
+  return new Map(records.map((r) => [r.key, r]));
+}
+
+async function remoteMeta(ctx: TeamContext, t: SyncTarget): Promise<Map<string, RemoteMeta>> {
+  const { records } = await ctx.session.api.call<{ records: RemoteMeta[] }>(
+    'GET',
+    `${recordsPath(t)}/records?meta=1`,
+  );
+  return new Map(records.map((r) => [r.key, r]));
+}
+
+/** Compares one key: what changed where since the last sync. */
+function compare(
+  key: string,
+  local: Meta | undefined,
+  remote: RemoteMeta | undefined,
+  sameValue: boolean,
+): KeyDiff {
+  const base = {
+    key,
+    local_version: local?.base_version ?? null,
+    remote_version: remote?.version ?? null,
+  };
+  if (local === undefined) return { ...base, state: 'remote_only', newer: 'remote' };
+  if (remote === undefined) return { ...base, state: 'local_only', newer: 'local' };
+  if (sameValue) return { ...base, state: 'in_sync', newer: null };
+  const remoteMoved = local.base_version !== remote.version;
+  const localMoved = local.changed_since_sync || local.base_version === null;
+  if (remoteMoved && localMoved) return { ...base, state: 'out_of_sync', newer: 'both' };
+  if (remoteMoved) return { ...base, state: 'out_of_sync', newer: 'remote' };
+  if (localMoved) return { ...base, state: 'out_of_sync', newer: 'local' };
+  return { ...base, state: 'in_sync', newer: null };
+}
+
+/** Which keys hold the same value on both sides, by keyed digest (no remote decryption). */
+async function sameValues(
+  ctx: TeamContext,
+  t: SyncTarget,
+  remote: Map<string, RemoteMeta>,
+  keys: readonly string[],
+): Promise<Set<string>> {
+  const same = new Set<string>();
+  if (keys.length === 0) return same;
+  const values = await ctx.vault.getMany(selectionOf(t), keys);
+  const keyCache = new Map<number, Uint8Array>();
+  for (const key of keys) {
+    const r = remote.get(key)!;
+    let wk = keyCache.get(r.epoch);
+    if (wk === undefined) {
+      wk = await workspaceKey(ctx, t.workspace, r.epoch);
+      keyCache.set(r.epoch, wk);
+    }
+    const value = values.get(key);
+    if (value !== undefined && valueDigest(wk, address(t, key), value) === r.digest) same.add(key);
+  }
+  for (const k of keyCache.values()) k.fill(0);
+  return same;
+}
+
+function address(t: SyncTarget, key: string) {
+  return {
+    workspace_id: t.workspace.id,
+    project_id: t.project.id,
+    environment: t.environment,
+    key,
+  };
+}
+
+/** `secrets diff`: every key of both sides with its state. Reads no remote value. */
+export async function diff(ctx: TeamContext, t: SyncTarget): Promise<DiffResult> {
+  requireTeam(t);
+  const [local, remote] = await Promise.all([localMeta(ctx, t), remoteMeta(ctx, t)]);
+  const both = [...local.keys()].filter((k) => {
+    const l = local.get(k)!;
+    const r = remote.get(k);
+    return r !== undefined && (l.changed_since_sync || l.base_version !== r.version);
+  });
+  const same = await sameValues(ctx, t, remote, both);
+  const keys = [...new Set([...local.keys(), ...remote.keys()])].sort();
+  const result = keys.map((k) => compare(k, local.get(k), remote.get(k), same.has(k)));
+  const pending = result.filter((d) => d.state !== 'in_sync').length;
+  return {
+    remote_configured: true,
+    message: pending === 0 ? 'in sync' : `${pending} key(s) differ`,
+    keys: result,
+  };
+}
+
+export interface PushResult {
+  pushed: string[];
+  conflicts: string[];
+  unchanged: number;
+}
+
+/**
+ * `secrets push`: sends local changes. Refuses, writing nothing, when the remote has a newer
+ * version of any key being pushed, unless `force`.
+ */
+export async function push(
+  ctx: TeamContext,
+  t: SyncTarget,
+  options: { force: boolean; onProgress?: (text: string) => void },
+): Promise<PushResult> {
+  requireTeam(t);
+  await ensureRemoteProject(ctx, t);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await pushOnce(ctx, t, options);
+    } catch (err) {
+      // The key was rotated meanwhile: pick up the new epoch and key, then retry once.
+      if (attempt === 0 && err instanceof AgentSecretsError && err.code === 'stale_epoch') {
+        t = {
+          ...t,
+          workspace: (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, t.workspace))
+            .workspace,
+        };
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+async function pushOnce(
+  ctx: TeamContext,
+  t: SyncTarget,
+  options: { force: boolean; onProgress?: (text: string) => void },
+): Promise<PushResult> {
+  const [local, remote] = await Promise.all([localMeta(ctx, t), remoteMeta(ctx, t)]);
+  const candidates = [...local.keys()].filter((k) => {
+    const l = local.get(k)!;
+    const r = remote.get(k);
+    return r === undefined || l.changed_since_sync || l.base_version !== r.version;
+  });
+  const same = await sameValues(
+    ctx,
+    t,
+    remote,
+    candidates.filter((k) => remote.has(k)),
+  );
+  const conflicts: string[] = [];
+  const toPush: string[] = [];
+  const alreadySynced: { key: string; base_version: number }[] = [];
+  for (const key of candidates) {
+    const l = local.get(key)!;
+    const r = remote.get(key);
+    if (r !== undefined && same.has(key)) alreadySynced.push({ key, base_version: r.version });
+    else if (r === undefined) toPush.push(key);
+    else if (l.base_version === r.version || options.force) toPush.push(key);
+    else if (l.changed_since_sync || l.base_version === null) conflicts.push(key);
+    // else: unchanged here, newer there: a pull brings it.
+  }
+  if (conflicts.length > 0)
+    throw new AgentSecretsError(
+      'conflict',
+      `the remote has newer versions of ${conflicts.join(', ')}: pull first (\`agentsecrets secrets pull\`), or overwrite them with \`agentsecrets secrets push --force\`; nothing was pushed`,
+      { context: { conflicts } },
+    );
+  const epoch = t.workspace.team!.epoch;
+  const changes: PushChange[] = [];
+  if (toPush.length > 0) {
+    options.onProgress?.(`encrypting ${toPush.length} secret(s)`);
+    const values = await ctx.vault.getMany(selectionOf(t), toPush);
+    const wk = await workspaceKey(ctx, t.workspace, epoch);
+    for (const key of toPush) {
+      const r = remote.get(key);
+      const version = (r?.version ?? 0) + 1;
+      const where: TeamRecordAddress = { ...address(t, key), version, epoch };
+      changes.push({
+        key,
+        base_version: r?.version ?? null,
+        version,
+        epoch,
+        ...encryptTeamRecord(ctx.sodium, wk, where, values.get(key)!),
+      });
+    }
+    wk.fill(0);
+    options.onProgress?.(`uploading ${changes.length} secret(s)`);
+    await ctx.session.api.call('POST', `${recordsPath(t)}/push`, { changes, force: options.force });
+  }
+  await ctx.vault.applySync(selectionOf(t), [
+    ...alreadySynced,
+    ...changes.map((c) => ({ key: c.key, base_version: c.version })),
+  ]);
+  await markProject(ctx, t, 'last_push_at');
+  return {
+    pushed: changes.map((c) => c.key),
+    conflicts: [],
+    unchanged: local.size - changes.length,
+  };
+}
+
+/**
+ * `secrets pull`: takes remote versions newer than what this machine last synced. A key
+ * changed on both sides is a conflict and keeps its local value unless `force`. A remote
+ * version older than one already seen is refused: the server rolled it back.
+ */
+export async function pull(
+  ctx: TeamContext,
+  t: SyncTarget,
+  options: { force: boolean; onProgress?: (text: string) => void },
+): Promise<PullResult> {
+  requireTeam(t);
+  const workspace = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, t.workspace))
+    .workspace;
+  t = { ...t, workspace };
+  options.onProgress?.('downloading');
+  const { records } = await ctx.session.api.call<{ records: RemoteRecord[] }>(
+    'GET',
+    `${recordsPath(t)}/records`,
+  );
+  const local = await localMeta(ctx, t);
+  const remote = new Map(records.map((r) => [r.key, r]));
+  const changedBoth = records
+    .map((r) => r.key)
+    .filter((k) => {
+      const l = local.get(k);
+      return (
+        l !== undefined &&
+        (l.changed_since_sync || l.base_version === null) &&
+        l.base_version !== remote.get(k)!.version
+      );
+    });
+  const same = await sameValues(ctx, t, remote, changedBoth);
+  const updates: { key: string; value?: string; base_version: number }[] = [];
+  const conflicts: string[] = [];
+  const pulled: string[] = [];
+  const keys = new Map<number, Uint8Array>();
+  options.onProgress?.(`decrypting ${records.length} secret(s)`);
+  for (const r of records) {
+    const l = local.get(r.key);
+    if (l !== undefined && l.base_version !== null && r.version < l.base_version && !options.force)
+      throw new AgentSecretsError(
+        'signature_invalid',
+        `the server returned version ${r.version} of ${r.key}, older than version ${l.base_version} already pulled: it may have been rolled back; nothing was pulled`,
+      );
+    if (l !== undefined && l.base_version === r.version && !(l.changed_since_sync && options.force))
+      continue;
+    if (same.has(r.key)) {
+      updates.push({ key: r.key, base_version: r.version });
+      continue;
+    }
+    if (l !== undefined && (l.changed_since_sync || l.base_version === null) && !options.force) {
+      conflicts.push(r.key);
+      continue;
+    }
+    let wk = keys.get(r.epoch);
+    if (wk === undefined) {
+      wk = await workspaceKey(ctx, t.workspace, r.epoch);
+      keys.set(r.epoch, wk);
+    }
+    const value = decryptTeamRecord(
+      ctx.sodium,
+      wk,
+      { ...address(t, r.key), version: r.version, epoch: r.epoch },
+      r,
+    );
+    updates.push({ key: r.key, value, base_version: r.version });
+    pulled.push(r.key);
+  }
+  for (const k of keys.values()) k.fill(0);
+  await ctx.vault.applySync(selectionOf(t), updates);
+  await markProject(ctx, t, 'last_pull_at');
+  return {
+    remote_configured: true,
+    message:
+      conflicts.length === 0
+        ? `pulled ${pulled.length} secret(s)`
+        : `pulled ${pulled.length}; ${conflicts.length} changed on both sides kept their local value (pull --force takes the remote's)`,
+    pulled,
+    conflicts,
+    unchanged: records.length - pulled.length - conflicts.length,
+  };
+}
+
+/** Creates the project on the server if it is new there (idempotent). */
+async function ensureRemoteProject(ctx: TeamContext, t: SyncTarget): Promise<void> {
+  await ctx.session.api.call(
+    'POST',
+    `/v1/workspaces/${encodeURIComponent(t.workspace.id)}/projects`,
+    {
+      id: t.project.id,
+      name: t.project.name,
+    },
+  );
+}
+
+async function markProject(
+  ctx: TeamContext,
+  t: SyncTarget,
+  field: 'last_push_at' | 'last_pull_at',
+) {
+  const stamp = new Date().toISOString();
+  await ctx.services.workspaces.updateWorkspace(t.workspace.id, (w) => {
+    const project = w.projects.find((p) => p.id === t.project.id);
+    if (project !== undefined) project[field] = stamp;
+  });
+}
+
+/** Adds the server's projects that this machine does not know yet (after joining). */
+export async function pullProjects(ctx: TeamContext, workspace: Workspace): Promise<number> {
+  const { projects } = await ctx.session.api.call<{
+    projects: { id: string; name: string; created_at: string }[];
+  }>('GET', `/v1/workspaces/${encodeURIComponent(workspace.id)}/projects`);
+  let added = 0;
+  await ctx.services.workspaces.updateWorkspace(workspace.id, (w) => {
+    for (const p of projects) {
+      if (w.projects.some((x) => x.id === p.id)) continue;
+      w.projects.push({
+        id: p.id,
+        name: p.name,
+        description: '',
+        created_at: p.created_at,
+        updated_at: p.created_at,
+        last_pull_at: null,
+        last_push_at: null,
+      });
+      added++;
+    }
+  });
+  return added;
+}

@@ -1,0 +1,612 @@
+import { randomBytes } from 'node:crypto';
+import { AgentSecretsError } from '../core/errors.js';
+import { randomId } from '../core/ids.js';
+import { fromBase64, toBase64 } from '../crypto/aead.js';
+import { loadSodium, type Sodium } from '../crypto/sodium.js';
+import { createAgentStore } from '../identity/agents.js';
+import { loadSigningKey, SIGNING_KEY_NAME } from '../identity/tokens.js';
+import type { Services } from '../services.js';
+import type { UnlockedVault } from '../vault/vault.js';
+import { defaultPolicy, type TeamInfo, type Workspace } from '../workspace/model.js';
+import type { AccountSession } from './account.js';
+import {
+  decryptTeamRecord,
+  encryptTeamRecord,
+  type KeyGrant,
+  makeGrant,
+  memberFingerprint,
+  openGrant,
+  signDoc,
+} from './crypto.js';
+import { docBody, type TrustedDoc, verifyDoc, type WorkspaceDoc } from './doc.js';
+import type { SignedDoc } from './wire.js';
+
+/**
+ * Team workspaces on a sync server (DESIGN §10), from this user's side: creating one,
+ * joining, members and roles, key grants and rotation, and the signed workspace document
+ * whose allowlist, policy and agents are applied here.
+ */
+
+export interface TeamContext {
+  services: Services;
+  vault: UnlockedVault;
+  session: AccountSession;
+  sodium: Sodium;
+}
+
+export async function teamContext(
+  services: Services,
+  vault: UnlockedVault,
+  session: AccountSession,
+): Promise<TeamContext> {
+  return { services, vault, session, sodium: await loadSodium() };
+}
+
+export interface RemoteMember {
+  id: string;
+  email: string;
+  box_public: string;
+  sign_public: string;
+  fingerprint: string;
+  role: 'admin' | 'member';
+  status: 'pending' | 'active';
+}
+
+export interface RemoteWorkspace {
+  workspace: { id: string; name: string; epoch: number };
+  role: 'admin' | 'member';
+  members: RemoteMember[];
+  invites: { email: string; role: string; created_at: string }[];
+  grants: KeyGrant[];
+  doc: SignedDoc | null;
+}
+
+const keyName = (epoch: number) => `workspace-key-${epoch}`;
+
+function teamOf(workspace: Workspace): TeamInfo {
+  if (workspace.kind !== 'team' || workspace.team === undefined)
+    throw new AgentSecretsError(
+      'usage_error',
+      `workspace '${workspace.name}' is local to this machine, not a team workspace; create one with \`agentsecrets workspace create NAME\``,
+    );
+  return workspace.team;
+}
+
+function trustedOf(team: TeamInfo): TrustedDoc {
+  const admins = (JSON.parse(team.doc.body) as WorkspaceDoc).admins;
+  return { seq: team.doc_seq, body: team.doc.body, admins };
+}
+
+function signed(ctx: TeamContext, doc: WorkspaceDoc): SignedDoc {
+  const body = docBody(doc);
+  return {
+    body,
+    signature: signDoc(ctx.sodium, ctx.session.keys.sign, body),
+    signer: ctx.session.account.userId,
+  };
+}
+
+function myAdminEntry(ctx: TeamContext) {
+  return {
+    user_id: ctx.session.account.userId,
+    email: ctx.session.account.email,
+    sign_public: toBase64(ctx.session.keys.sign.publicKey),
+  };
+}
+
+function me(ctx: TeamContext) {
+  return { userId: ctx.session.account.userId, sign: ctx.session.keys.sign };
+}
+
+/** The account's own fingerprint (both public keys). */
+export function ownFingerprint(ctx: TeamContext): string {
+  return memberFingerprint(
+    ctx.sodium,
+    ctx.session.keys.box.publicKey,
+    ctx.session.keys.sign.publicKey,
+  );
+}
+
+/** Creates a team workspace on the server, with this user as its first admin, and selects it. */
+export async function createTeamWorkspace(ctx: TeamContext, name: string): Promise<Workspace> {
+  const id = randomId('ws');
+  const workspaceKey = new Uint8Array(randomBytes(32));
+  await loadSigningKey(ctx.vault, id, { create: true });
+  const signingKey = (await ctx.vault.getReserved(id, SIGNING_KEY_NAME))!;
+  const tokenPublic = (JSON.parse(signingKey) as { public_jwk: Record<string, unknown> })
+    .public_jwk;
+  const now = new Date().toISOString();
+  const doc: WorkspaceDoc = {
+    format: 1,
+    workspace_id: id,
+    name,
+    seq: 1,
+    issued_at: now,
+    epoch: 1,
+    admins: [myAdminEntry(ctx)],
+    token_public_jwk: tokenPublic,
+    allowlist: [],
+    allowlist_log: [],
+    policy: defaultPolicy(),
+    agents: [],
+  };
+  const self = { userId: ctx.session.account.userId, boxPublic: ctx.session.keys.box.publicKey };
+  const grants = [
+    makeGrant(
+      ctx.sodium,
+      me(ctx),
+      self,
+      { workspaceId: id, epoch: 1, kind: 'workspace' },
+      workspaceKey,
+    ),
+    makeGrant(
+      ctx.sodium,
+      me(ctx),
+      self,
+      { workspaceId: id, epoch: 1, kind: 'token' },
+      Buffer.from(signingKey),
+    ),
+  ];
+  const signedDoc = signed(ctx, doc);
+  await ctx.session.api.call('POST', '/v1/workspaces', { id, name, grants, doc: signedDoc });
+  await ctx.vault.setReserved(id, keyName(1), toBase64(workspaceKey));
+  workspaceKey.fill(0);
+  const workspace: Workspace = {
+    id,
+    name,
+    kind: 'team',
+    created_at: now,
+    projects: [],
+    allowlist: [],
+    allowlist_log: [],
+    policy: defaultPolicy(),
+    team: {
+      server_url: ctx.session.account.serverUrl,
+      user_id: ctx.session.account.userId,
+      role: 'admin',
+      epoch: 1,
+      doc: signedDoc,
+      doc_seq: 1,
+      synced_at: now,
+      pinned: { [ctx.session.account.userId]: ownFingerprint(ctx) },
+    },
+  };
+  await ctx.services.workspaces.putWorkspace(workspace);
+  await select(ctx, id);
+  return workspace;
+}
+
+async function select(ctx: TeamContext, workspaceId: string): Promise<void> {
+  await ctx.services.workspaces.updateConfig((c) => ({
+    ...c,
+    workspace_id: workspaceId,
+    project_id: null,
+  }));
+}
+
+export async function remoteWorkspaces(ctx: TeamContext) {
+  return (
+    await ctx.session.api.call<{
+      workspaces: { id: string; name: string; epoch: number; role: string; status: string }[];
+    }>('GET', '/v1/workspaces')
+  ).workspaces;
+}
+
+export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<RemoteWorkspace> {
+  return ctx.session.api.call<RemoteWorkspace>('GET', `/v1/workspaces/${encodeURIComponent(id)}`);
+}
+
+/**
+ * Joins (or refreshes) a team workspace this account is a confirmed member of: verifies the
+ * document (trust on first use: the admins' fingerprints are returned for the user to check),
+ * opens the key grants, and records the workspace here. Returns the admins seen first-hand.
+ */
+export async function joinTeamWorkspace(
+  ctx: TeamContext,
+  id: string,
+): Promise<{ workspace: Workspace; newlyTrusted: RemoteMember[] }> {
+  const remote = await remoteWorkspace(ctx, id);
+  if (remote.doc === null)
+    throw new AgentSecretsError('not_found', 'the workspace has no document yet');
+  const existing = (await ctx.services.workspaces.readWorkspaces()).workspaces.find(
+    (w) => w.id === id,
+  );
+  const trusted = existing?.team === undefined ? null : trustedOf(existing.team);
+  const doc = verifyDoc(ctx.sodium, id, remote.doc, trusted);
+  await openGrants(ctx, id, doc, remote.grants);
+  const pinned = { ...(existing?.team?.pinned ?? {}) };
+  const newlyTrusted: RemoteMember[] = [];
+  for (const admin of doc.admins) {
+    const member = remote.members.find((m) => m.id === admin.user_id);
+    if (member === undefined || pinned[member.id] !== undefined) continue;
+    pinned[member.id] = member.fingerprint;
+    newlyTrusted.push(member);
+  }
+  pinned[ctx.session.account.userId] = ownFingerprint(ctx);
+  const workspace = await applyDoc(ctx.services, id, remote.doc, doc, {
+    server_url: ctx.session.account.serverUrl,
+    user_id: ctx.session.account.userId,
+    pinned,
+  });
+  await select(ctx, id);
+  return { workspace, newlyTrusted };
+}
+
+/**
+ * Opens every grant to this user whose key is not yet in the vault. The token-signing key is
+ * the same at every epoch (re-granted on rotation), so one opened grant of it is enough. A
+ * grant is opened only if an admin of the verified document signed it.
+ */
+async function openGrants(
+  ctx: TeamContext,
+  id: string,
+  doc: WorkspaceDoc,
+  grants: readonly KeyGrant[],
+): Promise<void> {
+  for (const grant of grants) {
+    if (grant.user_id !== ctx.session.account.userId) continue;
+    const name = grant.kind === 'workspace' ? keyName(grant.epoch) : SIGNING_KEY_NAME;
+    if ((await ctx.vault.getReserved(id, name)) !== undefined) continue;
+    const granter = doc.admins.find((a) => a.user_id === grant.granted_by);
+    if (granter === undefined) continue; // from an admin no longer in office: a newer grant exists
+    const key = openGrant(ctx.sodium, grant, fromBase64(granter.sign_public), ctx.session.keys.box);
+    const value = grant.kind === 'workspace' ? toBase64(key) : Buffer.from(key).toString('utf8');
+    key.fill(0);
+    await ctx.vault.setReserved(id, name, value);
+  }
+}
+
+/**
+ * Applies a verified document here: the workspace's allowlist, policy, name and team state,
+ * and its agents in agents.json. Other workspaces are left alone.
+ */
+export async function applyDoc(
+  services: Services,
+  id: string,
+  signedDoc: SignedDoc,
+  doc: WorkspaceDoc,
+  identity?: { server_url: string; user_id: string; pinned: Record<string, string> },
+): Promise<Workspace> {
+  const now = new Date().toISOString();
+  const existing = (await services.workspaces.readWorkspaces()).workspaces.find((w) => w.id === id);
+  const base = identity ?? existing?.team;
+  if (base === undefined)
+    throw new AgentSecretsError('workspace_not_found', 'unknown team workspace');
+  const workspace: Workspace = {
+    id,
+    name: doc.name,
+    kind: 'team',
+    created_at: existing?.created_at ?? now,
+    projects: existing?.projects ?? [],
+    allowlist: doc.allowlist,
+    allowlist_log: doc.allowlist_log,
+    policy: doc.policy,
+    team: {
+      server_url: base.server_url,
+      user_id: base.user_id,
+      role: doc.admins.some((a) => a.user_id === base.user_id) ? 'admin' : 'member',
+      epoch: doc.epoch,
+      doc: signedDoc,
+      doc_seq: doc.seq,
+      synced_at: now,
+      pinned: identity?.pinned ?? existing?.team?.pinned ?? {},
+    },
+  };
+  await services.workspaces.putWorkspace(workspace);
+  await createAgentStore(services.config.paths).update((file) => {
+    file.agents = [...file.agents.filter((a) => a.workspace_id !== id), ...doc.agents];
+  });
+  return workspace;
+}
+
+/**
+ * Fetches the current document; if it is newer than the one in use and verifies, applies it.
+ * Returns whether it changed. Throws `signature_invalid` (the cached copy stays) if not.
+ */
+export async function syncDoc(
+  services: Services,
+  api: AccountSession['api'],
+  sodium: Sodium,
+  workspace: Workspace,
+): Promise<{ changed: boolean; workspace: Workspace }> {
+  const team = teamOf(workspace);
+  const answer = await api.call<{ unchanged?: boolean; doc?: SignedDoc; seq: number }>(
+    'GET',
+    `/v1/workspaces/${encodeURIComponent(workspace.id)}/doc?since=${team.doc_seq}`,
+  );
+  if (answer.unchanged === true || answer.doc === undefined) return { changed: false, workspace };
+  const doc = verifyDoc(sodium, workspace.id, answer.doc, trustedOf(team));
+  return { changed: true, workspace: await applyDoc(services, workspace.id, answer.doc, doc) };
+}
+
+/**
+ * Changes the signed document: syncs first, applies `change` to a copy, signs it as the next
+ * seq and sends it; retries once if another admin moved it meanwhile. Applies it here too.
+ */
+export async function updateDoc(
+  ctx: TeamContext,
+  workspace: Workspace,
+  change: (doc: WorkspaceDoc) => void,
+): Promise<Workspace> {
+  for (let attempt = 0; ; attempt++) {
+    const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+    const team = teamOf(current);
+    if (team.role !== 'admin')
+      throw new AgentSecretsError(
+        'forbidden',
+        `only an admin of workspace '${current.name}' can change this; ask one of its admins`,
+      );
+    const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
+    change(doc);
+    doc.seq = team.doc_seq + 1;
+    doc.issued_at = new Date().toISOString();
+    const next = signed(ctx, doc);
+    try {
+      await ctx.session.api.call('PUT', `/v1/workspaces/${encodeURIComponent(current.id)}/doc`, {
+        doc: next,
+      });
+    } catch (err) {
+      if (attempt === 0 && err instanceof AgentSecretsError && err.code === 'conflict') {
+        workspace = current;
+        continue;
+      }
+      throw err;
+    }
+    return applyDoc(ctx.services, current.id, next, doc);
+  }
+}
+
+/** The workspace key of `epoch`, opening its grant from the server if needed. */
+export async function workspaceKey(
+  ctx: TeamContext,
+  workspace: Workspace,
+  epoch: number,
+): Promise<Uint8Array> {
+  const stored = await ctx.vault.getReserved(workspace.id, keyName(epoch));
+  if (stored !== undefined) return fromBase64(stored);
+  const team = teamOf(workspace);
+  const { grants } = await ctx.session.api.call<{ grants: KeyGrant[] }>(
+    'GET',
+    `/v1/workspaces/${encodeURIComponent(workspace.id)}/grants`,
+  );
+  await openGrants(ctx, workspace.id, JSON.parse(team.doc.body) as WorkspaceDoc, grants);
+  const opened = await ctx.vault.getReserved(workspace.id, keyName(epoch));
+  if (opened === undefined)
+    throw new AgentSecretsError(
+      'forbidden',
+      `you hold no key of epoch ${epoch} for workspace '${workspace.name}': an admin must confirm you (\`agentsecrets workspace confirm <your email>\`)`,
+    );
+  return fromBase64(opened);
+}
+
+/** Invites an email; returns whether the person has an account (then a fingerprint). */
+export async function invite(
+  ctx: TeamContext,
+  workspace: Workspace,
+  email: string,
+  role: 'admin' | 'member',
+): Promise<{ status: 'pending' | 'invited' | 'already_member'; user: RemoteMember | null }> {
+  teamOf(workspace);
+  return ctx.session.api.call(
+    'POST',
+    `/v1/workspaces/${encodeURIComponent(workspace.id)}/invites`,
+    {
+      email,
+      role,
+    },
+  );
+}
+
+/** The pending member with this email, for an admin to check the fingerprint before confirming. */
+export async function pendingMember(
+  ctx: TeamContext,
+  workspace: Workspace,
+  email: string,
+): Promise<RemoteMember> {
+  const remote = await remoteWorkspace(ctx, workspace.id);
+  const member = remote.members.find((m) => m.email === email.trim().toLowerCase());
+  if (member === undefined || member.status !== 'pending')
+    throw new AgentSecretsError(
+      'not_found',
+      `${email} is not waiting for confirmation: they need an invite (\`agentsecrets workspace invite ${email}\`) and an account (\`agentsecrets signup\`)`,
+    );
+  return member;
+}
+
+/** Seals the current workspace key (and, for an admin, the token key) to a pending member. */
+export async function confirm(
+  ctx: TeamContext,
+  workspace: Workspace,
+  member: RemoteMember,
+): Promise<void> {
+  const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+  const team = teamOf(current);
+  const key = await workspaceKey(ctx, current, team.epoch);
+  const to = { userId: member.id, boxPublic: fromBase64(member.box_public) };
+  const grants = [
+    makeGrant(
+      ctx.sodium,
+      me(ctx),
+      to,
+      { workspaceId: current.id, epoch: team.epoch, kind: 'workspace' },
+      key,
+    ),
+  ];
+  key.fill(0);
+  await ctx.session.api.call(
+    'POST',
+    `/v1/workspaces/${encodeURIComponent(current.id)}/members/${encodeURIComponent(member.id)}/confirm`,
+    { grants },
+  );
+  await ctx.services.workspaces.updateWorkspace(current.id, (w) => {
+    if (w.team !== undefined) w.team.pinned[member.id] = member.fingerprint;
+  });
+}
+
+/** Promotes or demotes an active member: a new signed document, and the token key for an admin. */
+export async function setRole(
+  ctx: TeamContext,
+  workspace: Workspace,
+  email: string,
+  role: 'admin' | 'member',
+): Promise<RemoteMember> {
+  const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+  const team = teamOf(current);
+  const remote = await remoteWorkspace(ctx, current.id);
+  const member = activeMember(remote, email);
+  checkPinned(team, member);
+  const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
+  doc.admins = doc.admins.filter((a) => a.user_id !== member.id);
+  if (role === 'admin')
+    doc.admins.push({ user_id: member.id, email: member.email, sign_public: member.sign_public });
+  doc.seq = team.doc_seq + 1;
+  doc.issued_at = new Date().toISOString();
+  const grants: KeyGrant[] = [];
+  if (role === 'admin') {
+    const signingKey = await ctx.vault.getReserved(current.id, SIGNING_KEY_NAME);
+    if (signingKey === undefined)
+      throw new AgentSecretsError(
+        'forbidden',
+        'this machine does not hold the workspace token key',
+      );
+    grants.push(
+      makeGrant(
+        ctx.sodium,
+        me(ctx),
+        { userId: member.id, boxPublic: fromBase64(member.box_public) },
+        { workspaceId: current.id, epoch: team.epoch, kind: 'token' },
+        Buffer.from(signingKey),
+      ),
+    );
+  }
+  const next = signed(ctx, doc);
+  await ctx.session.api.call(
+    'POST',
+    `/v1/workspaces/${encodeURIComponent(current.id)}/members/${encodeURIComponent(member.id)}/role`,
+    {
+      role,
+      grants,
+      doc: next,
+    },
+  );
+  await applyDoc(ctx.services, current.id, next, doc);
+  await ctx.services.workspaces.updateWorkspace(current.id, (w) => {
+    if (w.team !== undefined) w.team.pinned[member.id] = member.fingerprint;
+  });
+  return member;
+}
+
+function activeMember(remote: RemoteWorkspace, email: string): RemoteMember {
+  const member = remote.members.find((m) => m.email === email.trim().toLowerCase());
+  if (member === undefined || member.status !== 'active')
+    throw new AgentSecretsError('not_found', `${email} is not an active member of this workspace`);
+  return member;
+}
+
+/** A member whose keys changed since this user trusted them is refused: the server may lie. */
+function checkPinned(team: TeamInfo, member: RemoteMember): void {
+  const pinned = team.pinned[member.id];
+  if (pinned !== undefined && pinned !== member.fingerprint)
+    throw new AgentSecretsError(
+      'signature_invalid',
+      `the keys the server shows for ${member.email} (${member.fingerprint}) differ from the ones you trusted (${pinned}); do not proceed until you have checked with them`,
+    );
+}
+
+/**
+ * Removes a member and rotates the workspace key: every record is re-encrypted under a new
+ * key of the next epoch, which is sealed to each remaining member; all in one request.
+ */
+export async function removeMember(
+  ctx: TeamContext,
+  workspace: Workspace,
+  email: string | null,
+  onProgress?: (text: string) => void,
+): Promise<{ epoch: number; records: number; removed: RemoteMember | null }> {
+  const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+  const team = teamOf(current);
+  const remote = await remoteWorkspace(ctx, current.id);
+  const removed =
+    email === null
+      ? null
+      : (remote.members.find((m) => m.email === email.trim().toLowerCase()) ?? null);
+  if (email !== null && removed === null)
+    throw new AgentSecretsError('not_found', `${email} is not a member of this workspace`);
+  const remaining = remote.members.filter((m) => m.status === 'active' && m.id !== removed?.id);
+  for (const member of remaining) checkPinned(team, member);
+  const oldKey = await workspaceKey(ctx, current, team.epoch);
+  const newKey = new Uint8Array(randomBytes(32));
+  const epoch = team.epoch + 1;
+  const { records } = await ctx.session.api.call<{
+    records: {
+      project_id: string;
+      environment: string;
+      key: string;
+      version: number;
+      epoch: number;
+      nonce: string;
+      ciphertext: string;
+    }[];
+  }>('GET', `/v1/workspaces/${encodeURIComponent(current.id)}/records`);
+  onProgress?.(`re-encrypting ${records.length} record(s) under the key of epoch ${epoch}`);
+  const reencrypted = records.map((r) => {
+    const address = {
+      workspace_id: current.id,
+      project_id: r.project_id,
+      environment: r.environment,
+      key: r.key,
+      version: r.version,
+    };
+    const value = decryptTeamRecord(ctx.sodium, oldKey, { ...address, epoch: r.epoch }, r);
+    const sealed = encryptTeamRecord(ctx.sodium, newKey, { ...address, epoch }, value);
+    return {
+      project_id: r.project_id,
+      environment: r.environment,
+      key: r.key,
+      version: r.version,
+      ...sealed,
+    };
+  });
+  const grants = remaining.map((m) =>
+    makeGrant(
+      ctx.sodium,
+      me(ctx),
+      { userId: m.id, boxPublic: fromBase64(m.box_public) },
+      { workspaceId: current.id, epoch, kind: 'workspace' },
+      newKey,
+    ),
+  );
+  const signingKey = await ctx.vault.getReserved(current.id, SIGNING_KEY_NAME);
+  const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
+  doc.admins = doc.admins.filter((a) => a.user_id !== removed?.id);
+  for (const admin of remaining.filter((m) => doc.admins.some((a) => a.user_id === m.id))) {
+    if (signingKey !== undefined)
+      grants.push(
+        makeGrant(
+          ctx.sodium,
+          me(ctx),
+          { userId: admin.id, boxPublic: fromBase64(admin.box_public) },
+          { workspaceId: current.id, epoch, kind: 'token' },
+          Buffer.from(signingKey),
+        ),
+      );
+  }
+  doc.epoch = epoch;
+  doc.seq = team.doc_seq + 1;
+  doc.issued_at = new Date().toISOString();
+  const next = signed(ctx, doc);
+  onProgress?.('sending the rotation');
+  await ctx.session.api.call('POST', `/v1/workspaces/${encodeURIComponent(current.id)}/rotate`, {
+    from_epoch: team.epoch,
+    epoch,
+    grants,
+    records: reencrypted,
+    doc: next,
+    remove_user_id: removed?.id ?? null,
+  });
+  await ctx.vault.setReserved(current.id, keyName(epoch), toBase64(newKey));
+  newKey.fill(0);
+  oldKey.fill(0);
+  await applyDoc(ctx.services, current.id, next, doc);
+  return { epoch, records: reencrypted.length, removed };
+}

@@ -1,0 +1,161 @@
+import * as z from 'zod';
+import { ENVIRONMENTS } from '../core/config.js';
+
+/**
+ * The sync API's bodies (DESIGN §10), validated with zod on both sides. Everything secret
+ * travels as ciphertext (`nonce` + `ciphertext`, base64), a sealed box or a signature.
+ */
+
+const b64 = z
+  .string()
+  .max(1_000_000)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
+const id = (prefix: string) =>
+  z.string().regex(new RegExp(`^${prefix}_[0-9a-z]{8,40}$`), `an id starting with ${prefix}_`);
+
+export const email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254)
+  .regex(/^[^\s@]+@[^\s@]+$/, 'an email address');
+export const role = z.enum(['admin', 'member']);
+export const environment = z.enum(ENVIRONMENTS);
+export const keyName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'a key name');
+export const userId = id('usr');
+export const workspaceId = id('ws');
+export const projectId = id('prj');
+
+export const kdfParams = z.object({
+  alg: z.literal('argon2id13'),
+  ops: z.number().int().min(1).max(20),
+  mem: z
+    .number()
+    .int()
+    .min(8 * 1024)
+    .max(2 * 1024 * 1024 * 1024),
+  salt: b64.min(16).max(64),
+});
+
+export const authParamsRequest = z.object({ email });
+export const authParamsResponse = z.object({ kdf: kdfParams });
+
+export const sealed = z.object({ nonce: b64.min(1), ciphertext: b64.min(1) });
+
+export const signupRequest = z.object({
+  email,
+  auth_key: b64.length(44),
+  kdf: kdfParams,
+  box_public: b64.length(44),
+  sign_public: b64.length(44),
+  wrapped_keys: sealed,
+});
+
+export const loginRequest = z.object({ email, auth_key: b64.length(44) });
+export const refreshRequest = z.object({ refresh_token: z.string().min(10).max(200) });
+
+export const publicUser = z.object({
+  id: userId,
+  email,
+  box_public: b64,
+  sign_public: b64,
+  fingerprint: z.string(),
+});
+
+export const sessionResponse = z.object({
+  access_token: z.string(),
+  refresh_token: z.string(),
+  expires_in: z.number(),
+  user: publicUser,
+});
+
+export const loginResponse = sessionResponse.extend({
+  kdf: kdfParams,
+  wrapped_keys: sealed,
+});
+
+export const keyGrant = z.object({
+  workspace_id: workspaceId,
+  user_id: userId,
+  epoch: z.number().int().min(1),
+  kind: z.enum(['workspace', 'token']),
+  sealed: b64.min(1).max(4000),
+  granted_by: userId,
+  signature: b64.length(88),
+});
+
+/** A signed workspace document as it travels: the exact body text and its signature. */
+export const signedDoc = z.object({
+  body: z.string().min(2).max(2_000_000),
+  signature: b64.length(88),
+  signer: userId,
+});
+
+export const createWorkspaceRequest = z.object({
+  id: workspaceId,
+  name: z.string().min(1).max(64),
+  grants: z.array(keyGrant).min(1).max(2),
+  doc: signedDoc,
+});
+
+export const inviteRequest = z.object({ email, role: role.default('member') });
+export const confirmRequest = z.object({ grants: z.array(keyGrant).min(1).max(64) });
+export const roleRequest = z.object({
+  role,
+  grants: z.array(keyGrant).max(64).default([]),
+  doc: signedDoc,
+});
+export const putDocRequest = z.object({ doc: signedDoc });
+
+export const projectRequest = z.object({ id: projectId, name: z.string().min(1).max(64) });
+
+export const pushChange = z.object({
+  key: keyName,
+  base_version: z.number().int().min(1).nullable(),
+  version: z.number().int().min(1),
+  epoch: z.number().int().min(1),
+  nonce: b64.min(1).max(64),
+  ciphertext: b64.min(1).max(200_000),
+  digest: b64.length(44),
+});
+
+export const pushRequest = z.object({
+  changes: z.array(pushChange).min(1).max(5000),
+  force: z.boolean().default(false),
+});
+
+export const remoteRecord = z.object({
+  key: keyName,
+  version: z.number().int(),
+  epoch: z.number().int(),
+  nonce: b64,
+  ciphertext: b64,
+  digest: b64,
+  updated_at: z.string(),
+  updated_by: userId,
+});
+
+export const rotateRecord = z.object({
+  project_id: projectId,
+  environment,
+  key: keyName,
+  version: z.number().int().min(1),
+  nonce: b64.min(1).max(64),
+  ciphertext: b64.min(1).max(200_000),
+  digest: b64.length(44),
+});
+
+export const rotateRequest = z.object({
+  from_epoch: z.number().int().min(1),
+  epoch: z.number().int().min(2),
+  grants: z.array(keyGrant).min(1).max(1000),
+  records: z.array(rotateRecord).max(100_000),
+  doc: signedDoc,
+});
+
+export type KeyGrantWire = z.infer<typeof keyGrant>;
+export type SignedDoc = z.infer<typeof signedDoc>;
+export type PushChange = z.infer<typeof pushChange>;
+export type RemoteRecord = z.infer<typeof remoteRecord>;
+export type RotateRecord = z.infer<typeof rotateRecord>;
+export type PublicUser = z.infer<typeof publicUser>;
