@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from '../store/fs.js';
 import { CHECKPOINT_FILE, parseCheckpoint } from './checkpoints.js';
+import { needleBuffers, openIfExists } from './scan.js';
 import { type AuditEntry, parseSegmentName } from './format.js';
 
 /** One segment file of the log. */
@@ -77,16 +78,9 @@ export async function* linesBackward(
   options: { prefilter?: readonly string[]; chunkSize?: number } = {},
 ): AsyncGenerator<string> {
   const chunkSize = options.chunkSize ?? CHUNK;
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return;
-    throw err;
-  }
-  const needles = (options.prefilter ?? [])
-    .map((n) => Buffer.from(n, 'utf8'))
-    .sort((a, b) => b.length - a.length);
+  const fh = await openIfExists(path);
+  if (fh === undefined) return;
+  const needles = needleBuffers(options.prefilter);
   try {
     let end = (await fh.stat()).size;
     let carry = Buffer.alloc(0);

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { isErrno } from '../store/fs.js';
 
 const CHUNK = 4 * 1024 * 1024;
@@ -17,17 +17,9 @@ export async function forEachLine(
   visit: (line: string, lineNo: number, partial: boolean) => boolean | void,
   options: { prefilter?: readonly string[] } = {},
 ): Promise<void> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return;
-    throw err;
-  }
-  // The longest needle first: usually the most selective (an agent name, not a level).
-  const needles = (options.prefilter ?? [])
-    .map((n) => Buffer.from(n, 'utf8'))
-    .sort((a, b) => b.length - a.length);
+  const fh = await openIfExists(path);
+  if (fh === undefined) return;
+  const needles = needleBuffers(options.prefilter);
   try {
     let carry = Buffer.alloc(0);
     let lineNo = 0;
@@ -111,4 +103,19 @@ function countNewlines(data: Buffer, from: number, to: number): number {
     at = data.indexOf(0x0a, at + 1);
   }
   return count;
+}
+
+/** Opens a file for reading; undefined when it does not exist. */
+export async function openIfExists(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/** Prefilter strings as bytes, the longest (usually the most selective) first. */
+export function needleBuffers(prefilter: readonly string[] | undefined): Buffer[] {
+  return (prefilter ?? []).map((n) => Buffer.from(n, 'utf8')).sort((a, b) => b.length - a.length);
 }

@@ -6,6 +6,7 @@ import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { toAgentSecretsError } from '../core/errors.js';
+import { listenOn } from '../core/listen.js';
 import type { McpDeps, ResolvedTarget, SessionIdentity } from './context.js';
 import { createMcpSession } from './server.js';
 
@@ -199,16 +200,7 @@ export function createMcpHttpServer(options: McpHttpOptions): {
 
   return {
     server,
-    async listen(port, host) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      return server.address() as AddressInfo;
-    },
+    listen: (port, host) => listenOn(server, port, host),
     async close() {
       for (const session of sessions.values()) await session.server.close().catch(() => undefined);
       sessions.clear();

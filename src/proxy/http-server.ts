@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
+import { listenOn } from '../core/listen.js';
 import type { Caller, Engine, Target } from './engine.js';
 import { httpStatusOf } from './engine.js';
 import { declaredCaller } from '../identity/caller.js';
@@ -208,16 +209,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
 
   return {
     server,
-    async listen(port, host) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      return server.address() as AddressInfo;
-    },
+    listen: (port, host) => listenOn(server, port, host),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
