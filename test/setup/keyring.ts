@@ -62,30 +62,44 @@ export default async function setup(project: TestProject): Promise<() => void> {
     },
   );
   await new Promise<void>((resolve) => keyring.stdin.end('agentsecrets-test-keyring', resolve));
-  // Wait until the Secret Service answers and its default (login) collection exists.
+  // Wait until our daemon owns the Secret Service name (asking NameHasOwner activates
+  // nothing: a call to org.freedesktop.secrets itself would make D-Bus start a second, locked
+  // gnome-keyring if ours is slow), then until its default (login) collection exists.
+  const send = (args: string[]) =>
+    spawnSync('dbus-send', ['--session', '--print-reply', ...args], { env, encoding: 'utf8' });
   let ready = false;
-  for (let i = 0; i < 100 && !ready; i++) {
-    const alias = spawnSync(
-      'dbus-send',
-      [
-        '--session',
-        '--print-reply',
+  for (let i = 0; i < 300 && !ready; i++) {
+    const owned = send([
+      '--dest=org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus.NameHasOwner',
+      'string:org.freedesktop.secrets',
+    ]);
+    if (owned.status === 0 && /boolean true/.test(owned.stdout)) {
+      const alias = send([
         '--dest=org.freedesktop.secrets',
         '/org/freedesktop/secrets',
         'org.freedesktop.Secret.Service.ReadAlias',
         'string:default',
-      ],
-      { env, encoding: 'utf8' },
-    );
-    ready = alias.status === 0 && /collection\/login/.test(alias.stdout);
+      ]);
+      ready = alias.status === 0 && /collection\/login/.test(alias.stdout);
+    }
     if (!ready) await sleep(100);
   }
+  const stopBus = () => {
+    try {
+      process.kill(busPid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
   if (!ready) {
     keyring.kill('SIGTERM');
+    stopBus();
     project.provide('keyringBus', '');
     project.provide(
       'keyringMissingReason',
-      'gnome-keyring did not create its login collection within 10 s',
+      'gnome-keyring did not create its login collection within 30 s',
     );
     return () => rmSync(home, { recursive: true, force: true });
   }
@@ -93,11 +107,7 @@ export default async function setup(project: TestProject): Promise<() => void> {
   project.provide('keyringMissingReason', '');
   return () => {
     keyring.kill('SIGTERM');
-    try {
-      process.kill(busPid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
+    stopBus();
     rmSync(home, { recursive: true, force: true });
   };
 }
