@@ -452,8 +452,7 @@ ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`
     );
   workspace
     .command('invite <email>')
-    .description('invite someone (admins); they sign up, then you confirm them')
-    .option('--role <role>', 'admin or member', 'member')
+    .description('invite someone as a member (admins); they sign up, then you confirm them')
     .option('--json', 'print as JSON')
     .addHelpText('after', examples('agentsecrets workspace invite bob@example.com'))
     .action((email, opts) =>

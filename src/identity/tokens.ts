@@ -195,6 +195,10 @@ export function createTokenVerifier(options: VerifierOptions) {
       if (agent === undefined) throw invalid('the agent of this token no longer exists');
       const record = agent.tokens.find((t) => t.id === payload.jti);
       if (record === undefined) throw invalid('this token id is unknown to the workspace');
+      // The recorded expiry bounds the token: a token minted with a longer one (by someone
+      // holding a stolen or former signing key) is not the token that was issued.
+      if (payload.exp * 1000 > Date.parse(record.expires_at) + 1000)
+        throw invalid('the agent token does not match the token that was issued');
       if (record.revoked_at !== null || payload.gen !== agent.generation) {
         throw new AgentSecretsError(
           'token_revoked',

@@ -413,7 +413,7 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
     const outcome = await store.invite({
       workspace_id: c.req.param('ws'),
       email: req.email,
-      role: req.role,
+      role: 'member',
       invited_by: c.get('userId'),
       created_at: now().toISOString(),
     });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { AgentSecretsError } from '../core/errors.js';
-import { fromBase64, toBase64 } from '../crypto/aead.js';
-import { DEFAULT_KDF_COST, newKdfParams } from '../crypto/kdf.js';
+import { toBase64 } from '../crypto/aead.js';
+import { DEFAULT_KDF_COST, type KdfParams, newKdfParams } from '../crypto/kdf.js';
 import { boxKeyPair } from '../crypto/seal.js';
 import { signKeyPair } from '../crypto/sign.js';
 import { loadSodium } from '../crypto/sodium.js';
@@ -17,7 +17,7 @@ import {
   unwrapAccountSecrets,
   wrapAccountSecrets,
 } from './crypto.js';
-import type { PublicUser } from './wire.js';
+import { authParamsResponse, type PublicUser } from './wire.js';
 
 /**
  * The sync account (DESIGN §10). Its private keys and refresh token are reserved vault
@@ -121,11 +121,7 @@ export async function login(
   const sodium = await loadSodium();
   const email = options.email.trim().toLowerCase();
   const api = createSyncApi(serverUrl);
-  const { kdf } = await api.anonymous<{ kdf: Parameters<typeof deriveAccountKeys>[1] }>(
-    'POST',
-    '/v1/auth/params',
-    { email },
-  );
+  const kdf = checkedKdf(await api.anonymous<unknown>('POST', '/v1/auth/params', { email }));
   const derived = await deriveAccountKeys(options.password, kdf);
   try {
     const session = await api.anonymous<
@@ -185,5 +181,22 @@ export async function logout(
   return { email: stored?.email ?? null, revoked };
 }
 
-/** A public key from base64, for callers that hold wire values. */
-export const publicKey = (b64: string): Uint8Array => fromBase64(b64);
+/** The weakest password hashing a client accepts from a server at login. */
+export const MIN_LOGIN_KDF = { ops: 2, mem: 64 * 1024 * 1024 } as const;
+
+/**
+ * The KDF parameters the server hands out, checked: a hostile server could otherwise ask for
+ * a trivially cheap Argon2id and brute-force the password from the auth key it receives.
+ */
+function checkedKdf(answer: unknown): KdfParams {
+  const parsed = authParamsResponse.safeParse(answer);
+  if (!parsed.success)
+    throw new AgentSecretsError('remote_error', 'the sync server sent malformed login parameters');
+  const { kdf } = parsed.data;
+  if (kdf.ops < MIN_LOGIN_KDF.ops || kdf.mem < MIN_LOGIN_KDF.mem)
+    throw new AgentSecretsError(
+      'signature_invalid',
+      `the sync server asked for a weak password hash (Argon2id ops=${kdf.ops}, ${Math.round(kdf.mem / 1024)} KiB; at least ops=2 and 64 MiB are required); nothing was sent. Do not trust this server`,
+    );
+  return kdf;
+}

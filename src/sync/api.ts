@@ -64,6 +64,8 @@ export function createSyncApi(serverUrl: string, session?: SessionStore): SyncAp
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(TIMEOUT_MS),
+        // A redirect could carry a password-derived key or a refresh token elsewhere.
+        redirect: 'error',
       });
     } catch (cause) {
       throw new AgentSecretsError(
@@ -90,7 +92,7 @@ export function createSyncApi(serverUrl: string, session?: SessionStore): SyncAp
         : 'remote_error';
     const message =
       typeof body.message === 'string'
-        ? `sync server: ${body.message}`
+        ? `sync server: ${printable(body.message).slice(0, 500)}`
         : `sync server answered HTTP ${status}`;
     return new AgentSecretsError(code, message, {
       context: Array.isArray(body.conflicts)
@@ -140,4 +142,10 @@ export function notLoggedIn(): AgentSecretsError {
     'not_logged_in',
     'not signed in to a sync server: run `agentsecrets login --server URL` (or `agentsecrets signup`)',
   );
+}
+
+/** Text from the server without control characters (no terminal escapes reach the user). */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }

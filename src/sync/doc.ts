@@ -29,12 +29,25 @@ export interface WorkspaceDoc {
   /** The current workspace key epoch. */
   epoch: number;
   admins: { user_id: string; email: string; sign_public: string }[];
+  /**
+   * Every confirmed member with the public keys an admin checked (by fingerprint) when
+   * confirming them: keys are sealed only to these, never to what the server lists.
+   */
+  members: DocMember[];
   /** The public half of the workspace token-signing key (JWK), or null before the first. */
   token_public_jwk: Record<string, unknown> | null;
   allowlist: AllowlistEntry[];
   allowlist_log: AllowlistChange[];
   policy: WorkspacePolicy;
   agents: AgentRecord[];
+}
+
+/** A member as the signed document names them. */
+export interface DocMember {
+  user_id: string;
+  email: string;
+  box_public: string;
+  sign_public: string;
 }
 
 /** Parses a document body; `signature_invalid` for anything that is not one. */
@@ -57,6 +70,15 @@ export function parseDocBody(body: string): WorkspaceDoc {
           user_id: str(admin.user_id, `doc.admins[${i}].user_id`),
           email: str(admin.email, `doc.admins[${i}].email`),
           sign_public: str(admin.sign_public, `doc.admins[${i}].sign_public`),
+        };
+      }),
+      members: arr(d.members ?? [], 'doc.members').map((m, i) => {
+        const member = obj(m, `doc.members[${i}]`);
+        return {
+          user_id: str(member.user_id, `doc.members[${i}].user_id`),
+          email: str(member.email, `doc.members[${i}].email`),
+          box_public: str(member.box_public, `doc.members[${i}].box_public`),
+          sign_public: str(member.sign_public, `doc.members[${i}].sign_public`),
         };
       }),
       token_public_jwk:

@@ -24,7 +24,12 @@ export interface SyncTarget {
   environment: string;
 }
 
-type Meta = { key: string; base_version: number | null; changed_since_sync: boolean };
+type Meta = {
+  key: string;
+  base_version: number | null;
+  changed_since_sync: boolean;
+  version: number;
+};
 type RemoteMeta = Pick<RemoteRecord, 'key' | 'version' | 'epoch' | 'digest'>;
 
 const recordsPath = (t: SyncTarget) =>
@@ -186,11 +191,12 @@ async function pushOnce(
   );
   const conflicts: string[] = [];
   const toPush: string[] = [];
-  const alreadySynced: { key: string; base_version: number }[] = [];
+  const alreadySynced: { key: string; base_version: number; seen: number }[] = [];
   for (const key of candidates) {
     const l = local.get(key)!;
     const r = remote.get(key);
-    if (r !== undefined && same.has(key)) alreadySynced.push({ key, base_version: r.version });
+    if (r !== undefined && same.has(key))
+      alreadySynced.push({ key, base_version: r.version, seen: l.version });
     else if (r === undefined) toPush.push(key);
     else if (l.base_version === r.version || options.force) toPush.push(key);
     else if (l.changed_since_sync || l.base_version === null) conflicts.push(key);
@@ -224,9 +230,14 @@ async function pushOnce(
     options.onProgress?.(`uploading ${changes.length} secret(s)`);
     await ctx.session.api.call('POST', `${recordsPath(t)}/push`, { changes, force: options.force });
   }
+  // A key edited while this push ran keeps its edit, still to be pushed.
   await ctx.vault.applySync(selectionOf(t), [
     ...alreadySynced,
-    ...changes.map((c) => ({ key: c.key, base_version: c.version })),
+    ...changes.map((c) => ({
+      key: c.key,
+      base_version: c.version,
+      seen: local.get(c.key)!.version,
+    })),
   ]);
   await markProject(ctx, t, 'last_push_at');
   return {
@@ -268,7 +279,7 @@ export async function pull(
       );
     });
   const same = await sameValues(ctx, t, remote, changedBoth);
-  const updates: { key: string; value?: string; base_version: number }[] = [];
+  const updates: { key: string; value?: string; base_version: number; seen: number | null }[] = [];
   const conflicts: string[] = [];
   const pulled: string[] = [];
   const keys = new Map<number, Uint8Array>();
@@ -282,8 +293,9 @@ export async function pull(
       );
     if (l !== undefined && l.base_version === r.version && !(l.changed_since_sync && options.force))
       continue;
+    const seen = l?.version ?? null;
     if (same.has(r.key)) {
-      updates.push({ key: r.key, base_version: r.version });
+      updates.push({ key: r.key, base_version: r.version, seen });
       continue;
     }
     if (l !== undefined && (l.changed_since_sync || l.base_version === null) && !options.force) {
@@ -301,11 +313,15 @@ export async function pull(
       { ...address(t, r.key), version: r.version, epoch: r.epoch },
       r,
     );
-    updates.push({ key: r.key, value, base_version: r.version });
-    pulled.push(r.key);
+    updates.push({ key: r.key, value, base_version: r.version, seen });
   }
   for (const k of keys.values()) k.fill(0);
-  await ctx.vault.applySync(selectionOf(t), updates);
+  // A key edited here while this pull ran keeps the edit: it is a conflict, not overwritten.
+  const kept = new Set(await ctx.vault.applySync(selectionOf(t), updates));
+  for (const u of updates) {
+    if (kept.has(u.key)) conflicts.push(u.key);
+    else if (u.value !== undefined) pulled.push(u.key);
+  }
   await markProject(ctx, t, 'last_pull_at');
   return {
     remote_configured: true,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import { AgentSecretsError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
 import { fromBase64, toBase64 } from '../crypto/aead.js';
@@ -18,8 +19,9 @@ import {
   openGrant,
   signDoc,
 } from './crypto.js';
-import { docBody, type TrustedDoc, verifyDoc, type WorkspaceDoc } from './doc.js';
-import type { SignedDoc } from './wire.js';
+import { type DocMember, docBody, type TrustedDoc, verifyDoc, type WorkspaceDoc } from './doc.js';
+import type { RotateRecord, SignedDoc } from './wire.js';
+import { printable } from './api.js';
 
 /**
  * Team workspaces on a sync server (DESIGN §10), from this user's side: creating one,
@@ -94,6 +96,23 @@ function myAdminEntry(ctx: TeamContext) {
   };
 }
 
+function myMemberEntry(ctx: TeamContext): DocMember {
+  return {
+    user_id: ctx.session.account.userId,
+    email: ctx.session.account.email,
+    box_public: toBase64(ctx.session.keys.box.publicKey),
+    sign_public: toBase64(ctx.session.keys.sign.publicKey),
+  };
+}
+
+/** A fingerprint computed here from the keys themselves, never the server's say-so. */
+export function fingerprintOf(
+  sodium: Sodium,
+  keys: { box_public: string; sign_public: string },
+): string {
+  return memberFingerprint(sodium, fromBase64(keys.box_public), fromBase64(keys.sign_public));
+}
+
 function me(ctx: TeamContext) {
   return { userId: ctx.session.account.userId, sign: ctx.session.keys.sign };
 }
@@ -124,6 +143,7 @@ export async function createTeamWorkspace(ctx: TeamContext, name: string): Promi
     issued_at: now,
     epoch: 1,
     admins: [myAdminEntry(ctx)],
+    members: [myMemberEntry(ctx)],
     token_public_jwk: tokenPublic,
     allowlist: [],
     allowlist_log: [],
@@ -193,7 +213,17 @@ export async function remoteWorkspaces(ctx: TeamContext) {
 }
 
 export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<RemoteWorkspace> {
-  return ctx.session.api.call<RemoteWorkspace>('GET', `/v1/workspaces/${encodeURIComponent(id)}`);
+  const remote = await ctx.session.api.call<RemoteWorkspace>(
+    'GET',
+    `/v1/workspaces/${encodeURIComponent(id)}`,
+  );
+  // Fingerprints are computed here; text from the server is made safe for a terminal.
+  for (const m of remote.members) {
+    m.fingerprint = fingerprintOf(ctx.sodium, m);
+    m.email = printable(m.email);
+  }
+  for (const i of remote.invites) i.email = printable(i.email);
+  return remote;
 }
 
 /**
@@ -204,7 +234,10 @@ export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<Rem
 export async function joinTeamWorkspace(
   ctx: TeamContext,
   id: string,
-): Promise<{ workspace: Workspace; newlyTrusted: RemoteMember[] }> {
+): Promise<{
+  workspace: Workspace;
+  newlyTrusted: { id: string; email: string; fingerprint: string }[];
+}> {
   const remote = await remoteWorkspace(ctx, id);
   if (remote.doc === null)
     throw new AgentSecretsError('not_found', 'the workspace has no document yet');
@@ -215,12 +248,14 @@ export async function joinTeamWorkspace(
   const doc = verifyDoc(ctx.sodium, id, remote.doc, trusted);
   await openGrants(ctx, id, doc, remote.grants);
   const pinned = { ...(existing?.team?.pinned ?? {}) };
-  const newlyTrusted: RemoteMember[] = [];
+  // The admins as the signed document names them, with fingerprints computed here.
+  const newlyTrusted: { id: string; email: string; fingerprint: string }[] = [];
   for (const admin of doc.admins) {
-    const member = remote.members.find((m) => m.id === admin.user_id);
-    if (member === undefined || pinned[member.id] !== undefined) continue;
-    pinned[member.id] = member.fingerprint;
-    newlyTrusted.push(member);
+    const member = doc.members.find((m) => m.user_id === admin.user_id);
+    if (member === undefined || pinned[member.user_id] !== undefined) continue;
+    const fingerprint = fingerprintOf(ctx.sodium, member);
+    pinned[member.user_id] = fingerprint;
+    newlyTrusted.push({ id: member.user_id, email: printable(member.email), fingerprint });
   }
   pinned[ctx.session.account.userId] = ownFingerprint(ctx);
   const workspace = await applyDoc(ctx.services, id, remote.doc, doc, {
@@ -246,7 +281,13 @@ async function openGrants(
   for (const grant of grants) {
     if (grant.user_id !== ctx.session.account.userId) continue;
     const name = grant.kind === 'workspace' ? keyName(grant.epoch) : SIGNING_KEY_NAME;
-    if ((await ctx.vault.getReserved(id, name)) !== undefined) continue;
+    const held = await ctx.vault.getReserved(id, name);
+    if (held !== undefined && (grant.kind === 'workspace' || sameTokenKey(held, doc))) continue;
+    if (
+      grant.kind === 'token' &&
+      grants.some((g) => g.kind === 'token' && g.user_id === grant.user_id && g.epoch > grant.epoch)
+    )
+      continue; // an older token key: only the newest grant counts
     const granter = doc.admins.find((a) => a.user_id === grant.granted_by);
     if (granter === undefined) continue; // from an admin no longer in office: a newer grant exists
     const key = openGrant(ctx.sodium, grant, fromBase64(granter.sign_public), ctx.session.keys.box);
@@ -384,17 +425,17 @@ export async function invite(
   ctx: TeamContext,
   workspace: Workspace,
   email: string,
-  role: 'admin' | 'member',
 ): Promise<{ status: 'pending' | 'invited' | 'already_member'; user: RemoteMember | null }> {
   teamOf(workspace);
-  return ctx.session.api.call(
-    'POST',
-    `/v1/workspaces/${encodeURIComponent(workspace.id)}/invites`,
-    {
-      email,
-      role,
-    },
-  );
+  const result = await ctx.session.api.call<{
+    status: 'pending' | 'invited' | 'already_member';
+    user: RemoteMember | null;
+  }>('POST', `/v1/workspaces/${encodeURIComponent(workspace.id)}/invites`, { email });
+  if (result.user !== null) {
+    result.user.fingerprint = fingerprintOf(ctx.sodium, result.user);
+    result.user.email = printable(result.user.email);
+  }
+  return result;
 }
 
 /** The pending member with this email, for an admin to check the fingerprint before confirming. */
@@ -419,7 +460,17 @@ export async function confirm(
   workspace: Workspace,
   member: RemoteMember,
 ): Promise<void> {
-  const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+  // First the signed document names the member with the keys the human just checked; only
+  // then is the key sealed to them. Rotations seal only to members the document names.
+  const current = await updateDoc(ctx, workspace, (doc) => {
+    doc.members = doc.members.filter((m) => m.user_id !== member.id);
+    doc.members.push({
+      user_id: member.id,
+      email: member.email,
+      box_public: member.box_public,
+      sign_public: member.sign_public,
+    });
+  });
   const team = teamOf(current);
   const key = await workspaceKey(ctx, current, team.epoch);
   const to = { userId: member.id, boxPublic: fromBase64(member.box_public) };
@@ -453,9 +504,10 @@ export async function setRole(
   const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
   const team = teamOf(current);
   const remote = await remoteWorkspace(ctx, current.id);
-  const member = activeMember(remote, email);
-  checkPinned(team, member);
+  activeMember(remote, email);
   const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
+  const member = signedMember(ctx, doc, email);
+  checkPinned(team, member);
   doc.admins = doc.admins.filter((a) => a.user_id !== member.id);
   if (role === 'admin')
     doc.admins.push({ user_id: member.id, email: member.email, sign_public: member.sign_public });
@@ -503,6 +555,25 @@ function activeMember(remote: RemoteWorkspace, email: string): RemoteMember {
   return member;
 }
 
+/** A member as the signed document names them, with a fingerprint computed here. */
+function signedMember(ctx: TeamContext, doc: WorkspaceDoc, email: string): RemoteMember {
+  const m = doc.members.find((x) => x.email === email.trim().toLowerCase());
+  if (m === undefined)
+    throw new AgentSecretsError(
+      'not_found',
+      `${email} is not in the workspace's signed member list: confirm them first (\`agentsecrets workspace confirm ${email}\`)`,
+    );
+  return {
+    id: m.user_id,
+    email: printable(m.email),
+    box_public: m.box_public,
+    sign_public: m.sign_public,
+    fingerprint: fingerprintOf(ctx.sodium, m),
+    role: doc.admins.some((a) => a.user_id === m.user_id) ? 'admin' : 'member',
+    status: 'active',
+  };
+}
+
 /** A member whose keys changed since this user trusted them is refused: the server may lie. */
 function checkPinned(team: TeamInfo, member: RemoteMember): void {
   const pinned = team.pinned[member.id];
@@ -514,44 +585,136 @@ function checkPinned(team: TeamInfo, member: RemoteMember): void {
 }
 
 /**
- * Removes a member and rotates the workspace key: every record is re-encrypted under a new
- * key of the next epoch, which is sealed to each remaining member; all in one request.
+ * Removes a member (or none) and rotates the workspace key: every record is re-encrypted under
+ * a new key of the next epoch, sealed to each remaining member the signed document names (with
+ * the keys checked when they were confirmed), all in one request. When an admin leaves, or
+ * with `newTokenKey`, the token-signing key is replaced too: tokens signed with the old one
+ * stop verifying and must be issued again.
  */
 export async function removeMember(
   ctx: TeamContext,
   workspace: Workspace,
   email: string | null,
-  onProgress?: (text: string) => void,
-): Promise<{ epoch: number; records: number; removed: RemoteMember | null }> {
+  options: { newTokenKey?: boolean; onProgress?: (text: string) => void } = {},
+): Promise<{
+  epoch: number;
+  records: number;
+  removed: RemoteMember | null;
+  tokenKeyReplaced: boolean;
+}> {
   const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
   const team = teamOf(current);
+  const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
   const remote = await remoteWorkspace(ctx, current.id);
-  const removed =
-    email === null
-      ? null
-      : (remote.members.find((m) => m.email === email.trim().toLowerCase()) ?? null);
-  if (email !== null && removed === null)
-    throw new AgentSecretsError('not_found', `${email} is not a member of this workspace`);
-  const remaining = remote.members.filter((m) => m.status === 'active' && m.id !== removed?.id);
+  const removed = email === null ? null : signedMemberOrServer(ctx, doc, remote, email);
+  const active = new Set(remote.members.filter((m) => m.status === 'active').map((m) => m.id));
+  const unsigned = remote.members.filter(
+    (m) =>
+      m.status === 'active' && m.id !== removed?.id && !doc.members.some((d) => d.user_id === m.id),
+  );
+  if (unsigned.length > 0)
+    throw new AgentSecretsError(
+      'signature_invalid',
+      `the server lists member(s) the signed document does not: ${unsigned.map((m) => printable(m.email)).join(', ')}; nothing was rotated. Confirm them (\`agentsecrets workspace confirm EMAIL\`) or ask the server operator`,
+    );
+  const remaining = doc.members
+    .filter((m) => m.user_id !== removed?.id && active.has(m.user_id))
+    .map((m) => signedMember(ctx, doc, m.email));
   for (const member of remaining) checkPinned(team, member);
   const oldKey = await workspaceKey(ctx, current, team.epoch);
   const newKey = new Uint8Array(randomBytes(32));
   const epoch = team.epoch + 1;
-  const { records } = await ctx.session.api.call<{
-    records: {
-      project_id: string;
-      environment: string;
-      key: string;
-      version: number;
-      epoch: number;
-      nonce: string;
-      ciphertext: string;
-    }[];
-  }>('GET', `/v1/workspaces/${encodeURIComponent(current.id)}/records`);
+  const reencrypted = await reencryptAll(
+    ctx,
+    current.id,
+    oldKey,
+    newKey,
+    epoch,
+    options.onProgress,
+  );
+  const grants = remaining.map((m) =>
+    makeGrant(
+      ctx.sodium,
+      me(ctx),
+      { userId: m.id, boxPublic: fromBase64(m.box_public) },
+      { workspaceId: current.id, epoch, kind: 'workspace' },
+      newKey,
+    ),
+  );
+  const adminLeaves = removed !== null && doc.admins.some((a) => a.user_id === removed.id);
+  const replaceTokenKey = adminLeaves || options.newTokenKey === true;
+  doc.admins = doc.admins.filter((a) => a.user_id !== removed?.id);
+  doc.members = doc.members.filter((m) => m.user_id !== removed?.id);
+  const tokenKey = replaceTokenKey
+    ? await newSigningKey()
+    : await ctx.vault.getReserved(current.id, SIGNING_KEY_NAME);
+  if (replaceTokenKey)
+    doc.token_public_jwk = (JSON.parse(tokenKey!) as StoredSigningKey).public_jwk;
+  for (const admin of remaining.filter((m) => doc.admins.some((a) => a.user_id === m.id))) {
+    if (tokenKey !== undefined)
+      grants.push(
+        makeGrant(
+          ctx.sodium,
+          me(ctx),
+          { userId: admin.id, boxPublic: fromBase64(admin.box_public) },
+          { workspaceId: current.id, epoch, kind: 'token' },
+          Buffer.from(tokenKey),
+        ),
+      );
+  }
+  doc.epoch = epoch;
+  doc.seq = team.doc_seq + 1;
+  doc.issued_at = new Date().toISOString();
+  const next = signed(ctx, doc);
+  options.onProgress?.('sending the rotation');
+  await ctx.session.api.call('POST', `/v1/workspaces/${encodeURIComponent(current.id)}/rotate`, {
+    from_epoch: team.epoch,
+    epoch,
+    grants,
+    records: reencrypted,
+    doc: next,
+    remove_user_id: removed?.id ?? null,
+  });
+  await ctx.vault.setReserved(current.id, keyName(epoch), toBase64(newKey));
+  if (replaceTokenKey) await ctx.vault.setReserved(current.id, SIGNING_KEY_NAME, tokenKey!);
+  newKey.fill(0);
+  oldKey.fill(0);
+  await applyDoc(ctx.services, current.id, next, doc);
+  return { epoch, records: reencrypted.length, removed, tokenKeyReplaced: replaceTokenKey };
+}
+
+/** The member to remove: from the signed list, else (never confirmed) as the server lists them. */
+function signedMemberOrServer(
+  ctx: TeamContext,
+  doc: WorkspaceDoc,
+  remote: RemoteWorkspace,
+  email: string,
+): RemoteMember {
+  const address = email.trim().toLowerCase();
+  if (doc.members.some((m) => m.email === address)) return signedMember(ctx, doc, address);
+  const listed = remote.members.find((m) => m.email === address);
+  if (listed === undefined)
+    throw new AgentSecretsError('not_found', `${email} is not a member of this workspace`);
+  return listed;
+}
+
+/** Every record of the workspace, decrypted with the old key and sealed under the new epoch. */
+async function reencryptAll(
+  ctx: TeamContext,
+  workspaceId: string,
+  oldKey: Uint8Array,
+  newKey: Uint8Array,
+  epoch: number,
+  onProgress?: (text: string) => void,
+) {
+  const { records } = await ctx.session.api.call<{ records: (RotateRecord & { epoch: number })[] }>(
+    'GET',
+    `/v1/workspaces/${encodeURIComponent(workspaceId)}/records`,
+  );
   onProgress?.(`re-encrypting ${records.length} record(s) under the key of epoch ${epoch}`);
-  const reencrypted = records.map((r) => {
+  return records.map((r) => {
     const address = {
-      workspace_id: current.id,
+      workspace_id: workspaceId,
       project_id: r.project_id,
       environment: r.environment,
       key: r.key,
@@ -567,46 +730,28 @@ export async function removeMember(
       ...sealed,
     };
   });
-  const grants = remaining.map((m) =>
-    makeGrant(
-      ctx.sodium,
-      me(ctx),
-      { userId: m.id, boxPublic: fromBase64(m.box_public) },
-      { workspaceId: current.id, epoch, kind: 'workspace' },
-      newKey,
-    ),
-  );
-  const signingKey = await ctx.vault.getReserved(current.id, SIGNING_KEY_NAME);
-  const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
-  doc.admins = doc.admins.filter((a) => a.user_id !== removed?.id);
-  for (const admin of remaining.filter((m) => doc.admins.some((a) => a.user_id === m.id))) {
-    if (signingKey !== undefined)
-      grants.push(
-        makeGrant(
-          ctx.sodium,
-          me(ctx),
-          { userId: admin.id, boxPublic: fromBase64(admin.box_public) },
-          { workspaceId: current.id, epoch, kind: 'token' },
-          Buffer.from(signingKey),
-        ),
-      );
-  }
-  doc.epoch = epoch;
-  doc.seq = team.doc_seq + 1;
-  doc.issued_at = new Date().toISOString();
-  const next = signed(ctx, doc);
-  onProgress?.('sending the rotation');
-  await ctx.session.api.call('POST', `/v1/workspaces/${encodeURIComponent(current.id)}/rotate`, {
-    from_epoch: team.epoch,
-    epoch,
-    grants,
-    records: reencrypted,
-    doc: next,
-    remove_user_id: removed?.id ?? null,
-  });
-  await ctx.vault.setReserved(current.id, keyName(epoch), toBase64(newKey));
-  newKey.fill(0);
-  oldKey.fill(0);
-  await applyDoc(ctx.services, current.id, next, doc);
-  return { epoch, records: reencrypted.length, removed };
+}
+
+/** Whether the token key held here is the one the signed document publishes. */
+function sameTokenKey(held: string, doc: WorkspaceDoc): boolean {
+  const jwk = (JSON.parse(held) as StoredSigningKey).public_jwk;
+  return doc.token_public_jwk !== null && jwk.x === doc.token_public_jwk.x;
+}
+
+interface StoredSigningKey {
+  kid: string;
+  private_pkcs8: string;
+  public_jwk: Record<string, unknown>;
+}
+
+/** A fresh token-signing key, serialised as the vault keeps it. */
+async function newSigningKey(): Promise<string> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), alg: 'EdDSA', use: 'sig' };
+  const stored: StoredSigningKey = {
+    kid: await calculateJwkThumbprint(jwk),
+    private_pkcs8: await exportPKCS8(privateKey),
+    public_jwk: jwk,
+  };
+  return JSON.stringify(stored);
 }

@@ -98,7 +98,8 @@ export const createWorkspaceRequest = z.object({
   doc: signedDoc,
 });
 
-export const inviteRequest = z.object({ email, role: role.default('member') });
+/** Invites are always for members: an admin is made only by a signed document (promote). */
+export const inviteRequest = z.object({ email });
 export const confirmRequest = z.object({ grants: z.array(keyGrant).min(1).max(64) });
 export const roleRequest = z.object({
   role,

@@ -81,11 +81,19 @@ export interface UnlockedVault {
   /**
    * Records the outcome of a sync in one write: a pulled key gets its value; every listed key
    * gets `base_version` (the remote version it now matches) and `changed_since_sync: false`.
+   * With `seen` (the record's local `version` when the sync read it, null if it was absent), a
+   * record changed meanwhile keeps its local value and stays marked as changed: a pulled value
+   * is not written over it, a pushed one only moves its base. Returns the keys so kept.
    */
   applySync(
     selection: Selection,
-    updates: readonly { key: string; value?: string; base_version: number }[],
-  ): Promise<void>;
+    updates: readonly {
+      key: string;
+      value?: string;
+      base_version: number;
+      seen?: number | null;
+    }[],
+  ): Promise<string[]>;
   /** Moves the data key to another provider; with `newDataKey`, re-encrypts every record too. */
   rekey(to: KeyProvider, options?: { newDataKey?: boolean }): Promise<void>;
   /** Wipes the data key from memory. */
@@ -352,17 +360,29 @@ function openVault(state: OpenState): UnlockedVault {
     },
     async applySync(selection, updates) {
       for (const { key } of updates) assertKeyName(key);
+      const kept: string[] = [];
       await mutate((doc) => {
         const stamp = now().toISOString();
         for (const update of updates) {
+          const find = () => doc.records.find((r) => r.key === update.key && matches(r, selection));
+          const before = find();
+          const moved = update.seen !== undefined && (before?.version ?? null) !== update.seen;
+          if (moved) {
+            kept.push(update.key);
+            // Edited while the sync ran: keep the edit, still pending a push.
+            if (update.value === undefined && before !== undefined)
+              before.base_version = update.base_version;
+            continue;
+          }
           if (update.value !== undefined) upsert(doc, selection, update.key, update.value, stamp);
-          const record = doc.records.find((r) => r.key === update.key && matches(r, selection));
+          const record = find();
           if (record === undefined) continue;
           record.base_version = update.base_version;
           record.changed_since_sync = false;
         }
         return doc;
       });
+      return kept;
     },
     async rekey(to, options = {}) {
       const doc = await current();

@@ -306,6 +306,16 @@ describe('issued agent tokens', () => {
     expect((await refusal(verifier, token)).code).toBe('token_revoked');
   });
 
+  it('a token whose expiry is later than the one recorded at issue is refused (a re-minted token)', async () => {
+    const agent = await createAgent(main);
+    // Someone holding the signing key mints a token for a real token id with a longer life.
+    const minted = await issue(main, agent, { ttlSeconds: 300 * DAY, record: false });
+    await recordToken(main, agent.id, minted.tokenId, new Date(T0 + 30 * DAY * 1000));
+    const error = await refusal(verifierFor(main), minted.token);
+    expect(error.code).toBe('invalid_agent_token');
+    expect(error.message).toMatch(/does not match the token that was issued/);
+  });
+
   it('a cached token stops verifying once the clock passes its expiry', async () => {
     const agent = await createAgent(main);
     const { token, expiresAt } = await issue(main, agent, { ttlSeconds: 3600 });

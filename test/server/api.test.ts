@@ -144,6 +144,7 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
         email: a.email,
         sign_public: toBase64(a.keys.sign.publicKey),
       })),
+      members: [],
       token_public_jwk: null,
       allowlist: [],
       allowlist_log: [],
@@ -214,12 +215,12 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
   );
 
   it.skipIf(skip)(
-    'an invited email signs up as a pending member that cannot read until confirmed',
+    'an invited email signs up as a pending member (never an admin) that cannot read until confirmed',
     async () => {
       const invited = await send(
         'POST',
         `/v1/workspaces/${workspaceId}/invites`,
-        { email: 'member@example.com' },
+        { email: 'member@example.com', role: 'admin' },
         admin.access,
       );
       expect(invited.json.status).toBe('invited');

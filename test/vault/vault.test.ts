@@ -330,3 +330,52 @@ describe('passphrase vault', () => {
     expect(err.code).toBe('vault_locked');
   });
 });
+
+describe('applySync (the outcome of a push or pull)', () => {
+  it('marks keys synced, writes pulled values, and keeps edits made while the sync ran', async () => {
+    const { vault } = await memoryVault();
+    const open = await vault.unlock();
+    await open.set(SEL, [
+      { key: 'PUSHED', value: 'p1' },
+      { key: 'EDITED_DURING_PUSH', value: 'e1' },
+      { key: 'EDITED_DURING_PULL', value: 'l1' },
+    ]);
+    const seen = new Map((await vault.list(SEL)).map((r) => [r.key, r.version]));
+    // Edits that land between the sync's read and its write.
+    await open.set(SEL, [
+      { key: 'EDITED_DURING_PUSH', value: 'e2' },
+      { key: 'EDITED_DURING_PULL', value: 'l2' },
+    ]);
+    const kept = await open.applySync(SEL, [
+      { key: 'PUSHED', base_version: 3, seen: seen.get('PUSHED')! },
+      { key: 'EDITED_DURING_PUSH', base_version: 5, seen: seen.get('EDITED_DURING_PUSH')! },
+      {
+        key: 'EDITED_DURING_PULL',
+        value: 'remote',
+        base_version: 7,
+        seen: seen.get('EDITED_DURING_PULL')!,
+      },
+      { key: 'NEW_FROM_REMOTE', value: 'n1', base_version: 2, seen: null },
+    ]);
+    expect(kept.sort(), JSON.stringify([...seen])).toEqual([
+      'EDITED_DURING_PULL',
+      'EDITED_DURING_PUSH',
+    ]);
+    const meta = new Map((await vault.list(SEL)).map((r) => [r.key, r]));
+    expect(meta.get('PUSHED')).toMatchObject({ base_version: 3, changed_since_sync: false });
+    // The pushed version is the base, but the newer edit is still to be pushed.
+    expect(meta.get('EDITED_DURING_PUSH')).toMatchObject({
+      base_version: 5,
+      changed_since_sync: true,
+    });
+    expect(await open.get(SEL, 'EDITED_DURING_PUSH')).toBe('e2');
+    // A pull does not write over an edit it did not see.
+    expect(await open.get(SEL, 'EDITED_DURING_PULL')).toBe('l2');
+    expect(meta.get('EDITED_DURING_PULL')).toMatchObject({ changed_since_sync: true });
+    expect(await open.get(SEL, 'NEW_FROM_REMOTE')).toBe('n1');
+    expect(meta.get('NEW_FROM_REMOTE')).toMatchObject({
+      base_version: 2,
+      changed_since_sync: false,
+    });
+  });
+});

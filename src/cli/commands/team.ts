@@ -294,13 +294,11 @@ export async function workspaceMembers(
 export async function workspaceInvite(
   ctx: CliContext,
   address: string,
-  options: { role: string; json?: boolean },
+  options: { json?: boolean },
 ): Promise<void> {
-  if (options.role !== 'admin' && options.role !== 'member')
-    throw new UsageError('--role is admin or member');
   await withTeam(ctx, async (team) => {
     const workspace = await ctx.services().workspaces.currentWorkspace();
-    const result = await invite(team, workspace, address, options.role as 'admin' | 'member');
+    const result = await invite(team, workspace, address);
     if (options.json)
       return ctx.out.json({
         email: address,
@@ -358,12 +356,20 @@ export async function workspaceRemove(
       confirm: address,
       yes: options.yes,
     });
-    const result = await removeMember(team, workspace, address, (t) => ctx.out.progress(t));
+    const result = await removeMember(team, workspace, address, {
+      onProgress: (t) => ctx.out.progress(t),
+    });
     if (options.json)
-      return ctx.out.json({ removed: address, epoch: result.epoch, records: result.records });
+      return ctx.out.json({
+        removed: address,
+        epoch: result.epoch,
+        records: result.records,
+        token_key_replaced: result.tokenKeyReplaced,
+      });
     ctx.out.line(
       `removed ${address}; ${result.records} secret(s) re-encrypted under key epoch ${result.epoch}`,
     );
+    if (result.tokenKeyReplaced) tokenKeyNotice(ctx);
     ctx.out.notice(
       'values they already pulled stay with them: rotate the credentials themselves at their providers',
     );
@@ -385,9 +391,25 @@ export async function workspaceRole(
       yes: options.yes,
     });
     const member = await setRole(team, workspace, address, role);
-    if (options.json) return ctx.out.json({ email: member.email, role });
+    // A demoted admin held the token-signing key: replace it (a rotation) so they cannot mint.
+    const rotated =
+      role === 'member'
+        ? await removeMember(team, await ctx.services().workspaces.currentWorkspace(), null, {
+            newTokenKey: true,
+            onProgress: (t) => ctx.out.progress(t),
+          })
+        : undefined;
+    if (options.json)
+      return ctx.out.json({ email: member.email, role, token_key_replaced: rotated !== undefined });
     ctx.out.line(`${member.email} is now ${role === 'admin' ? 'an admin' : 'a member'}`);
+    if (rotated !== undefined) tokenKeyNotice(ctx);
   });
+}
+
+function tokenKeyNotice(ctx: CliContext): void {
+  ctx.out.notice(
+    'the workspace token-signing key was replaced (a former admin held it): agent tokens issued before now no longer verify; issue new ones with `agentsecrets agent token issue NAME`',
+  );
 }
 
 /** `secrets push|pull|diff`. */
