@@ -13,9 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { Agent, request } from 'undici';
-import { loadConfig } from '../dist/src/core/config.js';
-import { TEST_KDF_COST } from '../dist/src/crypto/kdf.js';
-import { createServices } from '../dist/src/services.js';
+import { prepareHome } from './home.mjs';
 import { median, percentile } from './lib.mjs';
 
 const N = Number(process.env.N ?? 500);
@@ -34,28 +32,11 @@ const upstream = createServer((_req, res) => res.end('{"ok":true}'));
 await new Promise((resolve) => upstream.listen(0, '127.0.0.1', resolve));
 const upstreamUrl = `http://127.0.0.1:${upstream.address().port}`;
 
-const passphrase = { forUnlock: async () => PASSPHRASE, forCreate: async () => PASSPHRASE };
-const services = createServices(loadConfig({ AGENTSECRETS_HOME: home }, home), {
-  passphrase,
-  kdfCost: TEST_KDF_COST,
-});
-await services.vault.create(services.keyProvider('passphrase'));
-const { workspace } = await services.workspaces.initLocal({
-  projectName: 'bench',
-  backend: 'passphrase',
-});
-const current = await services.workspaces.resolve();
-const vault = await services.vault.unlock();
-await vault.set(current.selection, [{ key: 'API_KEY', value: 'sk_bench_mcp_0123456789' }]);
-vault.close();
-await services.workspaces.updateWorkspace(workspace.id, (w) => {
-  w.allowlist = [
-    {
-      pattern: `127.0.0.1:${upstream.address().port}`,
-      added_by: 'bench',
-      added_at: new Date().toISOString(),
-    },
-  ];
+await prepareHome({
+  home,
+  passphrase: PASSPHRASE,
+  secrets: { API_KEY: 'sk_bench_mcp_0123456789' },
+  allowPorts: [upstream.address().port],
 });
 
 const proxy = spawn(process.execPath, [cli, 'proxy', 'start', '--port', '0'], {

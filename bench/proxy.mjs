@@ -12,9 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Agent } from 'undici';
 import { verifyChain } from '../dist/src/audit/verify.js';
-import { loadConfig } from '../dist/src/core/config.js';
-import { TEST_KDF_COST } from '../dist/src/crypto/kdf.js';
-import { createServices } from '../dist/src/services.js';
+import { prepareHome } from './home.mjs';
 import { median, percentile } from './lib.mjs';
 
 const N = Number(process.env.N ?? 2000);
@@ -85,7 +83,12 @@ try {
   const slowUpstream = await startServer(UPSTREAM, { DELAY_MS: String(SERVICE_MS) });
   const slowUrl = `http://127.0.0.1:${slowUpstream.port}`;
   const bare = await startServer(BARE_PROXY, { UPSTREAM: upstreamUrl });
-  await prepareHome([upstream.port, slowUpstream.port]);
+  await prepareHome({
+    home,
+    passphrase: PASSPHRASE,
+    secrets: { [KEY]: `sk_bench_${Date.now().toString(36)}` },
+    allowPorts: [upstream.port, slowUpstream.port],
+  });
   const proxy = await startProxy();
   const bareUrl = `http://127.0.0.1:${bare.port}`;
   const proxyUrl = `http://127.0.0.1:${proxy.state.port}`;
@@ -199,31 +202,6 @@ try {
   await rm(home, { recursive: true, force: true });
 }
 process.exitCode = failed ? 1 : 0;
-
-/** A state folder with a passphrase vault, one secret and the upstream allowlisted. */
-async function prepareHome(upstreamPorts) {
-  const passphrase = { forUnlock: async () => PASSPHRASE, forCreate: async () => PASSPHRASE };
-  const services = createServices(loadConfig({ AGENTSECRETS_HOME: home }, home), {
-    passphrase,
-    kdfCost: TEST_KDF_COST,
-  });
-  await services.vault.create(services.keyProvider('passphrase'));
-  const { workspace } = await services.workspaces.initLocal({
-    projectName: 'bench',
-    backend: 'passphrase',
-  });
-  const current = await services.workspaces.resolve();
-  const vault = await services.vault.unlock();
-  await vault.set(current.selection, [{ key: KEY, value: `sk_bench_${Date.now().toString(36)}` }]);
-  vault.close();
-  await services.workspaces.updateWorkspace(workspace.id, (w) => {
-    w.allowlist = upstreamPorts.map((port) => ({
-      pattern: `127.0.0.1:${port}`,
-      added_by: 'bench',
-      added_at: new Date().toISOString(),
-    }));
-  });
-}
 
 /** A `node -e` server in its own process (run from the repository, for undici); its port. */
 async function startServer(source, env) {

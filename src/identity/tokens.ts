@@ -62,12 +62,29 @@ export async function loadSigningKey(
     };
   }
   if (!options.create) return undefined;
+  const record = await newSigningKeyRecord();
+  await vault.setReserved(workspaceId, SIGNING_KEY_NAME, record);
+  return loadSigningKey(vault, workspaceId, { create: false });
+}
+
+/**
+ * A fresh signing key, serialised as the vault keeps it (the private key as PKCS#8, the public
+ * one as a JWK with its thumbprint as `kid`). Team workspaces seal this text to their admins.
+ */
+export async function newSigningKeyRecord(): Promise<string> {
   const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), alg: 'EdDSA', use: 'sig' };
-  const kid = await calculateJwkThumbprint(jwk);
-  const record: StoredKey = { kid, private_pkcs8: await exportPKCS8(privateKey), public_jwk: jwk };
-  await vault.setReserved(workspaceId, SIGNING_KEY_NAME, JSON.stringify(record));
-  return { kid, privateKey, publicKey };
+  const record: StoredKey = {
+    kid: await calculateJwkThumbprint(jwk),
+    private_pkcs8: await exportPKCS8(privateKey),
+    public_jwk: jwk,
+  };
+  return JSON.stringify(record);
+}
+
+/** The public JWK of a serialised signing key. */
+export function signingKeyPublicJwk(record: string): Record<string, unknown> {
+  return (JSON.parse(record) as StoredKey).public_jwk;
 }
 
 /** Issues a token for an agent. The caller records `tokenId` and the expiry, never the token. */

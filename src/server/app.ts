@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -178,7 +179,7 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
     throttle(c, req.email);
     const user = await store.userByEmail(req.email);
     const presented = authKeyHash(fromBase64(req.auth_key));
-    if (user === undefined || !sameHex(user.auth_hash, presented))
+    if (user === undefined || !sameDigest(user.auth_hash, presented))
       throw fail('unauthorized', 'wrong email or password');
     const tokens = await sessions.issue(user.id);
     return c.json({
@@ -642,14 +643,13 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   return app;
 }
 
-/** Constant-time comparison of two hex digests of equal length. */
-function sameHex(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
-}
-
 function errorName(err: unknown): string {
   return err instanceof Error ? err.name : typeof err;
+}
+
+/** Constant-time comparison of two SHA-256 hex digests. */
+function sameDigest(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === 32 && y.length === 32 && timingSafeEqual(x, y);
 }

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import { AgentSecretsError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
 import { fromBase64, toBase64 } from '../crypto/aead.js';
 import { loadSodium, type Sodium } from '../crypto/sodium.js';
 import { createAgentStore } from '../identity/agents.js';
-import { loadSigningKey, SIGNING_KEY_NAME } from '../identity/tokens.js';
+import { newSigningKeyRecord, SIGNING_KEY_NAME, signingKeyPublicJwk } from '../identity/tokens.js';
 import type { Services } from '../services.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { defaultPolicy, type TeamInfo, type Workspace } from '../workspace/model.js';
@@ -130,10 +129,8 @@ export function ownFingerprint(ctx: TeamContext): string {
 export async function createTeamWorkspace(ctx: TeamContext, name: string): Promise<Workspace> {
   const id = randomId('ws');
   const workspaceKey = new Uint8Array(randomBytes(32));
-  await loadSigningKey(ctx.vault, id, { create: true });
-  const signingKey = (await ctx.vault.getReserved(id, SIGNING_KEY_NAME))!;
-  const tokenPublic = (JSON.parse(signingKey) as { public_jwk: Record<string, unknown> })
-    .public_jwk;
+  const signingKey = await newSigningKeyRecord();
+  await ctx.vault.setReserved(id, SIGNING_KEY_NAME, signingKey);
   const now = new Date().toISOString();
   const doc: WorkspaceDoc = {
     format: 1,
@@ -144,7 +141,7 @@ export async function createTeamWorkspace(ctx: TeamContext, name: string): Promi
     epoch: 1,
     admins: [myAdminEntry(ctx)],
     members: [myMemberEntry(ctx)],
-    token_public_jwk: tokenPublic,
+    token_public_jwk: signingKeyPublicJwk(signingKey),
     allowlist: [],
     allowlist_log: [],
     policy: defaultPolicy(),
@@ -646,10 +643,9 @@ export async function removeMember(
   doc.admins = doc.admins.filter((a) => a.user_id !== removed?.id);
   doc.members = doc.members.filter((m) => m.user_id !== removed?.id);
   const tokenKey = replaceTokenKey
-    ? await newSigningKey()
+    ? await newSigningKeyRecord()
     : await ctx.vault.getReserved(current.id, SIGNING_KEY_NAME);
-  if (replaceTokenKey)
-    doc.token_public_jwk = (JSON.parse(tokenKey!) as StoredSigningKey).public_jwk;
+  if (replaceTokenKey) doc.token_public_jwk = signingKeyPublicJwk(tokenKey!);
   for (const admin of remaining.filter((m) => doc.admins.some((a) => a.user_id === m.id))) {
     if (tokenKey !== undefined)
       grants.push(
@@ -734,24 +730,6 @@ async function reencryptAll(
 
 /** Whether the token key held here is the one the signed document publishes. */
 function sameTokenKey(held: string, doc: WorkspaceDoc): boolean {
-  const jwk = (JSON.parse(held) as StoredSigningKey).public_jwk;
+  const jwk = signingKeyPublicJwk(held);
   return doc.token_public_jwk !== null && jwk.x === doc.token_public_jwk.x;
-}
-
-interface StoredSigningKey {
-  kid: string;
-  private_pkcs8: string;
-  public_jwk: Record<string, unknown>;
-}
-
-/** A fresh token-signing key, serialised as the vault keeps it. */
-async function newSigningKey(): Promise<string> {
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
-  const jwk = { ...(await exportJWK(publicKey)), alg: 'EdDSA', use: 'sig' };
-  const stored: StoredSigningKey = {
-    kid: await calculateJwkThumbprint(jwk),
-    private_pkcs8: await exportPKCS8(privateKey),
-    public_jwk: jwk,
-  };
-  return JSON.stringify(stored);
 }
