@@ -60,10 +60,13 @@ export interface AuditInput {
   command?: string | null;
   /** The policy decision that applied (issue: identity), e.g. `agent:billing` or `workspace-default`. */
   policy?: string | null;
+  /** Why a response was withheld, in words (never content); written only when present. */
+  detail?: string | null;
 }
 
 /** A stored entry. */
-export interface AuditEntry extends Required<Omit<AuditInput, 'timestamp' | 'id'>> {
+export interface AuditEntry extends Required<Omit<AuditInput, 'timestamp' | 'id' | 'detail'>> {
+  detail?: string;
   id: string;
   timestamp: string;
   prev_hash: string;
@@ -98,6 +101,7 @@ export function encodeEntry(
     private_override: input.private_override ?? null,
     command: input.command ?? null,
     policy: input.policy ?? null,
+    ...(input.detail === undefined || input.detail === null ? {} : { detail: input.detail }),
     prev_hash: prevHash,
   };
   const body = JSON.stringify(fields);

@@ -47,6 +47,11 @@ export interface Config {
   readonly limits: Limits;
   /** `AGENTSECRETS_AUDIT_FSYNC`: always | interval (default) | never. */
   readonly auditFsync: 'always' | 'interval' | 'never';
+  /**
+   * `AGENTSECRETS_SCRUB_WINDOW`: runs of this many consecutive bytes of a value are scrubbed
+   * (default 12, never below 8).
+   */
+  readonly scrubWindow: number;
 }
 
 /** Size and time limits on forwarded calls. */
@@ -114,6 +119,7 @@ export function loadConfig(
       env.AGENTSECRETS_AUDIT_FSYNC === 'always' || env.AGENTSECRETS_AUDIT_FSYNC === 'never'
         ? env.AGENTSECRETS_AUDIT_FSYNC
         : 'interval',
+    scrubWindow: Math.max(8, Number.parseInt(env.AGENTSECRETS_SCRUB_WINDOW ?? '', 10) || 12),
   };
 }
 

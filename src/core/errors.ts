@@ -29,6 +29,10 @@ export const WIRE_CODES = [
   'response_too_large',
   'upstream_timeout',
   'sync_stale',
+  'header_not_allowed',
+  'invalid_secret_value',
+  'undecodable_response',
+  'response_withheld',
 ] as const;
 
 /** Codes used locally by the CLI, the vault and the stores. */

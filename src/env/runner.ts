@@ -3,7 +3,8 @@ import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AgentSecretsError } from '../core/errors.js';
-import { createRedactStream } from '../core/redact-stream.js';
+import type { Scrubber } from '../core/scrub/scrubber.js';
+import { createScrubStream } from '../core/scrub/stream.js';
 
 /** Where the child's output goes, and whether a human is watching it. */
 export interface RunStreams {
@@ -16,8 +17,10 @@ export interface RunOptions {
   args: readonly string[];
   /** The child's whole environment. */
   env: Record<string, string>;
-  /** Values to mask in output that does not go to a terminal. */
-  mask: readonly string[];
+  /** The values to mask in output that does not go to a terminal. */
+  mask: Scrubber;
+  /** Release complete lines at once (no value holds a line break). */
+  lines?: boolean;
   /** Turns masking off (`--no-mask`). */
   noMask: boolean;
   streams: RunStreams;
@@ -82,7 +85,7 @@ export async function runWithSecrets(options: RunOptions): Promise<RunResult> {
   const pipes: Promise<void>[] = [];
   const attach = (from: Readable | null, to: Writable) => {
     if (from === null) return;
-    const redact = createRedactStream(options.mask);
+    const redact = createScrubStream(options.mask, { lines: options.lines === true });
     redactors.push(redact);
     pipes.push(pipeline(from, redact, to, { end: false }));
   };

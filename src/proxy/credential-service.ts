@@ -15,8 +15,8 @@ import { declaredCaller } from '../identity/caller.js';
 import { type CryptoKey, importJWK, type JWK } from 'jose';
 import { createTokenVerifier, loadSigningKey } from '../identity/tokens.js';
 import { createRateLimiter, decide, decideForProgram, type RateLimiter } from '../policy/rules.js';
-import type { SecretBinding } from '../vault/format.js';
-import type { UnlockedVault, Vault } from '../vault/vault.js';
+import { compileScrubber, type Scrubber } from '../core/scrub/scrubber.js';
+import type { ScopeSnapshot, UnlockedVault, Vault } from '../vault/vault.js';
 import type { WorkspaceService } from '../workspace/service.js';
 import { syncSettings } from '../sync/settings.js';
 import {
@@ -25,7 +25,10 @@ import {
   createEngine,
   type Engine,
   type EngineSources,
+  MIN_INJECT_BYTES,
+  MIN_SHORT_BYTES,
   type PolicyCheck,
+  type SecretMeta,
   type Target,
 } from './engine.js';
 import { createForwarder, type Resolver } from './forward.js';
@@ -234,6 +237,18 @@ export async function createLocalCredentialService(
     return { decision: decision.source };
   };
 
+  // The scope scrubber is compiled once per vault change (the snapshot object changes).
+  const compiledScopes = new WeakMap<ScopeSnapshot, { scrubber: Scrubber; values: Set<string> }>();
+  function scopeScrubber(snapshot: ScopeSnapshot) {
+    let compiled = compiledScopes.get(snapshot);
+    if (compiled === undefined) {
+      const values = new Set(scrubbedValues(snapshot));
+      compiled = { scrubber: compileScrubber(values, { window: config.scrubWindow }), values };
+      compiledScopes.set(snapshot, compiled);
+    }
+    return compiled;
+  }
+
   const sources: EngineSources = {
     async workspace(id) {
       const workspace = (await workspaces.readWorkspaces()).workspaces.find((w) => w.id === id);
@@ -247,14 +262,22 @@ export async function createLocalCredentialService(
     },
     async bindings(target, keys) {
       const wanted = new Set(keys);
-      const found = new Map<string, SecretBinding | null>();
+      const found = new Map<string, SecretMeta>();
       for (const meta of await vault.list(selectionOf(target))) {
-        if (wanted.has(meta.key)) found.set(meta.key, meta.binding);
+        if (wanted.has(meta.key)) {
+          found.set(meta.key, { binding: meta.binding, allowShort: meta.allow_short });
+        }
       }
       return found;
     },
     async values(target, keys) {
       return (await open()).getMany(selectionOf(target), keys);
+    },
+    async scope(injected) {
+      const compiled = scopeScrubber(await (await open()).scope());
+      if (injected.every((v) => compiled.values.has(v))) return compiled.scrubber;
+      // A value set after the snapshot was read: scrub it too, this once.
+      return compileScrubber([...compiled.values, ...injected], { window: config.scrubWindow });
     },
   };
   const engine = createEngine({
@@ -431,6 +454,20 @@ async function recordEnv(
     command: request.command,
     private_override: override.empty ? null : override.source,
   });
+}
+
+/**
+ * The values output is scrubbed of: every value that can be injected (long enough, or allowed
+ * short by a human). Shorter values can never be sent anywhere, and scrubbing them would mark
+ * every look-alike in a response.
+ */
+export function scrubbedValues(snapshot: ScopeSnapshot): string[] {
+  return snapshot.values
+    .filter(({ value, allowShort }) => {
+      const bytes = Buffer.byteLength(value, 'utf8');
+      return bytes >= MIN_INJECT_BYTES || (allowShort && bytes >= MIN_SHORT_BYTES);
+    })
+    .map(({ value }) => value);
 }
 
 /** The vault selection of a target. */

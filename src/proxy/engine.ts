@@ -2,16 +2,16 @@ import type { Readable } from 'node:stream';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError, type ErrorCode, toAgentSecretsError } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
-import { createRedactStream } from '../core/redact-stream.js';
-import { type CompiledNeedles, compileNeedles, redactAll } from '../core/redactor.js';
+import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
+import { createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditSource, AuditStatus, IdentityLevel } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
-import { redactionNeedles } from './encodings.js';
 import { discard, type Forwarder } from './forward.js';
-import { applyInjections, type Injection } from './inject.js';
+import { applyInjections, type Injection, invalidSecretValue } from './inject.js';
+import { decodeResponseBody } from './response-body.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
 
 /** Who is calling, as far as the edge could establish. */
@@ -40,13 +40,33 @@ export interface CallInput {
   caller: Caller;
 }
 
+/** What the engine needs to know of a secret before it reads the value. */
+export interface SecretMeta {
+  binding: SecretBinding | null;
+  /** A human allowed this value to be injected although it is short (`--allow-short`). */
+  allowShort: boolean;
+}
+
 /** Where the engine finds workspaces and secrets. */
 export interface EngineSources {
   workspace(id: string): Promise<Workspace>;
-  /** Bindings of the named keys; a key without a record is absent. */
-  bindings(target: Target, keys: readonly string[]): Promise<Map<string, SecretBinding | null>>;
+  /** Metadata of the named keys; a key without a record is absent. */
+  bindings(target: Target, keys: readonly string[]): Promise<Map<string, SecretMeta>>;
   values(target: Target, keys: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * Every value in scope, compiled for scrubbing: all values the serving process can decrypt
+   * (and at least `injected`). Compiled once per vault change, not per call.
+   */
+  scope(injected: readonly string[]): Promise<Scrubber>;
 }
+
+/** Injected values shorter than this (in UTF-8 bytes) need a human's `--allow-short`. */
+export const MIN_INJECT_BYTES = 16;
+/** Not even a human can allow a value shorter than this: it could not be scrubbed. */
+export const MIN_SHORT_BYTES = 4;
+
+/** Request headers an agent may not send: they let a response return a value in slices. */
+const REFUSED_HEADERS = new Set(['range', 'if-range']);
 
 /** Runs after identity and before the secrets are read: per-agent and workspace policy. */
 export type PolicyCheck = (context: {
@@ -100,6 +120,10 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   response_too_large: 502,
   upstream_timeout: 504,
   sync_stale: 503,
+  header_not_allowed: 400,
+  invalid_secret_value: 400,
+  undecodable_response: 502,
+  response_withheld: 502,
 };
 
 /** HTTP status for an error code; 500 for codes that never go on the wire. */
@@ -138,28 +162,6 @@ export function createEngine(options: EngineOptions): Engine {
   const { override, limits } = options;
   const overrideNote = override.empty ? null : override.source;
 
-  // Deriving every encoding of a value (and deduplicating them) costs more than the rest of a
-  // call's redaction, and the same secrets are used over and over: keep the compiled sets.
-  const needleCache = new Map<string, CallNeedles>();
-  function needlesFor(
-    injections: readonly Injection[],
-    values: ReadonlyMap<string, string>,
-  ): CallNeedles {
-    const parts = injections.map((i) => `${i.style === 'basic' ? 'b' : 'v'}${values.get(i.key)!}`);
-    const cacheKey = parts.join('\u0000');
-    let compiled = needleCache.get(cacheKey);
-    if (compiled === undefined) {
-      compiled = callNeedles(
-        injections.flatMap((i) =>
-          redactionNeedles(values.get(i.key)!, { basic: i.style === 'basic' }),
-        ),
-      );
-      if (needleCache.size >= 256) needleCache.clear();
-      needleCache.set(cacheKey, compiled);
-    }
-    return compiled;
-  }
-
   async function execute(input: CallInput): Promise<EngineResponse> {
     const started = now();
     const requestId = timeOrderedId('evt');
@@ -170,7 +172,7 @@ export function createEngine(options: EngineOptions): Engine {
     let workspace: Workspace | undefined;
     let projectName: string | null = null;
     let url: URL | undefined;
-    let needles: CompiledNeedles = NO_NEEDLES.body;
+    let scrubber: Scrubber = EMPTY_SCRUBBER;
     let policyNote: string | null = null;
 
     const record = (
@@ -178,6 +180,7 @@ export function createEngine(options: EngineOptions): Engine {
       statusCode: number | null,
       reason: string | null,
       redacted: boolean,
+      detail?: string,
     ) =>
       options.audit.append({
         id: requestId,
@@ -189,7 +192,7 @@ export function createEngine(options: EngineOptions): Engine {
         token_id: input.caller.tokenId,
         source: input.caller.source,
         method: input.method,
-        target_url: scrub(input.url, needles),
+        target_url: scrubber.redact(input.url).output.toString('utf8'),
         domain: url?.hostname ?? null,
         secret_keys: keys,
         auth_styles: styles,
@@ -200,6 +203,7 @@ export function createEngine(options: EngineOptions): Engine {
         duration_ms: now() - started,
         private_override: overrideNote,
         policy: policyNote,
+        detail: detail ?? null,
       });
 
     try {
@@ -208,6 +212,14 @@ export function createEngine(options: EngineOptions): Engine {
       url = parseTarget(input.url);
       const method = input.method.toUpperCase();
       if (!/^[A-Z]+$/.test(method)) throw badRequest(`'${input.method}' is not an HTTP method`);
+      for (const [name] of input.headers) {
+        if (REFUSED_HEADERS.has(name.toLowerCase())) {
+          throw new AgentSecretsError(
+            'header_not_allowed',
+            `the ${name} header is refused: a response read in slices could carry a secret past redaction; request the whole resource`,
+          );
+        }
+      }
 
       // HTTPS only, unless the private-network override is on (checked again at connect).
       if (url.protocol === 'http:' && override.empty) throw nonHttps(url);
@@ -256,7 +268,7 @@ export function createEngine(options: EngineOptions): Engine {
       for (const injection of input.injections) {
         checkBinding(
           injection,
-          bindings.get(injection.key) ?? null,
+          bindings.get(injection.key)?.binding ?? null,
           url,
           workspace.policy.require_binding,
         );
@@ -277,8 +289,14 @@ export function createEngine(options: EngineOptions): Engine {
       }
 
       const values = await options.sources.values(input.target, keys);
-      const secretNeedles = needlesFor(input.injections, values);
-      needles = secretNeedles.body;
+      for (const key of keys) {
+        const value = values.get(key);
+        if (value === undefined) continue;
+        const bytes = Buffer.byteLength(value, 'utf8');
+        const allowed = bindings.get(key)?.allowShort === true && bytes >= MIN_SHORT_BYTES;
+        if (bytes < MIN_INJECT_BYTES && !allowed) throw invalidSecretValue(key);
+      }
+      scrubber = await options.sources.scope([...values.values()]);
       const outbound = applyInjections(
         { method, url, headers: input.headers, body: input.body },
         input.injections,
@@ -286,8 +304,6 @@ export function createEngine(options: EngineOptions): Engine {
       );
       const upstream = await options.forwarder.send(outbound);
 
-      // Headers: drop or scrub them now; the body: stream it through the redactor with a cap.
-      const { headers, count: redactedCount } = redactHeaders(upstream.headers, secretNeedles);
       if (
         upstream.contentLength !== undefined &&
         upstream.contentLength > limits.maxResponseBytes
@@ -295,19 +311,33 @@ export function createEngine(options: EngineOptions): Engine {
         discard(upstream.body);
         throw tooLarge(url);
       }
-      // One transform caps the size and scrubs the body; plain pipe() rather than pipeline(),
-      // whose teardown costs an abort and an error object per call.
-      const scrubber = createRedactStream(needles, {
+      // The body: every declared encoding undone and compressed payloads looked into, then
+      // scrubbed as a stream with a cap. Plain pipe() rather than pipeline(), whose teardown
+      // costs an abort and an error object per call.
+      const target = url;
+      const decoded = decodeResponseBody(upstream.body, upstream.headers, {
+        url: target,
+        transferCodings: upstream.transferCodings,
         maxBytes: limits.maxResponseBytes,
-        tooLarge: () => tooLarge(url!),
+        scrubber,
+        tooLarge: () => tooLarge(target),
       });
-      const body = upstream.body;
-      body.on('error', (err) => scrubber.destroy(upstream.translateError(err)));
-      scrubber.once('close', () => {
+      // Headers: drop or scrub them now.
+      const { headers, count: redactedCount } = redactHeaders(decoded.headers, scrubber);
+      const scrubStream = createScrubStream(scrubber, {
+        maxBytes: limits.maxResponseBytes,
+        tooLarge: () => tooLarge(target),
+        ...(decoded.utf16 === undefined ? {} : { hints: { utf16: decoded.utf16 } }),
+      });
+      const body = decoded.body;
+      body.on('error', (err) =>
+        scrubStream.destroy(err instanceof AgentSecretsError ? err : upstream.translateError(err)),
+      );
+      scrubStream.once('close', () => {
         if (!body.readableEnded) discard(body);
       });
-      body.pipe(scrubber);
-      const redacted = () => redactedCount + scrubber.redactions > 0;
+      body.pipe(scrubStream);
+      const redacted = () => redactedCount + scrubStream.redactions > 0;
       const done = new Promise<AuditEntry>((resolve, reject) => {
         let settled = false;
         // Exactly one entry per call, whichever of end, error or close comes first.
@@ -316,20 +346,25 @@ export function createEngine(options: EngineOptions): Engine {
           settled = true;
           outcome().then(resolve, reject);
         };
-        scrubber.once('end', () => settle(() => record('OK', upstream.status, null, redacted())));
-        scrubber.once('error', (err: unknown) => {
+        scrubStream.once('end', () =>
+          settle(() => record('OK', upstream.status, null, redacted())),
+        );
+        scrubStream.once('error', (err: unknown) => {
           const error = err instanceof AgentSecretsError ? err : toAgentSecretsError(err);
+          const detail =
+            typeof error.context.detail === 'string' ? error.context.detail : undefined;
           settle(() =>
             record(
               'ERROR',
               upstream.status,
               error.code === 'internal_error' ? 'upstream_error' : error.code,
               redacted(),
+              detail,
             ),
           );
         });
         // The reader went away before the end (a client hung up).
-        scrubber.once('close', () =>
+        scrubStream.once('close', () =>
           settle(() => record('ERROR', upstream.status, 'cancelled', redacted())),
         );
       });
@@ -337,7 +372,7 @@ export function createEngine(options: EngineOptions): Engine {
         requestId,
         status: upstream.status,
         headers,
-        body: scrubber,
+        body: scrubStream,
         contentLength: undefined,
         redacted,
         done,
@@ -346,7 +381,8 @@ export function createEngine(options: EngineOptions): Engine {
       const error = toAgentSecretsError(err);
       error.context.request_id = requestId;
       const status = BLOCK_CODES.has(error.code) ? 'BLOCKED' : 'ERROR';
-      await record(status, httpStatusOf(error.code), error.code, false);
+      const detail = typeof error.context.detail === 'string' ? error.context.detail : undefined;
+      await record(status, httpStatusOf(error.code), error.code, false, detail);
       throw error;
     }
   }
@@ -438,44 +474,29 @@ function checkBinding(
   }
 }
 
-/** The needles of one call: for bodies and header values, and lower-cased for header names. */
-export interface CallNeedles {
-  body: CompiledNeedles;
-  names: readonly string[];
-}
-
-/** Compiles the needles of one call (from redactionNeedles of each injected value). */
-export function callNeedles(needles: readonly string[]): CallNeedles {
-  const body = compileNeedles(needles);
-  return { body, names: [...new Set(body.text.map((n) => n.toLowerCase()))] };
-}
-
-const NO_NEEDLES = callNeedles([]);
-
 /**
- * Response headers as they may go back to a caller. A name that contains a secret in any
- * form is dropped with its value: names cannot be rewritten in place, and HTTP clients
- * lower-case them, so they are compared without case. Values are scrubbed as bodies are.
+ * Response headers as they may go back to a caller. Header strings carry bytes (Latin-1), so
+ * they are scanned as bytes. A name that holds a secret in any form is dropped with its value
+ * (names cannot be rewritten in place); values are scrubbed as bodies are.
  */
 export function redactHeaders(
   headers: readonly [string, string][],
-  needles: CallNeedles,
+  scrubber: Scrubber,
 ): { headers: [string, string][]; count: number } {
   let count = 0;
   const kept: [string, string][] = [];
   for (const [name, value] of headers) {
-    const lower = name.toLowerCase();
-    if (needles.names.some((n) => lower.includes(n))) {
-      count++;
-      continue;
-    }
-    if (!needles.body.text.some((n) => value.includes(n))) {
+    if (scrubber.size === 0) {
       kept.push([name, value]);
       continue;
     }
-    const redacted = redactAll(value, needles.body);
+    if (scrubber.nameContains(Buffer.from(name, 'latin1'))) {
+      count++;
+      continue;
+    }
+    const redacted = scrubber.redact(Buffer.from(value, 'latin1'));
     count += redacted.count;
-    kept.push([name, redacted.output.toString('utf8')]);
+    kept.push([name, redacted.count === 0 ? value : redacted.output.toString('latin1')]);
   }
   return { headers: kept, count };
 }
@@ -489,13 +510,6 @@ function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[]
     parsedAllowlists.set(entries, patterns);
   }
   return patterns;
-}
-
-/** Removes any injected value from a URL before it is logged. */
-function scrub(url: string, needles: CompiledNeedles): string {
-  return needles.text.some((n) => url.includes(n))
-    ? redactAll(url, needles).output.toString('utf8')
-    : url;
 }
 
 function hostPort(url: URL): string {

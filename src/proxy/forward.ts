@@ -1,8 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
-import { type Readable, PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
@@ -30,12 +28,14 @@ export interface ForwarderOptions {
   ca?: string[];
 }
 
-/** The upstream's answer: status, headers (hop-by-hop removed), and a decoded body stream. */
+/** The upstream's answer: status, headers (hop-by-hop removed), and the body as it came. */
 export interface UpstreamResponse {
   status: number;
   headers: [string, string][];
+  /** Transfer codings other than chunked (undone by the engine with the content codings). */
+  transferCodings: string[];
   body: Readable;
-  /** Declared length of the decoded body, when the upstream gave one and it was not encoded. */
+  /** Declared length of the body as it came (before any decoding). */
   contentLength: number | undefined;
   /** Maps an error the body stream emits to a wire error. */
   translateError: (err: unknown) => AgentSecretsError;
@@ -139,7 +139,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const lower = n.toLowerCase();
         return lower !== 'host' && lower !== 'content-length' && !lower.startsWith('x-as-');
       });
-      // Compressed bytes cannot be scanned for echoed secrets: ask for none.
+      // Ask for plain bytes; whatever comes encoded anyway is decoded before the scan.
       headers = setHeader(headers, 'Accept-Encoding', 'identity');
       // One controller and one timer per call for the total deadline (AbortSignal.any and
       // AbortSignal.timeout are several times dearer on this hot path).
@@ -174,13 +174,17 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         if (value === undefined) continue;
         for (const v of Array.isArray(value) ? value : [value]) upstreamHeaders.push([name, v]);
       }
-      const decoded = decode(response.body, upstreamHeaders, req.url);
-      const length = decoded.encoded ? undefined : Number(response.headers['content-length']);
-      decoded.body.once('close', done);
+      const length = Number(response.headers['content-length']);
+      response.body.once('close', done);
       return {
         status: response.statusCode,
-        headers: stripHopByHop(decoded.headers),
-        body: decoded.body,
+        headers: stripHopByHop(upstreamHeaders),
+        transferCodings: upstreamHeaders
+          .filter(([n]) => n.toLowerCase() === 'transfer-encoding')
+          .flatMap(([, v]) => v.split(','))
+          .map((c) => c.trim().toLowerCase())
+          .filter((c) => c !== '' && c !== 'chunked' && c !== 'identity'),
+        body: response.body,
         // Failures while the body streams (idle timeout, deadline, reset) get the same
         // translation as failures before the headers.
         translateError: (err: unknown) => translate(err, req.url, deadline.passed),
@@ -190,52 +194,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     async close() {
       await Promise.all([agents.https.close(), agents.http.close()]);
     },
-  };
-}
-
-/**
- * Undoes a content encoding the upstream applied despite `Accept-Encoding: identity`, so the
- * redactor always sees plain bytes. An encoding we cannot decode fails closed.
- */
-function decode(
-  body: Readable,
-  headers: [string, string][],
-  url: URL,
-): { body: Readable; headers: [string, string][]; encoded: boolean } {
-  const encodingHeader = headers.find(([n]) => n.toLowerCase() === 'content-encoding')?.[1];
-  const codings = (encodingHeader ?? '')
-    .split(',')
-    .map((c) => c.trim().toLowerCase())
-    .filter((c) => c !== '' && c !== 'identity');
-  if (codings.length === 0) return { body, headers, encoded: false };
-  const stages = codings.reverse().map((coding) => {
-    switch (coding) {
-      case 'gzip':
-      case 'x-gzip':
-        return createGunzip();
-      case 'deflate':
-        return createInflate();
-      case 'br':
-        return createBrotliDecompress();
-      default:
-        discard(body);
-        throw new AgentSecretsError(
-          'upstream_error',
-          `${url.host} answered with a ${coding}-encoded body, which cannot be scanned for leaked secrets; the response was withheld`,
-          { context: { domain: url.hostname } },
-        );
-    }
-  });
-  const out = new PassThrough();
-  pipeline([body, ...stages, out]).catch((err: unknown) =>
-    out.destroy(err instanceof Error ? err : undefined),
-  );
-  return {
-    body: out,
-    headers: headers.filter(
-      ([n]) => !['content-encoding', 'content-length'].includes(n.toLowerCase()),
-    ),
-    encoded: true,
   };
 }
 

@@ -64,16 +64,10 @@ export function applyInjections(
     switch (injection.style) {
       case 'bearer':
         assertHeaderSafe(injection.key, value);
-        headers = setHeader(headers, 'Authorization', `Bearer ${value}`);
+        headers = setHeader(headers, 'Authorization', `Bearer ${wireBytes(value)}`);
         break;
       case 'basic': {
-        if (!value.includes(':')) {
-          throw new AgentSecretsError(
-            'bad_request',
-            `secret '${injection.key}' is not a user:password pair, so it cannot be sent as HTTP Basic; store it as user:password, or inject it another way`,
-            { context: { secret: injection.key } },
-          );
-        }
+        if (!value.includes(':')) throw invalidSecretValue(injection.key);
         headers = setHeader(
           headers,
           'Authorization',
@@ -88,10 +82,11 @@ export function applyInjections(
           throw badRequest(`the ${name} header belongs to the transport and cannot carry a secret`);
         }
         assertHeaderSafe(injection.key, value);
-        headers = setHeader(headers, name, value);
+        headers = setHeader(headers, name, wireBytes(value));
         break;
       }
       case 'query':
+        if (!wellFormed(value)) throw invalidSecretValue(injection.key);
         setQueryParam(url, requireTarget(injection), value);
         break;
       case 'body':
@@ -216,13 +211,40 @@ function descend(
   return next;
 }
 
-/** A value that goes into a header must not break the header (CR, LF, NUL). */
+/**
+ * A value that goes into a header must not break the header (CR, LF, NUL). The error is the
+ * same for every reason a value cannot be injected, so it tells an agent nothing about it.
+ */
 function assertHeaderSafe(key: string, value: string): void {
-  if (/[\r\n\0]/.test(value)) {
-    throw badRequest(
-      `secret '${key}' contains a line break, which a header cannot carry; store it again without the trailing newline`,
-    );
+  if (/[\r\n\0]/.test(value) || !wellFormed(value)) throw invalidSecretValue(key);
+}
+
+/**
+ * A header value as the bytes that go on the wire. HTTP clients send header strings as
+ * Latin-1, one byte per character; values are defined as UTF-8 on the wire (every injection
+ * style), so each UTF-8 byte becomes one character here.
+ */
+export function wireBytes(value: string): string {
+  return /^[\x00-\x7f]*$/.test(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
+}
+
+/** Whether a string is well-formed UTF-16 (no lone surrogate), so it has a UTF-8 form. */
+function wellFormed(value: string): boolean {
+  try {
+    encodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
   }
+}
+
+/** The one error for a value that cannot be injected as stored; it names only the key. */
+export function invalidSecretValue(key: string): AgentSecretsError {
+  return new AgentSecretsError(
+    'invalid_secret_value',
+    `secret '${key}' cannot be injected this way as it is stored; a human checks it with \`agentsecrets secrets list\` and stores it again with \`agentsecrets secrets set ${key}\``,
+    { context: { secret: key } },
+  );
 }
 
 function requireTarget(injection: Injection): string {

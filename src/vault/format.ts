@@ -38,6 +38,8 @@ export interface VaultRecord {
   base_version: number | null;
   changed_since_sync: boolean;
   binding: SecretBinding | null;
+  /** A human allowed this short value to be injected (`secrets set --allow-short`). */
+  allow_short: boolean;
 }
 
 /** The whole vault.json document. */
@@ -124,6 +126,7 @@ function parseRecord(raw: unknown, path: string): VaultRecord {
     base_version: base === null || base === undefined ? null : num(base, `${path}.base_version`),
     changed_since_sync: bool(r.changed_since_sync, `${path}.changed_since_sync`),
     binding: parseBinding(r.binding, `${path}.binding`),
+    allow_short: r.allow_short === undefined ? false : bool(r.allow_short, `${path}.allow_short`),
   };
 }
 

@@ -61,6 +61,11 @@ export interface Vault {
   purge(selection: Partial<Selection>): Promise<number>;
 }
 
+/** Every value of the vault at one moment; the same object until the vault changes. */
+export interface ScopeSnapshot {
+  values: readonly { value: string; allowShort: boolean }[];
+}
+
 /** A vault whose data key is in memory. Every operation re-reads the file. */
 export interface UnlockedVault {
   readonly vaultId: string;
@@ -75,6 +80,13 @@ export interface UnlockedVault {
   /** Deletes a key; `not_found` when it is absent. */
   delete(selection: Selection, key: string): Promise<void>;
   setBinding(selection: Selection, key: string, binding: SecretBinding | null): Promise<void>;
+  /** Allows (or no longer allows) a short value to be injected. */
+  setAllowShort(selection: Selection, key: string, allow: boolean): Promise<void>;
+  /**
+   * Every value this vault holds, reserved ones included, for scrubbing output. The snapshot
+   * object stays the same until the vault file changes, so callers can cache on it.
+   */
+  scope(): Promise<ScopeSnapshot>;
   getReserved(workspaceId: string, name: string): Promise<string | undefined>;
   setReserved(workspaceId: string, name: string, value: string): Promise<void>;
   deleteReserved(workspaceId: string, name: string): Promise<void>;
@@ -212,6 +224,8 @@ function openVault(state: OpenState): UnlockedVault {
   let dataKey = state.dataKey;
   let keyCheck = state.keyCheck;
   let closed = false;
+  // The store hands out the same document object until the file changes.
+  const snapshots = new WeakMap<VaultFile, ScopeSnapshot>();
 
   /** Every read checks that the key we hold is still the vault's key. */
   function assertSameKey(doc: VaultFile): void {
@@ -277,6 +291,7 @@ function openVault(state: OpenState): UnlockedVault {
       base_version: previous?.base_version ?? null,
       changed_since_sync: true,
       binding: previous?.binding ?? null,
+      allow_short: previous?.allow_short ?? false,
     };
     const record: VaultRecord = { ...meta, ...encrypt(meta, value) };
     if (previous === undefined) doc.records.push(record);
@@ -331,6 +346,25 @@ function openVault(state: OpenState): UnlockedVault {
         record.binding = binding;
         return doc;
       });
+    },
+    async setAllowShort(selection, key, allow) {
+      await mutate((doc) => {
+        const record = doc.records.find((r) => r.key === key && matches(r, selection));
+        if (record === undefined || key.startsWith(RESERVED_PREFIX)) throw secretNotFound(key);
+        record.allow_short = allow;
+        return doc;
+      });
+    },
+    async scope() {
+      const doc = await current();
+      let snapshot = snapshots.get(doc);
+      if (snapshot === undefined) {
+        snapshot = {
+          values: doc.records.map((r) => ({ value: decrypt(r), allowShort: r.allow_short })),
+        };
+        snapshots.set(doc, snapshot);
+      }
+      return snapshot;
     },
     async getReserved(workspaceId, name) {
       const doc = await current();

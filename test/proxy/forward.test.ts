@@ -10,8 +10,11 @@ import {
   type Forwarder,
   type Resolver,
   translate,
+  type UpstreamResponse,
 } from '../../src/proxy/forward.js';
 import type { OutboundRequest } from '../../src/proxy/inject.js';
+import { decodeResponseBody } from '../../src/proxy/response-body.js';
+import { compileScrubber } from '../../src/core/scrub/scrubber.js';
 import { parseCidrList } from '../../src/proxy/ssrf.js';
 import { canary } from '../helpers/canary.js';
 import { tableResolver } from '../helpers/proxy-fixture.js';
@@ -515,6 +518,17 @@ describe('createForwarder: what goes upstream', () => {
   });
 });
 
+/** The body as the engine decodes it (src/proxy/response-body.ts), with nothing to scrub. */
+function decoded(res: UpstreamResponse) {
+  return decodeResponseBody(res.body, res.headers, {
+    url: new URL('http://upstream.test/'),
+    transferCodings: res.transferCodings,
+    maxBytes: 1 << 24,
+    scrubber: compileScrubber([]),
+    tooLarge: () => new AgentSecretsError('response_too_large', 'too large'),
+  });
+}
+
 describe('createForwarder: what comes back', () => {
   const TEXT = 'plain text with a value: ' + 'x'.repeat(2000);
 
@@ -578,27 +592,29 @@ describe('createForwarder: what comes back', () => {
     });
     const res = await forwarder().send(outbound(`http://upstream.test:${up.port}/`));
     expect(res.status).toBe(200);
-    expect(await readAll(res.body)).toBe(TEXT);
-    expect(header(res.headers, 'content-encoding')).toEqual([]);
-    expect(header(res.headers, 'content-length')).toEqual([]);
-    expect(header(res.headers, 'content-type')).toEqual(['text/plain']);
-    expect(res.contentLength).toBeUndefined();
+    const body = decoded(res);
+    expect(await readAll(body.body)).toBe(TEXT);
+    expect(header(body.headers, 'content-encoding')).toEqual([]);
+    expect(header(body.headers, 'content-length')).toEqual([]);
+    expect(header(body.headers, 'content-type')).toEqual(['text/plain']);
+    expect(body.decoded).toBe(true);
     expect(up.seen[0]!.headers['accept-encoding']).toBe('identity');
   });
 
   it.each(['zstd', 'gzip, zstd', 'compress'])(
-    'refuses a %s body it cannot decode with upstream_error',
+    'withholds a %s body it cannot decode with undecodable_response',
     async (encoding) => {
       const secret = canary('ZSTD');
       const up = await upstream((_req, res) => {
         res.writeHead(200, { 'content-encoding': encoding, 'content-length': 4 });
         res.end('\x28\xb5\x2f\xfd');
       });
-      const err = await sendError(
-        forwarder().send(outbound(`http://upstream.test:${up.port}/p/${secret}?k=${secret}`)),
+      const res = await forwarder().send(
+        outbound(`http://upstream.test:${up.port}/p/${secret}?k=${secret}`),
       );
-      expect(err.code).toBe('upstream_error');
-      expect(err.message).toMatch(/-encoded body, which cannot be scanned/);
+      const err = await sendError(Promise.resolve().then(() => decoded(res)));
+      expect(err.code).toBe('undecodable_response');
+      expect(err.message).toMatch(/-encoded, so it cannot be scanned/);
       expect(err.message).not.toContain(secret);
       expect(err.context.domain).toBe('upstream.test');
     },
@@ -610,7 +626,7 @@ describe('createForwarder: what comes back', () => {
       res.end('not gzip');
     });
     const res = await forwarder().send(outbound(`http://upstream.test:${up.port}/`));
-    await expect(readAll(res.body)).rejects.toThrow();
+    await expect(readAll(decoded(res).body)).rejects.toThrow(/encoding is corrupt/);
   });
 
   it.each([301, 302, 303, 307, 308])('does not follow a %i redirect', async (status) => {

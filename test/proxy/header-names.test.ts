@@ -5,8 +5,8 @@ import {
   createLocalCredentialService,
   type LocalCredentialService,
 } from '../../src/proxy/credential-service.js';
-import { redactionNeedles } from '../../src/proxy/encodings.js';
-import { callNeedles, redactHeaders } from '../../src/proxy/engine.js';
+import { compileScrubber } from '../../src/core/scrub/scrubber.js';
+import { redactHeaders } from '../../src/proxy/engine.js';
 import { startProxy, type RunningProxy } from '../../src/proxy/runtime.js';
 import { canary, encodings } from '../helpers/canary.js';
 import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
@@ -43,7 +43,7 @@ function assertNoNameLeaks(names: string[]): void {
 }
 
 describe('redactHeaders (pure)', () => {
-  const needles = callNeedles(redactionNeedles(VALUE));
+  const needles = compileScrubber([VALUE]);
 
   it.each(Object.entries(ATTACKS))('drops a header named with the value: %s', (_row, name) => {
     const out = redactHeaders(
@@ -74,7 +74,7 @@ describe('redactHeaders (pure)', () => {
 
   it('without needles, every header passes', () => {
     const headers: [string, string][] = [['x-a', '1']];
-    expect(redactHeaders(headers, callNeedles([]))).toEqual({ headers, count: 0 });
+    expect(redactHeaders(headers, compileScrubber([]))).toEqual({ headers, count: 0 });
   });
 });
 

@@ -290,6 +290,7 @@ interface ErrorRow {
   /** The value given to key K; SECRET is replaced by the test's canary. */
   value?: string;
   message: RegExp;
+  code?: string;
 }
 
 const ERROR_ROWS: ErrorRow[] = [
@@ -334,7 +335,8 @@ const ERROR_ROWS: ErrorRow[] = [
   {
     name: 'basic value without a colon',
     injections: [{ style: 'basic', key: 'K' }],
-    message: /user:password/,
+    message: /cannot be injected/,
+    code: 'invalid_secret_value',
   },
   ...['Host', 'host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'CONNECTION'].map(
     (target): ErrorRow => ({
@@ -359,7 +361,8 @@ const ERROR_ROWS: ErrorRow[] = [
     name: `header value ${JSON.stringify(value)}`,
     injections: [{ style: 'header', target: 'X-Api-Key', key: 'K' }],
     value,
-    message: /line break/,
+    message: /cannot be injected/,
+    code: 'invalid_secret_value',
   })),
   ...[
     { json: '{"a":"SECRET"}', path: 'a.b', kind: 'string' },
@@ -410,7 +413,7 @@ describe('applyInjections: refusals are bad_request and never quote a value', ()
         values({ K: swap(row.value ?? 'SECRET-no-colon') }),
       ),
     );
-    expect(err.code).toBe('bad_request');
+    expect(err.code).toBe(row.code ?? 'bad_request');
     expect(err.message).toMatch(row.message);
     expect(err.message).not.toContain(secret);
     // Node truncates what it quotes: look for a piece of the random part too.
@@ -454,10 +457,31 @@ describe('applyInjections: refusals are bad_request and never quote a value', ()
       const err = catchError(() =>
         applyInjections(request(), [{ style: 'bearer', key: 'K' }], values({ K: value })),
       );
-      expect(err.code).toBe('bad_request');
+      expect(err.code).toBe('invalid_secret_value');
       expect(err.message).not.toContain(secret);
     },
   );
+
+  // One bit per error is an oracle: what is wrong with a value must not show in the message.
+  it('gives one message for every reason a value cannot be injected', () => {
+    const messages = [
+      ['bearer', 'has\nnewline-0123456789'],
+      ['bearer', 'has\u0000nul-0123456789'],
+      ['bearer', 'lone \ud800 surrogate-0123456789'],
+      ['basic', 'no-colon-0123456789'],
+      ['query', 'lone \udc00 surrogate-0123456789'],
+    ].map(
+      ([style, value]) =>
+        catchError(() =>
+          applyInjections(
+            request(),
+            [{ style: style as 'bearer', key: 'K', ...(style === 'query' ? { target: 'q' } : {}) }],
+            values({ K: value! }),
+          ),
+        ).message,
+    );
+    expect(new Set(messages).size).toBe(1);
+  });
 });
 
 describe('applyInjections: prototype pollution through a JSON path', () => {

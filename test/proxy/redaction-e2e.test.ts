@@ -236,7 +236,7 @@ describe('response redaction, end to end against a real upstream', () => {
           identity: { source: 'cli' },
         })
         .catch((e: unknown) => e as { code: string });
-      expect((err as { code: string }).code).toBe('upstream_error');
+      expect((err as { code: string }).code).toBe('undecodable_response');
     } finally {
       await svc.close();
       await zstd.close();

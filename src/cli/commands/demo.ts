@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../core/config.js';
+import { compileScrubber } from '../../core/scrub/scrubber.js';
 import { runWithSecrets } from '../../env/runner.js';
 import { createServices } from '../../services.js';
 import { createMemoryKeyProvider } from '../../vault/key-providers.js';
@@ -67,7 +68,7 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
         'console.log("the program sees a key of length " + process.env.DEMO_API_KEY.length + ": " + process.env.DEMO_API_KEY)',
       ],
       env: { PATH: ctx.config.env.PATH ?? '', DEMO_API_KEY: value },
-      mask: [value],
+      mask: compileScrubber([value]),
       noMask: false,
       streams: { stdout: captured, stderr: captured },
     });

@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { assertKeyName } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
-import { redactionNeedles } from '../../proxy/encodings.js';
+import { compileScrubber } from '../../core/scrub/scrubber.js';
 import type { CliContext } from '../context.js';
 import { credentialService, presentedIdentity } from '../credentials.js';
 import type { SelectionOptions } from './secrets.js';
@@ -67,8 +67,9 @@ export async function envRun(
     command,
     args,
     env,
-    // Mask the values in every encoding a program might print them in, not just raw.
-    mask: [...secrets.values()].flatMap((value) => redactionNeedles(value)),
+    // Mask the values, and runs of them, in every encoding a program might print them in.
+    mask: compileScrubber(secrets.values(), { window: ctx.config.scrubWindow }),
+    lines: ![...secrets.values()].some((value) => value.includes('\n')),
     noMask,
     streams: { stdout: process.stdout, stderr: process.stderr },
     cwd: ctx.config.cwd,

@@ -1,0 +1,248 @@
+import { compileMatcher, type Matcher, type MatchSource } from './matcher.js';
+import {
+  base64Views,
+  hexViews,
+  quotedPrintableView,
+  sourceView,
+  toSource,
+  unescapeView,
+  utf16View,
+  type View,
+} from './views.js';
+
+/**
+ * The scrubber: every secret value in scope, compiled once, found in any byte string under
+ * any stack of the encodings the views decode, and replaced where it stands. Pure.
+ */
+
+/** What replaces a secret in any output. */
+export const PLACEHOLDER = '[REDACTED_BY_AGENTSECRETS]';
+
+/** Runs of this many bytes of a value are scrubbed by default (documented; never below 8). */
+export const DEFAULT_WINDOW = 12;
+/** The floor for the partial-match window. */
+export const MIN_WINDOW = 8;
+/** A part of a `user:password` pair is scrubbed on its own from this length. */
+const MIN_PART = 8;
+/** How many times percent/entity/backslash decoding is applied on top of itself. */
+const UNESCAPE_DEPTH = 3;
+
+export interface ScrubberOptions {
+  /** Partial-match window W in bytes (default 12, at least 8). */
+  window?: number;
+}
+
+/** How the bytes to scan are encoded, when the caller knows more than the bytes say. */
+export interface ScanHints {
+  /** The text is UTF-16 in this byte order (from a BOM or a charset). */
+  utf16?: 'le' | 'be';
+  /** Offset of `bytes[0]` in the whole body: UTF-16 code units start at even offsets. */
+  offset?: number;
+}
+
+/** A compiled set of values. */
+export interface Scrubber {
+  /** Number of distinct values compiled in. */
+  readonly size: number;
+  /** The partial-match window in force. */
+  readonly window: number;
+  /** Merged [start, end) intervals of `bytes` that hold a secret, as flat pairs. */
+  find(bytes: Uint8Array, hints?: ScanHints): number[];
+  /** Whether `bytes` holds any secret. */
+  contains(bytes: Uint8Array, hints?: ScanHints): boolean;
+  /**
+   * Whether a header name holds a secret. Names reach agents lower-cased, which base64
+   * cannot be decoded from, so names are also compared with the values' base64 forms
+   * without regard to case.
+   */
+  nameContains(name: Uint8Array): boolean;
+  /** Replaces every interval `find` reports with the placeholder. */
+  redact(bytes: Uint8Array | string, hints?: ScanHints): { output: Buffer; count: number };
+}
+
+/** Compiles the values to scrub. Empty values are ignored. */
+export function compileScrubber(values: Iterable<string>, options: ScrubberOptions = {}): Scrubber {
+  const window = Math.max(MIN_WINDOW, Math.floor(options.window ?? DEFAULT_WINDOW));
+  const sources: MatchSource[] = [];
+  let size = 0;
+  for (const value of new Set(values)) {
+    if (value.length === 0) continue;
+    size++;
+    sources.push(...sourcesOf(value, window));
+  }
+  const matcher = compileMatcher(sources);
+  const unique = [...new Set(values)].filter((v) => v.length > 0);
+  // Built on first use: most scrubbers never see a suspicious header name.
+  let encoded: Matcher | undefined;
+  const encodedMatcher = () =>
+    (encoded ??= compileMatcher(unique.flatMap((value) => base64Sources(value, window))));
+  return scrubberOver(matcher, encodedMatcher, size, window);
+}
+
+/**
+ * A value's base64 forms at each of the three alignments it can have inside a longer blob:
+ * only the characters that depend on the value alone (see views.ts for the decoded side).
+ */
+function base64Sources(value: string, window: number): MatchSource[] {
+  const bytes = Buffer.from(value, 'utf8');
+  const chars = Math.ceil((window * 4) / 3);
+  const out: MatchSource[] = [];
+  for (const k of [0, 1, 2]) {
+    const encoded = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
+    const core = encoded.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
+    for (const form of [core, core.replaceAll('+', '-').replaceAll('/', '_')]) {
+      if (form.length > 0) out.push({ bytes: Buffer.from(form, 'latin1'), window: chars });
+    }
+  }
+  return out;
+}
+
+/** The byte strings a value is looked for as, each with its window. */
+function sourcesOf(value: string, window: number): MatchSource[] {
+  const utf8 = Buffer.from(value, 'utf8');
+  const out: MatchSource[] = [{ bytes: utf8, window }];
+  // A user:password pair: each part can come back on its own.
+  const colon = value.indexOf(':');
+  if (colon !== -1) {
+    for (const part of [value.slice(0, colon), value.slice(colon + 1)]) {
+      const bytes = Buffer.from(part, 'utf8');
+      if (bytes.length >= MIN_PART) out.push({ bytes, window });
+    }
+  }
+  // Non-ASCII values: as Latin-1 bytes, as UTF-8 read as Latin-1 and written again (mojibake),
+  // and as UTF-16 in both byte orders (a UTF-16 window covers the same number of characters).
+  if (/[^\x00-\x7f]/.test(value)) {
+    if (!/[^\x00-\xff]/.test(value)) out.push({ bytes: Buffer.from(value, 'latin1'), window });
+    out.push({ bytes: Buffer.from(utf8.toString('latin1'), 'utf8'), window });
+    const le = Buffer.from(value, 'utf16le');
+    out.push({ bytes: le, window: window * 2 });
+    out.push({ bytes: Buffer.from(le).swap16(), window: window * 2 });
+  }
+  return out;
+}
+
+function scrubberOver(
+  matcher: Matcher,
+  encodedMatcher: () => Matcher,
+  size: number,
+  window: number,
+): Scrubber {
+  const minWindow = matcher.minWindow;
+
+  function find(bytes: Uint8Array, hints: ScanHints = {}): number[] {
+    if (size === 0 || bytes.length < minWindow) return [];
+    const spans: number[] = [];
+    const scan = (view: View) => {
+      const found: number[] = [];
+      matcher.scan(view.bytes, found);
+      for (let k = 0; k < found.length; k += 2) {
+        const [s, e] = toSource(view, found[k]!, found[k + 1]!);
+        spans.push(s, e);
+      }
+    };
+    const bases: View[] = [sourceView(bytes)];
+    const utf16 = hints.utf16 ?? sniffUtf16(bytes);
+    // A declared encoding starts at even body offsets; a sniffed one where its zeros say.
+    const first = hints.utf16 === undefined ? 0 : (hints.offset ?? 0) % 2;
+    if (utf16 !== undefined) bases.push(utf16View(bytes, utf16, first));
+    for (const base of bases) {
+      scan(base);
+      let deepest = base;
+      for (let depth = 0; depth < UNESCAPE_DEPTH; depth++) {
+        const next = unescapeView(deepest);
+        if (next === null) break;
+        scan(next);
+        deepest = next;
+      }
+      const qp = quotedPrintableView(base);
+      if (qp !== null) {
+        scan(qp);
+        const inner = unescapeView(qp);
+        if (inner !== null) scan(inner);
+      }
+      for (const decoded of base64Views(deepest, Math.ceil((minWindow * 4) / 3))) {
+        scan(decoded);
+        const inner = unescapeView(decoded);
+        if (inner !== null) scan(inner);
+      }
+      for (const decoded of hexViews(deepest, minWindow * 2)) scan(decoded);
+    }
+    return merge(spans);
+  }
+
+  return {
+    size,
+    window,
+    find,
+    contains: (bytes, hints) => find(bytes, hints).length > 0,
+    nameContains(name) {
+      if (size === 0) return false;
+      if (find(name).length > 0) return true;
+      const found: number[] = [];
+      encodedMatcher().scan(name, found);
+      return found.length > 0;
+    },
+    redact(input, hints) {
+      const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+      const spans = find(bytes, hints);
+      if (spans.length === 0) return { output: Buffer.from(bytes), count: 0 };
+      return { output: replaceSpans(bytes, spans, 0, bytes.length), count: spans.length / 2 };
+    },
+  };
+}
+
+const REPLACEMENT = Buffer.from(PLACEHOLDER, 'utf8');
+
+/** `bytes[from, to)` with every span inside it replaced by the placeholder. */
+export function replaceSpans(
+  bytes: Uint8Array,
+  spans: readonly number[],
+  from: number,
+  to: number,
+): Buffer {
+  const parts: Uint8Array[] = [];
+  let pos = from;
+  for (let k = 0; k < spans.length; k += 2) {
+    const s = Math.max(spans[k]!, from);
+    const e = Math.min(spans[k + 1]!, to);
+    if (e <= s) continue;
+    if (s > pos) parts.push(bytes.subarray(pos, s));
+    parts.push(REPLACEMENT);
+    pos = e;
+  }
+  if (pos < to) parts.push(bytes.subarray(pos, to));
+  return Buffer.concat(parts);
+}
+
+/** Sorts flat [start, end) pairs and merges those that overlap or touch. */
+export function merge(spans: number[]): number[] {
+  if (spans.length <= 2) return spans;
+  const pairs: [number, number][] = [];
+  for (let k = 0; k < spans.length; k += 2) pairs.push([spans[k]!, spans[k + 1]!]);
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out: number[] = [];
+  for (const [s, e] of pairs) {
+    const last = out.length - 1;
+    if (last > 0 && s <= out[last]!) out[last] = Math.max(out[last]!, e);
+    else out.push(s, e);
+  }
+  return out;
+}
+
+/**
+ * UTF-16 without a BOM or charset: ASCII text in UTF-16 has a zero in every other byte. Looks
+ * at the first 512 bytes; undefined unless a third of one parity are zeros.
+ */
+function sniffUtf16(bytes: Uint8Array): 'le' | 'be' | undefined {
+  if (bytes.indexOf(0) === -1) return undefined;
+  const n = Math.min(bytes.length, 512);
+  let even = 0;
+  let odd = 0;
+  for (let i = 0; i < n; i++) if (bytes[i] === 0) i % 2 === 0 ? even++ : odd++;
+  if (odd * 3 >= n / 2) return 'le';
+  if (even * 3 >= n / 2) return 'be';
+  return undefined;
+}
+
+/** A scrubber with no values: finds nothing. */
+export const EMPTY_SCRUBBER: Scrubber = compileScrubber([]);
