@@ -178,12 +178,20 @@ export function buildProgram(ctx: CliContext): ProgramRun {
       '--styles <list>',
       'with --domains: the injection styles allowed (bearer,basic,header,query,body,form)',
     )
-    .option('--yes', 'with --domains: skip the typed confirmation (a terminal is still required)')
+    .option(
+      '--allow-short',
+      `let a value under 16 bytes be injected (human only; the redaction marker confirms guesses of it)`,
+    )
+    .option(
+      '--yes',
+      'with --domains or --allow-short: skip the typed confirmation (a terminal is still required)',
+    )
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
       examples(
         'agentsecrets secrets set STRIPE_KEY            # hidden prompt',
+        'agentsecrets secrets set DOOR_PIN --allow-short  # a short value a human accepts as guessable',
         'printf %s "$VALUE" | agentsecrets secrets set STRIPE_KEY',
         'agentsecrets secrets set A=1 B=2               # works, but argv is visible to other processes',
       ),

@@ -25,7 +25,10 @@ export interface Selection {
 }
 
 /** A record without its ciphertext: everything `list` may show. */
-export type RecordMeta = Omit<VaultRecord, 'nonce' | 'ciphertext'>;
+export type RecordMeta = Omit<VaultRecord, 'nonce' | 'ciphertext'> & {
+  /** The value's length in UTF-8 bytes (public anyway: the ciphertext has it, plus 16). */
+  value_bytes: number;
+};
 
 /** What a write did to one key. */
 export interface SetResult {
@@ -158,7 +161,16 @@ export function createVault(deps: VaultDeps): Vault {
     const doc = await read();
     return doc.records
       .filter((r) => !r.key.startsWith(RESERVED_PREFIX) && matches(r, selection))
-      .map(({ nonce: _n, ciphertext: _c, ...meta }) => meta);
+      .map(({ nonce: _n, ciphertext, ...meta }) => ({
+        ...meta,
+        value_bytes: sealedLength(ciphertext),
+      }));
+  }
+
+  /** Plaintext length of a sealed value: base64 bytes less the 16-byte authentication tag. */
+  function sealedLength(ciphertext: string): number {
+    const padding = ciphertext.endsWith('==') ? 2 : ciphertext.endsWith('=') ? 1 : 0;
+    return Math.max(0, Math.floor((ciphertext.length * 3) / 4) - padding - 16);
   }
 
   async function unlock(): Promise<UnlockedVault> {

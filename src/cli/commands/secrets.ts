@@ -12,8 +12,7 @@ import { type RecordMeta, secretNotFound } from '../../vault/vault.js';
 import { type CliContext, requireHuman } from '../context.js';
 import { EXIT } from '../exit.js';
 
-/** Values shorter than this get a warning: guessable, and masked wherever they occur. */
-const SHORT_VALUE = 8;
+import { MIN_INJECT_BYTES, MIN_SHORT_BYTES } from '../../proxy/engine.js';
 
 /** Flags that pick the project and environment. */
 export interface SelectionOptions {
@@ -29,7 +28,13 @@ function flags(options: SelectionOptions) {
 export async function secretsSet(
   ctx: CliContext,
   args: string[],
-  options: SelectionOptions & { json?: boolean; domains?: string; styles?: string; yes?: boolean },
+  options: SelectionOptions & {
+    json?: boolean;
+    domains?: string;
+    styles?: string;
+    yes?: boolean;
+    allowShort?: boolean;
+  },
 ): Promise<void> {
   const { out } = ctx;
   if (args.length === 0)
@@ -51,6 +56,15 @@ export async function secretsSet(
     await requireHuman(ctx, {
       action: `Store ${args.map((a) => a.split('=')[0]).join(', ')} bound to ${binding.domains.join(', ')}`,
       confirm: 'bind',
+      yes: options.yes,
+    });
+  }
+  // A short value is guessable, and the redaction marker says when a guess matched: letting
+  // one be injected is a human's decision too.
+  if (options.allowShort === true) {
+    await requireHuman(ctx, {
+      action: `Allow ${args.map((a) => a.split('=')[0]).join(', ')} to be injected although shorter than ${MIN_INJECT_BYTES} bytes (an agent can confirm a guess of a short value from the redaction marker)`,
+      confirm: 'short',
       yes: options.yes,
     });
   }
@@ -79,9 +93,15 @@ export async function secretsSet(
   }
   for (const { key, value } of entries) {
     if (value === '') throw new UsageError(`the value for ${key} is empty; nothing was stored`);
-    if (value.length < SHORT_VALUE) {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (options.allowShort === true && bytes < MIN_SHORT_BYTES) {
+      throw new UsageError(
+        `the value for ${key} is shorter than ${MIN_SHORT_BYTES} bytes, too short to be scrubbed from responses; nothing was stored`,
+      );
+    }
+    if (bytes < MIN_INJECT_BYTES && options.allowShort !== true) {
       out.warn(
-        `${key} is shorter than ${SHORT_VALUE} characters: it is easy to guess, and masking will replace every occurrence of it in output`,
+        `${key} is shorter than ${MIN_INJECT_BYTES} bytes: it is easy to guess, so it will not be injected into calls unless a human allows it with \`agentsecrets secrets set ${key} --allow-short\``,
       );
     }
   }
@@ -92,6 +112,9 @@ export async function secretsSet(
     const results = await vault.set(current.selection, entries);
     if (binding !== undefined) {
       for (const { key } of entries) await vault.setBinding(current.selection, key, binding);
+    }
+    if (options.allowShort === true) {
+      for (const { key } of entries) await vault.setAllowShort(current.selection, key, true);
     }
     if (options.json) return out.json(results);
     for (const r of results) {
@@ -157,9 +180,16 @@ export async function secretsList(
       { header: 'VERSION', value: (r) => String(r.version) },
       { header: 'UPDATED', value: (r) => r.updated_at.replace('T', ' ').slice(0, 19) },
       { header: 'BOUND TO', value: (r) => (r.binding ? r.binding.domains.join(',') : '(unbound)') },
+      { header: 'NOTE', value: (r) => shortNote(r) },
     ],
     `no secrets in ${current.project.name}/${current.environment}; add one with \`agentsecrets secrets set KEY\``,
   );
+}
+
+/** What `list` says of a short value (its length is public: the vault file shows it). */
+function shortNote(r: RecordMeta): string {
+  if (r.value_bytes >= MIN_INJECT_BYTES) return '';
+  return r.allow_short ? 'short, allowed' : 'short: not injected (--allow-short)';
 }
 
 function compare(a: string, b: string): number {
@@ -177,6 +207,8 @@ export function publicMeta(r: RecordMeta) {
     created_at: r.created_at,
     updated_at: r.updated_at,
     binding: r.binding,
+    allow_short: r.allow_short,
+    short: r.value_bytes < MIN_INJECT_BYTES,
     base_version: r.base_version,
     changed_since_sync: r.changed_since_sync,
   };

@@ -24,6 +24,8 @@ export interface MatchSource {
 export interface Matcher {
   /** The shortest window any value has (0 when there are no values). */
   readonly minWindow: number;
+  /** The longest window any value has. */
+  readonly maxWindow: number;
   /** Number of values compiled in. */
   readonly size: number;
   /**
@@ -59,7 +61,9 @@ export function compileMatcher(sources: readonly MatchSource[]): Matcher {
     values.push(folded);
     windows.push(window);
   }
-  if (values.length === 0) return { minWindow: 0, size: 0, scan: () => undefined };
+  if (values.length === 0) {
+    return { minWindow: 0, maxWindow: 0, size: 0, scan: () => undefined };
+  }
 
   // Every candidate is found by the hash of its first `prefix` bytes; longer windows are
   // then compared in full.
@@ -98,6 +102,10 @@ export function compileMatcher(sources: readonly MatchSource[]): Matcher {
     }
   }
 
+  // The weight of each (folded) byte as it leaves the window: one multiply less per byte.
+  const leaving = new Int32Array(256);
+  for (let b = 0; b < 256; b++) leaving[b] = Math.imul(FOLD[b]!, power);
+
   function matchesAt(text: Uint8Array, at: number, candidate: number): number {
     let v: number;
     let offset: number;
@@ -120,6 +128,7 @@ export function compileMatcher(sources: readonly MatchSource[]): Matcher {
 
   return {
     minWindow: prefix,
+    maxWindow: Math.max(...windows),
     size: values.length,
     scan(text, out) {
       const n = text.length;

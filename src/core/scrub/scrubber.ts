@@ -1,10 +1,11 @@
 import { compileMatcher, type Matcher, type MatchSource } from './matcher.js';
 import {
+  base64Runs,
   base64Views,
   hexViews,
   quotedPrintableView,
+  mostlyText,
   sourceView,
-  toSource,
   unescapeView,
   utf16View,
   type View,
@@ -134,9 +135,27 @@ function scrubberOver(
     const spans: number[] = [];
     const scan = (view: View) => {
       const found: number[] = [];
-      matcher.scan(view.bytes, found);
+      if (view.changed === undefined) matcher.scan(view.bytes, found);
+      else {
+        // Only where the view differs from its parent can it hold a match the parent lacks.
+        const reach = matcher.maxWindow - 1;
+        const ranges = view.changed;
+        for (let k = 0; k < ranges.length;) {
+          const from = Math.max(0, ranges[k]! - reach);
+          let to = ranges[k + 1]! + reach;
+          k += 2;
+          while (k < ranges.length && ranges[k]! - reach <= to) {
+            to = ranges[k + 1]! + reach;
+            k += 2;
+          }
+          to = Math.min(view.bytes.length, to);
+          const local: number[] = [];
+          matcher.scan(view.bytes.subarray(from, to), local);
+          for (const at of local) found.push(at + from);
+        }
+      }
       for (let k = 0; k < found.length; k += 2) {
-        const [s, e] = toSource(view, found[k]!, found[k + 1]!);
+        const [s, e] = view.toSource(found[k]!, found[k + 1]!);
         spans.push(s, e);
       }
     };
@@ -151,21 +170,27 @@ function scrubberOver(
       for (let depth = 0; depth < UNESCAPE_DEPTH; depth++) {
         const next = unescapeView(deepest);
         if (next === null) break;
-        scan(next);
-        deepest = next;
+        scan(next.view);
+        deepest = next.view;
+        // Another pass only finds more when this one made new escapes (%2525, &amp;#43;).
+        if (!next.nested) break;
       }
       const qp = quotedPrintableView(base);
       if (qp !== null) {
         scan(qp);
         const inner = unescapeView(qp);
-        if (inner !== null) scan(inner);
+        if (inner !== null) scan(inner.view);
       }
-      for (const decoded of base64Views(deepest, Math.ceil((minWindow * 4) / 3))) {
+      const runs = base64Runs(deepest, Math.min(Math.ceil((minWindow * 4) / 3), minWindow * 2));
+      for (const decoded of base64Views(deepest, Math.ceil((minWindow * 4) / 3), runs)) {
         scan(decoded);
-        const inner = unescapeView(decoded);
-        if (inner !== null) scan(inner);
+        // Text inside base64 (a JWT payload, a JSON export) can be escaped in its turn.
+        if (mostlyText(decoded.bytes)) {
+          const inner = unescapeView(decoded);
+          if (inner !== null) scan(inner.view);
+        }
       }
-      for (const decoded of hexViews(deepest, minWindow * 2)) scan(decoded);
+      for (const decoded of hexViews(deepest, minWindow * 2, runs)) scan(decoded);
     }
     return merge(spans);
   }

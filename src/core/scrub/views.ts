@@ -4,92 +4,145 @@
  * A secret can come back percent-encoded, as HTML entities, JSON-escaped, quoted-printable,
  * inside base64 wrapped at any column, as hex, in UTF-16, or as any stack of these. Rather
  * than enumerate every encoded form of every value, the scrubber decodes the text into views
- * like these and looks for the plain value in each. Every view byte remembers the source span
- * it was decoded from, so a match is replaced where it stands in the source, covering the
- * whole encoded run.
+ * like these and looks for the plain value in each. A view can map any run of its bytes back
+ * to the source span it was decoded from, so a match is replaced where it stands in the
+ * source, covering the whole encoded run.
+ *
+ * Views are built for speed on large bodies: plain stretches are copied in bulk and mapped by
+ * one segment each, and base64 and hex map arithmetically, so a view costs about one pass.
  */
 
-/** A decoded view: its bytes, and for each byte the [start, end) span of source it came from. */
+/** A decoded view: its bytes, and how a run of them maps back to the source. */
 export interface View {
   bytes: Uint8Array;
-  /** Null for the source itself (byte i is source byte i). */
-  start: Int32Array | null;
-  end: Int32Array | null;
+  /** The [start, end) source span that view bytes [from, to) were decoded from. */
+  toSource(from: number, to: number): [number, number];
+  /**
+   * Where the view differs from its parent (flat [start, end) pairs, in order); absent when
+   * all of it does. A match that touches none of these is in the parent too.
+   */
+  changed?: readonly number[];
 }
 
 /** The identity view of a source. */
 export function sourceView(bytes: Uint8Array): View {
-  return { bytes, start: null, end: null };
+  return { bytes, toSource: (from, to) => [from, to] };
 }
 
-/** Maps a view interval [from, to) back to source offsets. */
-export function toSource(view: View, from: number, to: number): [number, number] {
-  if (view.start === null || view.end === null) return [from, to];
-  return [view.start[from]!, view.end[to - 1]!];
-}
-
-/** Collects a view's bytes with their source spans (through the parent's own map). */
+/**
+ * Collects a view as segments: a stretch copied from the parent (stride 1), a stretch where
+ * each byte stands for `stride` parent bytes, or decoded bytes that all stand for one parent
+ * span (stride 0).
+ */
 class Builder {
-  #bytes: Uint8Array;
-  #start: Int32Array;
-  #end: Int32Array;
-  #length = 0;
-  #changed = false;
+  bytes: Uint8Array;
+  length = 0;
+  #segView: number[] = [];
+  #segFrom: number[] = [];
+  #segTo: number[] = [];
+  #segStride: number[] = [];
+  #changed: number[] = [];
 
-  constructor(
-    private readonly parent: View,
-    capacity: number,
-  ) {
-    this.#bytes = new Uint8Array(Math.max(16, capacity));
-    this.#start = new Int32Array(this.#bytes.length);
-    this.#end = new Int32Array(this.#bytes.length);
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(Math.max(64, capacity));
   }
 
-  /** Adds one decoded byte that came from parent bytes [from, to). */
-  push(byte: number, from: number, to: number, decoded = true): void {
-    if (this.#length === this.#bytes.length) this.#grow();
-    const { start, end } = this.parent;
-    this.#bytes[this.#length] = byte;
-    this.#start[this.#length] = start === null ? from : start[from]!;
-    this.#end[this.#length] = end === null ? to : end[to - 1]!;
-    this.#length++;
-    if (decoded) this.#changed = true;
+  /** Appends parent bytes [from, to) unchanged. */
+  copy(parent: Uint8Array, from: number, to: number): void {
+    if (to <= from) return;
+    this.#reserve(to - from);
+    this.bytes.set(parent.subarray(from, to), this.length);
+    this.#segment(from, to, 1);
+    this.length += to - from;
   }
 
-  /** Adds the UTF-8 bytes of a code point decoded from parent bytes [from, to). */
-  pushCodePoint(cp: number, from: number, to: number): void {
-    for (const byte of utf8(cp)) this.push(byte, from, to);
+  /** Appends one byte that stands for parent bytes [from, to) (a stretch of `stride` = to - from). */
+  byte(value: number, from: number, to: number, stride = 0): void {
+    this.#reserve(1);
+    const last = this.#segView.length - 1;
+    // Consecutive bytes of the same stride extend one segment.
+    if (
+      stride > 0 &&
+      last >= 0 &&
+      this.#segStride[last] === stride &&
+      this.#segTo[last] === from &&
+      this.#segView[last]! + (this.#segTo[last]! - this.#segFrom[last]!) / stride === this.length
+    ) {
+      this.#segTo[last] = to;
+    } else {
+      this.#segment(from, to, stride);
+    }
+    this.#mark(this.length, this.length + 1);
+    this.bytes[this.length++] = value;
   }
 
-  markChanged(): void {
-    this.#changed = true;
+  /** Appends the UTF-8 bytes of a code point decoded from parent bytes [from, to). */
+  codePoint(cp: number, from: number, to: number): void {
+    this.#segment(from, to, 0);
+    this.#reserve(4);
+    const first = this.length;
+    if (cp < 0x80) this.bytes[this.length++] = cp;
+    else if (cp < 0x800) {
+      this.bytes[this.length++] = 0xc0 | (cp >> 6);
+      this.bytes[this.length++] = 0x80 | (cp & 0x3f);
+    } else if (cp < 0x10000) {
+      this.bytes[this.length++] = 0xe0 | (cp >> 12);
+      this.bytes[this.length++] = 0x80 | ((cp >> 6) & 0x3f);
+      this.bytes[this.length++] = 0x80 | (cp & 0x3f);
+    } else {
+      this.bytes[this.length++] = 0xf0 | (cp >> 18);
+      this.bytes[this.length++] = 0x80 | ((cp >> 12) & 0x3f);
+      this.bytes[this.length++] = 0x80 | ((cp >> 6) & 0x3f);
+      this.bytes[this.length++] = 0x80 | (cp & 0x3f);
+    }
+    this.#mark(first, this.length);
   }
 
-  get length(): number {
-    return this.#length;
-  }
-
-  /** The view, or null when nothing was decoded (it would equal its parent). */
-  finish(force = false): View | null {
-    if (!this.#changed && !force) return null;
+  /** The view over `parent`; `whole` when every byte differs from the parent (no ranges). */
+  finish(parent: View, whole = false): View {
+    const segView = Int32Array.from(this.#segView);
+    const segFrom = Int32Array.from(this.#segFrom);
+    const segTo = Int32Array.from(this.#segTo);
+    const segStride = Int32Array.from(this.#segStride);
+    const locate = (at: number, end: boolean): number => {
+      // The last segment that starts at or before `at`.
+      let lo = 0;
+      let hi = segView.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (segView[mid]! <= at) lo = mid;
+        else hi = mid - 1;
+      }
+      const stride = segStride[lo]!;
+      if (stride === 0) return end ? segTo[lo]! : segFrom[lo]!;
+      const from = segFrom[lo]! + (at - segView[lo]!) * stride;
+      return end ? from + stride : from;
+    };
     return {
-      bytes: this.#bytes.subarray(0, this.#length),
-      start: this.#start.subarray(0, this.#length),
-      end: this.#end.subarray(0, this.#length),
+      bytes: this.bytes.subarray(0, this.length),
+      toSource: (from, to) => parent.toSource(locate(from, false), locate(to - 1, true)),
+      ...(whole ? {} : { changed: this.#changed }),
     };
   }
 
-  #grow(): void {
-    const size = this.#bytes.length * 2;
-    const bytes = new Uint8Array(size);
-    bytes.set(this.#bytes);
-    const start = new Int32Array(size);
-    start.set(this.#start);
-    const end = new Int32Array(size);
-    end.set(this.#end);
-    this.#bytes = bytes;
-    this.#start = start;
-    this.#end = end;
+  #mark(from: number, to: number): void {
+    const last = this.#changed.length - 1;
+    if (last > 0 && this.#changed[last] === from) this.#changed[last] = to;
+    else this.#changed.push(from, to);
+  }
+
+  #segment(from: number, to: number, stride: number): void {
+    this.#segView.push(this.length);
+    this.#segFrom.push(from);
+    this.#segTo.push(to);
+    this.#segStride.push(stride);
+  }
+
+  #reserve(extra: number): void {
+    if (this.length + extra <= this.bytes.length) return;
+    const bytes = new Uint8Array(Math.max(this.bytes.length * 2, this.length + extra));
+    bytes.set(this.bytes.subarray(0, this.length));
+    this.bytes = bytes;
   }
 }
 
@@ -147,12 +200,24 @@ const NAMED: Record<string, number> = {
   tab: 0x09,
 };
 
-/** Escape characters the unescaper acts on: % & \ */
-const ESCAPES = new Set([0x25, 0x26, 0x5c]);
+/** 1 for the bytes the unescaper acts on: % & \ */
+const ESCAPE = (() => {
+  const table = new Uint8Array(256);
+  table[0x25] = 1;
+  table[0x26] = 1;
+  table[0x5c] = 1;
+  return table;
+})();
 
 /** Whether `bytes` holds any byte the unescaper would act on. */
 export function hasEscapes(bytes: Uint8Array): boolean {
   return bytes.indexOf(0x25) !== -1 || bytes.indexOf(0x26) !== -1 || bytes.indexOf(0x5c) !== -1;
+}
+
+/** A decoded view, and whether decoding produced new escape characters (worth another pass). */
+export interface Unescaped {
+  view: View;
+  nested: boolean;
 }
 
 /**
@@ -160,27 +225,41 @@ export function hasEscapes(bytes: Uint8Array): boolean {
  * and backslash escapes (JSON \uXXXX with surrogate pairs, \xHH, \n \/ \" and the rest),
  * decoded in one pass. Null when nothing was decoded.
  */
-export function unescapeView(view: View): View | null {
+export function unescapeView(view: View): Unescaped | null {
   const src = view.bytes;
-  if (!hasEscapes(src)) return null;
-  const out = new Builder(view, src.length);
   const n = src.length;
+  let out: Builder | undefined;
+  let copied = 0;
+  let nested = false;
   let i = 0;
   while (i < n) {
+    while (i < n && ESCAPE[src[i]!] === 0) i++;
+    if (i >= n) break;
     const b = src[i]!;
-    if (!ESCAPES.has(b)) {
-      out.push(b, i, i + 1, false);
+    const found = b === 0x25 ? percent(src, i) : b === 0x26 ? entity(src, i) : slash(src, i);
+    if (found === null) {
       i++;
       continue;
     }
-    const taken =
-      b === 0x25 ? percent(src, i, out) : b === 0x26 ? entity(src, i, out) : slash(src, i, out);
-    if (taken === 0) {
-      out.push(b, i, i + 1, false);
-      i++;
-    } else i += taken;
+    out ??= new Builder(n);
+    out.copy(src, copied, i);
+    const mark = out.length;
+    if (found.byte) out.byte(found.value, i, i + found.taken);
+    else out.codePoint(found.value, i, i + found.taken);
+    for (let k = mark; k < out.length; k++) if (ESCAPE[out.bytes[k]!] === 1) nested = true;
+    i += found.taken;
+    copied = i;
   }
-  return out.finish();
+  if (out === undefined) return null;
+  out.copy(src, copied, n);
+  return { view: out.finish(view), nested };
+}
+
+/** One escape found: how many source bytes it takes, and the byte or code point it stands for. */
+interface Escape {
+  taken: number;
+  value: number;
+  byte: boolean;
 }
 
 function hexAt(src: Uint8Array, at: number, digits: number): number {
@@ -194,23 +273,17 @@ function hexAt(src: Uint8Array, at: number, digits: number): number {
   return value;
 }
 
-function percent(src: Uint8Array, i: number, out: Builder): number {
+function percent(src: Uint8Array, i: number): Escape | null {
   const byte = hexAt(src, i + 1, 2);
-  if (byte >= 0) {
-    out.push(byte, i, i + 3);
-    return 3;
-  }
+  if (byte >= 0) return { taken: 3, value: byte, byte: true };
   if (src[i + 1] === 0x75 || src[i + 1] === 0x55) {
     const unit = hexAt(src, i + 2, 4);
-    if (unit >= 0) {
-      out.pushCodePoint(unit, i, i + 6);
-      return 6;
-    }
+    if (unit >= 0) return { taken: 6, value: unit, byte: false };
   }
-  return 0;
+  return null;
 }
 
-function entity(src: Uint8Array, i: number, out: Builder): number {
+function entity(src: Uint8Array, i: number): Escape | null {
   let j = i + 1;
   if (src[j] === 0x23) {
     j++;
@@ -219,24 +292,21 @@ function entity(src: Uint8Array, i: number, out: Builder): number {
     const digitsFrom = j;
     let cp = 0;
     while (j < src.length && j - digitsFrom < (hex ? 6 : 7)) {
-      const d = hex ? HEX[src[j]!]! : src[j]! >= 0x30 && src[j]! <= 0x39 ? src[j]! - 0x30 : -1;
+      const c = src[j]!;
+      const d = hex ? HEX[c]! : c >= 0x30 && c <= 0x39 ? c - 0x30 : -1;
       if (d < 0) break;
       cp = cp * (hex ? 16 : 10) + d;
       j++;
     }
-    if (j === digitsFrom || cp > 0x10ffff) return 0;
+    if (j === digitsFrom || cp > 0x10ffff) return null;
     if (src[j] === 0x3b) j++;
-    out.pushCodePoint(cp, i, j);
-    return j - i;
+    return { taken: j - i, value: cp, byte: false };
   }
   const nameFrom = j;
   while (j < src.length && j - nameFrom < 8 && isAlpha(src[j]!)) j++;
-  if (src[j] !== 0x3b || j === nameFrom) return 0;
-  const name = String.fromCharCode(...src.subarray(nameFrom, j)).toLowerCase();
-  const cp = NAMED[name];
-  if (cp === undefined) return 0;
-  out.pushCodePoint(cp, i, j + 1);
-  return j + 1 - i;
+  if (src[j] !== 0x3b || j === nameFrom) return null;
+  const cp = NAMED[String.fromCharCode(...src.subarray(nameFrom, j)).toLowerCase()];
+  return cp === undefined ? null : { taken: j + 1 - i, value: cp, byte: false };
 }
 
 const SIMPLE: Record<number, number> = {
@@ -252,12 +322,12 @@ const SIMPLE: Record<number, number> = {
   0x30: 0x00, // 0
 };
 
-function slash(src: Uint8Array, i: number, out: Builder): number {
+function slash(src: Uint8Array, i: number): Escape | null {
   const next = src[i + 1];
-  if (next === undefined) return 0;
+  if (next === undefined) return null;
   if (next === 0x75 || next === 0x55) {
     const unit = hexAt(src, i + 2, 4);
-    if (unit < 0) return 0;
+    if (unit < 0) return null;
     // A surrogate pair written as two escapes is one code point.
     if (
       unit >= 0xd800 &&
@@ -267,73 +337,54 @@ function slash(src: Uint8Array, i: number, out: Builder): number {
     ) {
       const low = hexAt(src, i + 8, 4);
       if (low >= 0xdc00 && low <= 0xdfff) {
-        out.pushCodePoint(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00), i, i + 12);
-        return 12;
+        return {
+          taken: 12,
+          value: 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00),
+          byte: false,
+        };
       }
     }
-    out.pushCodePoint(unit, i, i + 6);
-    return 6;
+    return { taken: 6, value: unit, byte: false };
   }
   if (next === 0x78) {
     const byte = hexAt(src, i + 2, 2);
-    if (byte < 0) return 0;
-    out.push(byte, i, i + 4);
-    return 4;
+    return byte < 0 ? null : { taken: 4, value: byte, byte: true };
   }
   const simple = SIMPLE[next];
-  if (simple === undefined) return 0;
-  out.push(simple, i, i + 2);
-  return 2;
-}
-
-/** Whether the text could hold quoted-printable: a soft line break or an =XX escape. */
-function looksQuotedPrintable(src: Uint8Array): boolean {
-  for (let at = src.indexOf(0x3d); at !== -1; at = src.indexOf(0x3d, at + 1)) {
-    const next = src[at + 1];
-    if (next === 0x0a || (next === 0x0d && src[at + 2] === 0x0a)) return true;
-    if (hexAt(src, at + 1, 2) >= 0) return true;
-  }
-  return false;
+  return simple === undefined ? null : { taken: 2, value: simple, byte: true };
 }
 
 /** Quoted-printable: =XX escapes and soft line breaks removed. Null when there are none. */
 export function quotedPrintableView(view: View): View | null {
   const src = view.bytes;
-  if (!looksQuotedPrintable(src)) return null;
-  const out = new Builder(view, src.length);
   const n = src.length;
-  let i = 0;
-  while (i < n) {
-    const b = src[i]!;
-    if (b === 0x3d) {
-      const byte = hexAt(src, i + 1, 2);
-      if (byte >= 0) {
-        out.push(byte, i, i + 3);
-        i += 3;
-        continue;
-      }
-      if (src[i + 1] === 0x0a) {
-        out.markChanged();
-        i += 2;
-        continue;
-      }
-      if (src[i + 1] === 0x0d && src[i + 2] === 0x0a) {
-        out.markChanged();
-        i += 3;
-        continue;
-      }
+  let out: Builder | undefined;
+  let copied = 0;
+  for (let i = src.indexOf(0x3d); i !== -1 && i < n; i = src.indexOf(0x3d, i)) {
+    const byte = hexAt(src, i + 1, 2);
+    const soft = src[i + 1] === 0x0a ? 2 : src[i + 1] === 0x0d && src[i + 2] === 0x0a ? 3 : 0;
+    if (byte < 0 && soft === 0) {
+      i++;
+      continue;
     }
-    out.push(b, i, i + 1, false);
-    i++;
+    out ??= new Builder(n);
+    out.copy(src, copied, i);
+    if (byte >= 0) {
+      out.byte(byte, i, i + 3);
+      i += 3;
+    } else i += soft;
+    copied = i;
   }
-  return out.finish();
+  if (out === undefined) return null;
+  out.copy(src, copied, n);
+  return out.finish(view);
 }
 
 /** Standard and URL-safe base64 digits, one table: -1 for anything else. */
 const B64 = (() => {
   const table = new Int8Array(256).fill(-1);
   const digits = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  for (let i = 0; i < 64 - 2; i++) table[digits.charCodeAt(i)] = i;
+  for (let i = 0; i < digits.length; i++) table[digits.charCodeAt(i)] = i;
   table[0x2b] = 62; // +
   table[0x2d] = 62; // -
   table[0x2f] = 63; // /
@@ -341,93 +392,153 @@ const B64 = (() => {
   return table;
 })();
 
+/** The base64 runs of a view with at least `minChars` digits. */
+export function base64Runs(view: View, minChars: number): Run[] {
+  return findRuns(view.bytes, B64, true, minChars);
+}
+
+/** A run of digits: where it is, and its digits' positions when line breaks interrupt it. */
+export interface Run {
+  start: number;
+  digits: number;
+  /** Positions of the digits, only when the run has gaps (else start + index). */
+  positions: Int32Array | null;
+}
+
+/**
+ * Maximal runs of digits (per `table`), possibly broken by line breaks when `gaps` is set,
+ * with at least `minDigits` digits.
+ */
+function findRuns(src: Uint8Array, table: Int8Array, gaps: boolean, minDigits: number): Run[] {
+  const runs: Run[] = [];
+  const n = src.length;
+  let i = 0;
+  while (i < n) {
+    while (i < n && table[src[i]!]! < 0) i++;
+    const start = i;
+    let digits = 0;
+    let broken = false;
+    let end = i;
+    while (i < n) {
+      const b = src[i]!;
+      if (table[b]! >= 0) {
+        digits++;
+        i++;
+        end = i;
+      } else if (gaps && (b === 0x0a || b === 0x0d)) {
+        broken = true;
+        i++;
+      } else break;
+    }
+    if (digits >= minDigits) {
+      let positions: Int32Array | null = null;
+      if (broken) {
+        positions = new Int32Array(digits);
+        let k = 0;
+        for (let at = start; at < end; at++) if (table[src[at]!]! >= 0) positions[k++] = at;
+      }
+      runs.push({ start, digits, positions });
+    }
+  }
+  return runs;
+}
+
+const position = (run: Run, index: number): number =>
+  run.positions === null ? run.start + index : run.positions[index]!;
+
 /**
  * Base64 (standard or URL-safe, wrapped at any column with LF or CRLF), decoded at each of the
  * four alignments a run may start at; one view per alignment, the decoded runs one after the
  * other. Only runs of at least `minChars` digits are decoded.
  */
-export function base64Views(view: View, minChars: number): View[] {
+export function base64Views(
+  view: View,
+  minChars: number,
+  runs: readonly Run[] = base64Runs(view, minChars),
+): View[] {
   const src = view.bytes;
-  const runs = findRuns(
-    src,
-    (b) => B64[b]! >= 0,
-    (b) => b === 0x0a || b === 0x0d,
-    minChars,
-  );
   if (runs.length === 0) return [];
   const views: View[] = [];
   for (let align = 0; align < 4; align++) {
-    const out = new Builder(view, 0);
-    for (const positions of runs) {
-      const n = positions.length;
+    const bytes = new Uint8Array(
+      runs.reduce((sum, r) => sum + Math.ceil(((r.digits - align) * 3) / 4), 0),
+    );
+    const starts: number[] = [];
+    let length = 0;
+    for (const run of runs) {
+      starts.push(length);
+      const n = run.digits;
       for (let s = align; s + 1 < n; s += 4) {
-        const p0 = positions[s]!;
-        const p1 = positions[s + 1]!;
-        const d0 = B64[src[p0]!]!;
-        const d1 = B64[src[p1]!]!;
-        out.push(((d0 << 2) | (d1 >> 4)) & 0xff, p0, p1 + 1);
+        const d0 = B64[src[position(run, s)]!]!;
+        const d1 = B64[src[position(run, s + 1)]!]!;
+        bytes[length++] = ((d0 << 2) | (d1 >> 4)) & 0xff;
         if (s + 2 >= n) break;
-        const p2 = positions[s + 2]!;
-        const d2 = B64[src[p2]!]!;
-        out.push(((d1 << 4) | (d2 >> 2)) & 0xff, p1, p2 + 1);
+        const d2 = B64[src[position(run, s + 2)]!]!;
+        bytes[length++] = ((d1 << 4) | (d2 >> 2)) & 0xff;
         if (s + 3 >= n) break;
-        const p3 = positions[s + 3]!;
-        out.push(((d2 << 6) | B64[src[p3]!]!) & 0xff, p2, p3 + 1);
+        bytes[length++] = ((d2 << 6) | B64[src[position(run, s + 3)]!]!) & 0xff;
       }
     }
-    const decoded = out.finish(true);
-    if (decoded !== null && decoded.bytes.length > 0) views.push(decoded);
+    if (length === 0) continue;
+    // Decoded byte k of a run, at alignment a, comes from digits a + 4q + r and the next one.
+    const locate = (at: number): [Run, number] => {
+      let lo = 0;
+      let hi = starts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (starts[mid]! <= at) lo = mid;
+        else hi = mid - 1;
+      }
+      const local = at - starts[lo]!;
+      return [runs[lo]!, align + 4 * Math.floor(local / 3) + (local % 3)];
+    };
+    views.push({
+      bytes: bytes.subarray(0, length),
+      toSource(from, to) {
+        const [first, a] = locate(from);
+        const [last, b] = locate(to - 1);
+        return view.toSource(position(first, a), position(last, b + 1) + 1);
+      },
+    });
   }
   return views;
 }
 
+const HEX_DIGITS = (() => {
+  const table = new Int8Array(256).fill(-1);
+  for (let b = 0; b < 256; b++) if (HEX[b]! >= 0) table[b] = HEX[b]!;
+  return table;
+})();
+
 /** Hex (either case), decoded at both alignments; runs of at least `minChars` digits. */
-export function hexViews(view: View, minChars: number): View[] {
+export function hexViews(view: View, minChars: number, within?: readonly Run[]): View[] {
   const src = view.bytes;
-  const runs = findRuns(
-    src,
-    (b) => HEX[b]! >= 0,
-    () => false,
-    minChars,
-  );
+  // Hex digits are base64 digits too: a long hex run lies inside a long base64 run.
+  const runs =
+    within === undefined
+      ? findRuns(src, HEX_DIGITS, false, minChars)
+      : within.flatMap((run) =>
+          run.digits < minChars
+            ? []
+            : findRuns(
+                src.subarray(run.start, position(run, run.digits - 1) + 1),
+                HEX_DIGITS,
+                false,
+                minChars,
+              ).map((r) => ({ ...r, start: r.start + run.start })),
+        );
   if (runs.length === 0) return [];
   const views: View[] = [];
   for (let align = 0; align < 2; align++) {
-    const out = new Builder(view, 0);
-    for (const positions of runs) {
-      for (let k = align; k + 1 < positions.length; k += 2) {
-        const at = positions[k]!;
-        out.push((HEX[src[at]!]! << 4) | HEX[src[at + 1]!]!, at, at + 2);
+    const out = new Builder(runs.reduce((sum, r) => sum + (r.digits >> 1), 0));
+    for (const run of runs) {
+      for (let k = run.start + align; k + 1 < run.start + run.digits; k += 2) {
+        out.byte((HEX[src[k]!]! << 4) | HEX[src[k + 1]!]!, k, k + 2, 2);
       }
     }
-    const decoded = out.finish(true);
-    if (decoded !== null && decoded.bytes.length > 0) views.push(decoded);
+    if (out.length > 0) views.push(out.finish(view, true));
   }
   return views;
-}
-
-/**
- * Maximal runs of `digit` bytes, possibly broken by `gap` bytes (line breaks), with at least
- * `minDigits` digits; each as the list of its digits' positions.
- */
-function findRuns(
-  src: Uint8Array,
-  digit: (b: number) => boolean,
-  gap: (b: number) => boolean,
-  minDigits: number,
-): number[][] {
-  const runs: number[][] = [];
-  let current: number[] = [];
-  for (let i = 0; i <= src.length; i++) {
-    const b = i < src.length ? src[i]! : -1;
-    if (b >= 0 && digit(b)) current.push(i);
-    else if (b >= 0 && gap(b) && current.length > 0) continue;
-    else {
-      if (current.length >= minDigits) runs.push(current);
-      if (current.length > 0) current = [];
-    }
-  }
-  return runs;
 }
 
 /**
@@ -435,38 +546,43 @@ function findRuns(
  * bytes. `from` is where the first whole code unit starts.
  */
 export function utf16View(src: Uint8Array, order: 'le' | 'be', from = 0): View {
-  const out = new Builder(sourceView(src), src.length);
+  const out = new Builder(src.length >> 1);
+  const lo = order === 'le' ? 0 : 1;
+  const hi = 1 - lo;
   let i = from;
   while (i + 1 < src.length) {
-    const unit = order === 'le' ? src[i]! | (src[i + 1]! << 8) : (src[i]! << 8) | src[i + 1]!;
+    const unit = src[i + lo]! | (src[i + hi]! << 8);
+    if (unit < 0x80) {
+      out.byte(unit, i, i + 2, 2);
+      i += 2;
+      continue;
+    }
     if (unit >= 0xd800 && unit <= 0xdbff && i + 3 < src.length) {
-      const low =
-        order === 'le' ? src[i + 2]! | (src[i + 3]! << 8) : (src[i + 2]! << 8) | src[i + 3]!;
+      const low = src[i + 2 + lo]! | (src[i + 2 + hi]! << 8);
       if (low >= 0xdc00 && low <= 0xdfff) {
-        out.pushCodePoint(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00), i, i + 4);
+        out.codePoint(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00), i, i + 4);
         i += 4;
         continue;
       }
     }
-    out.pushCodePoint(unit, i, i + 2);
+    out.codePoint(unit, i, i + 2);
     i += 2;
   }
-  return out.finish(true)!;
+  return out.finish(sourceView(src), true);
+}
+
+/** Whether most of `bytes` is printable text (tab, line breaks, ASCII 32-126, UTF-8 lead/tail). */
+export function mostlyText(bytes: Uint8Array): boolean {
+  if (bytes.length === 0) return false;
+  const n = Math.min(bytes.length, 4096);
+  let text = 0;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    if ((b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d || b >= 0x80) text++;
+  }
+  return text * 10 >= n * 9;
 }
 
 function isAlpha(b: number): boolean {
   return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
-}
-
-/** UTF-8 bytes of a code point (a lone surrogate is written as its three-byte form). */
-function utf8(cp: number): number[] {
-  if (cp < 0x80) return [cp];
-  if (cp < 0x800) return [0xc0 | (cp >> 6), 0x80 | (cp & 0x3f)];
-  if (cp < 0x10000) return [0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f)];
-  return [
-    0xf0 | (cp >> 18),
-    0x80 | ((cp >> 12) & 0x3f),
-    0x80 | ((cp >> 6) & 0x3f),
-    0x80 | (cp & 0x3f),
-  ];
 }
