@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/format.js';
 import { newestEntries } from '../../src/audit/reader.js';
 import { createAuditWriter } from '../../src/audit/writer.js';
-import { canary, findLeaks } from '../helpers/canary.js';
+import { verifyChain } from '../../src/audit/verify.js';
+import { canary, findLeaks, scanTree } from '../helpers/canary.js';
 import { baseEnv, CLI, type CliResult, runCli, runCliInPty } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -140,7 +141,6 @@ describe('declared agent names, the log columns and sheddable rules (spawned bin
       await new Promise((r) => proxy.once('exit', r));
     }
     await upstream.close();
-    expect(findLeaks(outputs, SECRET)).toEqual([]);
   });
 
   const spoofs = [SPOOF, 'alpha\tissued', 'alpha\u00a0issued', 'x'.repeat(65), 'bot;id'];
@@ -326,5 +326,12 @@ describe('declared agent names, the log columns and sheddable rules (spawned bin
     expect(shed.status).toBe(403);
     expect(JSON.parse(shed.body)).toMatchObject({ error: 'identity_required' });
     expect((await call({ 'X-AS-Agent-Token': token })).status).toBe(403);
+  });
+  it('canary: the value is in no output and no file of the state folder; the chain is intact', async () => {
+    proxy.kill('SIGTERM');
+    await new Promise((r) => proxy.once('exit', r));
+    expect((await verifyChain(join(home, 'audit'))).ok).toBe(true);
+    expect(await scanTree(home, SECRET)).toEqual([]);
+    expect(findLeaks(outputs.join('\n'), SECRET)).toEqual([]);
   });
 });

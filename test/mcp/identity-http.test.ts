@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await fixture.upstream.close();
-  expect(findLeaks(seen, SECRET)).toEqual([]);
+  expect(findLeaks(seen.join('\n'), SECRET)).toEqual([]);
 });
 
 describe('MCP clientInfo.name: sanitised into a declared name, else anonymous', () => {
