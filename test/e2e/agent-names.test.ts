@@ -266,6 +266,9 @@ describe('declared agent names, the log columns and sheddable rules (spawned bin
     ]);
     expect(shown.stdout).toMatch(/^agent\s+"alpha issued"\r?$/m);
     expect(shown.stdout).toMatch(/^identity\s+declared\r?$/m);
+    const summary = await cli(['log', 'summary']);
+    expect(summary.stdout).toContain('"alpha issued" (declared, 1)');
+    expect(summary.stdout).not.toMatch(/(?<!")alpha issued/);
   });
 
   it.each([
