@@ -11,6 +11,7 @@ export {
   AgentTokenError,
   DestinationBlockedError,
   DomainNotAllowedError,
+  InvalidAgentIdError,
   PolicyError,
   ProxyUnavailableError,
   SecretNotFoundError,

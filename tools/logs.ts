@@ -1,6 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import { parseWhen, queryNewest } from '../src/audit/query.js';
+import { displayAgentName } from '../src/identity/caller.js';
 import type { ToolContext } from '../src/mcp/context.js';
 import { result } from '../src/mcp/results.js';
 
@@ -92,7 +93,7 @@ export function registerLogsTool(server: McpServer, ctx: ToolContext): void {
       }));
       const lines = entries.map(
         (e) =>
-          `${e.timestamp} ${e.status}${e.reason ? ` ${e.reason}` : ''} ${e.method} ${e.domain ?? ''} [${e.secret_keys.join(',')}] by ${e.agent === null ? 'anonymous' : `${e.agent} (${e.identity_level})`}`,
+          `${e.timestamp} ${e.status}${e.reason ? ` ${e.reason}` : ''} ${e.method} ${e.domain ?? ''} [${e.secret_keys.join(',')}] by ${e.agent === null ? 'anonymous' : `${displayAgentName(e.agent)} (${e.identity_level})`}`,
       );
       return result(
         { entries },

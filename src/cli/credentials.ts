@@ -1,5 +1,6 @@
 import { AgentSecretsError } from '../core/errors.js';
 import type { AuditSource } from '../audit/format.js';
+import { assertDeclaredName } from '../identity/caller.js';
 import { TOKEN_PREFIX } from '../identity/tokens.js';
 import {
   createLocalCredentialService,
@@ -33,7 +34,8 @@ export async function credentialService(
 /**
  * What this CLI process presents as its identity: `--token`, else AGENTSECRETS_AGENT_TOKEN
  * (or the Go tool's AS_AGENT_TOKEN), and `--agent-id`, else AGENTSECRETS_AGENT_ID. A
- * `--token` that is not a literal agt_ token is refused: names are never looked up.
+ * `--token` that is not a literal agt_ token is refused: names are never looked up. A name
+ * outside `[A-Za-z0-9._-]{1,64}` is refused (`invalid_agent_id`) before anything runs.
  */
 export function presentedIdentity(
   ctx: CliContext,
@@ -49,7 +51,10 @@ export function presentedIdentity(
   }
   const token =
     options.token ?? nonEmpty(env.AGENTSECRETS_AGENT_TOKEN) ?? nonEmpty(env.AS_AGENT_TOKEN);
-  return { agentId: options.agentId ?? nonEmpty(env.AGENTSECRETS_AGENT_ID), token, source };
+  if (options.agentId !== undefined) assertDeclaredName(options.agentId, '--agent-id');
+  const fromEnv = options.agentId === undefined ? nonEmpty(env.AGENTSECRETS_AGENT_ID) : undefined;
+  if (fromEnv !== undefined) assertDeclaredName(fromEnv, 'AGENTSECRETS_AGENT_ID');
+  return { agentId: options.agentId ?? fromEnv, token, source };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

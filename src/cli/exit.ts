@@ -16,6 +16,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'usage_error':
     case 'invalid_key_name':
     case 'bad_request':
+    case 'invalid_agent_id':
       return EXIT.usage;
     case 'needs_terminal':
       return EXIT.needsHuman;

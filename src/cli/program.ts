@@ -331,7 +331,10 @@ ${examples('agentsecrets secrets bind STRIPE_KEY api.stripe.com', 'agentsecrets 
         'an ordinary header to send as is (repeatable)',
         collect,
       )
-      .option('--agent-id <name>', 'declare which agent is calling (recorded as a claim)')
+      .option(
+        '--agent-id <name>',
+        'declare which agent is calling (a claim; 1-64 of A-Z a-z 0-9 . _ -)',
+      )
       .option(
         '--token <agt_token>',
         'an issued agent token (a literal agt_… value; or set AGENTSECRETS_AGENT_TOKEN)',
@@ -361,7 +364,7 @@ ${examples(
       .option('--no-mask', 'do not mask values in output that goes to a pipe or file')
       .option(
         '--agent-id <name>',
-        'declare which agent is running the command (recorded as a claim)',
+        'declare which agent is running the command (a claim; 1-64 of A-Z a-z 0-9 . _ -)',
       )
       .passThroughOptions(),
   )
@@ -682,7 +685,7 @@ ${examples("agentsecrets agent policy set billing-bot --allow-secrets 'STRIPE_*'
 
   const filters = (cmd: Command) =>
     cmd
-      .option('--agent <name>', 'only this agent (declared or issued)')
+      .option('--agent <name>', 'only this agent name, matched exactly (declared or issued)')
       .option('--identity <level>', 'anonymous, declared or issued')
       .option('--token <token-id>', 'only calls made with this token id')
       .option('--secret <KEY>', 'only entries that used this key')
@@ -804,7 +807,7 @@ ${examples('agentsecrets log verify', 'agentsecrets log verify --json')}`,
     .option('--host <host>', 'address for --transport http', '127.0.0.1')
     .option(
       '--agent-id <name>',
-      "the declared agent name for this server (default: the client's name)",
+      "the declared agent name (1-64 of A-Z a-z 0-9 . _ -; default: the client's name, sanitised)",
     )
     .option('--allow-anonymous', 'http: accept sessions without an agent token (warns)')
     .option('--allow-origin <origin...>', 'http: browser origins to accept besides loopback ones')

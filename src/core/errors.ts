@@ -14,6 +14,7 @@ export const WIRE_CODES = [
   'bad_request',
   'invalid_session',
   'invalid_agent_token',
+  'invalid_agent_id',
   'token_revoked',
   'identity_required',
   'empty_allowlist',

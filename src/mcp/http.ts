@@ -80,6 +80,8 @@ export function createMcpHttpServer(options: McpHttpOptions): {
       unauthorized(
         res,
         'an agent token is required: send Authorization: Bearer agt_… (a human issues one with `agentsecrets agent token issue NAME`)',
+        'invalid_agent_token',
+        false,
       );
       return undefined;
     }
@@ -290,14 +292,38 @@ async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unkn
   }
 }
 
-function unauthorized(res: ServerResponse, message: string, code = 'invalid_agent_token'): void {
+/**
+ * A 401 with a JSON body and a `WWW-Authenticate` challenge (RFC 6750). The body carries the
+ * full message; the header holds only printable ASCII, as Node (and HTTP) require of it, and
+ * says `invalid_token` only when a token was presented.
+ */
+function unauthorized(
+  res: ServerResponse,
+  message: string,
+  code = 'invalid_agent_token',
+  presented = true,
+): void {
   const text = JSON.stringify({ error: code, message });
   res.writeHead(401, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
-    'www-authenticate': `Bearer error="invalid_token", error_description="${message.replace(/["\\]/g, '')}"`,
+    'www-authenticate': challenge(presented ? message : undefined),
   });
   res.end(text);
+}
+
+/** The `WWW-Authenticate` value: `realm`, and with a refused token its error and description. */
+export function challenge(description: string | undefined): string {
+  if (description === undefined) return 'Bearer realm="agentsecrets"';
+  return `Bearer realm="agentsecrets", error="invalid_token", error_description="${asciiQuoted(description)}"`;
+}
+
+/** Text fit for a quoted-string header parameter: printable ASCII without `"` or `\`. */
+function asciiQuoted(text: string): string {
+  return text
+    .replace(/\u2026/g, '...')
+    .replace(/[\u2018\u2019]/g, "'")
+    .replace(/[^\x20-\x7e]|["\\]/g, '');
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

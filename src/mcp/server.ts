@@ -1,7 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { registerPrompts } from '../../prompts/index.js';
 import { registerTools } from '../../tools/index.js';
-import { MAX_AGENT_NAME } from '../identity/caller.js';
+import { declaredNameFromClient } from '../identity/caller.js';
 import type { PresentedIdentity } from '../proxy/credential-service.js';
 import type { McpDeps, ResolvedTarget, SessionIdentity, ToolContext } from './context.js';
 import { createGuard } from './guard.js';
@@ -59,19 +59,13 @@ export function createMcpSession(
   return server;
 }
 
-/** The client's self-reported name, usable as a declared identity (never for authorization). */
+/**
+ * The client's self-reported name as a declared identity (never for authorization), sanitised
+ * into a valid declared name ("Claude Desktop" becomes `Claude-Desktop`); anonymous when
+ * nothing usable is left.
+ */
 function clientName(server: McpServer): string | undefined {
-  const name = server.server.getClientVersion()?.name;
-  if (
-    name === undefined ||
-    name.trim() === '' ||
-    name.length > MAX_AGENT_NAME ||
-    // eslint-disable-next-line no-control-regex
-    /[\u0000-\u001f\u007f]/.test(name)
-  ) {
-    return undefined;
-  }
-  return name.trim();
+  return declaredNameFromClient(server.server.getClientVersion()?.name);
 }
 
 /** Resolves the selection once; an MCP server serves the project it was started for. */

@@ -11,7 +11,7 @@ import type { AuditEntry, AuditSource } from '../audit/format.js';
 import { type CheckpointHead, loadAuditSigner, vaultHeadStore } from '../audit/checkpoints.js';
 import { type AuditWriter, createAuditWriter } from '../audit/writer.js';
 import { type AgentStore, createAgentStore } from '../identity/agents.js';
-import { declaredCaller } from '../identity/caller.js';
+import { assertDeclaredName, declaredCaller } from '../identity/caller.js';
 import { type CryptoKey, importJWK, type JWK } from 'jose';
 import { createTokenVerifier, loadSigningKey } from '../identity/tokens.js';
 import { createRateLimiter, decide, decideForProgram, type RateLimiter } from '../policy/rules.js';
@@ -206,12 +206,15 @@ export async function createLocalCredentialService(
   }
 
   async function identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller> {
+    // A malformed name is refused even beside a token: it is a client bug, not a claim.
+    if (identity.agentId !== undefined && identity.agentId !== '')
+      assertDeclaredName(identity.agentId, nameCarrier(identity.source));
     if (identity.token !== undefined && identity.token !== '') {
       await requireFresh(workspaceId);
       const { agent, tokenId } = await verifierFor(workspaceId).verify(identity.token);
       return { level: 'issued', agentId: agent.name, tokenId, source: identity.source };
     }
-    return declaredCaller(identity.agentId, identity.source);
+    return declaredCaller(identity.agentId, identity.source, nameCarrier(identity.source));
   }
 
   const policy: PolicyCheck = async ({ caller, workspace, url, method, keys }) => {
@@ -413,6 +416,13 @@ export async function createLocalCredentialService(
       if (unlocked !== undefined) (await unlocked.catch(() => undefined))?.close();
     },
   };
+}
+
+/** Where a caller of this source puts its declared name, for the refusal message. */
+function nameCarrier(source: AuditSource): string {
+  if (source === 'proxy') return 'X-AS-Agent-ID';
+  if (source === 'mcp') return 'the MCP agent name (--agent-id)';
+  return '--agent-id or AGENTSECRETS_AGENT_ID';
 }
 
 function declaredOrAnonymous(identity: PresentedIdentity): Caller {

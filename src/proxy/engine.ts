@@ -105,6 +105,7 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   bad_request: 400,
   invalid_session: 401,
   invalid_agent_token: 401,
+  invalid_agent_id: 400,
   token_revoked: 403,
   identity_required: 403,
   empty_allowlist: 403,

@@ -2,12 +2,13 @@ import { spawn } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../core/config.js';
+import { DECLARED_NAME_RULE, isDeclaredName } from '../identity/caller.js';
 import { readProxyState } from '../proxy/state.js';
 import { isProcessAlive } from '../store/fs.js';
-import { errorFromProxy, ProxyUnavailableError } from './errors.js';
+import { errorFromProxy, InvalidAgentIdError, ProxyUnavailableError } from './errors.js';
 
 export interface AgentSecretsOptions {
-  /** A name to declare (recorded as a claim; grants nothing). */
+  /** A name to declare (recorded as a claim; grants nothing): 1-64 of `A-Za-z0-9._-`. */
   agentId?: string;
   /** An issued token (`agt_…`): verified by the proxy, yields `issued`. */
   agentToken?: string;
@@ -70,6 +71,18 @@ export class AgentSecrets {
   readonly #agent = new Agent({ keepAlive: true });
 
   constructor(options: AgentSecretsOptions = {}) {
+    // Refused here rather than on the first call: the name is fixed for the client's life.
+    if (
+      options.agentId !== undefined &&
+      options.agentId !== '' &&
+      !isDeclaredName(options.agentId)
+    ) {
+      throw new InvalidAgentIdError(
+        'invalid_agent_id',
+        `invalid agentId: use ${DECLARED_NAME_RULE}; or leave it out to be anonymous`,
+        { status: 400 },
+      );
+    }
     this.#options = options;
     const env =
       options.home === undefined

@@ -43,6 +43,11 @@ export class AgentTokenError extends AgentSecretsCallError {
   override readonly name = 'AgentTokenError';
 }
 
+/** The declared agent name (`agentId`) is not 1-64 letters, digits, `.`, `_` or `-`. */
+export class InvalidAgentIdError extends AgentSecretsCallError {
+  override readonly name = 'InvalidAgentIdError';
+}
+
 /** The destination is private, reserved, or not HTTPS. */
 export class DestinationBlockedError extends AgentSecretsCallError {
   override readonly name = 'DestinationBlockedError';
@@ -92,6 +97,8 @@ export function errorFromProxy(
     case 'invalid_agent_token':
     case 'token_revoked':
       return new AgentTokenError(code, message, details);
+    case 'invalid_agent_id':
+      return new InvalidAgentIdError(code, message, details);
     case 'ssrf_protection_blocked':
     case 'non_https_blocked':
       return new DestinationBlockedError(code, message, details);

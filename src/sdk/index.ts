@@ -9,6 +9,7 @@ export {
   AgentTokenError,
   DestinationBlockedError,
   DomainNotAllowedError,
+  InvalidAgentIdError,
   PolicyError,
   ProxyUnavailableError,
   SecretNotFoundError,

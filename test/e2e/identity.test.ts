@@ -157,8 +157,8 @@ describe('issued tokens, revocation and policy, end to end (spawned CLI and prox
       token_id: null,
     });
     const table = await cli(['log', '--limit', '2']);
-    expect(table.stdout).toContain('billing-bot declared');
-    expect(table.stdout).toContain('billing-bot issued');
+    expect(table.stdout).toMatch(/\sbilling-bot\s+declared\s/);
+    expect(table.stdout).toMatch(/\sbilling-bot\s+issued\s/);
   });
 
   it('an invalid token is an error, never a silent downgrade', async () => {

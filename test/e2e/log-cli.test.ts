@@ -67,7 +67,7 @@ describe('the log commands (spawned CLI)', () => {
   it('log lists newest first and labels identities', async () => {
     const table = await cli(['log']);
     expect(table.code).toBe(0);
-    expect(table.stdout).toContain('log-bot declared');
+    expect(table.stdout).toMatch(/^\S+ \S+\s+\S+\s+log-bot\s+declared\s/m);
     expect(table.stdout).toContain('anonymous');
     const blocked = await cli(['log', '--status', 'BLOCKED', '--json']);
     expect((JSON.parse(blocked.stdout) as { domain: string }[]).map((e) => e.domain)).toEqual([

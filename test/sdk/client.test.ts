@@ -10,6 +10,7 @@ import {
   AgentTokenError,
   DestinationBlockedError,
   DomainNotAllowedError,
+  InvalidAgentIdError,
   ProxyUnavailableError,
   SecretNotFoundError,
 } from '../../src/index.js';
@@ -151,6 +152,35 @@ describe('the TypeScript SDK against a running proxy', () => {
     expect(err).toBeInstanceOf(AgentTokenError);
     client.close();
   });
+
+  it.each(['alpha issued', 'bot\u00a0issued', 'x'.repeat(65), 'a/b'])(
+    'agentId %j is refused: by the constructor, and by the proxy when sent as a header',
+    async (name) => {
+      let thrown: unknown;
+      try {
+        new AgentSecrets({ home: ws.home, agentId: name });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(InvalidAgentIdError);
+      expect(thrown).toMatchObject({ code: 'invalid_agent_id', status: 400 });
+      // A client that skips the check (an ordinary header) meets the proxy's own.
+      const client = new AgentSecrets({ home: ws.home });
+      const before = upstream.seen.length;
+      const err = await client
+        .call({
+          url: `${upstream.url}/v1/items`,
+          bearer: 'API_KEY',
+          headers: { 'X-AS-Agent-ID': name },
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidAgentIdError);
+      expect(err).toMatchObject({ code: 'invalid_agent_id', status: 400 });
+      expect((err as Error).message).toContain('1-64 letters, digits');
+      expect(upstream.seen.length).toBe(before);
+      client.close();
+    },
+  );
 
   it("an upstream's own JSON error is a response, not a proxy error", async () => {
     const client = new AgentSecrets({ home: ws.home });

@@ -298,8 +298,31 @@ export async function agentPolicySet(
     if (target === undefined) throw agentNotFound(name);
     target.rules = rules;
   });
-  if (options.json) return ctx.out.json({ agent: name, rules });
+  const warning = shedWarning(name, workspace.policy.require_identity, rules);
+  if (warning !== null) ctx.out.warn(`${warning.message}: ${warning.command}`);
+  if (options.json) return ctx.out.json({ agent: name, rules, warning });
   printRules(ctx, rules, `agent ${name}`);
+}
+
+/** The command that makes every caller present an issued token. */
+export const REQUIRE_ISSUED_COMMAND = 'agentsecrets workspace policy set --require-identity issued';
+
+/**
+ * Per-agent rules bind only issued tokens: while the workspace accepts lesser identities, an
+ * agent can drop its token and fall under the default rules. Null when there is nothing to shed.
+ */
+export function shedWarning(
+  name: string,
+  minimum: 'anonymous' | 'declared' | 'issued',
+  rules: AgentRules | null,
+): { code: 'rules_can_be_shed'; minimum: string; message: string; command: string } | null {
+  if (rules === null || minimum === 'issued') return null;
+  return {
+    code: 'rules_can_be_shed',
+    minimum,
+    message: `the rules of ${name} bind only its issued tokens, and this workspace accepts ${minimum === 'anonymous' ? 'anonymous and declared' : 'declared'} callers: ${name} can shed these rules by calling without its token (it then gets the workspace default rules). To require issued identities, run`,
+    command: REQUIRE_ISSUED_COMMAND,
+  };
 }
 
 /** `agent policy show <name>`. */

@@ -45,6 +45,8 @@ export async function call(ctx: CliContext, options: CallOptions): Promise<numbe
   let result: CallResult;
   try {
     const injections = collectInjections(options);
+    // A malformed name is refused before the vault is opened.
+    const identity = presentedIdentity(ctx, options, 'cli');
     const services = ctx.services();
     const current = await services.workspaces.resolve({
       project: options.project,
@@ -70,7 +72,7 @@ export async function call(ctx: CliContext, options: CallOptions): Promise<numbe
           projectId: current.project.id,
           environment: current.environment,
         },
-        identity: presentedIdentity(ctx, options, 'cli'),
+        identity,
       });
     } finally {
       await credentials.close();
@@ -91,7 +93,9 @@ export async function call(ctx: CliContext, options: CallOptions): Promise<numbe
       );
     }
     ctx.out.notice(`error: ${error.message} [${error.code}]`);
-    return error.code === 'usage_error' ? EXIT.usage : EXIT.failed;
+    return error.code === 'usage_error' || error.code === 'invalid_agent_id'
+      ? EXIT.usage
+      : EXIT.failed;
   }
   if (json) {
     ctx.out.json(

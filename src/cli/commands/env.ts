@@ -28,6 +28,7 @@ export async function envRun(
     .map((k) => k.trim())
     .filter((k) => k !== '');
   only?.forEach((k) => assertKeyName(k, 'key name in --only'));
+  const identity = presentedIdentity(ctx, options, 'env');
 
   const services = ctx.services();
   const current = await services.workspaces.resolve({
@@ -47,7 +48,7 @@ export async function envRun(
       },
       keys: only,
       command: basename(command),
-      identity: presentedIdentity(ctx, options, 'env'),
+      identity,
     });
   } finally {
     await credentials.close();

@@ -12,6 +12,7 @@ import { followEntries } from '../../audit/reader.js';
 import { summarize } from '../../audit/summary.js';
 import { type ChainReport, verifyChain, type VerifyOptions } from '../../audit/verify.js';
 import { AgentSecretsError, isAgentSecretsError, UsageError } from '../../core/errors.js';
+import { displayAgentName } from '../../identity/caller.js';
 import { createKeyHolderClient } from '../../proxy/key-holder.js';
 import { findKeyHolder } from '../../proxy/state.js';
 import { type CliContext, requireHuman } from '../context.js';
@@ -94,7 +95,8 @@ export async function logList(
     [
       { header: 'TIME', value: (e) => e.timestamp.replace('T', ' ').slice(0, 19) },
       { header: 'ENV', value: (e) => e.environment ?? '' },
-      { header: 'AGENT', value: (e) => identityLabel(e) },
+      { header: 'AGENT', value: (e) => agentCell(e) },
+      { header: 'IDENTITY', value: (e) => e.identity_level },
       { header: 'SECRETS', value: (e) => e.secret_keys.join(',') },
       { header: 'DOMAIN', value: (e) => e.domain ?? e.command ?? '' },
       {
@@ -109,9 +111,13 @@ export async function logList(
   );
 }
 
-/** `billing-tool issued`, `claude-ai declared` or `anonymous`: a claim never reads as verified. */
-export function identityLabel(e: AuditEntry): string {
-  return e.agent_id === null ? 'anonymous' : `${e.agent_id} ${e.identity_level}`;
+/**
+ * The agent name of an entry for display: `-` when anonymous; a name outside the declared-name
+ * pattern (only entries written before it was enforced) is quoted and escaped, so it reads as
+ * one value and can never imitate a level or another column.
+ */
+export function agentCell(e: AuditEntry): string {
+  return e.agent_id === null ? '-' : displayAgentName(e.agent_id);
 }
 
 /** `log show <id>`: everything about one entry, with its place in the chain. */
@@ -134,7 +140,8 @@ export async function logShow(
   const rows: [string, string][] = [
     ['id', e.id],
     ['time', e.timestamp],
-    ['who', identityLabel(e) + (e.token_id ? ` (token ${e.token_id})` : '')],
+    ['agent', agentCell(e)],
+    ['identity', e.identity_level + (e.token_id ? ` (token ${e.token_id})` : '')],
     ['source', e.source],
     ['where', `${e.workspace ?? '-'}/${e.project ?? '-'}/${e.environment ?? '-'}`],
     ['request', `${e.method} ${e.target_url ?? e.command ?? ''}`],
@@ -184,7 +191,7 @@ export async function logSummary(
   out.line(`  source:    ${fmt(s.bySource)}`);
   out.line(`  redacted:  ${s.redacted}`);
   out.line(
-    `top agents:  ${s.topAgents.map((a) => `${a.agent} ${a.level} (${a.count})`).join(', ') || '-'}`,
+    `top agents:  ${s.topAgents.map((a) => `${displayAgentName(a.agent)} (${a.level}, ${a.count})`).join(', ') || '-'}`,
   );
   out.line(`top secrets: ${s.topSecrets.map((x) => `${x.secret} (${x.count})`).join(', ') || '-'}`);
   out.line(`top domains: ${s.topDomains.map((x) => `${x.domain} (${x.count})`).join(', ') || '-'}`);
@@ -261,7 +268,7 @@ export async function logWatch(
     if (options.json) ctx.out.line(JSON.stringify(entry));
     else {
       ctx.out.line(
-        `${entry.timestamp.replace('T', ' ').slice(0, 19)}  ${identityLabel(entry).padEnd(24)} ${entry.status.padEnd(7)} ${entry.method} ${entry.domain ?? entry.command ?? ''} [${entry.secret_keys.join(',')}]${entry.reason ? ` ${entry.reason}` : ''}`,
+        `${entry.timestamp.replace('T', ' ').slice(0, 19)}  ${agentCell(entry).padEnd(20)} ${entry.identity_level.padEnd(9)} ${entry.status.padEnd(7)} ${entry.method} ${entry.domain ?? entry.command ?? ''} [${entry.secret_keys.join(',')}]${entry.reason ? ` ${entry.reason}` : ''}`,
       );
     }
   }

@@ -15,7 +15,8 @@ import { basename, dirname, join, posix, win32 } from 'node:path';
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { isValidKeyName } from '../../core/keys.js';
 import { packageRoot } from '../../core/package-root.js';
-import { type AgentRecord, assertAgentName, createAgentStore } from '../../identity/agents.js';
+import { type AgentRecord, createAgentStore } from '../../identity/agents.js';
+import { assertDeclaredName } from '../../identity/caller.js';
 import { DEFAULT_TTL_SECONDS, issueToken, loadSigningKey } from '../../identity/tokens.js';
 import {
   backupPath,
@@ -341,7 +342,7 @@ export async function mcpInstall(ctx: CliContext, opts: McpInstallOptions): Prom
   if (opts.issueToken === true && opts.uninstall === true) {
     throw new UsageError('--issue-token and --uninstall do not go together');
   }
-  if (opts.agent !== undefined) assertAgentName(opts.agent);
+  if (opts.agent !== undefined) assertDeclaredName(opts.agent, '--agent');
   const wantToken = opts.issueToken === true;
 
   // The agent must exist before anything is planned or anyone is asked to confirm.

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { AgentSecretsError, toAgentSecretsError, UsageError } from '../../core/errors.js';
+import { assertDeclaredName } from '../../identity/caller.js';
 import type { McpDeps } from '../../mcp/context.js';
 import { createInflight } from '../../mcp/inflight.js';
 import { defaultTargetOnce } from '../../mcp/server.js';
@@ -27,6 +28,8 @@ export async function mcpServe(
     allowOrigin?: string[];
   },
 ): Promise<number> {
+  // An explicit name is the human's choice: a malformed one refuses the server at start.
+  if (options.agentId !== undefined) assertDeclaredName(options.agentId, '--agent-id');
   const services = ctx.services();
   // The MCP server is a long-lived writer: it signs audit checkpoints when it holds the vault.
   const credentials = await credentialService(ctx, { signAudit: true });
