@@ -1,0 +1,717 @@
+import { randomInt } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileScrubber, PLACEHOLDER } from '../../src/core/scrub/scrubber.js';
+import { AgentSecrets, AgentSecretsCallError } from '../../src/index.js';
+import { canary, scanTree } from '../helpers/canary.js';
+import { baseEnv, CLI, runCli, runCliInPty } from '../helpers/cli.js';
+import {
+  FORMS,
+  type HostileUpstream,
+  hostileCanary,
+  type Served,
+  startHostileUpstream,
+  zipArchive,
+} from '../helpers/hostile-upstream.js';
+import { recover } from '../helpers/leak-decoder.js';
+import { type Daemon, startDaemon } from '../helpers/process.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * Issue 10: an allowlisted API that stores what it receives and serves it back in many forms.
+ * One row per reflection; each row first shows the canary is recoverable from the upstream's
+ * own answer (the undefended path), then that no run of it reaches the agent through any face:
+ * the proxy's raw HTTP response, the SDK, the MCP `call` tool (real SDK client over stdio),
+ * `agentsecrets call` (text and --output json, a representative subset: rows with `cli`) and
+ * `agentsecrets env` (text-encoding rows: a child fetches and prints them into a pipe).
+ */
+
+const PASSPHRASE = 'hostile-upstream-passphrase';
+/** Stored with a body field, then read back with another key or none. Every run encoded. */
+const A = hostileCanary('Ha');
+/** Injected while reading A back. */
+const B = canary('HB');
+/** Bearer-only: the upstream keeps its request log. */
+const C = canary('HC');
+/** Non-ASCII, beyond Latin-1. */
+const UNI = `ключ-${canary('U').slice(2, 14)}-€ü`;
+/** Non-ASCII within Latin-1 (has a Latin-1 byte form). */
+const LAT = `clé-${canary('L').slice(2, 14)}-ñøÿ`;
+/** A public prefix shared with benign text. */
+const SK = `sk_live_${canary('S').slice(2)}`;
+/** A four-digit PIN: guessable, refused at injection. */
+const PIN = String(randomInt(1000, 10000));
+const SECRETS: Record<string, string> = { A, B, C, UNI, LAT, SK, PIN };
+const ALL = [A, B, C, UNI, LAT, SK];
+
+/** What an agent asks for, by key name only. */
+interface Ask {
+  /** `{face}` is replaced by the face's name (a slot of its own). */
+  path: string;
+  method?: string;
+  body?: string;
+  bearer?: string;
+  header?: Record<string, string>;
+  query?: Record<string, string>;
+  bodyField?: Record<string, string>;
+  /** Ordinary headers (not secrets). */
+  pass?: Record<string, string>;
+}
+
+type Expect =
+  | { kind: 'scrubbed' }
+  | { kind: 'withheld'; codes: string[] }
+  | { kind: 'refused'; codes: string[] }
+  | { kind: 'identical'; body: Buffer };
+
+interface Row {
+  name: string;
+  ask: Ask;
+  expect: Expect;
+  /** The canaries this row is about (the leak scan looks for all of ALL anyway). */
+  canaries: string[];
+  /** Also through the spawned `agentsecrets call` (text and json). */
+  cli?: boolean;
+  /** Also through `agentsecrets env` (a child fetches the path and prints it). */
+  env?: boolean;
+  /** How to send the same request straight to the upstream, values filled in by hand. */
+  direct?: { headers: Record<string, string> };
+  /** The upstream's raw body (withheld rows: not one byte of it may arrive). */
+  served?: Buffer;
+  /** A leak reported to the lead and not fixed yet: the face tests are `it.fails`. */
+  knownLeak?: string;
+  /** Extra checks after a face ran (e.g. what the upstream received). */
+  after?: (face: string) => void;
+}
+
+/** What one face showed the agent. */
+interface Seen {
+  status: number;
+  code: string | null;
+  body: Buffer;
+  /** Whether the face says something was replaced (null: it cannot say). */
+  marked: boolean | null;
+  /** Everything the agent could read: headers, body, messages. */
+  all: Buffer;
+}
+
+const scrubbed: Expect = { kind: 'scrubbed' };
+const withheld = (...codes: string[]): Expect => ({ kind: 'withheld', codes });
+const WITHHELD = ['response_withheld', 'undecodable_response'];
+
+const TEXT_FORMS = Object.keys(FORMS).filter(
+  (f) => !/gzip|zlib|zip|zstd|latin1|mojibake|utf16.*no-bom|response-header/.test(f) && f !== 'raw',
+);
+const CLI_FORMS = new Set([
+  'go-html-template',
+  'quoted-printable',
+  'base64-wrap-76',
+  'json-every-char-unicode',
+  'utf16le-bom',
+  'gzip-undeclared',
+  'application-gzip',
+  'zip-deflated',
+  'zstd-declared',
+  'transfer-encoding-gzip',
+]);
+
+const ROWS: Row[] = [
+  {
+    name: 'store-then-read with another key (bearer B while reading A)',
+    ask: { path: '/read/a/raw', bearer: 'B' },
+    expect: scrubbed,
+    canaries: [A, B],
+    cli: true,
+    env: true,
+  },
+  {
+    // Through agentsecrets a call must inject something: the read without a key is refused
+    // before any upstream contact (the agent could only read it by calling the API directly,
+    // without any secret of ours involved).
+    name: 'store-then-read with no injection is refused (nothing to inject)',
+    ask: { path: '/read/a/raw' },
+    expect: { kind: 'refused', codes: ['bad_request', 'usage_error'] },
+    canaries: [A],
+    cli: true,
+    env: true,
+  },
+  {
+    name: 'Range from the agent is refused (header_not_allowed)',
+    ask: { path: '/read/a/raw', bearer: 'B', pass: { Range: 'bytes=0-23' } },
+    expect: { kind: 'refused', codes: ['header_not_allowed'] },
+    canaries: [A],
+    cli: true,
+    direct: { headers: { Range: 'bytes=0-23' } },
+  },
+  {
+    name: 'If-Range from the agent is refused (header_not_allowed)',
+    ask: { path: '/read/a/raw', bearer: 'B', pass: { 'If-Range': '"x"', Range: 'bytes=24-60' } },
+    expect: { kind: 'refused', codes: ['header_not_allowed'] },
+    canaries: [A],
+    direct: { headers: { Range: 'bytes=24-60' } },
+  },
+  ...[0, 1].map((n): Row => ({
+    name: `half ${n} of the stored value, no Range involved (a partial run)`,
+    ask: { path: `/half/a/${n}`, bearer: 'B' },
+    expect: scrubbed,
+    canaries: [A],
+    cli: n === 0,
+    env: true,
+  })),
+  {
+    name: 'request-log replay of an earlier bearer-only call',
+    ask: { path: '/headers/c', bearer: 'B' },
+    expect: scrubbed,
+    canaries: [C],
+    cli: true,
+    env: true,
+  },
+  ...Object.keys(FORMS)
+    .filter((f) => !/latin1|mojibake|no-bom|response-header/.test(f))
+    .map((form): Row => ({
+      name: `encoding: ${form}`,
+      ask: { path: `/read/a/${form}`, bearer: 'B' },
+      expect: /zstd/.test(form)
+        ? withheld('undecodable_response')
+        : /gzip-twice|undeclared|application-gzip|^zip/.test(form)
+          ? withheld(...WITHHELD)
+          : scrubbed,
+      canaries: [A, B],
+      served: FORMS[form]!(A).body,
+      ...(form === 'utf16le-after-600-ascii-bytes'
+        ? { knownLeak: 'scrubber.ts sniffUtf16 looks at the first 512 bytes only' }
+        : {}),
+      cli: CLI_FORMS.has(form),
+      env: TEXT_FORMS.includes(form),
+    })),
+  // Non-ASCII values, request direction: the upstream must receive the UTF-8 bytes.
+  ...(
+    [
+      ['header', { header: { 'X-V': 'UNI' } }],
+      ['bearer', { bearer: 'UNI' }],
+      ['query', { query: { v: 'UNI' } }],
+      ['body field', { bodyField: { v: 'UNI' }, method: 'POST', body: '{}' }],
+    ] as const
+  ).map(([style, ask]): Row => ({
+    name: `non-ASCII value injected as ${style}: UTF-8 bytes on the wire`,
+    ask: { path: `/store/uni-${style.replace(' ', '')}-{face}`, ...ask },
+    expect: { kind: 'identical', body: Buffer.from('{"stored":true}') },
+    canaries: [UNI],
+    cli: style === 'header',
+    after: (face) =>
+      expect(hostile.store.get(`uni-${style.replace(' ', '')}-${face}`)?.value).toBe(UNI),
+  })),
+  // Non-ASCII values, response direction: byte echoes of this request and stored forms.
+  ...(
+    [
+      ['UNI', 'raw'],
+      ['UNI', 'response-header-utf8-bytes'],
+      ['UNI', 'mojibake-utf8'],
+      ['UNI', 'utf16le-no-bom'],
+      ['UNI', 'utf16be-no-bom'],
+      ['UNI', 'utf16le-bom'],
+      ['LAT', 'latin1-bytes'],
+      ['LAT', 'response-header-utf8-bytes'],
+      ['LAT', 'utf16be-charset'],
+    ] as const
+  ).flatMap(([key, form]): Row[] => [
+    {
+      name: `non-ASCII ${key} reflected from this request: ${form}`,
+      ask: { path: `/reflect/${form}`, header: { 'X-Api-Key': key } },
+      expect: scrubbed,
+      canaries: [SECRETS[key]!],
+      cli: form === 'response-header-utf8-bytes' && key === 'UNI',
+      direct: {
+        headers: { 'X-Api-Key': Buffer.from(SECRETS[key]!, 'utf8').toString('latin1') },
+      },
+    },
+    {
+      name: `non-ASCII ${key} stored, read back with another key: ${form}`,
+      ask: { path: `/read/${key.toLowerCase()}/${form}`, bearer: 'B' },
+      expect: scrubbed,
+      canaries: [SECRETS[key]!],
+      env: !/header|no-bom|latin1/.test(form),
+    },
+  ]),
+  {
+    name: 'PIN oracle: a four-digit value is refused at injection',
+    ask: { path: '/store/pin-{face}', bearer: 'PIN' },
+    expect: { kind: 'refused', codes: ['invalid_secret_value'] },
+    canaries: [],
+    cli: true,
+    after: (face) => expect(hostile.store.has(`pin-${face}`)).toBe(false),
+  },
+];
+
+let hostile: HostileUpstream;
+
+describe('a hostile upstream that stores and reflects (issue 10)', () => {
+  let home: string;
+  let env: Record<string, string>;
+  let proxy: Daemon<{ port: number; token: string }>;
+  let mcp: Client;
+  let sdk: AgentSecrets;
+  const benign = benignResponses();
+  const outputs: Buffer[] = [];
+
+  beforeAll(async () => {
+    hostile = await startHostileUpstream(Object.fromEntries(benign.map((b) => [b.name, b.served])));
+    home = join(await tempDir(), 'state');
+    env = { AGENTSECRETS_PASSPHRASE: PASSPHRASE, AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' };
+    const init = await runCli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests'], {
+      home,
+      env,
+    });
+    expect(init.code, init.stderr).toBe(0);
+    for (const [key, value] of Object.entries(SECRETS)) {
+      const set = await runCli(['secrets', 'set', key], { home, env, input: value });
+      expect(set.code, set.stderr).toBe(0);
+    }
+    const add = await runCliInPty(
+      ['workspace', 'allowlist', 'add', `127.0.0.1:${hostile.port}`, '--yes'],
+      { home, env },
+    );
+    expect(add.code, add.stdout).toBe(0);
+    proxy = await startDaemon(['proxy', 'start', '--port', '0'], { home, env }, async () => {
+      const state = await readFile(join(home, 'proxy.json'), 'utf8').catch(() => undefined);
+      if (state === undefined) return undefined;
+      const parsed = JSON.parse(state) as { port: number; session_token: string };
+      return { port: parsed.port, token: parsed.session_token };
+    });
+    sdk = new AgentSecrets({ home });
+    mcp = new Client({ name: 'hostile-test', version: '1.0.0' });
+    await mcp.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, 'mcp', 'serve'],
+        env: baseEnv(home, env) as Record<string, string>,
+        stderr: 'pipe',
+      }),
+    );
+    // The attacker's setup calls: A goes in as a body field, C as a bearer (request log),
+    // the non-ASCII values as body fields.
+    for (const [slot, key] of [
+      ['a', 'A'],
+      ['uni', 'UNI'],
+      ['lat', 'LAT'],
+    ]) {
+      const stored = await viaProxy({
+        path: `/store/${slot}`,
+        method: 'POST',
+        body: '{}',
+        bodyField: { v: key! },
+      });
+      expect(stored.status).toBe(200);
+    }
+    expect((await viaProxy({ path: '/store/c', bearer: 'C' })).status).toBe(200);
+    expect(hostile.store.get('a')?.value).toBe(A);
+    expect(hostile.store.get('uni')?.value).toBe(UNI);
+    expect(hostile.store.get('lat')?.value).toBe(LAT);
+    expect(hostile.store.get('c')?.value).toBe(C);
+  }, 60_000);
+
+  afterAll(async () => {
+    sdk?.close();
+    await mcp?.close();
+    await proxy?.stop();
+    await hostile?.close();
+  });
+
+  const url = (ask: Ask, face: string) => `${hostile.url}${ask.path.replace('{face}', face)}`;
+
+  function viaProxy(ask: Ask, face = 'proxy'): Promise<Seen> {
+    const headers: Record<string, string> = {
+      'X-AS-Session-Token': proxy.ready.token,
+      'X-AS-Target-URL': url(ask, face),
+      ...(ask.pass ?? {}),
+    };
+    if (ask.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (ask.bearer !== undefined) headers['X-AS-Inject-Bearer'] = ask.bearer;
+    for (const [prefix, map] of [
+      ['X-AS-Inject-Header-', ask.header],
+      ['X-AS-Inject-Query-', ask.query],
+      ['X-AS-Inject-Body-', ask.bodyField],
+    ] as const) {
+      for (const [name, key] of Object.entries(map ?? {})) headers[`${prefix}${name}`] = key;
+    }
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: proxy.ready.port,
+          path: '/proxy',
+          method: ask.method ?? 'GET',
+          headers,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          const finish = () => {
+            const body = Buffer.concat(chunks);
+            const code = res.headers['x-as-error'];
+            resolve({
+              status: res.statusCode!,
+              code: typeof code === 'string' ? code : null,
+              body,
+              marked: res.headers['x-as-redacted'] === 'true',
+              all: Buffer.concat([rawHeaderBytes(res.rawHeaders), body]),
+            });
+          };
+          res.on('end', finish);
+          // A body cut off mid-way is what the agent got: judge that.
+          res.on('error', finish);
+          res.on('aborted', finish);
+        },
+      );
+      req.on('error', reject);
+      req.end(ask.body);
+    });
+  }
+
+  async function viaSdk(ask: Ask): Promise<Seen> {
+    try {
+      const response = await sdk.call({
+        url: url(ask, 'sdk'),
+        method: ask.method,
+        ...(ask.body === undefined
+          ? {}
+          : { body: ask.body, headers: { ...ask.pass, 'Content-Type': 'application/json' } }),
+        ...(ask.body === undefined && ask.pass !== undefined ? { headers: ask.pass } : {}),
+        ...(ask.bearer === undefined ? {} : { bearer: ask.bearer }),
+        ...(ask.header === undefined ? {} : { header: ask.header }),
+        ...(ask.query === undefined ? {} : { query: ask.query }),
+        ...(ask.bodyField === undefined ? {} : { bodyField: ask.bodyField }),
+      });
+      return {
+        status: response.status,
+        code: null,
+        body: response.body,
+        marked: response.redacted,
+        all: Buffer.concat([Buffer.from(JSON.stringify(response.headers)), response.body]),
+      };
+    } catch (err) {
+      if (!(err instanceof AgentSecretsCallError)) throw err;
+      const text = JSON.stringify({ ...err, message: err.message });
+      return {
+        status: err.status,
+        code: err.code,
+        body: Buffer.alloc(0),
+        marked: false,
+        all: Buffer.from(text),
+      };
+    }
+  }
+
+  async function viaMcp(ask: Ask): Promise<Seen> {
+    const result = (await mcp.callTool({
+      name: 'call',
+      arguments: {
+        url: url(ask, 'mcp'),
+        ...(ask.method === undefined ? {} : { method: ask.method }),
+        ...(ask.body === undefined ? {} : { body: ask.body }),
+        ...(ask.pass === undefined ? {} : { headers: ask.pass }),
+        ...(ask.bearer === undefined ? {} : { bearer: ask.bearer }),
+        ...(ask.header === undefined ? {} : { header: ask.header }),
+        ...(ask.query === undefined ? {} : { query: ask.query }),
+        ...(ask.bodyField === undefined ? {} : { body_field: ask.bodyField }),
+      },
+    })) as {
+      isError?: boolean;
+      content: { type: string; text?: string }[];
+      structuredContent?: {
+        status: number;
+        body: string;
+        body_encoding: string;
+        redacted: boolean;
+      };
+    };
+    const all = Buffer.from(JSON.stringify(result));
+    if (result.isError === true) {
+      const text = result.content.map((c) => c.text ?? '').join('\n');
+      const code = /\b([a-z]+(?:_[a-z]+)+)\b/.exec(text)?.[1] ?? null;
+      return { status: 0, code, body: Buffer.alloc(0), marked: false, all };
+    }
+    const s = result.structuredContent!;
+    const body = Buffer.from(s.body, s.body_encoding === 'base64' ? 'base64' : 'utf8');
+    return { status: s.status, code: null, body, marked: s.redacted, all };
+  }
+
+  async function viaCli(ask: Ask, output: 'text' | 'json'): Promise<Seen> {
+    const face = `cli-${output}`;
+    const args = ['call', '--url', url(ask, face), '--output', output];
+    if (ask.method !== undefined) args.push('--method', ask.method);
+    if (ask.body !== undefined) args.push('--body', ask.body);
+    if (ask.bearer !== undefined) args.push('--bearer', ask.bearer);
+    for (const [n, k] of Object.entries(ask.header ?? {})) args.push('--header', `${n}=${k}`);
+    for (const [n, k] of Object.entries(ask.query ?? {})) args.push('--query', `${n}=${k}`);
+    for (const [n, k] of Object.entries(ask.bodyField ?? {}))
+      args.push('--body-field', `${n}=${k}`);
+    for (const [n, v] of Object.entries(ask.pass ?? {})) args.push('--pass-header', `${n}: ${v}`);
+    const result = await runCli(args, { home, env });
+    const all = Buffer.from(result.stdout + result.stderr);
+    if (output === 'json') {
+      const envelope = JSON.parse(result.stdout) as {
+        status: number;
+        body: string;
+        body_encoding?: string;
+        redacted: boolean;
+        error: string | null;
+      };
+      const body = Buffer.from(
+        envelope.body,
+        envelope.body_encoding === 'base64' ? 'base64' : 'utf8',
+      );
+      return {
+        status: envelope.status,
+        code: envelope.error,
+        body,
+        marked: envelope.redacted,
+        all,
+      };
+    }
+    const status = Number(/^HTTP (\d+)/.exec(result.stdout)?.[1] ?? 0);
+    const code = /\[([a-z_]+)\]\s*$/.exec(result.stderr)?.[1] ?? null;
+    const body = Buffer.from(result.stdout.replace(/^HTTP \d+\n\n/, '').replace(/\n$/, ''));
+    // Text output shows no headers: a scrub there leaves no mark to see.
+    return { status, code, body, marked: null, all };
+  }
+
+  /** The same request straight to the upstream, with the values filled in by hand. */
+  function direct(row: Row): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const target = new URL(url(row.ask, 'direct'));
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: hostile.port,
+          path: target.pathname,
+          headers: row.direct?.headers ?? {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat([rawHeaderBytes(res.rawHeaders), ...chunks])));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  function judge(row: Row, face: string, seen: Seen): void {
+    outputs.push(seen.all);
+    const leaks = recover(seen.all, ALL);
+    expect(leaks, `${face}: ${row.name}`).toEqual([]);
+    const e = row.expect;
+    if (e.kind === 'scrubbed') {
+      expect(seen.status, `${face}: ${seen.all.toString().slice(0, 300)}`).toBe(200);
+      if (seen.marked !== null) expect(seen.marked, `${face} marks it redacted`).toBe(true);
+    } else if (e.kind === 'withheld') {
+      expect(e.codes, `${face}: ${seen.all.toString().slice(0, 300)}`).toContain(seen.code);
+      if (row.served !== undefined) {
+        expect(seen.all.includes(row.served.subarray(0, 12)), 'no byte of the body').toBe(false);
+      }
+    } else if (e.kind === 'refused') {
+      expect(e.codes, `${face}: ${seen.all.toString().slice(0, 300)}`).toContain(seen.code);
+      // The refusal names the key and never describes the value.
+      const words = seen.all.toString('utf8');
+      expect(words).not.toMatch(/\bshort|digit|\d+ (bytes|characters)|colon|non-ascii|latin/i);
+      if (row.canaries.length === 0) expect(words).not.toMatch(new RegExp(`\\b${PIN}\\b`));
+    } else {
+      expect(seen.status, face).toBe(200);
+      expect(seen.body.equals(e.body), `${face}: ${seen.body.toString().slice(0, 200)}`).toBe(true);
+    }
+    row.after?.(face);
+  }
+
+  describe.each(ROWS)('$name', (row) => {
+    it('the attack works on the undefended path', async () => {
+      if (row.expect.kind === 'refused' && row.canaries.length === 0) {
+        // The PIN oracle: a scrubber that held the short value marks exactly one of them all.
+        const all = pinList();
+        const marked = compileScrubber([PIN]).redact(all).output.toString();
+        const survivors = new Set(marked.split('\n'));
+        expect(survivors.has(PIN)).toBe(false);
+        expect(survivors.has(PLACEHOLDER)).toBe(true);
+        return;
+      }
+      if (row.expect.kind === 'identical') {
+        // The request direction: undici once sent Latin-1 bytes; UTF-8 is what differs.
+        expect(Buffer.from(UNI, 'latin1').equals(Buffer.from(UNI, 'utf8'))).toBe(false);
+        return;
+      }
+      const raw = await direct(row);
+      const canaries = row.canaries.filter((c) => c !== B);
+      expect(recover(raw, canaries), raw.toString('latin1').slice(0, 300)).not.toEqual([]);
+    });
+
+    (row.knownLeak === undefined ? it : it.fails)(
+      'proxy (spawned, raw HTTP response with X-AS-* headers)',
+      async () => {
+        judge(row, 'proxy', await viaProxy(row.ask));
+      },
+    );
+    (row.knownLeak === undefined ? it : it.fails)('SDK', async () => {
+      judge(row, 'sdk', await viaSdk(row.ask));
+    });
+    (row.knownLeak === undefined ? it : it.fails)(
+      'MCP call tool (stdio, real SDK client)',
+      async () => {
+        judge(row, 'mcp', await viaMcp(row.ask));
+      },
+    );
+    it.runIf(row.cli === true)('agentsecrets call (text and --output json)', async () => {
+      judge(row, 'cli-text', await viaCli(row.ask, 'text'));
+      judge(row, 'cli-json', await viaCli(row.ask, 'json'));
+    });
+  });
+
+  describe('agentsecrets env: a child fetches the reflections and prints them into a pipe', () => {
+    const envRows = ROWS.filter((r) => r.env === true);
+    const runs = new Map<string, Map<string, Buffer>>();
+
+    /** One `env` run: the child prints every env row's response, each under a marker line. */
+    async function runEnv(extra: string[]): Promise<Map<string, Buffer>> {
+      const script = join(await tempDir(), 'child.mjs');
+      await writeFile(
+        script,
+        `for (const [name, url] of JSON.parse(process.argv[2])) {
+           const body = Buffer.from(await (await fetch(url)).arrayBuffer());
+           process.stdout.write('\\n@@ROW ' + name + '@@\\n');
+           process.stdout.write(body);
+         }
+         process.stdout.write('\\n@@END@@\\n');`,
+      );
+      const list = envRows.map((r) => [r.name, url(r.ask, 'env')]);
+      const result = await runCli(
+        ['env', ...extra, '--', process.execPath, script, JSON.stringify(list)],
+        { home, env },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      outputs.push(Buffer.from(result.stderr));
+      const text = Buffer.from(result.stdout).toString('latin1');
+      expect(text).toContain('@@END@@');
+      const sections = new Map<string, Buffer>();
+      const parts = text.split(/\n@@ROW (.*?)@@\n/);
+      for (let i = 1; i < parts.length; i += 2)
+        sections.set(parts[i]!, Buffer.from(parts[i + 1]!, 'latin1'));
+      expect([...sections.keys()]).toEqual(envRows.map((r) => r.name));
+      return sections;
+    }
+
+    beforeAll(async () => {
+      runs.set('default', await runEnv([]));
+      runs.set('only-B', await runEnv(['--only', 'B']));
+    }, 60_000);
+
+    /** UTF-16 after other output: the scrubber sniffs only the first 512 bytes it is given. */
+    const lateUtf16 = (row: Row) => /^encoding: utf16/.test(row.name);
+    describe.each(envRows)('$name', (row) => {
+      (lateUtf16(row) ? it.fails : it)('all keys injected (the default)', () => {
+        const seen = runs.get('default')!.get(row.name)!;
+        outputs.push(seen);
+        expect(recover(seen, ALL)).toEqual([]);
+      });
+    });
+
+    // Masking covers only the released values: a value in scope but not released (--only)
+    // comes back from the upstream in plaintext. Reported to the lead (src/cli/commands/env.ts).
+    it.fails('--only B: the stored A read back by the child is masked too', () => {
+      const leaking = envRows
+        .map((r) => [r.name, recover(runs.get('only-B')!.get(r.name)!, ALL)] as const)
+        .filter(([, hits]) => hits.length > 0);
+      expect(Object.fromEntries(leaking)).toEqual({});
+    });
+  });
+  describe('benign responses with near-misses come back byte-identical through the proxy', () => {
+    it.each(benign.map((b) => [b.name, b] as const))('%s', async (_name, b) => {
+      expect(b.served.body.length).toBeGreaterThan(0);
+      const ask = { path: `/static/${b.name}`, bearer: 'B' };
+      for (const [face, seen] of [
+        ['proxy', await viaProxy(ask)],
+        ['sdk', await viaSdk(ask)],
+        ['mcp', await viaMcp(ask)],
+      ] as const) {
+        outputs.push(seen.all);
+        expect(seen.status, face).toBe(200);
+        expect(
+          seen.body.equals(b.expected),
+          `${face}: ${seen.body.toString('latin1').slice(0, 200)}`,
+        ).toBe(true);
+        expect(seen.marked, face).toBe(false);
+      }
+    });
+  });
+
+  it('the state folder and every output hold no form of any canary', async () => {
+    for (const value of ALL) expect(await scanTree(home, value)).toEqual([]);
+    const everything = Buffer.concat(outputs);
+    expect(everything.length).toBeGreaterThan(0);
+    for (const value of ALL) expect(everything.includes(Buffer.from(value))).toBe(false);
+  });
+});
+
+function rawHeaderBytes(raw: string[]): Buffer {
+  const lines: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+}
+
+function pinList(): Buffer {
+  return Buffer.from(
+    Array.from({ length: 10000 }, (_, i) => String(i).padStart(4, '0')).join('\n'),
+  );
+}
+
+/** Ordinary responses holding near-misses: they must pass untouched. */
+function benignResponses(): { name: string; served: Served; expected: Buffer }[] {
+  const prefix = Buffer.from(A, 'utf8').subarray(0, 11).toString('utf8');
+  const uniPrefix = Buffer.from(UNI, 'utf8').subarray(0, 11).toString('latin1');
+  const other = `sk_live_${canary('X').slice(2)}`;
+  const json = JSON.stringify({
+    near: `${prefix}!`,
+    key_hint: other,
+    prefix: 'sk_live_',
+    last4: SK.slice(-4),
+    items: [1, 2, 3],
+  });
+  const html = `<!doctype html><p>${prefix.replace(/&/g, '&amp;').replace(/</g, '&lt;')}! and ${other} &amp; <b>sk_live_</b></p>`;
+  const plain = (body: Buffer | string, type: string): Served => ({
+    headers: { 'content-type': type },
+    body: Buffer.isBuffer(body) ? body : Buffer.from(body),
+  });
+  const same = (name: string, served: Served) => ({ name, served, expected: served.body });
+  const gz = gzipSync(json);
+  return [
+    same('json', plain(json, 'application/json')),
+    same('html', plain(html, 'text/html; charset=utf-8')),
+    same('near-utf8', plain(Buffer.from(`x=${uniPrefix}!`, 'latin1'), 'text/plain')),
+    same('base64-json', plain(Buffer.from(json).toString('base64'), 'text/plain')),
+    {
+      name: 'gzip-declared',
+      served: {
+        headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' },
+        body: gz,
+      },
+      expected: gunzipSync(gz),
+    },
+    same('gzip-undeclared', plain(gz, 'application/json')),
+    same('application-gzip', plain(gzipSync(html), 'application/gzip')),
+    same(
+      'zip',
+      plain(
+        zipArchive([
+          ['a.json', json, true],
+          ['b.html', html, false],
+        ]),
+        'application/zip',
+      ),
+    ),
+    same('pin-list', plain(pinList(), 'text/plain')),
+  ];
+}
