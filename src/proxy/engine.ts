@@ -193,7 +193,7 @@ export function createEngine(options: EngineOptions): Engine {
         token_id: input.caller.tokenId,
         source: input.caller.source,
         method: input.method,
-        target_url: scrubber.redact(input.url).output.toString('utf8'),
+        target_url: scrubUrl(input.url, scrubber),
         domain: url?.hostname ?? null,
         secret_keys: keys,
         auth_styles: styles,
@@ -491,13 +491,13 @@ export function redactHeaders(
       kept.push([name, value]);
       continue;
     }
-    if (scrubber.nameContains(Buffer.from(name, 'latin1'))) {
+    if (scrubber.nameContains(name)) {
       count++;
       continue;
     }
-    const redacted = scrubber.redact(Buffer.from(value, 'latin1'));
+    const redacted = scrubber.redactLatin1(value);
     count += redacted.count;
-    kept.push([name, redacted.count === 0 ? value : redacted.output.toString('latin1')]);
+    kept.push([name, redacted.text]);
   }
   return { headers: kept, count };
 }
@@ -511,6 +511,13 @@ function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[]
     parsedAllowlists.set(entries, patterns);
   }
   return patterns;
+}
+
+/** A URL as the audit log keeps it: scrubbed of every value (a URL is ASCII, or UTF-8 text). */
+function scrubUrl(url: string, scrubber: Scrubber): string {
+  return /^[\x00-\x7f]*$/.test(url)
+    ? scrubber.redactLatin1(url).text
+    : scrubber.redact(url).output.toString('utf8');
 }
 
 function hostPort(url: URL): string {

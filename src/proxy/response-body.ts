@@ -54,22 +54,34 @@ export function decodeResponseBody(
     return stage;
   });
   const inspect = createInspector(options);
-  // `out` stays outside the pipeline, so that it fails with the translated error below and
-  // not with the decoder's own.
-  const out = new PassThrough();
-  inspect.pipe(out);
-  pipeline([raw, ...stages, inspect]).catch((err: unknown) => {
-    const error =
-      err instanceof AgentSecretsError
-        ? err
-        : stages.length > 0 && isZlibError(err)
-          ? undecodable(options.url, `its ${codings.join(', ')} encoding is corrupt`)
-          : err;
-    out.destroy(error instanceof Error ? error : undefined);
-  });
+  let body: Readable;
+  if (stages.length === 0) {
+    // The common case: plain pipe(), as pipeline() costs an abort and an error per call.
+    raw.on('error', (err) => inspect.destroy(err));
+    inspect.once('close', () => {
+      if (!raw.readableEnded) discard(raw);
+    });
+    raw.pipe(inspect);
+    body = inspect;
+  } else {
+    // `out` stays outside the pipeline, so that it fails with the translated error below and
+    // not with the decoder's own.
+    const out = new PassThrough();
+    inspect.pipe(out);
+    pipeline([raw, ...stages, inspect]).catch((err: unknown) => {
+      const error =
+        err instanceof AgentSecretsError
+          ? err
+          : isZlibError(err)
+            ? undecodable(options.url, `its ${codings.join(', ')} encoding is corrupt`)
+            : err;
+      out.destroy(error instanceof Error ? error : undefined);
+    });
+    body = out;
+  }
   const dropped = new Set(stages.length > 0 ? ['content-encoding', 'content-length'] : []);
   return {
-    body: out,
+    body,
     headers: headers.filter(([n]) => {
       const lower = n.toLowerCase();
       return !dropped.has(lower);

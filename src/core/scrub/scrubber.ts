@@ -56,7 +56,12 @@ export interface Scrubber {
    * cannot be decoded from, so names are also compared with the values' base64 forms
    * without regard to case.
    */
-  nameContains(name: Uint8Array): boolean;
+  nameContains(name: string): boolean;
+  /**
+   * Scrubs a short string whose characters are bytes (a header value, as HTTP clients hand
+   * them over), returning it in the same form. Results are remembered: headers repeat.
+   */
+  redactLatin1(text: string): { text: string; count: number };
   /** Replaces every interval `find` reports with the placeholder. */
   redact(bytes: Uint8Array | string, hints?: ScanHints): { output: Buffer; count: number };
 }
@@ -129,6 +134,9 @@ function scrubberOver(
   window: number,
 ): Scrubber {
   const minWindow = matcher.minWindow;
+  // Header names and values repeat from call to call; the scrubber never changes.
+  const names = new Map<string, boolean>();
+  const texts = new Map<string, { text: string; count: number }>();
 
   function find(bytes: Uint8Array, hints: ScanHints = {}): number[] {
     if (size === 0 || bytes.length < minWindow) return [];
@@ -202,10 +210,25 @@ function scrubberOver(
     contains: (bytes, hints) => find(bytes, hints).length > 0,
     nameContains(name) {
       if (size === 0) return false;
-      if (find(name).length > 0) return true;
-      const found: number[] = [];
-      encodedMatcher().scan(name, found);
-      return found.length > 0;
+      return remember(names, name, () => {
+        const bytes = Buffer.from(name, 'latin1');
+        if (find(bytes).length > 0) return true;
+        const found: number[] = [];
+        encodedMatcher().scan(bytes, found);
+        return found.length > 0;
+      });
+    },
+    redactLatin1(text) {
+      if (size === 0 || text.length < minWindow) return { text, count: 0 };
+      return remember(texts, text, () => {
+        const bytes = Buffer.from(text, 'latin1');
+        const spans = find(bytes);
+        if (spans.length === 0) return { text, count: 0 };
+        return {
+          text: replaceSpans(bytes, spans, 0, bytes.length).toString('latin1'),
+          count: spans.length / 2,
+        };
+      });
     },
     redact(input, hints) {
       const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
@@ -217,6 +240,21 @@ function scrubberOver(
 }
 
 const REPLACEMENT = Buffer.from(PLACEHOLDER, 'utf8');
+
+const REMEMBERED = 4096;
+const REMEMBERED_LENGTH = 1024;
+
+/** A bounded memo for short inputs. */
+function remember<T>(memo: Map<string, T>, key: string, compute: () => T): T {
+  if (key.length > REMEMBERED_LENGTH) return compute();
+  let value = memo.get(key);
+  if (value === undefined) {
+    value = compute();
+    if (memo.size >= REMEMBERED) memo.clear();
+    memo.set(key, value);
+  }
+  return value;
+}
 
 /** `bytes[from, to)` with every span inside it replaced by the placeholder. */
 export function replaceSpans(
