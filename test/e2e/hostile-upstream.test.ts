@@ -38,6 +38,10 @@ const A = hostileCanary('Ha');
 const B = canary('HB');
 /** Bearer-only: the upstream keeps its request log. */
 const C = canary('HC');
+/** Sent as a query parameter: the upstream logs its URLs. */
+const D = canary('HD');
+/** A Basic user:password pair: the upstream logs the header and decodes it. */
+const PAIR = `svc_${canary('U').slice(2, 10)}:${canary('HP')}`;
 /** Non-ASCII, beyond Latin-1. */
 const UNI = `ключ-${canary('U').slice(2, 14)}-€ü`;
 /** Non-ASCII within Latin-1 (has a Latin-1 byte form). */
@@ -46,8 +50,8 @@ const LAT = `clé-${canary('L').slice(2, 14)}-ñøÿ`;
 const SK = `sk_live_${canary('S').slice(2)}`;
 /** A four-digit PIN: guessable, refused at injection. */
 const PIN = String(randomInt(1000, 10000));
-const SECRETS: Record<string, string> = { A, B, C, UNI, LAT, SK, PIN };
-const ALL = [A, B, C, UNI, LAT, SK];
+const SECRETS: Record<string, string> = { A, B, C, D, PAIR, UNI, LAT, SK, PIN };
+const ALL = [A, B, C, D, PAIR, UNI, LAT, SK];
 
 /** What an agent asks for, by key name only. */
 interface Ask {
@@ -56,6 +60,7 @@ interface Ask {
   method?: string;
   body?: string;
   bearer?: string;
+  basic?: string;
   header?: Record<string, string>;
   query?: Record<string, string>;
   bodyField?: Record<string, string>;
@@ -163,6 +168,42 @@ const ROWS: Row[] = [
     cli: n === 0,
     env: true,
   })),
+  ...(
+    [
+      ['percent-mixed-case', 0],
+      ['json-every-char-unicode', 1],
+      ['base64-wrap-64', 0],
+      ['html-hex', 1],
+    ] as const
+  ).map(([form, n]): Row => ({
+    name: `half ${n} of the stored value as ${form} (a partial run, encoded)`,
+    ask: { path: `/half/a/${n}/${form}`, bearer: 'B' },
+    expect: scrubbed,
+    canaries: [A],
+    env: true,
+  })),
+  {
+    name: 'request-log replay of an earlier query-string call (URL logged)',
+    ask: { path: '/headers/d', bearer: 'B' },
+    expect: scrubbed,
+    canaries: [D],
+    env: true,
+  },
+  {
+    name: 'request-log replay of an earlier Basic call (header logged)',
+    ask: { path: '/headers/p', bearer: 'B' },
+    expect: scrubbed,
+    canaries: [PAIR],
+    env: true,
+  },
+  {
+    name: 'the password of an earlier Basic call, decoded and served alone',
+    ask: { path: '/password/p', bearer: 'B' },
+    expect: scrubbed,
+    canaries: [PAIR.slice(PAIR.indexOf(':') + 1)],
+    cli: true,
+    env: true,
+  },
   {
     name: 'request-log replay of an earlier bearer-only call',
     ask: { path: '/headers/c', bearer: 'B' },
@@ -309,10 +350,16 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
       expect(stored.status).toBe(200);
     }
     expect((await viaProxy({ path: '/store/c', bearer: 'C' })).status).toBe(200);
+    expect((await viaProxy({ path: '/store/d', query: { v: 'D' } })).status).toBe(200);
+    expect((await viaProxy({ path: '/store/p', basic: 'PAIR' })).status).toBe(200);
     expect(hostile.store.get('a')?.value).toBe(A);
     expect(hostile.store.get('uni')?.value).toBe(UNI);
     expect(hostile.store.get('lat')?.value).toBe(LAT);
     expect(hostile.store.get('c')?.value).toBe(C);
+    expect(hostile.store.get('d')?.value).toBe(D);
+    expect(hostile.store.get('p')?.rawHeaders).toContain(
+      `Basic ${Buffer.from(PAIR).toString('base64')}`,
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -332,6 +379,7 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
     };
     if (ask.body !== undefined) headers['Content-Type'] = 'application/json';
     if (ask.bearer !== undefined) headers['X-AS-Inject-Bearer'] = ask.bearer;
+    if (ask.basic !== undefined) headers['X-AS-Inject-Basic'] = ask.basic;
     for (const [prefix, map] of [
       ['X-AS-Inject-Header-', ask.header],
       ['X-AS-Inject-Query-', ask.query],

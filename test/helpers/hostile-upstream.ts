@@ -22,6 +22,8 @@ export function hostileCanary(label: string): string {
 /** One stored request. */
 export interface Stored {
   value: string;
+  /** The request target as received (query string included). */
+  url: string;
   /** Request headers as the server saw them: names and raw (Latin-1 read) values. */
   rawHeaders: string[];
 }
@@ -291,6 +293,13 @@ export function headerBytes(req: IncomingMessage, name: string): Buffer {
   return Buffer.alloc(0);
 }
 
+function logOf(stored: Stored): Record<string, string> {
+  const log: Record<string, string> = {};
+  for (let i = 0; i < stored.rawHeaders.length; i += 2)
+    log[stored.rawHeaders[i]!] = stored.rawHeaders[i + 1]!;
+  return log;
+}
+
 function send(res: ServerResponse, served: Served, status = 200): void {
   const headers: Record<string, string> = { ...served.headers };
   if (served.transfer !== undefined) headers['transfer-encoding'] = `${served.transfer}, chunked`;
@@ -304,8 +313,11 @@ function send(res: ServerResponse, served: Served, status = 200): void {
  * - `/store/:slot`: keeps the body's `v` field (else the X-V header bytes, else the bearer)
  *   and every request header. Answers without echoing.
  * - `/read/:slot/:form`: the stored value in a form of FORMS; honours `Range: bytes=a-b`.
- * - `/half/:slot/:n`: half n (0 or 1) of the stored value, raw, with no Range involved.
- * - `/headers/:slot`: the request headers recorded by `/store/:slot`, as JSON (a request log).
+ * - `/half/:slot/:n[/:form]`: half n (0 or 1) of the stored value, raw or in a form, with no
+ *   Range involved.
+ * - `/headers/:slot`: the URL and request headers recorded by `/store/:slot`, as JSON (a
+ *   request log).
+ * - `/password/:slot`: the password of the Basic credential `/store/:slot` received.
  * - `/reflect/:form`: the X-Api-Key bytes of this very request, in a form.
  * - `/static/:name`: a fixed body from `statics` (benign responses, the PIN list).
  */
@@ -314,7 +326,7 @@ export async function startHostileUpstream(
 ): Promise<HostileUpstream> {
   const store = new Map<string, Stored>();
   const upstream = await startUpstream((req, res, body) => {
-    const [, route, slot, arg] = new URL(req.url ?? '/', 'http://x').pathname.split('/');
+    const [, route, slot, arg, form] = new URL(req.url ?? '/', 'http://x').pathname.split('/');
     if (route === 'store') {
       let value = '';
       try {
@@ -325,7 +337,7 @@ export async function startHostileUpstream(
       if (value === '') value = new URL(req.url ?? '/', 'http://x').searchParams.get('v') ?? '';
       if (value === '') value = headerBytes(req, 'x-v').toString('utf8');
       if (value === '') value = bearer(req);
-      store.set(slot!, { value, rawHeaders: req.rawHeaders });
+      store.set(slot!, { value, url: req.url ?? '', rawHeaders: req.rawHeaders });
       return send(res, text('{"stored":true}', 'application/json'));
     }
     if (route === 'static') {
@@ -341,12 +353,16 @@ export async function startHostileUpstream(
     if (route === 'half') {
       const cut = Math.floor(stored.value.length / 2);
       const half = arg === '0' ? stored.value.slice(0, cut) : stored.value.slice(cut);
-      return send(res, text(`part ${arg}: ${half}`));
+      return send(res, form === undefined ? text(`part ${arg}: ${half}`) : FORMS[form]!(half));
+    }
+    if (route === 'password') {
+      // The Basic credential the slot was stored with, decoded: the password on its own.
+      const auth = logOf(stored).authorization ?? logOf(stored).Authorization ?? '';
+      const pair = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8');
+      return send(res, text(`{"password":"${pair.slice(pair.indexOf(':') + 1)}"}`));
     }
     if (route === 'headers') {
-      const log: Record<string, string> = {};
-      for (let i = 0; i < stored.rawHeaders.length; i += 2)
-        log[stored.rawHeaders[i]!] = stored.rawHeaders[i + 1]!;
+      const log = { url: stored.url, headers: logOf(stored) };
       return send(res, text(JSON.stringify({ request_log: log }), 'application/json'));
     }
     const served = FORMS[arg ?? 'raw']!(stored.value);
