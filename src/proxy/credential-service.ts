@@ -54,6 +54,12 @@ export interface CallResult {
   requestId: string;
 }
 
+/** What `env` gets: the child's values, and the values to mask in its output. */
+export interface EnvRelease {
+  values: Map<string, string>;
+  mask: string[];
+}
+
 /** What `env` asks for: the values of a selection, released to our own child process. */
 export interface EnvRequest {
   target: Target;
@@ -72,8 +78,12 @@ export interface CredentialService {
   readonly mode: 'in-process' | 'key-holder';
   /** Makes an authenticated call and buffers the (redacted) response. Blocks throw. */
   call(input: ServiceCallInput): Promise<CallResult>;
-  /** Values for `env`, audited as one `env` entry. */
-  envValues(request: EnvRequest): Promise<Map<string, string>>;
+  /**
+   * Values for `env`, audited as one `env` entry, and every value in scope, which `env` masks
+   * in the child's output (a child can fetch a value it was not given from an API that
+   * stored it).
+   */
+  envValues(request: EnvRequest): Promise<EnvRelease>;
   /** Establishes the caller: a verified token is `issued`, a name is `declared`. */
   identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller>;
   /** The audit signing key's public half (SPKI PEM), or undefined if none exists yet. */
@@ -399,7 +409,7 @@ export async function createLocalCredentialService(
         performance.now() - started,
         override,
       );
-      return values;
+      return { values, mask: scrubbedValues(await (await open()).scope()) };
     },
     async auditTrust() {
       const vault = await open();

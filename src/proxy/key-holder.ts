@@ -95,8 +95,8 @@ async function handle(
       return send(res, 200, { caller });
     }
     if (req.url === '/v1/env') {
-      const values = await service.envValues(envFromWire(body));
-      return send(res, 200, { values: Object.fromEntries(values) });
+      const release = await service.envValues(envFromWire(body));
+      return send(res, 200, { values: Object.fromEntries(release.values), mask: release.mask });
     }
     return send(res, 404, { error: 'not_found', message: 'unknown endpoint' });
   } catch (err) {
@@ -209,7 +209,11 @@ export function createKeyHolderClient(socketPath: string): CredentialService {
     },
     async envValues(request: EnvRequest) {
       const r = await post('/v1/env', request);
-      return new Map(Object.entries(obj(r.values, 'values')).map(([k, v]) => [k, str(v, k)]));
+      const mask = Array.isArray(r.mask) ? r.mask : [];
+      return {
+        values: new Map(Object.entries(obj(r.values, 'values')).map(([k, v]) => [k, str(v, k)])),
+        mask: mask.map((v, i) => str(v, `mask[${i}]`)),
+      };
     },
     async auditTrust() {
       const r = await post('/v1/audit-key', {});

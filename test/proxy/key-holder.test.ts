@@ -142,8 +142,10 @@ describe('credential service: in-process and key holder behave the same', () => 
       command: 'node',
       identity: { source: 'env' as const },
     };
-    expect(await local.envValues(request)).toEqual(new Map([['API_KEY', SECRET]]));
-    expect(await remote.envValues(request)).toEqual(new Map([['API_KEY', SECRET]]));
+    expect((await local.envValues(request)).values).toEqual(new Map([['API_KEY', SECRET]]));
+    expect((await remote.envValues(request)).values).toEqual(new Map([['API_KEY', SECRET]]));
+    expect((await remote.envValues(request)).mask).toEqual((await local.envValues(request)).mask);
+    expect((await local.envValues(request)).mask).toContain(SECRET);
     const missing = { ...request, keys: ['NOPE'] };
     const a = (await local.envValues(missing).catch((e: unknown) => e)) as AgentSecretsError;
     const b = (await remote.envValues(missing).catch((e: unknown) => e)) as AgentSecretsError;

@@ -39,8 +39,9 @@ export async function envRun(
   // either way the release is audited as one `env` entry (program name only, never args).
   const credentials = await credentialService(ctx);
   let secrets: Map<string, string>;
+  let mask: string[];
   try {
-    secrets = await credentials.envValues({
+    ({ values: secrets, mask } = await credentials.envValues({
       target: {
         workspaceId: current.workspace.id,
         projectId: current.project.id,
@@ -49,7 +50,7 @@ export async function envRun(
       keys: only,
       command: basename(command),
       identity,
-    });
+    }));
   } finally {
     await credentials.close();
   }
@@ -69,8 +70,10 @@ export async function envRun(
     args,
     env,
     // Mask the values, and runs of them, in every encoding a program might print them in.
-    mask: compileScrubber(secrets.values(), { window: ctx.config.scrubWindow }),
-    lines: ![...secrets.values()].some((value) => value.includes('\n')),
+    // Every value in scope, not only the child's: it may fetch one it was not given from an
+    // API that stored it.
+    mask: compileScrubber([...secrets.values(), ...mask], { window: ctx.config.scrubWindow }),
+    lines: ![...secrets.values(), ...mask].some((value) => value.includes('\n')),
     noMask,
     streams: { stdout: process.stdout, stderr: process.stderr },
     cwd: ctx.config.cwd,

@@ -168,10 +168,14 @@ function scrubberOver(
       }
     };
     const bases: View[] = [sourceView(bytes)];
-    const utf16 = hints.utf16 ?? sniffUtf16(bytes);
-    // A declared encoding starts at even body offsets; a sniffed one where its zeros say.
-    const first = hints.utf16 === undefined ? 0 : (hints.offset ?? 0) % 2;
-    if (utf16 !== undefined) bases.push(utf16View(bytes, utf16, first));
+    if (hints.utf16 !== undefined) {
+      // A declared encoding: code units start at even offsets of the whole body.
+      bases.push(utf16View(bytes, hints.utf16, (hints.offset ?? 0) % 2));
+    } else if (holdsUtf16(bytes)) {
+      // Undeclared, possibly after other text: both alignments. Read as little-endian, the
+      // odd one also decodes big-endian ASCII.
+      bases.push(utf16View(bytes, 'le', 0), utf16View(bytes, 'le', 1));
+    }
     for (const base of bases) {
       scan(base);
       let deepest = base;
@@ -293,18 +297,13 @@ export function merge(spans: number[]): number[] {
 }
 
 /**
- * UTF-16 without a BOM or charset: ASCII text in UTF-16 has a zero in every other byte. Looks
- * at the first 512 bytes; undefined unless a third of one parity are zeros.
+ * UTF-16 without a BOM or charset, anywhere in the bytes: ASCII text in UTF-16 has a zero in
+ * every other byte, so a handful of zeros is enough to look (a value is at least 4 characters).
  */
-function sniffUtf16(bytes: Uint8Array): 'le' | 'be' | undefined {
-  if (bytes.indexOf(0) === -1) return undefined;
-  const n = Math.min(bytes.length, 512);
-  let even = 0;
-  let odd = 0;
-  for (let i = 0; i < n; i++) if (bytes[i] === 0) i % 2 === 0 ? even++ : odd++;
-  if (odd * 3 >= n / 2) return 'le';
-  if (even * 3 >= n / 2) return 'be';
-  return undefined;
+function holdsUtf16(bytes: Uint8Array): boolean {
+  let zeros = 0;
+  for (let at = bytes.indexOf(0); at !== -1 && zeros < 8; at = bytes.indexOf(0, at + 1)) zeros++;
+  return zeros >= 8;
 }
 
 /** A scrubber with no values: finds nothing. */
