@@ -274,12 +274,9 @@ export async function createLocalCredentialService(
       return workspace;
     },
     async bindings(target, keys) {
-      const wanted = new Set(keys);
       const found = new Map<string, SecretMeta>();
-      for (const meta of await vault.list(selectionOf(target))) {
-        if (wanted.has(meta.key)) {
-          found.set(meta.key, { binding: meta.binding, allowShort: meta.allow_short });
-        }
+      for (const [key, meta] of await vault.lookup(selectionOf(target), keys)) {
+        found.set(key, { binding: meta.binding, allowShort: meta.allow_short });
       }
       return found;
     },

@@ -58,6 +58,8 @@ export interface Vault {
   create(provider: KeyProvider): Promise<VaultFile>;
   /** Record metadata for a selection (or all), never values. Reserved records are hidden. */
   list(selection?: Partial<Selection>): Promise<RecordMeta[]>;
+  /** Metadata of the named keys in a selection (absent keys are absent): the per-call look-up. */
+  lookup(selection: Selection, keys: readonly string[]): Promise<Map<string, RecordMeta>>;
   /** Obtains the data key from the vault's key provider. */
   unlock(): Promise<UnlockedVault>;
   /** Deletes every record matching `selection` (ciphertext only; no unlock). Returns the count. */
@@ -173,6 +175,22 @@ export function createVault(deps: VaultDeps): Vault {
     return Math.max(0, Math.floor((ciphertext.length * 3) / 4) - padding - 16);
   }
 
+  async function lookup(
+    selection: Selection,
+    keys: readonly string[],
+  ): Promise<Map<string, RecordMeta>> {
+    const doc = await read();
+    const wanted = new Set(keys);
+    const found = new Map<string, RecordMeta>();
+    for (const r of doc.records) {
+      if (!wanted.has(r.key) || !matches(r, selection) || r.key.startsWith(RESERVED_PREFIX))
+        continue;
+      const { nonce: _n, ciphertext, ...meta } = r;
+      found.set(r.key, { ...meta, value_bytes: sealedLength(ciphertext) });
+    }
+    return found;
+  }
+
   async function unlock(): Promise<UnlockedVault> {
     const doc = await read();
     const provider = deps.provider(doc.key.provider);
@@ -203,6 +221,7 @@ export function createVault(deps: VaultDeps): Vault {
     read,
     create,
     list,
+    lookup,
     unlock,
     async purge(selection) {
       let removed = 0;
