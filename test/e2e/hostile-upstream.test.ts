@@ -70,6 +70,7 @@ interface Ask {
 
 type Expect =
   | { kind: 'scrubbed' }
+  | { kind: 'safe' }
   | { kind: 'withheld'; codes: string[] }
   | { kind: 'refused'; codes: string[] }
   | { kind: 'identical'; body: Buffer };
@@ -106,12 +107,18 @@ interface Seen {
 }
 
 const scrubbed: Expect = { kind: 'scrubbed' };
+/** Either scrubbed or withheld; what matters is that nothing leaks. */
+const safe: Expect = { kind: 'safe' };
 const withheld = (...codes: string[]): Expect => ({ kind: 'withheld', codes });
 const WITHHELD = ['response_withheld', 'undecodable_response'];
 
 const TEXT_FORMS = Object.keys(FORMS).filter(
   (f) => !/gzip|zlib|zip|zstd|latin1|mojibake|utf16.*no-bom|response-header/.test(f) && f !== 'raw',
 );
+/** Leaks reported to the lead, by form; their face tests are `it.fails` until fixed. */
+const KNOWN_LEAKS: Record<string, string> = {
+  'base64-of-utf16le': 'scrubber.ts: base64-decoded views are not read as UTF-16',
+};
 const CLI_FORMS = new Set([
   'go-html-template',
   'quoted-printable',
@@ -221,12 +228,12 @@ const ROWS: Row[] = [
         ? withheld('undecodable_response')
         : /gzip-twice|undeclared|application-gzip|^zip/.test(form)
           ? withheld(...WITHHELD)
-          : scrubbed,
+          : /deflate-raw|second-member-declared/.test(form)
+            ? safe
+            : scrubbed,
       canaries: [A, B],
       served: FORMS[form]!(A).body,
-      ...(form === 'utf16le-after-600-ascii-bytes'
-        ? { knownLeak: 'scrubber.ts sniffUtf16 looks at the first 512 bytes only' }
-        : {}),
+      ...(KNOWN_LEAKS[form] === undefined ? {} : { knownLeak: KNOWN_LEAKS[form] }),
       cli: CLI_FORMS.has(form),
       env: TEXT_FORMS.includes(form),
     })),
@@ -559,6 +566,9 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
     if (e.kind === 'scrubbed') {
       expect(seen.status, `${face}: ${seen.all.toString().slice(0, 300)}`).toBe(200);
       if (seen.marked !== null) expect(seen.marked, `${face} marks it redacted`).toBe(true);
+    } else if (e.kind === 'safe') {
+      if (seen.code === null) expect(seen.status, face).toBe(200);
+      else expect(WITHHELD, face).toContain(seen.code);
     } else if (e.kind === 'withheld') {
       expect(e.codes, `${face}: ${seen.all.toString().slice(0, 300)}`).toContain(seen.code);
       if (row.served !== undefined) {
@@ -657,20 +667,19 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
       runs.set('only-B', await runEnv(['--only', 'B']));
     }, 60_000);
 
-    /** UTF-16 after other output: the scrubber sniffs only the first 512 bytes it is given. */
-    const lateUtf16 = (row: Row) => /^encoding: utf16/.test(row.name);
     describe.each(envRows)('$name', (row) => {
-      (lateUtf16(row) ? it.fails : it)('all keys injected (the default)', () => {
+      (row.knownLeak !== undefined ? it.fails : it)('all keys injected (the default)', () => {
         const seen = runs.get('default')!.get(row.name)!;
         outputs.push(seen);
         expect(recover(seen, ALL)).toEqual([]);
       });
     });
 
-    // Masking covers only the released values: a value in scope but not released (--only)
-    // comes back from the upstream in plaintext. Reported to the lead (src/cli/commands/env.ts).
-    it.fails('--only B: the stored A read back by the child is masked too', () => {
+    // A value in scope but not released to the child (--only) can come back from an API
+    // that stored it: masking covers every value in scope, not only the child's.
+    it('--only B: the stored A read back by the child is masked too', () => {
       const leaking = envRows
+        .filter((r) => r.knownLeak === undefined)
         .map((r) => [r.name, recover(runs.get('only-B')!.get(r.name)!, ALL)] as const)
         .filter(([, hits]) => hits.length > 0);
       expect(Object.fromEntries(leaking)).toEqual({});

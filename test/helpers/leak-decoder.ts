@@ -71,6 +71,7 @@ function jsonUnescape(b: Buffer): Buffer | null {
   if (!s.includes('\\')) return null;
   const out = s
     .replace(/\\u([0-9a-fA-F]{4})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)))
+    .replace(/\\x([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)))
     .replace(/\\([\\/"'bfnrt])/g, (_m, c: string) =>
       c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c === 'b' || c === 'f' ? '' : c,
     );
@@ -154,6 +155,10 @@ function decompress(b: Buffer): Buffer | null {
     for (const at of offsetsOf(b, [0x78, second]))
       parts.push(...attempt(() => inflateSync(b.subarray(at), lenient)));
   }
+  // Raw deflate has no magic: try the whole input and what follows an HTTP header block.
+  const bodyAt = b.indexOf('\r\n\r\n');
+  for (const at of bodyAt === -1 ? [0] : [0, bodyAt + 4])
+    parts.push(...attempt(() => inflateRawSync(b.subarray(at), lenient)));
   for (const at of offsetsOf(b, [0x50, 0x4b, 0x03, 0x04])) {
     if (at + 30 > b.length) continue;
     const method = b.readUInt16LE(at + 8);
