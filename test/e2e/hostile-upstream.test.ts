@@ -326,6 +326,7 @@ const ROWS: Row[] = [
     ask: { path: '/store/bit-{face}', ...ask },
     expect: { kind: 'refused', codes: ['invalid_secret_value'] },
     canaries: [],
+    cli: true,
     after: (face) => expect(hostile.store.has(`bit-${face}`)).toBe(false),
     // The bit a specific message would give away is real.
     proof: () => Promise.resolve(void expect(property()).toBe(true)),
