@@ -163,6 +163,7 @@ export const FORMS: Record<string, (v: string) => Served> = {
       'message/rfc822',
     ),
   'base64-of-utf16le': (v) => text(Buffer.from(v, 'utf16le').toString('base64')),
+  'hex-of-utf16le': (v) => text(Buffer.from(v, 'utf16le').toString('hex')),
   'base64-in-json-escaped-breaks': (v) =>
     text(
       JSON.stringify({ blob: wrap(Buffer.from(`x${v}`).toString('base64'), 8) }),
