@@ -473,18 +473,29 @@ async function recordEnv(
   });
 }
 
+/** Values of at least this many bytes are scrubbed even when they cannot be injected. */
+const MIN_SCRUB_BYTES = 8;
+
 /**
- * The values output is scrubbed of: every value that can be injected (long enough, or allowed
- * short by a human). Shorter values can never be sent anywhere, and scrubbing them would mark
- * every look-alike in a response.
+ * The values output is scrubbed of: every value of at least 8 bytes, injectable or not (an API
+ * can hold a value it got elsewhere, such as a hosting provider's config vars), and shorter
+ * ones a human allowed to be injected. Values under 8 bytes are not scrubbed: that would mark
+ * every look-alike of `true` or `8080` in a response.
  */
 export function scrubbedValues(snapshot: ScopeSnapshot): string[] {
-  return snapshot.values
-    .filter(({ value, allowShort }) => {
-      const bytes = Buffer.byteLength(value, 'utf8');
-      return bytes >= MIN_INJECT_BYTES || (allowShort && bytes >= MIN_SHORT_BYTES);
-    })
-    .map(({ value }) => value);
+  const out: string[] = [];
+  for (const { value, allowShort } of snapshot.values) {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes >= MIN_SCRUB_BYTES || (allowShort && bytes >= MIN_SHORT_BYTES)) out.push(value);
+    // A short Basic password a human allowed: scrubbed on its own too (the scrubber takes the
+    // parts of a pair from 8 bytes on).
+    const colon = value.indexOf(':');
+    if (allowShort && colon !== -1) {
+      const password = value.slice(colon + 1);
+      if (Buffer.byteLength(password, 'utf8') >= MIN_SHORT_BYTES) out.push(password);
+    }
+  }
+  return out;
 }
 
 /** The vault selection of a target. */

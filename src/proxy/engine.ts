@@ -290,12 +290,16 @@ export function createEngine(options: EngineOptions): Engine {
       }
 
       const values = await options.sources.values(input.target, keys);
-      for (const key of keys) {
-        const value = values.get(key);
+      for (const injection of input.injections) {
+        const value = values.get(injection.key);
         if (value === undefined) continue;
-        const bytes = Buffer.byteLength(value, 'utf8');
-        const allowed = bindings.get(key)?.allowShort === true && bytes >= MIN_SHORT_BYTES;
-        if (bytes < MIN_INJECT_BYTES && !allowed) throw invalidSecretValue(key);
+        // For Basic, the password is what an upstream can reflect on its own: it is held to
+        // the same length rule as a whole value.
+        const secret = injection.style === 'basic' ? value.slice(value.indexOf(':') + 1) : value;
+        const bytes = Buffer.byteLength(secret, 'utf8');
+        const allowed =
+          bindings.get(injection.key)?.allowShort === true && bytes >= MIN_SHORT_BYTES;
+        if (bytes < MIN_INJECT_BYTES && !allowed) throw invalidSecretValue(injection.key);
       }
       scrubber = await options.sources.scope([...values.values()]);
       const outbound = applyInjections(

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { AgentSecretsError } from '../core/errors.js';
 import type { Scrubber } from '../core/scrub/scrubber.js';
+import { createScrubState } from '../core/scrub/stream.js';
 import { discard } from './forward.js';
 import { unzipEntries } from './zip.js';
 
@@ -49,7 +50,7 @@ export function decodeResponseBody(
     const stage = decoderFor(coding);
     if (stage === undefined) {
       discard(raw);
-      throw undecodable(options.url, `it is ${coding}-encoded`);
+      throw undecodable(options.url, `it is ${codingName(coding)}-encoded`);
     }
     return stage;
   });
@@ -73,7 +74,10 @@ export function decodeResponseBody(
         err instanceof AgentSecretsError
           ? err
           : isZlibError(err)
-            ? undecodable(options.url, `its ${codings.join(', ')} encoding is corrupt`)
+            ? undecodable(
+                options.url,
+                `its ${codings.map(codingName).join(', ')} encoding is corrupt`,
+              )
             : err;
       out.destroy(error instanceof Error ? error : undefined);
     });
@@ -118,6 +122,30 @@ function decoderFor(coding: string): Transform | undefined {
   }
 }
 
+/** Registered content codings that may be named in a message; anything else is not echoed. */
+const KNOWN_CODINGS = new Set([
+  'gzip',
+  'x-gzip',
+  'deflate',
+  'br',
+  'zstd',
+  'compress',
+  'x-compress',
+  'exi',
+  'pack200-gzip',
+  'aes128gcm',
+  'dcb',
+  'dcz',
+]);
+
+/**
+ * A coding as a message may name it. The name comes from the upstream, which could put a
+ * value it received there, so an unknown one is never repeated.
+ */
+function codingName(coding: string): string {
+  return KNOWN_CODINGS.has(coding) ? coding : 'unknown-coding';
+}
+
 function charsetUtf16(headers: [string, string][]): 'le' | 'be' | undefined {
   const type = headers.find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? '';
   const charset = /charset\s*=\s*"?([\w-]+)/i.exec(type)?.[1]?.toLowerCase();
@@ -135,8 +163,15 @@ const SNIFF_BYTES = 6;
 export function sniff(head: Uint8Array): Kind {
   const [b0, b1, b2, b3] = [head[0], head[1], head[2], head[3]];
   if (b0 === 0x1f && b1 === 0x8b) return 'gzip';
-  // zlib: deflate with a window of up to 32 KiB, no preset dictionary, a valid check.
-  if (b0 === 0x78 && b1 !== undefined && ((b0 << 8) | b1) % 31 === 0 && (b1 & 0x20) === 0) {
+  // zlib: method 8 with any window size, no preset dictionary, a valid header check.
+  if (
+    b0 !== undefined &&
+    b1 !== undefined &&
+    (b0 & 0x0f) === 8 &&
+    b0 >> 4 <= 7 &&
+    ((b0 << 8) | b1) % 31 === 0 &&
+    (b1 & 0x20) === 0
+  ) {
     return 'zlib';
   }
   if (b0 === 0x28 && b1 === 0xb5 && b2 === 0x2f && b3 === 0xfd) return 'zstd';
@@ -151,20 +186,54 @@ export function sniff(head: Uint8Array): Kind {
   return 'plain';
 }
 
+/** Where a gzip member or a zip entry starts inside a body (not at its start), or -1. */
+function embeddedStart(bytes: Uint8Array, from: number): number {
+  for (let at = from; at < bytes.length; at++) {
+    const b = bytes[at];
+    if (b === 0x1f && bytes[at + 1] === 0x8b && bytes[at + 2] === 0x08) return at;
+    if (b === 0x50 && bytes[at + 1] === 0x4b && bytes[at + 2] === 0x03 && bytes[at + 3] === 0x04) {
+      return at;
+    }
+  }
+  return -1;
+}
+
 /**
- * Passes a plain body through untouched; holds a compressed or archived one whole, looks
- * inside it, and passes it on only if no layer holds a secret.
+ * Passes a plain body through; holds a compressed or archived one whole (from where it
+ * starts, at the start or further in), looks inside it, and passes it on only if no layer
+ * holds a secret.
  */
 function createInspector(options: BodyOptions): Transform {
   let mode: 'sniff' | 'pass' | 'hold' = 'sniff';
   let chunks: Buffer[] = [];
   let size = 0;
+  // The last three bytes seen in pass mode are held back until the next chunk, so that a
+  // magic number cut between two chunks is still seen before any of it is passed on.
+  let tail: Buffer = Buffer.alloc(0);
+  /** Passes bytes on, unless a compressed member starts in them: then holds from there. */
+  const pass = (stream: Transform, bytes: Buffer) => {
+    const joined = tail.length === 0 ? bytes : Buffer.concat([tail, bytes]);
+    const at = embeddedStart(joined, 0);
+    if (at === -1) {
+      const keep = Math.max(0, joined.length - 3);
+      if (keep > 0) stream.push(joined.subarray(0, keep));
+      tail = Buffer.from(joined.subarray(keep));
+      return;
+    }
+    if (at > 0) stream.push(joined.subarray(0, at));
+    chunks = [joined.subarray(at)];
+    tail = Buffer.alloc(0);
+    mode = 'hold';
+  };
   const decide = (stream: Transform) => {
     const head = Buffer.concat(chunks);
-    mode = sniff(head) === 'plain' ? 'pass' : 'hold';
-    if (mode === 'pass') {
-      stream.push(head);
-      chunks = [];
+    chunks = [];
+    if (sniff(head) === 'plain') {
+      mode = 'pass';
+      pass(stream, head);
+    } else {
+      chunks = [head];
+      mode = 'hold';
     }
   };
   return new Transform({
@@ -174,18 +243,17 @@ function createInspector(options: BodyOptions): Transform {
         callback(options.tooLarge());
         return;
       }
-      if (mode === 'pass') {
-        callback(null, chunk);
-        return;
+      if (mode === 'pass') pass(this, chunk);
+      else {
+        chunks.push(chunk);
+        if (mode === 'sniff' && size >= SNIFF_BYTES) decide(this);
       }
-      chunks.push(chunk);
-      if (mode === 'sniff' && size >= SNIFF_BYTES) decide(this);
       callback();
     },
     flush(callback) {
       if (mode === 'sniff') decide(this);
       if (mode === 'pass') {
-        callback();
+        callback(null, tail.length > 0 ? tail : undefined);
         return;
       }
       const whole = Buffer.concat(chunks);
@@ -198,61 +266,100 @@ function createInspector(options: BodyOptions): Transform {
 }
 
 const MAX_DEPTH = 6;
+/** What an archive may inflate to, in all, before it is withheld as too large to inspect. */
+const MAX_INSPECTED = 16 * 1024 * 1024;
+/** Inflated payloads are scanned in slices, yielding between them, so no call blocks the rest. */
+const SLICE = 1024 * 1024;
+/** Compressed members looked for inside one layer, at most. */
+const MAX_EMBEDDED = 32;
 
-/** Opens every layer of a compressed or archived payload; throws if any holds a secret. */
+/**
+ * Opens every layer of a compressed or archived payload; throws if any holds a secret. A
+ * layer that declares nothing is opened leniently: what inflates is inspected, and a layer
+ * that breaks off is judged by what came out before the break (an agent gets no more). Only a
+ * format that cannot be opened at all, found where the payload starts, is withheld as such.
+ */
 async function inspectPayload(payload: Buffer, options: BodyOptions): Promise<void> {
-  let budget = options.maxBytes;
-  const visit = async (bytes: Buffer, depth: number): Promise<void> => {
-    if (options.scrubber.contains(bytes)) throw withheld(options.url);
+  let budget = Math.min(options.maxBytes, MAX_INSPECTED);
+  const take = (bytes: Buffer) => {
+    budget -= bytes.length;
+    if (budget < 0) throw options.tooLarge();
+  };
+  const visit = async (bytes: Buffer, depth: number, atStart: boolean): Promise<void> => {
+    if (await holdsSecret(bytes, options.scrubber)) throw withheld(options.url);
+    if (depth >= MAX_DEPTH) {
+      if (sniff(bytes) !== 'plain') {
+        throw undecodable(options.url, 'it nests too many compressed layers');
+      }
+      return;
+    }
     const kind = sniff(bytes);
-    if (kind === 'plain') return;
-    if (depth >= MAX_DEPTH) throw undecodable(options.url, 'it nests too many compressed layers');
-    if (kind === 'opaque')
-      throw undecodable(options.url, 'it is in a compressed format we cannot open');
-    if (kind === 'zip') {
+    if (kind === 'opaque' || (kind === 'zstd' && decoderFor('zstd') === undefined)) {
+      if (atStart) throw undecodable(options.url, 'it is in a compressed format we cannot open');
+    } else if (kind === 'zip') {
       let entries: Buffer[];
       try {
         entries = unzipEntries(bytes, budget);
       } catch (err) {
         if (err instanceof RangeError) throw options.tooLarge();
-        throw undecodable(
-          options.url,
-          `its zip archive cannot be opened (${(err as Error).message})`,
-        );
+        if (atStart) {
+          throw undecodable(options.url, 'its zip archive cannot be opened');
+        }
+        entries = [];
       }
       for (const entry of entries) {
-        budget -= entry.length;
-        await visit(entry, depth + 1);
+        take(entry);
+        await visit(entry, depth + 1, true);
       }
-      return;
+    } else if (kind !== 'plain') {
+      const { inner, rest } = await inflate(bytes, kind, budget, options);
+      take(inner);
+      await visit(inner, depth + 1, false);
+      // Another member after the first one ends (a gzip after a zlib stream, say).
+      if (rest.length > 0 && rest.length < bytes.length) await visit(rest, depth + 1, false);
     }
-    const inner = await inflate(bytes, kind, budget, options);
-    budget -= inner.length;
-    await visit(inner, depth + 1);
+    // Members further in: a gzip inside a tar, a zip after a prefix.
+    let found = 0;
+    for (let at = embeddedStart(bytes, 1); at !== -1 && found < MAX_EMBEDDED; found++) {
+      await visit(bytes.subarray(at), depth + 1, false);
+      at = embeddedStart(bytes, at + 4);
+    }
   };
-  await visit(payload, 0);
+  await visit(payload, 0, true);
+}
+
+/** Whether \`bytes\` holds a value, scanned a slice at a time with a turn of the event loop between. */
+async function holdsSecret(bytes: Buffer, scrubber: Scrubber): Promise<boolean> {
+  if (bytes.length <= SLICE) return scrubber.contains(bytes);
+  const state = createScrubState(scrubber);
+  for (let at = 0; at < bytes.length; at += SLICE) {
+    state.push(bytes.subarray(at, at + SLICE));
+    if (state.count > 0) return true;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  state.end();
+  return state.count > 0;
 }
 
 /**
- * Inflates one layer. A layer that breaks off (truncated or corrupt) still yields what came
- * before the break, and that part is inspected too: an agent could decode it as well.
+ * Inflates one layer leniently: what comes out before a break is returned (it is inspected,
+ * as an agent could decode it too), with the input left over after the stream ended.
  */
 async function inflate(
   bytes: Buffer,
   kind: 'gzip' | 'zlib' | 'zstd',
   budget: number,
   options: BodyOptions,
-): Promise<Buffer> {
-  const stage = decoderFor(kind === 'zlib' ? 'deflate' : kind);
-  if (stage === undefined) throw undecodable(options.url, `it is ${kind}-compressed`);
+): Promise<{ inner: Buffer; rest: Buffer }> {
+  const stage = decoderFor(kind === 'zlib' ? 'deflate' : kind) as
+    (Transform & { bytesWritten?: number }) | undefined;
+  if (stage === undefined) return { inner: Buffer.alloc(0), rest: Buffer.alloc(0) };
   const out: Buffer[] = [];
   let size = 0;
-  let failed = false;
   await new Promise<void>((resolve) => {
     stage.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > budget) {
-        failed = true;
         stage.destroy();
         resolve();
         return;
@@ -260,19 +367,12 @@ async function inflate(
       out.push(chunk);
     });
     stage.once('end', resolve);
-    stage.once('error', () => {
-      failed = true;
-      resolve();
-    });
+    stage.once('error', () => resolve());
     stage.end(bytes);
   });
-  const inner = Buffer.concat(out);
   if (size > budget) throw options.tooLarge();
-  if (failed) {
-    if (options.scrubber.contains(inner)) throw withheld(options.url);
-    throw undecodable(options.url, `its ${kind} data is corrupt or truncated`);
-  }
-  return inner;
+  const consumed = stage.bytesWritten ?? bytes.length;
+  return { inner: Buffer.concat(out), rest: bytes.subarray(Math.min(consumed, bytes.length)) };
 }
 
 function isZlibError(err: unknown): boolean {

@@ -1,10 +1,12 @@
+import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { compileMatcher, type Matcher, type MatchSource } from './matcher.js';
 import {
   base64Runs,
   base64Views,
   hexViews,
   quotedPrintableView,
-  mostlyText,
+  decodeRun,
+  type Run,
   sourceView,
   unescapeView,
   utf16View,
@@ -25,8 +27,12 @@ export const DEFAULT_WINDOW = 12;
 export const MIN_WINDOW = 8;
 /** A part of a `user:password` pair is scrubbed on its own from this length. */
 const MIN_PART = 8;
-/** How many times percent/entity/backslash decoding is applied on top of itself. */
-const UNESCAPE_DEPTH = 3;
+/** How many times percent/entity/backslash decoding is applied on top of itself, at most. */
+const UNESCAPE_DEPTH = 6;
+/** How many layers of decoding (base64 in hex in base64…) are looked into. */
+const MAX_DEPTH = 4;
+/** What gzip found inside base64 may inflate to. */
+const MAX_INFLATE = 16 * 1024 * 1024;
 
 export interface ScrubberOptions {
   /** Partial-match window W in bytes (default 12, at least 8). */
@@ -138,7 +144,9 @@ function scrubberOver(
   const names = new Map<string, boolean>();
   const texts = new Map<string, { text: string; count: number }>();
 
-  function find(bytes: Uint8Array, hints: ScanHints = {}): number[] {
+  const scrubberFind = (bytes: Uint8Array, depth: number) => find(bytes, { depth });
+
+  function find(bytes: Uint8Array, hints: ScanHints & { depth?: number } = {}): number[] {
     if (size === 0 || bytes.length < minWindow) return [];
     const spans: number[] = [];
     const scan = (view: View) => {
@@ -167,19 +175,15 @@ function scrubberOver(
         spans.push(s, e);
       }
     };
-    const bases: View[] = [sourceView(bytes)];
-    if (hints.utf16 !== undefined) {
-      // A declared encoding: code units start at even offsets of the whole body.
-      bases.push(utf16View(bytes, hints.utf16, (hints.offset ?? 0) % 2));
-    } else if (holdsUtf16(bytes)) {
-      // Undeclared, possibly after other text: both alignments. Read as little-endian, the
-      // odd one also decodes big-endian ASCII.
-      bases.push(utf16View(bytes, 'le', 0), utf16View(bytes, 'le', 1));
-    }
-    for (const base of bases) {
-      scan(base);
-      let deepest = base;
-      for (let depth = 0; depth < UNESCAPE_DEPTH; depth++) {
+    // Decoded views cost work; a hostile body cannot make them cost more than this.
+    let budget = bytes.length * 8 + 65_536;
+    const minB64 = Math.ceil((minWindow * 4) / 3);
+
+    /** Scans a view, then what decodes out of it, down to MAX_DEPTH layers. */
+    const explore = (view: View, depth: number): void => {
+      scan(view);
+      let deepest = view;
+      for (let pass = 0; pass < UNESCAPE_DEPTH; pass++) {
         const next = unescapeView(deepest);
         if (next === null) break;
         scan(next.view);
@@ -187,22 +191,78 @@ function scrubberOver(
         // Another pass only finds more when this one made new escapes (%2525, &amp;#43;).
         if (!next.nested) break;
       }
-      const qp = quotedPrintableView(base);
-      if (qp !== null) {
-        scan(qp);
-        const inner = unescapeView(qp);
-        if (inner !== null) scan(inner.view);
+      budget -= view.bytes.length;
+      if (depth >= MAX_DEPTH || budget <= 0) return;
+      // Quoted-printable, also inside a JSON string (a MIME message in a webhook).
+      for (const source of deepest === view ? [view] : [view, deepest]) {
+        const qp = quotedPrintableView(source);
+        if (qp !== null) explore(qp, depth + 1);
       }
-      const runs = base64Runs(deepest, Math.min(Math.ceil((minWindow * 4) / 3), minWindow * 2));
-      for (const decoded of base64Views(deepest, Math.ceil((minWindow * 4) / 3), runs)) {
-        scan(decoded);
-        // Text inside base64 (a JWT payload, a JSON export) can be escaped in its turn.
-        if (mostlyText(decoded.bytes)) {
-          const inner = unescapeView(decoded);
-          if (inner !== null) scan(inner.view);
-        }
+      const runs = base64Runs(deepest, minB64);
+      // What base64 and hex decode to is looked into further only where it reads as text (a
+      // token, a document); the wrong alignments of a run decode to noise, and are scanned.
+      for (const decoded of base64Views(deepest, minB64, runs)) deeper(decoded, depth);
+      for (const run of runs) inflateRun(deepest, run, depth);
+      for (const decoded of hexViews(deepest, minWindow * 2)) deeper(decoded, depth);
+      // Hex before unescaping too: \x-prefixed bytea would lose its first byte to the escape.
+      if (deepest !== view && hasBackslashX(view.bytes)) {
+        for (const decoded of hexViews(view, minWindow * 2)) deeper(decoded, depth);
       }
-      for (const decoded of hexViews(deepest, minWindow * 2, runs)) scan(decoded);
+    };
+
+    /** A decoded view: scanned, and explored when it reads as text or holds UTF-16. */
+    const deeper = (view: View, depth: number): void => {
+      if (readsAsText(view.bytes, minWindow)) {
+        explore(view, depth + 1);
+        return;
+      }
+      scan(view);
+      if (depth + 1 < MAX_DEPTH && view.bytes.indexOf(0) !== -1 && holdsUtf16(view.bytes)) {
+        explore(utf16View(view, 'le', 0), depth + 2);
+        explore(utf16View(view, 'le', 1), depth + 2);
+      }
+    };
+
+    /**
+     * Gzip inside base64 (CloudWatch Logs, Helm releases): a run that starts like a gzip header
+     * is inflated, and if what comes out holds a value, the whole run is the match.
+     */
+    const inflateRun = (view: View, run: Run, depth: number): void => {
+      // Every gzip member starts 1f 8b 08: in base64, "H4sI".
+      if (run.digits < 8 || budget <= 0 || !startsGzip(view.bytes, run)) return;
+      let inner: Buffer;
+      try {
+        inner = gunzipSync(decodeRun(view.bytes, run, run.digits), {
+          maxOutputLength: Math.max(1024, Math.min(budget, MAX_INFLATE)),
+          finishFlush: zlibConstants.Z_SYNC_FLUSH,
+        });
+      } catch {
+        return;
+      }
+      budget -= inner.length;
+      const found = scrubberFind(inner, depth + 1);
+      if (found.length === 0) return;
+      const last =
+        run.positions === null ? run.start + run.digits - 1 : run.positions[run.digits - 1]!;
+      const [s, e] = view.toSource(run.start, last + 1);
+      spans.push(s, e);
+    };
+
+    const source = sourceView(bytes);
+    let declared = hints.utf16;
+    // A byte-order mark at the start of the body decides over a charset.
+    if ((hints.offset ?? 0) === 0 && bytes[0] === 0xfe && bytes[1] === 0xff) declared = 'be';
+    if ((hints.offset ?? 0) === 0 && bytes[0] === 0xff && bytes[1] === 0xfe) declared = 'le';
+    explore(source, hints.depth ?? 0);
+    if (declared !== undefined) {
+      // A declared encoding: code units start at even offsets of the whole body.
+      explore(utf16View(source, declared, (hints.offset ?? 0) % 2), (hints.depth ?? 0) + 1);
+    }
+    if (holdsUtf16(bytes)) {
+      // Undeclared, possibly after other text: both alignments. Read as little-endian, the
+      // odd one also decodes big-endian ASCII.
+      explore(utf16View(source, 'le', 0), (hints.depth ?? 0) + 1);
+      explore(utf16View(source, 'le', 1), (hints.depth ?? 0) + 1);
     }
     return merge(spans);
   }
@@ -297,13 +357,53 @@ export function merge(spans: number[]): number[] {
 }
 
 /**
- * UTF-16 without a BOM or charset, anywhere in the bytes: ASCII text in UTF-16 has a zero in
- * every other byte, so a handful of zeros is enough to look (a value is at least 4 characters).
+ * UTF-16 without a BOM or charset, anywhere in the bytes: ASCII text in UTF-16 is a run of
+ * printable bytes each followed (or preceded) by a zero. Four such characters in a row are
+ * enough to look; scattered zeros (binary data) are not.
  */
 function holdsUtf16(bytes: Uint8Array): boolean {
-  let zeros = 0;
-  for (let at = bytes.indexOf(0); at !== -1 && zeros < 8; at = bytes.indexOf(0, at + 1)) zeros++;
-  return zeros >= 8;
+  let tries = 0;
+  for (let z = bytes.indexOf(0); z !== -1 && tries < 4096; z = bytes.indexOf(0, z + 1)) {
+    tries++;
+    let run = 0;
+    for (let at = z; at + 1 < bytes.length && run < 4; at += 2) {
+      const next = bytes[at + 1]!;
+      if (bytes[at] !== 0 || next < 0x20 || next > 0x7e) break;
+      run++;
+    }
+    if (run >= 4) return true;
+  }
+  return false;
+}
+
+/** Whether a base64 run starts with the digits of a gzip header ("H4sI"). */
+function startsGzip(src: Uint8Array, run: Run): boolean {
+  const at = (k: number) => src[run.positions === null ? run.start + k : run.positions[k]!];
+  return at(0) === 0x48 && at(1) === 0x34 && at(2) === 0x73 && at(3) === 0x49;
+}
+
+/** Whether bytes hold the two characters `\x` (an escaped hex byte, as bytea output has). */
+function hasBackslashX(bytes: Uint8Array): boolean {
+  for (let at = bytes.indexOf(0x5c); at !== -1; at = bytes.indexOf(0x5c, at + 1)) {
+    if (bytes[at + 1] === 0x78) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether decoded bytes read as text somewhere: a run of at least 16 printable ASCII bytes (or
+ * `minWindow`, if longer). Noise from a wrong base64 alignment rarely has one.
+ */
+function readsAsText(bytes: Uint8Array, minWindow: number): boolean {
+  const need = Math.max(16, minWindow);
+  let run = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x20 && b < 0x7f) {
+      if (++run >= need) return true;
+    } else run = 0;
+  }
+  return false;
 }
 
 /** A scrubber with no values: finds nothing. */

@@ -51,10 +51,20 @@ export function createScrubState(scrubber: Scrubber, options: StreamOptions = {}
       return Buffer.from(out);
     }
     let safe = final ? held.length : Math.max(released, held.length - HOLDBACK);
-    if (!final && options.lines === true) safe = Math.max(safe, lineRelease(held, released));
+    let atLine = false;
+    if (!final && options.lines === true) {
+      const line = lineRelease(held, released);
+      if (line > safe) {
+        safe = line;
+        atLine = true;
+      }
+    }
+    // Scan only once there is a whole HOLDBACK to release (or a line, or the end): a body sent
+    // a byte at a time must not cost a scan of the held bytes per byte.
+    if (!final && !atLine && safe - released < HOLDBACK) return Buffer.alloc(0);
     if (safe <= released) return Buffer.alloc(0);
     const spans = scrubber.find(held, { ...options.hints, offset });
-    // Spans that start before `safe` are released whole (placeholder), even past `safe`.
+    // Spans that start before \`safe\` are released whole (placeholder), even past \`safe\`.
     let end = safe;
     const used: number[] = [];
     for (let k = 0; k < spans.length; k += 2) {
@@ -67,8 +77,10 @@ export function createScrubState(scrubber: Scrubber, options: StreamOptions = {}
     }
     count += used.length / 2;
     const out = replaceSpans(held, used, released, end);
-    // Keep HOLDBACK bytes before the release point as context for the next scan.
-    const keepFrom = Math.max(0, end - HOLDBACK);
+    // Keep HOLDBACK bytes before the release point as context for the next scan; at a line
+    // boundary nothing encoded continues across it (lineRelease holds lines that could), so
+    // no context is needed and a line at a time costs only its own scan.
+    const keepFrom = atLine && end === safe ? end : Math.max(0, end - HOLDBACK);
     offset += keepFrom;
     held = held.subarray(keepFrom);
     released = end - keepFrom;

@@ -98,6 +98,11 @@ class Builder {
     this.#mark(first, this.length);
   }
 
+  /** Records that parent bytes were dropped here (a soft line break): the join is a change. */
+  gap(): void {
+    this.#mark(this.length, this.length);
+  }
+
   /** The view over `parent`; `whole` when every byte differs from the parent (no ranges). */
   finish(parent: View, whole = false): View {
     const segView = Int32Array.from(this.#segView);
@@ -291,11 +296,13 @@ function entity(src: Uint8Array, i: number): Escape | null {
     if (hex) j++;
     const digitsFrom = j;
     let cp = 0;
-    while (j < src.length && j - digitsFrom < (hex ? 6 : 7)) {
+    // Leading zeros are allowed in any number; a reference past U+10FFFF is not one.
+    while (j < src.length && j - digitsFrom < 32) {
       const c = src[j]!;
       const d = hex ? HEX[c]! : c >= 0x30 && c <= 0x39 ? c - 0x30 : -1;
       if (d < 0) break;
       cp = cp * (hex ? 16 : 10) + d;
+      if (cp > 0x10ffff) return null;
       j++;
     }
     if (j === digitsFrom || cp > 0x10ffff) return null;
@@ -325,6 +332,14 @@ const SIMPLE: Record<number, number> = {
 function slash(src: Uint8Array, i: number): Escape | null {
   const next = src[i + 1];
   if (next === undefined) return null;
+  // Rust, Ruby, Swift and ES2015: \u{1F511}.
+  if (next === 0x75 && src[i + 2] === 0x7b) {
+    let cp = 0;
+    let j = i + 3;
+    while (j < src.length && j - i < 12 && HEX[src[j]!]! >= 0) cp = cp * 16 + HEX[src[j++]!]!;
+    if (src[j] !== 0x7d || j === i + 3 || cp > 0x10ffff) return null;
+    return { taken: j + 1 - i, value: cp, byte: false };
+  }
   if (next === 0x75 || next === 0x55) {
     const unit = hexAt(src, i + 2, 4);
     if (unit < 0) return null;
@@ -351,7 +366,10 @@ function slash(src: Uint8Array, i: number): Escape | null {
     return byte < 0 ? null : { taken: 4, value: byte, byte: true };
   }
   const simple = SIMPLE[next];
-  return simple === undefined ? null : { taken: 2, value: simple, byte: true };
+  if (simple !== undefined) return { taken: 2, value: simple, byte: true };
+  // Any other punctuation stands for itself (regex escaping, Markdown, shell quoting).
+  if (isPunctuation(next)) return { taken: 2, value: next, byte: true };
+  return null;
 }
 
 /** Quoted-printable: =XX escapes and soft line breaks removed. Null when there are none. */
@@ -372,7 +390,10 @@ export function quotedPrintableView(view: View): View | null {
     if (byte >= 0) {
       out.byte(byte, i, i + 3);
       i += 3;
-    } else i += soft;
+    } else {
+      out.gap();
+      i += soft;
+    }
     copied = i;
   }
   if (out === undefined) return null;
@@ -394,7 +415,7 @@ const B64 = (() => {
 
 /** The base64 runs of a view with at least `minChars` digits. */
 export function base64Runs(view: View, minChars: number): Run[] {
-  return findRuns(view.bytes, B64, true, minChars);
+  return findRuns(view.bytes, B64, B64_GAPS, minChars);
 }
 
 /** A run of digits: where it is, and its digits' positions when line breaks interrupt it. */
@@ -406,10 +427,29 @@ export interface Run {
 }
 
 /**
- * Maximal runs of digits (per `table`), possibly broken by line breaks when `gaps` is set,
- * with at least `minDigits` digits.
+ * Gap characters inside base64: line breaks (MIME, PEM). Not spaces: with them every sentence
+ * of plain words would be a base64 run to decode four ways.
  */
-function findRuns(src: Uint8Array, table: Int8Array, gaps: boolean, minDigits: number): Run[] {
+const B64_GAPS = gapTable('\r\n');
+/** Gap characters inside hex: line breaks, and the separators of fingerprints and dumps. */
+const HEX_GAPS = gapTable('\r\n :-');
+/**
+ * At most this many gap characters in a row: a run of digits spread wider is not one value
+ * (and a bound keeps a matched window within the stream's HOLDBACK).
+ */
+const MAX_GAP = 4;
+
+function gapTable(chars: string): Uint8Array {
+  const table = new Uint8Array(256);
+  for (const c of chars) table[c.charCodeAt(0)] = 1;
+  return table;
+}
+
+/**
+ * Maximal runs of digits (per `table`), possibly broken by gap characters (at most MAX_GAP in
+ * a row), with at least `minDigits` digits.
+ */
+function findRuns(src: Uint8Array, table: Int8Array, gaps: Uint8Array, minDigits: number): Run[] {
   const runs: Run[] = [];
   const n = src.length;
   let i = 0;
@@ -419,17 +459,21 @@ function findRuns(src: Uint8Array, table: Int8Array, gaps: boolean, minDigits: n
     let digits = 0;
     let broken = false;
     let end = i;
+    let gap = 0;
     while (i < n) {
       const b = src[i]!;
       if (table[b]! >= 0) {
         digits++;
         i++;
         end = i;
-      } else if (gaps && (b === 0x0a || b === 0x0d)) {
-        broken = true;
+        gap = 0;
+      } else if (gaps[b] === 1 && gap < MAX_GAP) {
+        gap++;
         i++;
       } else break;
     }
+    if (end - start > digits) broken = true;
+    i = Math.max(end, i);
     if (digits >= minDigits) {
       let positions: Int32Array | null = null;
       if (broken) {
@@ -441,6 +485,15 @@ function findRuns(src: Uint8Array, table: Int8Array, gaps: boolean, minDigits: n
     }
   }
   return runs;
+}
+
+/** The first `digits` digits of a base64 run, decoded at its first alignment. */
+export function decodeRun(src: Uint8Array, run: Run, digits: number): Buffer {
+  let text = '';
+  for (let k = 0; k < Math.min(digits, run.digits); k++) {
+    text += String.fromCharCode(src[position(run, k)]!);
+  }
+  return Buffer.from(text.replaceAll('-', '+').replaceAll('_', '/'), 'base64');
 }
 
 const position = (run: Run, index: number): number =>
@@ -511,29 +564,19 @@ const HEX_DIGITS = (() => {
 })();
 
 /** Hex (either case), decoded at both alignments; runs of at least `minChars` digits. */
-export function hexViews(view: View, minChars: number, within?: readonly Run[]): View[] {
+export function hexViews(view: View, minChars: number): View[] {
   const src = view.bytes;
-  // Hex digits are base64 digits too: a long hex run lies inside a long base64 run.
-  const runs =
-    within === undefined
-      ? findRuns(src, HEX_DIGITS, false, minChars)
-      : within.flatMap((run) =>
-          run.digits < minChars
-            ? []
-            : findRuns(
-                src.subarray(run.start, position(run, run.digits - 1) + 1),
-                HEX_DIGITS,
-                false,
-                minChars,
-              ).map((r) => ({ ...r, start: r.start + run.start })),
-        );
+  const runs = findRuns(src, HEX_DIGITS, HEX_GAPS, minChars);
   if (runs.length === 0) return [];
   const views: View[] = [];
   for (let align = 0; align < 2; align++) {
     const out = new Builder(runs.reduce((sum, r) => sum + (r.digits >> 1), 0));
     for (const run of runs) {
-      for (let k = run.start + align; k + 1 < run.start + run.digits; k += 2) {
-        out.byte((HEX[src[k]!]! << 4) | HEX[src[k + 1]!]!, k, k + 2, 2);
+      for (let k = align; k + 1 < run.digits; k += 2) {
+        const hi = position(run, k);
+        const lo = position(run, k + 1);
+        if (run.positions === null) out.byte((HEX[src[hi]!]! << 4) | HEX[src[lo]!]!, hi, lo + 1, 2);
+        else out.byte((HEX[src[hi]!]! << 4) | HEX[src[lo]!]!, hi, lo + 1);
       }
     }
     if (out.length > 0) views.push(out.finish(view, true));
@@ -545,7 +588,8 @@ export function hexViews(view: View, minChars: number, within?: readonly Run[]):
  * UTF-16 (by the given byte order) transcoded to UTF-8, each code unit mapped to its two
  * bytes. `from` is where the first whole code unit starts.
  */
-export function utf16View(src: Uint8Array, order: 'le' | 'be', from = 0): View {
+export function utf16View(parent: View, order: 'le' | 'be', from = 0): View {
+  const src = parent.bytes;
   const out = new Builder(src.length >> 1);
   const lo = order === 'le' ? 0 : 1;
   const hi = 1 - lo;
@@ -568,7 +612,7 @@ export function utf16View(src: Uint8Array, order: 'le' | 'be', from = 0): View {
     out.codePoint(unit, i, i + 2);
     i += 2;
   }
-  return out.finish(sourceView(src), true);
+  return out.finish(parent, true);
 }
 
 /** Whether most of `bytes` is printable text (tab, line breaks, ASCII 32-126, UTF-8 lead/tail). */
@@ -581,6 +625,16 @@ export function mostlyText(bytes: Uint8Array): boolean {
     if ((b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d || b >= 0x80) text++;
   }
   return text * 10 >= n * 9;
+}
+
+function isPunctuation(b: number): boolean {
+  return (
+    (b >= 0x21 && b <= 0x2f) ||
+    (b >= 0x3a && b <= 0x40) ||
+    (b >= 0x5b && b <= 0x60) ||
+    (b >= 0x7b && b <= 0x7e) ||
+    b === 0x20
+  );
 }
 
 function isAlpha(b: number): boolean {
