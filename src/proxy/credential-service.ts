@@ -25,7 +25,6 @@ import {
   createEngine,
   type Engine,
   type EngineSources,
-  MIN_INJECT_BYTES,
   MIN_SHORT_BYTES,
   type PolicyCheck,
   type SecretMeta,

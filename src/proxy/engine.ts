@@ -10,7 +10,7 @@ import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../p
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
 import { discard, type Forwarder } from './forward.js';
-import { applyInjections, type Injection, invalidSecretValue } from './inject.js';
+import { applyInjections, type Injection, invalidSecretValue, isAscii } from './inject.js';
 import { decodeResponseBody } from './response-body.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
 
@@ -519,7 +519,7 @@ function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[]
 
 /** A URL as the audit log keeps it: scrubbed of every value (a URL is ASCII, or UTF-8 text). */
 function scrubUrl(url: string, scrubber: Scrubber): string {
-  return /^[\x00-\x7f]*$/.test(url)
+  return isAscii(url)
     ? scrubber.redactLatin1(url).text
     : scrubber.redact(url).output.toString('utf8');
 }

@@ -225,7 +225,7 @@ function assertHeaderSafe(key: string, value: string): void {
  * style), so each UTF-8 byte becomes one character here.
  */
 export function wireBytes(value: string): string {
-  return /^[\x00-\x7f]*$/.test(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
+  return isAscii(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
 }
 
 /** Whether a string is well-formed UTF-16 (no lone surrogate), so it has a UTF-8 form. */
@@ -258,4 +258,10 @@ function requireTarget(injection: Injection): string {
 
 function badRequest(message: string): AgentSecretsError {
   return new AgentSecretsError('bad_request', message);
+}
+
+/** Whether a string is all ASCII (code units below 0x80). */
+export function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }

@@ -99,8 +99,8 @@ function openLocal(
     });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new RangeError('archive larger than allowed');
+      throw new RangeError('archive larger than allowed', { cause: err });
     }
-    throw new Error('a deflated entry is corrupt');
+    throw new Error('a deflated entry is corrupt', { cause: err });
   }
 }

@@ -123,8 +123,9 @@ function sourcesOf(value: string, window: number): MatchSource[] {
   }
   // Non-ASCII values: as Latin-1 bytes, as UTF-8 read as Latin-1 and written again (mojibake),
   // and as UTF-16 in both byte orders (a UTF-16 window covers the same number of characters).
-  if (/[^\x00-\x7f]/.test(value)) {
-    if (!/[^\x00-\xff]/.test(value)) out.push({ bytes: Buffer.from(value, 'latin1'), window });
+  if (!isAscii(value)) {
+    if ([...value].every((c) => c.charCodeAt(0) <= 0xff))
+      out.push({ bytes: Buffer.from(value, 'latin1'), window });
     out.push({ bytes: Buffer.from(utf8.toString('latin1'), 'utf8'), window });
     const le = Buffer.from(value, 'utf16le');
     out.push({ bytes: le, window: window * 2 });
@@ -404,6 +405,12 @@ function readsAsText(bytes: Uint8Array, minWindow: number): boolean {
     } else run = 0;
   }
   return false;
+}
+
+/** Whether a string is all ASCII. */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** A scrubber with no values: finds nothing. */
