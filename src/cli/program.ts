@@ -346,8 +346,39 @@ ${examples(
 
   sel(
     program
+      .command('run')
+      .description(
+        'run a command with placeholders for secrets; its HTTPS goes through the intercepting proxy',
+      )
+      .argument('<command...>', 'the command and its arguments (after --)')
+      .option('--only <keys>', 'comma-separated keys to give placeholders for (default: all)')
+      .option(
+        '--agent-id <name>',
+        'declare which agent is running the command (recorded as a claim)',
+      )
+      .option('--token <agt_token>', "an issued agent token: the run acts with that agent's rights")
+      .passThroughOptions(),
+  )
+    .addHelpText(
+      'after',
+      `\nThe command gets agentsecrets-ph-<KEY>-<random> in place of each value, HTTPS_PROXY/HTTP_PROXY/
+ALL_PROXY (both cases), NO_PROXY, a CA bundle (system roots + the local CA) through
+NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO,
+AWS_CA_BUNDLE and DENO_CERT, and a Node preload in NODE_OPTIONS. The proxy replaces a placeholder
+by its value only in a request to a host that secret may reach (allowlist, binding, policy);
+elsewhere the request is refused with 403. Signals and the exit code pass through as with env.
+${examples('agentsecrets run -- curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/models', 'agentsecrets run --only STRIPE_KEY -- node billing.js')}`,
+    )
+    .action((argv, opts) =>
+      run(async () => (await import('./commands/run.js')).runCommand(ctx, argv, opts)),
+    );
+
+  sel(
+    program
       .command('env')
-      .description("run a command with the project's secrets as environment variables")
+      .description(
+        "run a command with the project's secret VALUES in its environment (hands them over; prefer run)",
+      )
       .argument('<command...>', 'the command and its arguments (after --)')
       .option('--only <keys>', 'comma-separated keys to inject (default: all)')
       .option('--no-mask', 'do not mask values in output that goes to a pipe or file')

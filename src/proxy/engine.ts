@@ -13,6 +13,7 @@ import { redactionNeedles } from './encodings.js';
 import { discard, type Forwarder } from './forward.js';
 import { applyInjections, type Injection } from './inject.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
+import { applySubstitutions, checkSubstitutionPlaces, type Substitution } from './substitute.js';
 
 /** Who is calling, as far as the edge could establish. */
 export interface Caller {
@@ -38,6 +39,8 @@ export interface CallInput {
   injections: Injection[];
   target: Target;
   caller: Caller;
+  /** `run` traffic: the injections are placeholder substitutions (src/proxy/substitute.ts). */
+  substitute?: boolean;
 }
 
 /** Where the engine finds workspaces and secrets. */
@@ -65,6 +68,8 @@ export interface EngineOptions {
   limits: Limits;
   policy?: PolicyCheck;
   now?: () => number;
+  /** Recorded in every entry instead of the override's CIDRs (they plus AGENTSECRETS_RESOLVE). */
+  overrideNote?: string | null;
 }
 
 /** A response on its way back: redacted headers now, a redacted body stream, audit at the end. */
@@ -136,7 +141,12 @@ export interface Engine {
 export function createEngine(options: EngineOptions): Engine {
   const now = options.now ?? (() => performance.now());
   const { override, limits } = options;
-  const overrideNote = override.empty ? null : override.source;
+  const overrideNote =
+    options.overrideNote !== undefined
+      ? options.overrideNote
+      : override.empty
+        ? null
+        : override.source;
 
   // Deriving every encoding of a value (and deduplicating them) costs more than the rest of a
   // call's redaction, and the same secrets are used over and over: keep the compiled sets.
@@ -261,6 +271,7 @@ export function createEngine(options: EngineOptions): Engine {
           workspace.policy.require_binding,
         );
       }
+      if (input.substitute === true) checkSubstitutionPlaces(input.injections, bindings);
 
       // IP-literal hosts never reach the DNS guard: check them here.
       const literal = literalAddress(url.hostname);
@@ -279,11 +290,11 @@ export function createEngine(options: EngineOptions): Engine {
       const values = await options.sources.values(input.target, keys);
       const secretNeedles = needlesFor(input.injections, values);
       needles = secretNeedles.body;
-      const outbound = applyInjections(
-        { method, url, headers: input.headers, body: input.body },
-        input.injections,
-        values,
-      );
+      const request = { method, url, headers: input.headers, body: input.body };
+      const outbound =
+        input.substitute === true
+          ? applySubstitutions(request, input.injections as Substitution[], values)
+          : applyInjections(request, input.injections, values);
       const upstream = await options.forwarder.send(outbound);
 
       // Headers: drop or scrub them now; the body: stream it through the redactor with a cap.

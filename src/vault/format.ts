@@ -38,6 +38,8 @@ export interface VaultRecord {
   base_version: number | null;
   changed_since_sync: boolean;
   binding: SecretBinding | null;
+  /** A public prefix the `run` placeholder keeps (e.g. `sk_live_`), set by a human. */
+  placeholder_prefix?: string | null;
 }
 
 /** The whole vault.json document. */
@@ -124,6 +126,9 @@ function parseRecord(raw: unknown, path: string): VaultRecord {
     base_version: base === null || base === undefined ? null : num(base, `${path}.base_version`),
     changed_since_sync: bool(r.changed_since_sync, `${path}.changed_since_sync`),
     binding: parseBinding(r.binding, `${path}.binding`),
+    ...(r.placeholder_prefix === undefined || r.placeholder_prefix === null
+      ? {}
+      : { placeholder_prefix: str(r.placeholder_prefix, `${path}.placeholder_prefix`) }),
   };
 }
 
