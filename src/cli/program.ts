@@ -411,9 +411,16 @@ ${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE
       '--no-session-token',
       'accept requests without X-AS-Session-Token (for clients that cannot send it)',
     )
+    .option(
+      '--intercept-port <port>',
+      'loopback port of the intercepting proxy for `run` children (0: any free port)',
+      '0',
+    )
+    .option('--no-intercept-port', 'do not serve the intercepting proxy for `run`')
     .addHelpText(
       'after',
-      `\nEndpoints: /proxy (X-AS-* headers), GET /health, POST /sync. The session token is in proxy.json
+      `\nEndpoints: /proxy (X-AS-* headers), GET /health, POST /sync. A second loopback port serves the
+intercepting proxy (CONNECT) that \`agentsecrets run\` children use; proxy.json names it. The session token is in proxy.json
 (mode 0600) in the state folder; the CLI and the SDK read it themselves.
 ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`,
     )
