@@ -178,12 +178,20 @@ export function buildProgram(ctx: CliContext): ProgramRun {
       '--styles <list>',
       'with --domains: the injection styles allowed (bearer,basic,header,query,body,form)',
     )
-    .option('--yes', 'with --domains: skip the typed confirmation (a terminal is still required)')
+    .option(
+      '--placeholder-prefix <prefix>',
+      'the public prefix its `run` placeholder keeps, for SDKs that check it (human only)',
+    )
+    .option(
+      '--yes',
+      'with --domains or --placeholder-prefix: skip the typed confirmation (a terminal is still required)',
+    )
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
       examples(
         'agentsecrets secrets set STRIPE_KEY            # hidden prompt',
+        'agentsecrets secrets set STRIPE_KEY --placeholder-prefix sk_live_',
         'printf %s "$VALUE" | agentsecrets secrets set STRIPE_KEY',
         'agentsecrets secrets set A=1 B=2               # works, but argv is visible to other processes',
       ),
@@ -559,6 +567,41 @@ ${examples('agentsecrets workspace allowlist add api.stripe.com', 'agentsecrets 
     .option('--json', 'print as JSON')
     .action((opts) =>
       run(async () => (await import('./commands/workspace.js')).allowlistList(ctx, opts)),
+    );
+  const passthrough = workspace
+    .command('passthrough')
+    .description('hosts `run` children may reach through an untouched tunnel (no secrets)');
+  passthrough
+    .command('add <hosts...>')
+    .description('tunnel these hosts untouched for `run` (human only, at a terminal)')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `\nA CONNECT from a \`run\` child to a host outside the allowlist is refused with 403, unless the
+host is listed here: then the tunnel is passed through untouched (no TLS interception, no
+substitution) and audited. Same syntax as the allowlist.
+${examples('agentsecrets workspace passthrough add registry.npmjs.org', 'agentsecrets workspace passthrough add "*.pythonhosted.org"')}`,
+    )
+    .action((hosts, opts) =>
+      run(async () => (await import('./commands/passthrough.js')).passthroughAdd(ctx, hosts, opts)),
+    );
+  passthrough
+    .command('remove <host>')
+    .description('stop tunnelling a host (human only)')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .action((host, opts) =>
+      run(async () =>
+        (await import('./commands/passthrough.js')).passthroughRemove(ctx, host, opts),
+      ),
+    );
+  passthrough
+    .command('list')
+    .description('the passthrough hosts')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/passthrough.js')).passthroughList(ctx, opts)),
     );
   allowlist
     .command('log')

@@ -1,4 +1,7 @@
 import { AUDIT_SOURCES } from '../audit/format.js';
+import type { Paths } from '../core/config.js';
+import { readProxyState } from '../proxy/state.js';
+import { isProcessAlive } from '../store/fs.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { arr, obj, optStr, str } from '../core/validate.js';
 import { postToKeyHolder, type RunEndpoints } from '../proxy/key-holder.js';
@@ -81,4 +84,16 @@ function startFromWire(body: Record<string, unknown>): RunStartRequest {
     command: str(body.command, 'command'),
     identity,
   };
+}
+
+/** Whether a key holder serves the intercepting proxy for `run`, where, and how many runs. */
+export async function interceptStatus(
+  paths: Paths,
+): Promise<{ up: boolean; port: number | null; active_runs: number | null }> {
+  const state = await readProxyState(paths);
+  if (state === undefined || !isProcessAlive(state.pid) || state.intercept_port == null) {
+    return { up: false, port: null, active_runs: null };
+  }
+  const active = await activeRuns(state.socket);
+  return { up: active !== undefined, port: state.intercept_port, active_runs: active ?? null };
 }

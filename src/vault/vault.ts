@@ -75,6 +75,8 @@ export interface UnlockedVault {
   /** Deletes a key; `not_found` when it is absent. */
   delete(selection: Selection, key: string): Promise<void>;
   setBinding(selection: Selection, key: string, binding: SecretBinding | null): Promise<void>;
+  /** The public prefix a `run` placeholder keeps (issue 13); null removes it. */
+  setPlaceholderPrefix(selection: Selection, key: string, prefix: string | null): Promise<void>;
   getReserved(workspaceId: string, name: string): Promise<string | undefined>;
   setReserved(workspaceId: string, name: string, value: string): Promise<void>;
   deleteReserved(workspaceId: string, name: string): Promise<void>;
@@ -278,7 +280,13 @@ function openVault(state: OpenState): UnlockedVault {
       changed_since_sync: true,
       binding: previous?.binding ?? null,
     };
-    const record: VaultRecord = { ...meta, ...encrypt(meta, value) };
+    const record: VaultRecord = {
+      ...meta,
+      ...encrypt(meta, value),
+      ...(previous?.placeholder_prefix == null
+        ? {}
+        : { placeholder_prefix: previous.placeholder_prefix }),
+    };
     if (previous === undefined) doc.records.push(record);
     else doc.records[index] = record;
     return { key, action: previous === undefined ? 'created' : 'updated', version: record.version };
@@ -329,6 +337,15 @@ function openVault(state: OpenState): UnlockedVault {
         const record = doc.records.find((r) => r.key === key && matches(r, selection));
         if (record === undefined || key.startsWith(RESERVED_PREFIX)) throw secretNotFound(key);
         record.binding = binding;
+        return doc;
+      });
+    },
+    async setPlaceholderPrefix(selection, key, prefix) {
+      await mutate((doc) => {
+        const record = doc.records.find((r) => r.key === key && matches(r, selection));
+        if (record === undefined || key.startsWith(RESERVED_PREFIX)) throw secretNotFound(key);
+        if (prefix === null) delete record.placeholder_prefix;
+        else record.placeholder_prefix = prefix;
         return doc;
       });
     },

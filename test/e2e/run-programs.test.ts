@@ -31,6 +31,7 @@ const OPENAI = `sk-${canary('OPENAI')}`;
 const STRIPE = `sk_test_${canary('STRIPE')}`;
 const GITHUB = `ghp_${canary('GITHUB')}`;
 const VALUES = [OPENAI, STRIPE, GITHUB];
+const TUNNEL = 'downloads.tunnel.test';
 
 describe('agentsecrets run with real programs through the intercepting proxy', () => {
   let home: string;
@@ -56,7 +57,7 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
 
   beforeAll(async () => {
     const address = randomLoopback();
-    certs = makeCertificates(['api.openai.com', 'api.stripe.com', 'api.github.com']);
+    certs = makeCertificates(['api.openai.com', 'api.stripe.com', 'api.github.com', TUNNEL]);
     const gitRoot = makeGitRepository(join(await tempDir(), 'git'));
     upstream = await startApiUpstream({
       address,
@@ -70,7 +71,7 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
       AGENTSECRETS_PASSPHRASE: PASSPHRASE,
       AGENTSECRETS_ALLOW_PRIVATE: `${address}/32`,
       AGENTSECRETS_CA_FILE: certs.caFile,
-      AGENTSECRETS_RESOLVE: ['api.openai.com', 'api.stripe.com', 'api.github.com']
+      AGENTSECRETS_RESOLVE: ['api.openai.com', 'api.stripe.com', 'api.github.com', TUNNEL]
         .map((h) => `${h}=${address}`)
         .join(','),
       GIT_TERMINAL_PROMPT: '0',
@@ -334,6 +335,76 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
     ]);
     expect(result.stdout).toContain('CONNECT tunnel failed, response 403');
   });
+
+  it('passthrough: refused until a human lists the host, then tunnelled untouched', async () => {
+    const command = `curl -sS --fail -w " %{http_code}" --cacert ${certs.caFile} -H "X-Key: $OPENAI_API_KEY" https://${TUNNEL}/v1/tunnel`;
+    const before = upstream.seen.length;
+    const refused = await cli(['run', '--', 'sh', '-c', `${command} 2>&1; true`]);
+    expect(refused.stdout).toMatch(/CONNECT tunnel failed, response 403|returned error: 403/);
+    expect(seenSince(before, '/v1/tunnel')).toEqual([]);
+    await human(['workspace', 'passthrough', 'add', TUNNEL]);
+    const listed = await cli(['workspace', 'passthrough', 'list', '--json']);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ pattern: TUNNEL })]);
+    const from = upstream.seen.length;
+    const tunnelled = await cli(['run', '--', 'sh', '-c', command]);
+    expect(tunnelled.code, tunnelled.stderr).toBe(0);
+    const seen = seenSince(from, '/v1/tunnel');
+    expect(seen).toHaveLength(1);
+    // No substitution in a passthrough tunnel: the placeholder arrives as it is.
+    expect(String(seen[0]!.headers['x-key'])).toMatch(/^agentsecrets-ph-OPENAI_API_KEY-/);
+  }, 60_000);
+
+  it('a placeholder prefix set by a human is kept, and the SDK still gets the value through', async () => {
+    const pty = await runCliInPty(
+      ['secrets', 'set', 'STRIPE_KEY', '--placeholder-prefix', 'sk_test_', '--yes'],
+      { home, env, input: `${STRIPE}\n` },
+    );
+    expect(pty.code, 'secrets set --placeholder-prefix').toBe(0);
+    const list = await cli(['secrets', 'list', '--json']);
+    const meta = (
+      JSON.parse(list.stdout) as { key: string; placeholder_prefix: string | null }[]
+    ).find((r) => r.key === 'STRIPE_KEY');
+    expect(meta?.placeholder_prefix).toBe('sk_test_');
+    const echo = await cli(['run', '--', 'sh', '-c', 'echo "$STRIPE_KEY"']);
+    expect(echo.stdout.trim()).toMatch(/^sk_test_agentsecrets-ph-STRIPE_KEY-[0-9A-Za-z]{24}$/);
+    const from = upstream.seen.length;
+    const sdk = await cli([
+      'run',
+      '--',
+      ...node(
+        "import Stripe from 'stripe'; await new Stripe(process.env.STRIPE_KEY).balance.retrieve(); console.log('ok');",
+      ),
+    ]);
+    expect(sdk.code, sdk.stderr).toBe(0);
+    expect(seenSince(from, '/v1/balance')[0]!.headers.authorization).toBe(`Bearer ${STRIPE}`);
+  }, 60_000);
+
+  it('status shows the intercepting proxy and the active runs; the SDK spawns through run', async () => {
+    const status = await cli(['status', '--json']);
+    const parsed = JSON.parse(status.stdout) as { intercept: { up: boolean; active_runs: number } };
+    expect(parsed.intercept).toEqual(expect.objectContaining({ up: true, active_runs: 0 }));
+    const sdkPath = join(REPO, 'dist', 'src', 'sdk', 'index.js');
+    const { AgentSecrets } = (await import(sdkPath)) as typeof import('../../src/sdk/index.js');
+    const client = new AgentSecrets({ home, agentId: 'sdk-spawner' });
+    const from = upstream.seen.length;
+    const child = client.spawn(
+      'sh',
+      [
+        '-c',
+        'curl -sS --fail -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/spawned',
+      ],
+      { env: baseEnv(home, env) },
+    );
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const code = await new Promise((r) => child.once('exit', r));
+    outputs.push(out);
+    expect(code, out).toBe(0);
+    expect(seenSince(from, '/v1/spawned')[0]!.headers.authorization).toBe(`Bearer ${OPENAI}`);
+    const entries = await newestEntries(join(home, 'audit'), 20);
+    expect(entries.some((e) => e.method === 'RUN' && e.agent_id === 'sdk-spawner')).toBe(true);
+  }, 60_000);
 
   it('every run request is audited with the run source and the resolve override; the chain verifies', async () => {
     const entries = await newestEntries(join(home, 'audit'), 500);

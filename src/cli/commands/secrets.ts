@@ -29,7 +29,13 @@ function flags(options: SelectionOptions) {
 export async function secretsSet(
   ctx: CliContext,
   args: string[],
-  options: SelectionOptions & { json?: boolean; domains?: string; styles?: string; yes?: boolean },
+  options: SelectionOptions & {
+    json?: boolean;
+    domains?: string;
+    styles?: string;
+    yes?: boolean;
+    placeholderPrefix?: string;
+  },
 ): Promise<void> {
   const { out } = ctx;
   if (args.length === 0)
@@ -51,6 +57,20 @@ export async function secretsSet(
     await requireHuman(ctx, {
       action: `Store ${args.map((a) => a.split('=')[0]).join(', ')} bound to ${binding.domains.join(', ')}`,
       confirm: 'bind',
+      yes: options.yes,
+    });
+  }
+  const prefix = options.placeholderPrefix;
+  if (prefix !== undefined) {
+    if (!/^[A-Za-z0-9_.-]{1,32}$/.test(prefix)) {
+      throw new UsageError(
+        '--placeholder-prefix takes 1-32 letters, digits, _, . or - (e.g. sk_live_)',
+      );
+    }
+    // What a placeholder reveals is the human's decision: the prefix is shown to the program.
+    await requireHuman(ctx, {
+      action: `Let the \`run\` placeholder of ${args.map((a) => a.split('=')[0]).join(', ')} start with the public prefix '${prefix}'`,
+      confirm: 'prefix',
       yes: options.yes,
     });
   }
@@ -92,6 +112,10 @@ export async function secretsSet(
     const results = await vault.set(current.selection, entries);
     if (binding !== undefined) {
       for (const { key } of entries) await vault.setBinding(current.selection, key, binding);
+    }
+    if (prefix !== undefined) {
+      for (const { key } of entries)
+        await vault.setPlaceholderPrefix(current.selection, key, prefix);
     }
     if (options.json) return out.json(results);
     for (const r of results) {
@@ -157,6 +181,7 @@ export async function secretsList(
       { header: 'VERSION', value: (r) => String(r.version) },
       { header: 'UPDATED', value: (r) => r.updated_at.replace('T', ' ').slice(0, 19) },
       { header: 'BOUND TO', value: (r) => (r.binding ? r.binding.domains.join(',') : '(unbound)') },
+      { header: 'PLACEHOLDER PREFIX', value: (r) => r.placeholder_prefix ?? '-' },
     ],
     `no secrets in ${current.project.name}/${current.environment}; add one with \`agentsecrets secrets set KEY\``,
   );
@@ -177,6 +202,7 @@ export function publicMeta(r: RecordMeta) {
     created_at: r.created_at,
     updated_at: r.updated_at,
     binding: r.binding,
+    placeholder_prefix: r.placeholder_prefix ?? null,
     base_version: r.base_version,
     changed_since_sync: r.changed_since_sync,
   };
