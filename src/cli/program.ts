@@ -407,6 +407,21 @@ ${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE
       run(async () => (await import('./commands/env.js')).envRun(ctx, argv, opts)),
     );
 
+  program
+    .command('ca')
+    .description('the local CA of the intercepting proxy behind `run`')
+    .command('export')
+    .description("print the local CA's public certificate (PEM)")
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `\nThe CA (ECDSA P-256) is made on first use; its private key stays encrypted in the vault and is
+used only by the key holder. It is never installed system-wide: \`run\` gives it to its child
+through CA variables. Export it only to trust it somewhere yourself.
+${examples('agentsecrets ca export > agentsecrets-ca.pem')}`,
+    )
+    .action((opts) => run(async () => (await import('./commands/ca.js')).caExport(ctx, opts)));
+
   const proxy = program
     .command('proxy')
     .description('the localhost credential proxy and key holder');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestEntries } from '../../src/audit/reader.js';
+import type * as Sdk from '../../src/sdk/index.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import {
   type ApiUpstream,
@@ -384,7 +385,7 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
     const parsed = JSON.parse(status.stdout) as { intercept: { up: boolean; active_runs: number } };
     expect(parsed.intercept).toEqual(expect.objectContaining({ up: true, active_runs: 0 }));
     const sdkPath = join(REPO, 'dist', 'src', 'sdk', 'index.js');
-    const { AgentSecrets } = (await import(sdkPath)) as typeof import('../../src/sdk/index.js');
+    const { AgentSecrets } = (await import(sdkPath)) as typeof Sdk;
     const client = new AgentSecrets({ home, agentId: 'sdk-spawner' });
     const from = upstream.seen.length;
     const child = client.spawn(
