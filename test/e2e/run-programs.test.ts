@@ -426,6 +426,25 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
     expect((await verifyChain(join(home, 'audit'))).ok).toBe(true);
   });
 
+  it('without a key holder, run serves its own child; the exit code passes through', async () => {
+    proxy.kill('SIGTERM');
+    await new Promise((r) => proxy.once('exit', r));
+    const status = await cli(['status', '--json']);
+    expect((JSON.parse(status.stdout) as { intercept: { up: boolean } }).intercept.up).toBe(false);
+    const from = upstream.seen.length;
+    const result = await cli([
+      'run',
+      '--only',
+      'OPENAI_API_KEY',
+      '--',
+      'sh',
+      '-c',
+      'curl -sS --fail -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/in-process && test -z "$STRIPE_KEY" && exit 7',
+    ]);
+    expect(result.code, result.stderr).toBe(7);
+    expect(seenSince(from, '/v1/in-process')[0]!.headers.authorization).toBe(`Bearer ${OPENAI}`);
+  }, 60_000);
+
   it('canaries: no value in any output, the audit log or the state folder', async () => {
     const all = outputs.join('\n');
     for (const value of VALUES) {
