@@ -83,6 +83,7 @@ function startFromWire(body: Record<string, unknown>): RunStartRequest {
         : arr(body.keys, 'keys').map((k) => str(k, 'key')),
     command: str(body.command, 'command'),
     identity,
+    ...(typeof body.pid === 'number' && Number.isInteger(body.pid) ? { pid: body.pid } : {}),
   };
 }
 

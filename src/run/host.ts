@@ -4,6 +4,7 @@ import { timeOrderedId } from '../core/ids.js';
 import type { Caller, Target } from '../proxy/engine.js';
 import type { LocalCredentialService, PresentedIdentity } from '../proxy/credential-service.js';
 import { selectionOf } from '../proxy/credential-service.js';
+import { isProcessAlive } from '../store/fs.js';
 import type { Vault } from '../vault/vault.js';
 import { makePlaceholder } from './placeholders.js';
 
@@ -15,6 +16,8 @@ export interface RunStartRequest {
   /** The program's name (never its arguments), for the audit entry. */
   command: string;
   identity: PresentedIdentity;
+  /** The `run` process: once it is gone, its run ends even if it could not say so. */
+  pid?: number;
 }
 
 /** What a run gets back: no value, only placeholders and how to reach the proxy. */
@@ -61,7 +64,11 @@ export interface RunHostOptions {
 /** Creates the run registry of a key holder (or of a `run` that serves itself). */
 export function createRunHost(options: RunHostOptions): RunHost {
   const { credentials } = options;
-  const runs = new Map<string, { session: RunSession; token: Buffer }>();
+  const runs = new Map<string, { session: RunSession; token: Buffer; pid?: number }>();
+  const alive = (run: { pid?: number }) => run.pid === undefined || isProcessAlive(run.pid);
+  const prune = () => {
+    for (const [token, run] of runs) if (!alive(run)) runs.delete(token);
+  };
 
   async function start(request: RunStartRequest): Promise<RunTicket> {
     const started = performance.now();
@@ -111,6 +118,7 @@ export function createRunHost(options: RunHostOptions): RunHost {
     runs.set(token, {
       session: { id, target: request.target, identity, placeholders, command: request.command },
       token: Buffer.from(token),
+      ...(request.pid === undefined ? {} : { pid: request.pid }),
     });
     await credentials.audit.append({
       workspace: workspace.name,
@@ -153,6 +161,10 @@ export function createRunHost(options: RunHostOptions): RunHost {
       const run = runs.get(token);
       // The map lookup is by the token itself; compare again in constant time all the same.
       if (run === undefined) return undefined;
+      if (!alive(run)) {
+        runs.delete(token);
+        return undefined;
+      }
       const presented = Buffer.from(token);
       return presented.length === run.token.length && timingSafeEqual(presented, run.token)
         ? run.session
@@ -161,6 +173,9 @@ export function createRunHost(options: RunHostOptions): RunHost {
     identify(run) {
       return credentials.identify(run.identity, run.target.workspaceId);
     },
-    active: () => runs.size,
+    active: () => {
+      prune();
+      return runs.size;
+    },
   };
 }

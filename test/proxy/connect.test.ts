@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -223,6 +224,30 @@ describe('the intercepting proxy (CONNECT, TLS termination, substitution through
     expect(status).toBe(407);
     expect(answer).toContain('agentsecrets run');
     expect((await connect(`${HOST}:${upstream.port}`, 'f'.repeat(48))).status).toBe(407);
+  });
+
+  it('a run whose `run` process is gone ends: its token stops working', async () => {
+    const child = spawnSync(process.execPath, ['-e', '0']);
+    const ended = await interceptor.runs.start({
+      target: ws.target,
+      keys: ['API_KEY'],
+      command: 'gone',
+      identity: { source: 'run' },
+      pid: child.pid!,
+    });
+    const gone = new URL(ended.proxy_url).password;
+    expect((await connect(`${HOST}:${upstream.port}`, gone)).status).toBe(407);
+    const live = await interceptor.runs.start({
+      target: ws.target,
+      keys: ['API_KEY'],
+      command: 'live',
+      identity: { source: 'run' },
+      pid: process.pid,
+    });
+    const answer = await connect(`${HOST}:${upstream.port}`, new URL(live.proxy_url).password);
+    expect(answer.status).toBe(200);
+    answer.socket.destroy();
+    expect(interceptor.runs.end(live.run_id)).toBe(true);
   });
 
   it('CONNECT outside the allowlist: 403 naming `allowlist add`, and audited', async () => {

@@ -83,6 +83,7 @@ export async function runCommand(
       keys: only,
       command: basename(command),
       identity,
+      pid: process.pid,
     });
     dir = await mkdtemp(join(ctx.config.paths.home, 'run-'));
     const bundlePath = join(dir, 'ca-bundle.pem');
