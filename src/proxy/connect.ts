@@ -289,12 +289,14 @@ export function createInterceptServer(options: InterceptServerOptions): Intercep
 
   async function handlePlain(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = req.url ?? '/';
-    if (!/^http:\/\//i.test(path)) {
+    // Absolute-form: http:// (reaching only what AGENTSECRETS_ALLOW_PRIVATE opens, as anywhere),
+    // and https://, which some clients (axios) send to an HTTP proxy instead of CONNECT.
+    if (!/^https?:\/\//i.test(path)) {
       return sendError(
         res,
         new AgentSecretsError(
           'bad_request',
-          'this port is the intercepting proxy of `agentsecrets run`: it takes CONNECT and absolute http:// requests from run children, nothing else (the X-AS-* protocol is on the main proxy port)',
+          'this port is the intercepting proxy of `agentsecrets run`: it takes CONNECT and absolute-form http(s):// requests from run children, nothing else (the X-AS-* protocol is on the main proxy port)',
         ),
       );
     }

@@ -20,7 +20,7 @@ import { makeCertificates, type TestCertificates } from '../helpers/upstream.js'
 
 /**
  * `agentsecrets run` with real programs (issue 13): curl, Python requests and httpx (Debian
- * packages), Node fetch, undici and https, the official openai and stripe SDKs, and git, each
+ * packages), Node fetch, undici, https and axios, the official openai and stripe SDKs, and git, each
  * aimed at a local HTTPS upstream that presents the real API host name. The child holds only
  * placeholders; the upstream receives the value; a host the secret is not bound to gets a 403.
  */
@@ -171,6 +171,15 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
         "import { request } from 'undici'; const r = await request('https://api.openai.com/v1/undici', { headers: { authorization: 'Bearer ' + process.env.OPENAI_API_KEY } }); console.log(r.statusCode, await r.body.text()); if (r.statusCode !== 200) process.exit(1);",
       ),
       path: '/v1/undici',
+      expected: (s) => s.headers.authorization,
+      value: `Bearer ${OPENAI}`,
+    },
+    {
+      name: 'Node axios',
+      argv: node(
+        "import axios from 'axios'; const r = await axios.get('https://api.openai.com/v1/axios', { headers: { Authorization: 'Bearer ' + process.env.OPENAI_API_KEY } }); console.log(r.status, JSON.stringify(r.data));",
+      ),
+      path: '/v1/axios',
       expected: (s) => s.headers.authorization,
       value: `Bearer ${OPENAI}`,
     },
