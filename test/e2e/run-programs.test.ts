@@ -393,6 +393,11 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
     const status = await cli(['status', '--json']);
     const parsed = JSON.parse(status.stdout) as { intercept: { up: boolean; active_runs: number } };
     expect(parsed.intercept).toEqual(expect.objectContaining({ up: true, active_runs: 0 }));
+    // From inside a run, the run itself is counted.
+    const inside = await cli(['run', '--', process.execPath, CLI, 'status', '--json']);
+    expect(
+      (JSON.parse(inside.stdout) as { intercept: { active_runs: number } }).intercept.active_runs,
+    ).toBe(1);
     const sdkPath = join(REPO, 'dist', 'src', 'sdk', 'index.js');
     const { AgentSecrets } = (await import(sdkPath)) as typeof Sdk;
     const client = new AgentSecrets({ home, agentId: 'sdk-spawner' });
