@@ -135,6 +135,7 @@ describe('the intercepting proxy (CONNECT, TLS termination, substitution through
       [OTHER]: ['127.0.0.1'],
       [TUNNEL_ONLY]: ['127.0.0.1'],
       'private.intercept.test': ['10.1.2.3'],
+      'public.intercept.test': ['8.8.8.8'],
     });
     unlocked = await ws.services.vault.unlock();
     credentials = await createLocalCredentialService({
@@ -406,6 +407,42 @@ describe('the intercepting proxy (CONNECT, TLS termination, substitution through
       tls.destroy();
     });
   }
+
+  it('absolute-form http:// reaches only what AGENTSECRETS_ALLOW_PRIVATE opens', async () => {
+    const plain = await startUpstream();
+    try {
+      await ws.services.workspaces.updateWorkspace(ws.target.workspaceId, (w) => {
+        w.allowlist.push(
+          { pattern: `127.0.0.1:${plain.port}`, added_by: 't', added_at: 'now' },
+          { pattern: 'public.intercept.test:80', added_by: 't', added_at: 'now' },
+        );
+      });
+      const absolute = async (url: string) => {
+        const socket = netConnect(interceptor.port, '127.0.0.1');
+        await new Promise((r) => socket.once('connect', r));
+        const answer = readResponse(socket);
+        socket.write(
+          `GET ${url} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nX-Key: ${ph('API_KEY')}\r\nProxy-Authorization: Basic ${Buffer.from(`run:${token}`).toString('base64')}\r\nConnection: close\r\n\r\n`,
+        );
+        const response = await answer;
+        socket.destroy();
+        outputs.push(response.body);
+        return response;
+      };
+      // Opened by the override (127.0.0.1/32): forwarded, with the placeholder substituted.
+      const opened = await absolute(`http://127.0.0.1:${plain.port}/plain`);
+      expect(opened.status).toBe(200);
+      expect(plain.seen.at(-1)!.headers['x-key']).toBe(KEY_VALUE);
+      // A public address is never reached over plain HTTP.
+      const before = plain.seen.length;
+      const refused = await absolute('http://public.intercept.test/plain');
+      expect(refused.status).toBe(403);
+      expect(JSON.parse(refused.body).error).toBe('non_https_blocked');
+      expect(plain.seen.length).toBe(before);
+    } finally {
+      await plain.close();
+    }
+  });
 
   it('WebSocket upgrades are refused clearly', async () => {
     const tls = await tunnel();
