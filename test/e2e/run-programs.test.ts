@@ -335,6 +335,41 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
     }, 60_000);
   }
 
+  it("an agent's rules apply to its run: a denied secret's placeholder gets 403 policy_denied", async () => {
+    expect((await cli(['agent', 'create', 'billing-bot'])).code).toBe(0);
+    const issued = await runCliInPty(['agent', 'token', 'issue', 'billing-bot', '--yes'], {
+      home,
+      env,
+    });
+    const token = issued.stdout.split(/\r?\n/)[0]!.trim();
+    expect(token).toMatch(/^agt_/);
+    await human(['agent', 'policy', 'set', 'billing-bot', '--deny-secrets', 'STRIPE_KEY']);
+    const command =
+      'curl -sS -w " %{http_code}" -H "Authorization: Bearer $STRIPE_KEY" https://api.stripe.com/v1/policy';
+    // Without the agent's token (its rules do not bind an anonymous run): the call goes through.
+    const from = upstream.seen.length;
+    const allowed = await cli(['run', '--', 'sh', '-c', command]);
+    expect(allowed.stdout).toMatch(/ 200$/);
+    expect(seenSince(from, '/v1/policy')).toHaveLength(1);
+    // As billing-bot, whose rules deny STRIPE_KEY: refused, nothing reaches the upstream.
+    const before = upstream.seen.length;
+    const refused = await runCli(['run', '--', 'sh', '-c', command], {
+      home,
+      env: { ...env, AGENTSECRETS_AGENT_TOKEN: token },
+      cwd: REPO,
+    });
+    outputs.push(refused.stdout, refused.stderr);
+    expect(refused.stdout).toContain('policy_denied');
+    expect(refused.stdout).toMatch(/ 403$/);
+    expect(seenSince(before, '/v1/policy')).toEqual([]);
+    const entries = await newestEntries(join(home, 'audit'), 20);
+    expect(
+      entries.some(
+        (e) => e.source === 'run' && e.agent_id === 'billing-bot' && e.reason === 'policy_denied',
+      ),
+    ).toBe(true);
+  }, 60_000);
+
   it('CONNECT to a host outside the allowlist is refused with the allowlist add hint', async () => {
     const result = await cli([
       'run',
