@@ -98,7 +98,7 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
       'Run proxy',
       result.intercept.up
         ? `intercepting on 127.0.0.1:${result.intercept.port}, ${result.intercept.active_runs} active run(s)`
-        : 'not served (`agentsecrets run` serves its own child until `proxy start` runs)',
+        : 'not served by a key holder (`agentsecrets run` serves its own child; `agentsecrets proxy start` serves every run)',
     ],
   ];
   for (const [label, value] of rows) ctx.out.line(`${label.padEnd(12)} ${value}`);
