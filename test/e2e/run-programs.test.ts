@@ -475,6 +475,22 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
     expect((await verifyChain(join(home, 'audit'))).ok).toBe(true);
   });
 
+  it('signals are forwarded to the child and its exit code passes through', async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', '--', 'sh', '-c', 'trap "exit 42" TERM; echo ready; sleep 30 & wait'],
+      { env: baseEnv(home, env), cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (c: Buffer) => {
+        if (c.toString().includes('ready')) resolve();
+      }),
+    );
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+    expect(code).toBe(42);
+  }, 60_000);
+
   it('without a key holder, run serves its own child; the exit code passes through', async () => {
     proxy.kill('SIGTERM');
     await new Promise((r) => proxy.once('exit', r));
