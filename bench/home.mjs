@@ -4,7 +4,7 @@ import { loadConfig } from '../dist/src/core/config.js';
 import { TEST_KDF_COST } from '../dist/src/crypto/kdf.js';
 import { createServices } from '../dist/src/services.js';
 
-export async function prepareHome({ home, passphrase, secrets, allowPorts }) {
+export async function prepareHome({ home, passphrase, secrets, allowPorts, allowPatterns = [] }) {
   const source = { forUnlock: async () => passphrase, forCreate: async () => passphrase };
   const services = createServices(loadConfig({ AGENTSECRETS_HOME: home }, home), {
     passphrase: source,
@@ -23,10 +23,12 @@ export async function prepareHome({ home, passphrase, secrets, allowPorts }) {
   );
   vault.close();
   await services.workspaces.updateWorkspace(workspace.id, (w) => {
-    w.allowlist = allowPorts.map((port) => ({
-      pattern: `127.0.0.1:${port}`,
-      added_by: 'bench',
-      added_at: new Date().toISOString(),
-    }));
+    w.allowlist = [...allowPorts.map((port) => `127.0.0.1:${port}`), ...allowPatterns].map(
+      (pattern) => ({
+        pattern,
+        added_by: 'bench',
+        added_at: new Date().toISOString(),
+      }),
+    );
   });
 }

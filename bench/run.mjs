@@ -9,6 +9,7 @@ const benches = [
   'proxy.mjs',
   'mcp.mjs',
   'audit.mjs',
+  'intercept.mjs',
   ...process.argv.slice(2),
 ];
 let failed = false;

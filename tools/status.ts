@@ -1,6 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import { readProxyState } from '../src/proxy/state.js';
+import { interceptStatus } from '../src/run/endpoints.js';
 import { isProcessAlive } from '../src/store/fs.js';
 import type { ToolContext } from '../src/mcp/context.js';
 import { result } from '../src/mcp/results.js';
@@ -16,6 +17,15 @@ const outputSchema = {
   last_push: z.string().nullable().describe('Last push to the remote (ISO), or null if never'),
   remote_configured: z.boolean().describe('Whether a sync server is configured'),
   proxy_running: z.boolean().describe('Whether the local proxy (key holder) runs'),
+  intercepting_proxy: z
+    .object({
+      up: z.boolean().describe('Whether the key holder serves the intercepting proxy for `run`'),
+      active_runs: z
+        .number()
+        .nullable()
+        .describe('How many `agentsecrets run` children it serves now (null when not up)'),
+    })
+    .describe('The intercepting HTTPS proxy behind `agentsecrets run`'),
   identity: z
     .object({
       name: z.string().nullable().describe('Agent name, or null when anonymous'),
@@ -45,7 +55,7 @@ export function registerStatusTool(server: McpServer, ctx: ToolContext): void {
     },
     ctx.guard(async () => {
       const target = await ctx.target();
-      const [header, records, config, proxy, caller] = await Promise.all([
+      const [header, records, config, proxy, caller, intercept] = await Promise.all([
         ctx.services.vault.read(),
         ctx.services.vault.list({
           workspace_id: target.workspaceId,
@@ -55,6 +65,7 @@ export function registerStatusTool(server: McpServer, ctx: ToolContext): void {
         ctx.services.workspaces.readConfig(),
         readProxyState(ctx.config.paths),
         ctx.credentials.identify(ctx.identity(), target.workspaceId),
+        interceptStatus(ctx.config.paths),
       ]);
       const project = (await ctx.services.workspaces.readWorkspaces()).workspaces
         .find((w) => w.id === target.workspaceId)
@@ -70,6 +81,7 @@ export function registerStatusTool(server: McpServer, ctx: ToolContext): void {
         last_push: project?.last_push_at ?? null,
         remote_configured: (config?.server_url ?? null) !== null,
         proxy_running: proxy !== undefined && isProcessAlive(proxy.pid),
+        intercepting_proxy: { up: intercept.up, active_runs: intercept.active_runs },
         identity: { name: caller.agentId, level: caller.level },
       };
       const who = caller.agentId === null ? 'anonymous' : `${caller.agentId} (${caller.level})`;

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 export const IDENTITY_LEVELS = ['anonymous', 'declared', 'issued'] as const;
 export type IdentityLevel = (typeof IDENTITY_LEVELS)[number];
 
-export const AUDIT_SOURCES = ['proxy', 'mcp', 'cli', 'sdk', 'env'] as const;
+export const AUDIT_SOURCES = ['proxy', 'mcp', 'cli', 'sdk', 'env', 'run'] as const;
 export type AuditSource = (typeof AUDIT_SOURCES)[number];
 
 export const AUDIT_STATUSES = ['OK', 'BLOCKED', 'ERROR'] as const;

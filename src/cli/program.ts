@@ -183,8 +183,12 @@ export function buildProgram(ctx: CliContext): ProgramRun {
       `let a value under 16 bytes be injected (human only; the redaction marker confirms guesses of it)`,
     )
     .option(
+      '--placeholder-prefix <prefix>',
+      'the public prefix its `run` placeholder keeps, for SDKs that check it (human only)',
+    )
+    .option(
       '--yes',
-      'with --domains or --allow-short: skip the typed confirmation (a terminal is still required)',
+      'with --domains, --allow-short or --placeholder-prefix: skip the typed confirmation (a terminal is still required)',
     )
     .option('--json', 'print as JSON')
     .addHelpText(
@@ -192,6 +196,7 @@ export function buildProgram(ctx: CliContext): ProgramRun {
       examples(
         'agentsecrets secrets set STRIPE_KEY            # hidden prompt',
         'agentsecrets secrets set DOOR_PIN --allow-short  # a short value a human accepts as guessable',
+        'agentsecrets secrets set STRIPE_KEY --placeholder-prefix sk_live_',
         'printf %s "$VALUE" | agentsecrets secrets set STRIPE_KEY',
         'agentsecrets secrets set A=1 B=2               # works, but argv is visible to other processes',
       ),
@@ -357,8 +362,39 @@ ${examples(
 
   sel(
     program
+      .command('run')
+      .description(
+        'run a command with placeholders for secrets; its HTTPS goes through the intercepting proxy',
+      )
+      .argument('<command...>', 'the command and its arguments (after --)')
+      .option('--only <keys>', 'comma-separated keys to give placeholders for (default: all)')
+      .option(
+        '--agent-id <name>',
+        'declare which agent is running the command (recorded as a claim)',
+      )
+      .option('--token <agt_token>', "an issued agent token: the run acts with that agent's rights")
+      .passThroughOptions(),
+  )
+    .addHelpText(
+      'after',
+      `\nThe command gets agentsecrets-ph-<KEY>-<random> in place of each value, HTTPS_PROXY/HTTP_PROXY/
+ALL_PROXY (both cases), NO_PROXY, a CA bundle (system roots + the local CA) through
+NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO,
+AWS_CA_BUNDLE and DENO_CERT, and a Node preload in NODE_OPTIONS. The proxy replaces a placeholder
+by its value only in a request to a host that secret may reach (allowlist, binding, policy);
+elsewhere the request is refused with 403. Signals and the exit code pass through as with env.
+${examples('agentsecrets run -- curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/models', 'agentsecrets run --only STRIPE_KEY -- node billing.js')}`,
+    )
+    .action((argv, opts) =>
+      run(async () => (await import('./commands/run.js')).runCommand(ctx, argv, opts)),
+    );
+
+  sel(
+    program
       .command('env')
-      .description("run a command with the project's secrets as environment variables")
+      .description(
+        "run a command with the project's secret VALUES in its environment (hands them over; prefer run)",
+      )
       .argument('<command...>', 'the command and its arguments (after --)')
       .option('--only <keys>', 'comma-separated keys to inject (default: all)')
       .option('--no-mask', 'do not mask values in output that goes to a pipe or file')
@@ -379,6 +415,21 @@ ${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE
       run(async () => (await import('./commands/env.js')).envRun(ctx, argv, opts)),
     );
 
+  program
+    .command('ca')
+    .description('the local CA of the intercepting proxy behind `run`')
+    .command('export')
+    .description("print the local CA's public certificate (PEM)")
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `\nThe CA (ECDSA P-256) is made on first use; its private key stays encrypted in the vault and is
+used only by the key holder. It is never installed system-wide: \`run\` gives it to its child
+through CA variables. Export it only to trust it somewhere yourself.
+${examples('agentsecrets ca export > agentsecrets-ca.pem')}`,
+    )
+    .action((opts) => run(async () => (await import('./commands/ca.js')).caExport(ctx, opts)));
+
   const proxy = program
     .command('proxy')
     .description('the localhost credential proxy and key holder');
@@ -391,9 +442,16 @@ ${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE
       '--no-session-token',
       'accept requests without X-AS-Session-Token (for clients that cannot send it)',
     )
+    .option(
+      '--intercept-port <port>',
+      'loopback port of the intercepting proxy for `run` children (0: any free port)',
+      '0',
+    )
+    .option('--no-intercept-port', 'do not serve the intercepting proxy for `run`')
     .addHelpText(
       'after',
-      `\nEndpoints: /proxy (X-AS-* headers), GET /health, POST /sync. The session token is in proxy.json
+      `\nEndpoints: /proxy (X-AS-* headers), GET /health, POST /sync. A second loopback port serves the
+intercepting proxy (CONNECT) that \`agentsecrets run\` children use; proxy.json names it. The session token is in proxy.json
 (mode 0600) in the state folder; the CLI and the SDK read it themselves.
 ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`,
     )
@@ -532,6 +590,41 @@ ${examples('agentsecrets workspace allowlist add api.stripe.com', 'agentsecrets 
     .option('--json', 'print as JSON')
     .action((opts) =>
       run(async () => (await import('./commands/workspace.js')).allowlistList(ctx, opts)),
+    );
+  const passthrough = workspace
+    .command('passthrough')
+    .description('hosts `run` children may reach through an untouched tunnel (no secrets)');
+  passthrough
+    .command('add <hosts...>')
+    .description('tunnel these hosts untouched for `run` (human only, at a terminal)')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `\nA CONNECT from a \`run\` child to a host outside the allowlist is refused with 403, unless the
+host is listed here: then the tunnel is passed through untouched (no TLS interception, no
+substitution) and audited. Same syntax as the allowlist.
+${examples('agentsecrets workspace passthrough add registry.npmjs.org', 'agentsecrets workspace passthrough add "*.pythonhosted.org"')}`,
+    )
+    .action((hosts, opts) =>
+      run(async () => (await import('./commands/passthrough.js')).passthroughAdd(ctx, hosts, opts)),
+    );
+  passthrough
+    .command('remove <host>')
+    .description('stop tunnelling a host (human only)')
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .action((host, opts) =>
+      run(async () =>
+        (await import('./commands/passthrough.js')).passthroughRemove(ctx, host, opts),
+      ),
+    );
+  passthrough
+    .command('list')
+    .description('the passthrough hosts')
+    .option('--json', 'print as JSON')
+    .action((opts) =>
+      run(async () => (await import('./commands/passthrough.js')).passthroughList(ctx, opts)),
     );
   allowlist
     .command('log')

@@ -31,6 +31,7 @@ import {
   type Target,
 } from './engine.js';
 import { createForwarder, type Resolver } from './forward.js';
+import { overrideNoteOf, parseResolveList, tableFirstResolver } from './resolve.js';
 import { type CidrSet, parseCidrList } from './ssrf.js';
 
 /** What a caller presents: a claimed name, a token, or nothing, and where it came from. */
@@ -115,6 +116,10 @@ export interface LocalCredentialService extends CredentialService {
   readonly engine: Engine;
   readonly audit: AuditWriter;
   readonly agents: AgentStore;
+  /** How upstream names resolve (AGENTSECRETS_RESOLVE first) and what the SSRF guard opens. */
+  readonly resolver: Resolver;
+  readonly override: CidrSet;
+  readonly sources: EngineSources;
 }
 
 /** Builds the in-process credential service. */
@@ -124,6 +129,8 @@ export async function createLocalCredentialService(
   const { config, workspaces, vault } = options;
   const now = options.now ?? (() => new Date());
   const override = parseCidrList(config.allowPrivate);
+  const resolveTable = parseResolveList(config.env.AGENTSECRETS_RESOLVE);
+  const resolver = tableFirstResolver(resolveTable, options.resolver);
   const { maxStalenessMs } = syncSettings(config.env);
   let unlocked: Promise<UnlockedVault> | undefined;
   const open = () => (unlocked ??= options.unlock());
@@ -144,7 +151,7 @@ export async function createLocalCredentialService(
   const forwarder = createForwarder({
     limits: config.limits,
     override,
-    ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
+    resolver,
     ...(await trustedCertificates(config)),
   });
   // One verifier per workspace; the public key is read from the vault once.
@@ -296,6 +303,7 @@ export async function createLocalCredentialService(
     override,
     limits: config.limits,
     policy,
+    overrideNote: overrideNoteOf(override.empty ? null : override.source, resolveTable),
   });
 
   /** Identifies the caller, auditing a refused identity as a block. */
@@ -318,6 +326,9 @@ export async function createLocalCredentialService(
     engine,
     audit,
     agents,
+    resolver,
+    override,
+    sources,
     identify,
     async call(input) {
       const started = performance.now();
@@ -403,7 +414,7 @@ export async function createLocalCredentialService(
         caller,
         [...values.keys()],
         performance.now() - started,
-        override,
+        overrideNoteOf(override.empty ? null : override.source, resolveTable),
       );
       return { values, mask: scrubbedValues(await (await open()).scope()) };
     },
@@ -447,7 +458,7 @@ async function recordEnv(
   caller: Caller,
   keys: string[],
   durationMs: number,
-  override: CidrSet,
+  overrideNote: string | null,
 ): Promise<AuditEntry> {
   return audit.append({
     workspace: workspaceName,
@@ -468,7 +479,7 @@ async function recordEnv(
     redacted: false,
     duration_ms: durationMs,
     command: request.command,
-    private_override: override.empty ? null : override.source,
+    private_override: overrideNote,
   });
 }
 

@@ -13,6 +13,7 @@ import { discard, type Forwarder } from './forward.js';
 import { applyInjections, type Injection, invalidSecretValue, isAscii } from './inject.js';
 import { decodeResponseBody } from './response-body.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
+import { applySubstitutions, checkSubstitutionPlaces, type Substitution } from './substitute.js';
 
 /** Who is calling, as far as the edge could establish. */
 export interface Caller {
@@ -38,6 +39,8 @@ export interface CallInput {
   injections: Injection[];
   target: Target;
   caller: Caller;
+  /** `run` traffic: the injections are placeholder substitutions (src/proxy/substitute.ts). */
+  substitute?: boolean;
 }
 
 /** What the engine needs to know of a secret before it reads the value. */
@@ -85,6 +88,8 @@ export interface EngineOptions {
   limits: Limits;
   policy?: PolicyCheck;
   now?: () => number;
+  /** Recorded in every entry instead of the override's CIDRs (they plus AGENTSECRETS_RESOLVE). */
+  overrideNote?: string | null;
 }
 
 /** A response on its way back: redacted headers now, a redacted body stream, audit at the end. */
@@ -161,7 +166,12 @@ export interface Engine {
 export function createEngine(options: EngineOptions): Engine {
   const now = options.now ?? (() => performance.now());
   const { override, limits } = options;
-  const overrideNote = override.empty ? null : override.source;
+  const overrideNote =
+    options.overrideNote !== undefined
+      ? options.overrideNote
+      : override.empty
+        ? null
+        : override.source;
 
   async function execute(input: CallInput): Promise<EngineResponse> {
     const started = now();
@@ -274,6 +284,12 @@ export function createEngine(options: EngineOptions): Engine {
           workspace.policy.require_binding,
         );
       }
+      if (input.substitute === true) {
+        checkSubstitutionPlaces(
+          input.injections,
+          new Map([...bindings].map(([key, meta]) => [key, meta.binding])),
+        );
+      }
 
       // IP-literal hosts never reach the DNS guard: check them here.
       const literal = literalAddress(url.hostname);
@@ -302,11 +318,11 @@ export function createEngine(options: EngineOptions): Engine {
         if (bytes < MIN_INJECT_BYTES && !allowed) throw invalidSecretValue(injection.key);
       }
       scrubber = await options.sources.scope([...values.values()]);
-      const outbound = applyInjections(
-        { method, url, headers: input.headers, body: input.body },
-        input.injections,
-        values,
-      );
+      const request = { method, url, headers: input.headers, body: input.body };
+      const outbound =
+        input.substitute === true
+          ? applySubstitutions(request, input.injections as Substitution[], values)
+          : applyInjections(request, input.injections, values);
       const upstream = await options.forwarder.send(outbound);
 
       if (

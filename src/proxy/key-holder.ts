@@ -14,6 +14,7 @@ import {
   toAgentSecretsError,
   WIRE_CODES,
 } from '../core/errors.js';
+import { AUDIT_SOURCES } from '../audit/format.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
 import { type Caller, httpStatusOf, type Target } from './engine.js';
 import type {
@@ -37,10 +38,11 @@ const MAX_BODY = 64 * 1024 * 1024;
 export async function serveKeyHolder(
   socketPath: string,
   service: CredentialService,
+  runs?: RunEndpoints,
 ): Promise<{ server: Server; close(): Promise<void> }> {
   await rm(socketPath, { force: true });
   const server = createServer((req, res) => {
-    void handle(req, res, service);
+    void handle(req, res, service, runs);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -61,10 +63,17 @@ export async function serveKeyHolder(
   };
 }
 
+/** The `run` endpoints a key holder with an intercepting proxy serves (src/run/endpoints.ts). */
+export type RunEndpoints = (
+  path: string,
+  body: Record<string, unknown>,
+) => Promise<Record<string, unknown> | undefined>;
+
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   service: CredentialService,
+  runs: RunEndpoints | undefined,
 ): Promise<void> {
   try {
     if (req.method === 'GET' && req.url === '/v1/health')
@@ -93,6 +102,10 @@ async function handle(
         str(body.workspaceId, 'workspaceId'),
       );
       return send(res, 200, { caller });
+    }
+    if (runs !== undefined && req.url?.startsWith('/v1/run/') === true) {
+      const answer = await runs(req.url, body);
+      if (answer !== undefined) return send(res, 200, answer);
     }
     if (req.url === '/v1/env') {
       const release = await service.envValues(envFromWire(body));
@@ -134,62 +147,69 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** A client for a running key holder. */
-export function createKeyHolderClient(socketPath: string): CredentialService {
-  async function post(path: string, payload: unknown): Promise<Record<string, unknown>> {
-    const text = JSON.stringify(payload);
-    const { status, body } = await new Promise<{ status: number; body: string }>(
-      (resolve, reject) => {
-        const req = httpRequest(
-          {
-            socketPath,
-            path,
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              'content-length': Buffer.byteLength(text),
-            },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () =>
-              resolve({
-                status: res.statusCode ?? 500,
-                body: Buffer.concat(chunks).toString('utf8'),
-              }),
-            );
-            res.on('error', reject);
-          },
-        );
-        req.on('error', (cause) =>
-          reject(
-            new AgentSecretsError(
-              'internal_error',
-              'the key holder (agentsecrets proxy) stopped answering; restart it with `agentsecrets proxy start`',
-              { cause },
-            ),
-          ),
-        );
-        req.end(text);
-      },
-    );
-    const parsed = obj(JSON.parse(body), 'response');
-    if (status !== 200) {
-      const { error, message, ...context } = parsed;
-      const code = [...WIRE_CODES, ...LOCAL_CODES].includes(error as ErrorCode)
-        ? (error as ErrorCode)
-        : 'internal_error';
-      throw new AgentSecretsError(
-        code,
-        typeof message === 'string' ? message : 'the key holder refused the request',
+/** Posts one JSON request to a running key holder; a refusal is thrown as its error. */
+export async function postToKeyHolder(
+  socketPath: string,
+  path: string,
+  payload: unknown,
+): Promise<Record<string, unknown>> {
+  const text = JSON.stringify(payload);
+  const { status, body } = await new Promise<{ status: number; body: string }>(
+    (resolve, reject) => {
+      const req = httpRequest(
         {
-          context: context as Record<string, string>,
+          socketPath,
+          path,
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(text),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 500,
+              body: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+          res.on('error', reject);
         },
       );
-    }
-    return parsed;
+      req.on('error', (cause) =>
+        reject(
+          new AgentSecretsError(
+            'internal_error',
+            'the key holder (agentsecrets proxy) stopped answering; restart it with `agentsecrets proxy start`',
+            { cause },
+          ),
+        ),
+      );
+      req.end(text);
+    },
+  );
+  const parsed = obj(JSON.parse(body), 'response');
+  if (status !== 200) {
+    const { error, message, ...context } = parsed;
+    const code = [...WIRE_CODES, ...LOCAL_CODES].includes(error as ErrorCode)
+      ? (error as ErrorCode)
+      : 'internal_error';
+    throw new AgentSecretsError(
+      code,
+      typeof message === 'string' ? message : 'the key holder refused the request',
+      {
+        context: context as Record<string, string>,
+      },
+    );
   }
+  return parsed;
+}
+
+/** A client for a running key holder. */
+export function createKeyHolderClient(socketPath: string): CredentialService {
+  const post = (path: string, payload: unknown) => postToKeyHolder(socketPath, path, payload);
 
   return {
     mode: 'key-holder',
@@ -321,7 +341,7 @@ function targetFromWire(raw: unknown): Target {
 function identityFromWire(raw: unknown): PresentedIdentity {
   const i = obj(raw, 'identity');
   const source = str(i.source, 'source');
-  if (!['proxy', 'mcp', 'cli', 'sdk', 'env'].includes(source)) {
+  if (!(AUDIT_SOURCES as readonly string[]).includes(source)) {
     throw new AgentSecretsError('bad_request', 'malformed identity');
   }
   // A client presents a name or a token; the key holder verifies the token itself, so no

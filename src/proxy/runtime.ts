@@ -6,6 +6,8 @@ import { createLocalCredentialService, type LocalCredentialService } from './cre
 import type { Resolver } from './forward.js';
 import { createProxyServer } from './http-server.js';
 import { serveKeyHolder } from './key-holder.js';
+import { runEndpoints } from '../run/endpoints.js';
+import { type Interceptor, startInterceptor } from '../run/serve.js';
 import { clearProxyState, type ProxyState, writeProxyState } from './state.js';
 
 /** The version string the proxy reports on /health. */
@@ -19,6 +21,8 @@ export interface StartProxyOptions {
   host: string;
   sessionToken: boolean;
   resolver?: Resolver;
+  /** The intercepting proxy's port for `run` children (0 picks one; null turns it off). */
+  interceptPort?: number | null;
 }
 
 /** A running proxy and key holder. */
@@ -106,9 +110,26 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   });
   const address = await http.listen(options.port, options.host);
   let holder: Awaited<ReturnType<typeof serveKeyHolder>>;
+  let interceptor: Interceptor | undefined;
   try {
-    holder = await serveKeyHolder(paths.socket, credentials);
+    // The intercepting proxy for `run` children, on its own loopback port (issue 13).
+    if (options.interceptPort !== null) {
+      interceptor = await startInterceptor({
+        config: services.config,
+        credentials,
+        vault: services.vault,
+        unlocked: options.vault,
+        port: options.interceptPort ?? 0,
+        host: '127.0.0.1',
+      });
+    }
+    holder = await serveKeyHolder(
+      paths.socket,
+      credentials,
+      interceptor === undefined ? undefined : runEndpoints(interceptor.runs),
+    );
   } catch (err) {
+    await interceptor?.close();
     await http.close();
     throw err;
   }
@@ -121,6 +142,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     no_session_token: sessionToken === null,
     started_at: new Date().toISOString(),
     version: PROXY_VERSION,
+    intercept_port: interceptor?.port ?? null,
   };
   await writeProxyState(paths, state);
   let closing: Promise<void> | undefined;
@@ -131,7 +153,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       closing ??= (async () => {
         follower?.stop();
         await clearProxyState(paths, process.pid);
-        await Promise.all([http.close(), holder.close()]);
+        await Promise.all([http.close(), holder.close(), interceptor?.close()]);
         await credentials.close();
         options.vault.close();
       })();

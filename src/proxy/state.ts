@@ -14,6 +14,8 @@ export interface ProxyState {
   no_session_token: boolean;
   started_at: string;
   version: string;
+  /** The intercepting proxy's port for `run` children (issue 13), when it serves one. */
+  intercept_port?: number | null;
 }
 
 /** Writes proxy.json atomically with mode 0600. */
@@ -41,6 +43,7 @@ export async function readProxyState(paths: Paths): Promise<ProxyState | undefin
       no_session_token: bool(s.no_session_token, 'no_session_token'),
       started_at: str(s.started_at, 'started_at'),
       version: str(s.version, 'version'),
+      intercept_port: typeof s.intercept_port === 'number' ? s.intercept_port : null,
     };
   } catch {
     return undefined;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../core/config.js';
@@ -44,6 +44,16 @@ export interface CallOptions {
   bodyField?: Record<string, string>;
   /** Form field → key. */
   formField?: Record<string, string>;
+}
+
+/** How `spawn` starts a program under `agentsecrets run`. */
+export interface SpawnOptions {
+  /** Keys to give placeholders for (default: every key of the selection). */
+  only?: string[];
+  cwd?: string;
+  /** The program's base environment (default process.env); run adds placeholders and proxy. */
+  env?: NodeJS.ProcessEnv;
+  stdio?: StdioOptions;
 }
 
 /** A (redacted) response. */
@@ -181,6 +191,34 @@ export class AgentSecrets {
     throw new ProxyUnavailableError(
       'could not start the agentsecrets proxy; run `agentsecrets proxy start` yourself to see why (a passphrase vault needs AGENTSECRETS_PASSPHRASE or a terminal)',
     );
+  }
+
+  /**
+   * Starts `cmd args` under `agentsecrets run` (issue 13): the program gets placeholders,
+   * never values, and its HTTPS goes through the intercepting proxy, which swaps each
+   * placeholder for its value only on the way to a host that secret may reach. Returns the
+   * ChildProcess of the `run` wrapper; its exit code is the program's.
+   */
+  spawn(cmd: string, args: readonly string[] = [], options: SpawnOptions = {}): ChildProcess {
+    const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+    const flags = [
+      ...(options.only === undefined ? [] : ['--only', options.only.join(',')]),
+      ...(this.#options.agentId === undefined ? [] : ['--agent-id', this.#options.agentId]),
+      ...(this.#options.project === undefined ? [] : ['--project', this.#options.project]),
+      ...(this.#options.environment === undefined ? [] : ['--env', this.#options.environment]),
+    ];
+    return spawn(process.execPath, [cli, 'run', ...flags, '--', cmd, ...args], {
+      cwd: options.cwd,
+      stdio: options.stdio ?? 'pipe',
+      env: {
+        ...(options.env ?? process.env),
+        AGENTSECRETS_HOME: this.#home.home,
+        // The token travels in the environment, never in argv (visible to other processes).
+        ...(this.#options.agentToken === undefined
+          ? {}
+          : { AGENTSECRETS_AGENT_TOKEN: this.#options.agentToken }),
+      },
+    });
   }
 
   /** Closes kept-alive connections. */

@@ -3,6 +3,7 @@ export {
   type AgentSecretsOptions,
   type CallOptions,
   type CallResponse,
+  type SpawnOptions,
 } from './client.js';
 export {
   AgentSecretsCallError,

@@ -40,6 +40,8 @@ export interface VaultRecord {
   binding: SecretBinding | null;
   /** A human allowed this short value to be injected (`secrets set --allow-short`). */
   allow_short: boolean;
+  /** A public prefix the `run` placeholder keeps (e.g. `sk_live_`), set by a human. */
+  placeholder_prefix?: string | null;
 }
 
 /** The whole vault.json document. */
@@ -127,6 +129,9 @@ function parseRecord(raw: unknown, path: string): VaultRecord {
     changed_since_sync: bool(r.changed_since_sync, `${path}.changed_since_sync`),
     binding: parseBinding(r.binding, `${path}.binding`),
     allow_short: r.allow_short === undefined ? false : bool(r.allow_short, `${path}.allow_short`),
+    ...(r.placeholder_prefix === undefined || r.placeholder_prefix === null
+      ? {}
+      : { placeholder_prefix: str(r.placeholder_prefix, `${path}.placeholder_prefix`) }),
   };
 }
 

@@ -92,6 +92,8 @@ export interface UnlockedVault {
    * object stays the same until the vault file changes, so callers can cache on it.
    */
   scope(): Promise<ScopeSnapshot>;
+  /** The public prefix a `run` placeholder keeps (issue 13); null removes it. */
+  setPlaceholderPrefix(selection: Selection, key: string, prefix: string | null): Promise<void>;
   getReserved(workspaceId: string, name: string): Promise<string | undefined>;
   setReserved(workspaceId: string, name: string, value: string): Promise<void>;
   deleteReserved(workspaceId: string, name: string): Promise<void>;
@@ -324,7 +326,13 @@ function openVault(state: OpenState): UnlockedVault {
       binding: previous?.binding ?? null,
       allow_short: previous?.allow_short ?? false,
     };
-    const record: VaultRecord = { ...meta, ...encrypt(meta, value) };
+    const record: VaultRecord = {
+      ...meta,
+      ...encrypt(meta, value),
+      ...(previous?.placeholder_prefix == null
+        ? {}
+        : { placeholder_prefix: previous.placeholder_prefix }),
+    };
     if (previous === undefined) doc.records.push(record);
     else doc.records[index] = record;
     return { key, action: previous === undefined ? 'created' : 'updated', version: record.version };
@@ -396,6 +404,15 @@ function openVault(state: OpenState): UnlockedVault {
         snapshots.set(doc, snapshot);
       }
       return snapshot;
+    },
+    async setPlaceholderPrefix(selection, key, prefix) {
+      await mutate((doc) => {
+        const record = doc.records.find((r) => r.key === key && matches(r, selection));
+        if (record === undefined || key.startsWith(RESERVED_PREFIX)) throw secretNotFound(key);
+        if (prefix === null) delete record.placeholder_prefix;
+        else record.placeholder_prefix = prefix;
+        return doc;
+      });
     },
     async getReserved(workspaceId, name) {
       const doc = await current();

@@ -64,6 +64,8 @@ export interface Workspace {
   projects: Project[];
   allowlist: AllowlistEntry[];
   allowlist_log: AllowlistChange[];
+  /** Hosts `run` children may reach through an untouched tunnel (no secret, no interception). */
+  passthrough?: AllowlistEntry[];
   policy: WorkspacePolicy;
   team?: TeamInfo;
 }
@@ -131,6 +133,9 @@ function parseWorkspace(raw: unknown, path: string): Workspace {
     ),
     allowlist: parseAllowlist(w.allowlist ?? [], `${path}.allowlist`),
     allowlist_log: parseAllowlistLog(w.allowlist_log ?? [], `${path}.allowlist_log`),
+    ...(w.passthrough === undefined
+      ? {}
+      : { passthrough: parseAllowlist(w.passthrough, `${path}.passthrough`) }),
     policy: parsePolicy(w.policy, `${path}.policy`),
     ...(w.team === undefined || w.team === null
       ? {}

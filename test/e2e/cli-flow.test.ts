@@ -49,6 +49,7 @@ describe('CLI flow with canary values (spawned binary)', () => {
       join(project, '.agent', 'workflows', 'agentsecrets.md'),
       'utf8',
     );
+    expect(workflow).toContain('agentsecrets run --');
     expect(workflow).toContain('agentsecrets env --');
     expect(workflow).not.toMatch(/secrets get/);
     expect(await readFile(join(project, '.gitignore'), 'utf8')).toContain('.env*');

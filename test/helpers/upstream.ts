@@ -87,8 +87,8 @@ export interface TestCertificates {
   cleanup(): void;
 }
 
-/** Generates a CA and a server certificate signed by it. */
-export function makeCertificates(): TestCertificates {
+/** Generates a CA and a server certificate signed by it (for localhost, 127.0.0.1 and `names`). */
+export function makeCertificates(names: readonly string[] = []): TestCertificates {
   const dir = mkdtempSync(join(tmpdir(), 'agentsecrets-tls-'));
   const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   run([
@@ -118,7 +118,10 @@ export function makeCertificates(): TestCertificates {
     '-subj',
     '/CN=localhost',
   ]);
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n');
+  writeFileSync(
+    join(dir, 'ext.cnf'),
+    `subjectAltName=${['DNS:localhost', ...names.map((n) => `DNS:${n}`), 'IP:127.0.0.1', 'IP:::1'].join(',')}\n`,
+  );
   run([
     'x509',
     '-req',

@@ -149,6 +149,8 @@ describe('MCP over stdio (the built binary, spawned)', () => {
     const status = await client.callTool({ name: 'status', arguments: {} });
     expect(status.structuredContent).toMatchObject({
       identity: { name: 'desktop-agent', level: 'declared' },
+      // No key holder runs here: no intercepting proxy for `run`, no active runs.
+      intercepting_proxy: { up: false, active_runs: null },
     });
     await client.close();
     expect(

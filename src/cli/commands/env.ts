@@ -3,16 +3,10 @@ import { UsageError } from '../../core/errors.js';
 import { assertKeyName } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
 import { compileScrubber } from '../../core/scrub/scrubber.js';
+import { WITHHELD } from '../../run/child-env.js';
 import type { CliContext } from '../context.js';
 import { credentialService, presentedIdentity } from '../credentials.js';
 import type { SelectionOptions } from './secrets.js';
-
-/** Variables of ours that a child must never inherit. */
-const WITHHELD = [
-  'AGENTSECRETS_PASSPHRASE',
-  'AGENTSECRETS_NEW_PASSPHRASE',
-  'AGENTSECRETS_PASSWORD',
-];
 
 /** `env [--only K1,K2] [--no-mask] -- CMD ARGS…`: runs CMD with the project's secrets. */
 export async function envRun(

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEntry } from '../../audit/format.js';
 import { followEntries, newestEntries } from '../../audit/reader.js';
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
+import { parseResolveList } from '../../proxy/resolve.js';
 import { parseCidrList } from '../../proxy/ssrf.js';
 import { clearProxyState, readProxyState } from '../../proxy/state.js';
 import { isProcessAlive } from '../../store/fs.js';
@@ -13,11 +14,18 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 /** `proxy start`: the key holder, in the foreground until SIGINT/SIGTERM. */
 export async function proxyStart(
   ctx: CliContext,
-  options: { port: string; host: string; sessionToken?: boolean },
+  options: { port: string; host: string; sessionToken?: boolean; interceptPort?: string | false },
 ): Promise<number> {
   const port = Number(options.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError('--port must be 0-65535');
+  const interceptPort =
+    options.interceptPort === false ? null : Number(options.interceptPort ?? '0');
+  if (
+    interceptPort !== null &&
+    (!Number.isInteger(interceptPort) || interceptPort < 0 || interceptPort > 65535)
+  )
+    throw new UsageError('--intercept-port must be 0-65535');
   const { out, config } = ctx;
   const existing = await readProxyState(config.paths);
   if (existing !== undefined && isProcessAlive(existing.pid)) {
@@ -40,6 +48,7 @@ export async function proxyStart(
       port,
       host: options.host,
       sessionToken: options.sessionToken !== false,
+      interceptPort,
     });
   } catch (err) {
     vault.close();
@@ -56,6 +65,11 @@ export async function proxyStart(
     `agentsecrets proxy listening on http://${hostForUrl(state.host)}:${state.port} (pid ${state.pid})`,
   );
   out.notice(`key holder socket: ${state.socket}`);
+  if (state.intercept_port !== null && state.intercept_port !== undefined) {
+    out.notice(
+      `intercepting proxy for \`agentsecrets run\` on http://127.0.0.1:${state.intercept_port}`,
+    );
+  }
   if (!LOOPBACK.has(options.host)) {
     out.warn(`listening on ${options.host}, not loopback: other machines may reach this port`);
   }
@@ -67,6 +81,12 @@ export async function proxyStart(
   if (!override.empty) {
     out.warn(
       `AGENTSECRETS_ALLOW_PRIVATE opens ${override.source} (plain HTTP and private addresses); every audit entry records it`,
+    );
+  }
+  const resolveTable = parseResolveList(config.env.AGENTSECRETS_RESOLVE);
+  if (resolveTable.source !== '') {
+    out.warn(
+      `AGENTSECRETS_RESOLVE pins ${resolveTable.source} (tests and local development only); every audit entry records it`,
     );
   }
   out.notice('Press Ctrl-C to stop.');

@@ -34,6 +34,7 @@ export async function secretsSet(
     styles?: string;
     yes?: boolean;
     allowShort?: boolean;
+    placeholderPrefix?: string;
   },
 ): Promise<void> {
   const { out } = ctx;
@@ -65,6 +66,20 @@ export async function secretsSet(
     await requireHuman(ctx, {
       action: `Allow ${args.map((a) => a.split('=')[0]).join(', ')} to be injected although shorter than ${MIN_INJECT_BYTES} bytes (an agent can confirm a guess of a short value from the redaction marker)`,
       confirm: 'short',
+      yes: options.yes,
+    });
+  }
+  const prefix = options.placeholderPrefix;
+  if (prefix !== undefined) {
+    if (!/^[A-Za-z0-9_.-]{1,32}$/.test(prefix)) {
+      throw new UsageError(
+        '--placeholder-prefix takes 1-32 letters, digits, _, . or - (e.g. sk_live_)',
+      );
+    }
+    // What a placeholder reveals is the human's decision: the prefix is shown to the program.
+    await requireHuman(ctx, {
+      action: `Let the \`run\` placeholder of ${args.map((a) => a.split('=')[0]).join(', ')} start with the public prefix '${prefix}'`,
+      confirm: 'prefix',
       yes: options.yes,
     });
   }
@@ -115,6 +130,10 @@ export async function secretsSet(
     }
     if (options.allowShort === true) {
       for (const { key } of entries) await vault.setAllowShort(current.selection, key, true);
+    }
+    if (prefix !== undefined) {
+      for (const { key } of entries)
+        await vault.setPlaceholderPrefix(current.selection, key, prefix);
     }
     if (options.json) return out.json(results);
     for (const r of results) {
@@ -181,6 +200,7 @@ export async function secretsList(
       { header: 'UPDATED', value: (r) => r.updated_at.replace('T', ' ').slice(0, 19) },
       { header: 'BOUND TO', value: (r) => (r.binding ? r.binding.domains.join(',') : '(unbound)') },
       { header: 'NOTE', value: (r) => shortNote(r) },
+      { header: 'PLACEHOLDER PREFIX', value: (r) => r.placeholder_prefix ?? '-' },
     ],
     `no secrets in ${current.project.name}/${current.environment}; add one with \`agentsecrets secrets set KEY\``,
   );
@@ -209,6 +229,7 @@ export function publicMeta(r: RecordMeta) {
     binding: r.binding,
     allow_short: r.allow_short,
     short: r.value_bytes < MIN_INJECT_BYTES,
+    placeholder_prefix: r.placeholder_prefix ?? null,
     base_version: r.base_version,
     changed_since_sync: r.changed_since_sync,
   };

@@ -1,5 +1,6 @@
 import { isAgentSecretsError } from '../../core/errors.js';
 import { readProxyState } from '../../proxy/state.js';
+import { interceptStatus } from '../../run/endpoints.js';
 import { isProcessAlive } from '../../store/fs.js';
 import type { CliContext } from '../context.js';
 
@@ -53,6 +54,7 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
             synced_at: selection.workspace.team.synced_at,
           },
     proxy: await proxyInfo(ctx),
+    intercept: await interceptStatus(ctx.config.paths),
     problem: selectionError ?? null,
   };
   if (options.json) return ctx.out.json(result);
@@ -91,6 +93,12 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
       result.proxy.running
         ? `running on port ${result.proxy.port} (pid ${result.proxy.pid}${result.proxy.session_token_required ? '' : ', NO session token'})`
         : 'not running',
+    ],
+    [
+      'Run proxy',
+      result.intercept.up
+        ? `intercepting on 127.0.0.1:${result.intercept.port}, ${result.intercept.active_runs} active run(s)`
+        : 'not served by a key holder (`agentsecrets run` serves its own child; `agentsecrets proxy start` serves every run)',
     ],
   ];
   for (const [label, value] of rows) ctx.out.line(`${label.padEnd(12)} ${value}`);
