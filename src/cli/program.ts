@@ -375,8 +375,14 @@ ${examples(
 through (128+n for signal n).
 ${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE_KEY -- ./deploy.sh --prod')}`,
     )
-    .action((argv, opts) =>
-      run(async () => (await import('./commands/env.js')).envRun(ctx, argv, opts)),
+    .action((argv: string[], opts) =>
+      run(async () => {
+        const env = await import('./commands/env.js');
+        // commander keeps the untouched argv (with its `--`) on the root, untyped.
+        const raw = (program as unknown as { rawArgs: string[] }).rawArgs;
+        const afterDashes = env.givenAfterDashes(raw, argv[0] ?? '');
+        return env.envRun(ctx, argv, { ...opts, afterDashes });
+      }),
     );
 
   const proxy = program
@@ -711,7 +717,10 @@ ${examples("agentsecrets agent policy set billing-bot --allow-secrets 'STRIPE_*'
       .description('entries, newest first (the default: `agentsecrets log`)'),
   )
     .option('--limit <n>', 'how many entries', '50')
+    .option('--tail', "follow new entries instead (the Go tool's name for `log watch`)")
     .option('--json', 'print as JSON')
+    // `log shwo` reaches this default subcommand as an argument: answer it as a typo.
+    .allowExcessArguments(true)
     .addHelpText(
       'after',
       examples(
@@ -721,9 +730,17 @@ ${examples("agentsecrets agent policy set billing-bot --allow-secrets 'STRIPE_*'
         'agentsecrets log --domain api.stripe.com --status-class 4xx --json',
       ),
     )
-    .action((opts) => run(async () => (await import('./commands/log.js')).logList(ctx, opts)));
+    .action((opts, cmd: Command) =>
+      run(async () => {
+        if (cmd.args[0] !== undefined)
+          (await import('./suggest.js')).unknownSubcommand(log, cmd.args[0]);
+        const commands = await import('./commands/log.js');
+        return opts.tail ? commands.logWatch(ctx, opts) : commands.logList(ctx, opts);
+      }),
+    );
   log
     .command('show <id>')
+    .alias('detail')
     .description(
       'everything about one entry: who, what, the policy decision, its place in the chain',
     )

@@ -14,15 +14,40 @@ const WITHHELD = [
   'AGENTSECRETS_PASSWORD',
 ];
 
+/**
+ * Words that mean `environment` was meant (`env list`, `env switch production`): run as a
+ * program only when given after `--`.
+ */
+const ENVIRONMENT_WORDS = ['list', 'switch', 'development', 'staging', 'production'];
+
+/** True when `command` appears after a `--` in the raw arguments. */
+export function givenAfterDashes(rawArgs: readonly string[], command: string): boolean {
+  const dashes = rawArgs.indexOf('--');
+  return dashes !== -1 && rawArgs.indexOf(command, dashes + 1) !== -1;
+}
+
 /** `env [--only K1,K2] [--no-mask] -- CMD ARGS…`: runs CMD with the project's secrets. */
 export async function envRun(
   ctx: CliContext,
   argv: string[],
-  options: SelectionOptions & { only?: string; mask?: boolean; agentId?: string; token?: string },
+  options: SelectionOptions & {
+    only?: string;
+    mask?: boolean;
+    agentId?: string;
+    token?: string;
+    /** CMD came after `--`: run it whatever its name. */
+    afterDashes?: boolean;
+  },
 ): Promise<number> {
   const [command, ...args] = argv;
   if (command === undefined)
     throw new UsageError('give a command: `agentsecrets env -- CMD ARGS…`');
+  if (ENVIRONMENT_WORDS.includes(command) && options.afterDashes !== true) {
+    const meant = command === 'list' ? 'list' : command === 'switch' ? args.join(' ') : command;
+    throw new UsageError(
+      `\`agentsecrets env\` runs a program with your secrets; '${command}' looks like a subcommand of \`environment\`. Did you mean \`agentsecrets environment ${command === 'list' ? 'list' : `switch ${meant}`.trimEnd()}\`? To run a program named ${command}, put it after --: \`agentsecrets env -- ${argv.join(' ')}\``,
+    );
+  }
   const only = options.only
     ?.split(',')
     .map((k) => k.trim())
