@@ -230,13 +230,13 @@ export function buildProgram(ctx: CliContext): ProgramRun {
       .command('import [file]')
       .description('load a .env file (default ./.env); reports counts, never values'),
   )
+    .option('--strict', 'import nothing, and exit 1, if any line would be skipped')
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
-      examples(
-        'agentsecrets secrets import',
-        'agentsecrets secrets import .env.production --env production',
-      ),
+      `\nMalformed lines are skipped and reported by number (never by content); the rest is imported
+and the exit code is 0. With --strict, any skipped line imports nothing and exits 1.
+${examples('agentsecrets secrets import', 'agentsecrets secrets import .env.production --env production', 'agentsecrets secrets import --strict')}`,
     )
     .action((file, opts) =>
       run(async () => (await import('./commands/secrets.js')).secretsImport(ctx, file, opts)),

@@ -1,7 +1,8 @@
 import { basename } from 'node:path';
-import { UsageError } from '../../core/errors.js';
+import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { assertKeyName } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
+import { findProgram } from '../../env/which.js';
 import { compileScrubber } from '../../core/scrub/scrubber.js';
 import type { CliContext } from '../context.js';
 import { credentialService, presentedIdentity } from '../credentials.js';
@@ -63,6 +64,30 @@ export async function envRun(
   // The values come from the running key holder if there is one, else from this process;
   // either way the release is audited as one `env` entry (program name only, never args).
   const credentials = await credentialService(ctx);
+  // A program that cannot be found gets no values, and its run is audited as failed.
+  if (
+    (await findProgram(command, { path: ctx.config.env.PATH, cwd: ctx.config.cwd })) === undefined
+  ) {
+    try {
+      await credentials.envValues({
+        target: {
+          workspaceId: current.workspace.id,
+          projectId: current.project.id,
+          environment: current.environment,
+        },
+        keys: only,
+        command: basename(command),
+        identity,
+        failure: 'command_not_found',
+      });
+    } finally {
+      await credentials.close();
+    }
+    throw new AgentSecretsError(
+      'command_not_found',
+      `cannot run '${command}': command not found (nothing was released); check the name and your PATH`,
+    );
+  }
   let secrets: Map<string, string>;
   try {
     secrets = await credentials.envValues({
