@@ -26,11 +26,20 @@ export interface Output {
   notice(text: string): void;
   /** A warning on stderr. */
   warn(text: string): void;
-  /** Progress on stderr, only when stderr is a terminal. */
+  /**
+   * Progress on stderr, only when stderr is a terminal: a spinner with `text`, shown once the
+   * work has taken 300 ms, until the next output or `endProgress()`.
+   */
   progress(text: string): void;
+  /** Clears the progress line, if one is shown. */
+  endProgress(): void;
   /** Waits until everything written has been handed to the OS. */
   flush(): Promise<void>;
 }
+
+/** Work shorter than this shows no spinner. */
+export const SPINNER_DELAY_MS = 300;
+const SPINNER_FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 export interface OutputStreams {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -43,8 +52,14 @@ export function createOutput(streams: OutputStreams): Output {
   const stdoutIsTTY = stdout.isTTY === true;
   const stderrIsTTY = stderr.isTTY === true;
   let progressShown = false;
+  let delay: NodeJS.Timeout | undefined;
+  let spin: NodeJS.Timeout | undefined;
+  let progressText = '';
 
   function clearProgress(): void {
+    clearTimeout(delay);
+    clearInterval(spin);
+    delay = spin = undefined;
     if (progressShown) {
       stderr.write('\r\x1b[K');
       progressShown = false;
@@ -55,15 +70,19 @@ export function createOutput(streams: OutputStreams): Output {
     stdoutIsTTY,
     stderrIsTTY,
     json(value) {
+      clearProgress();
       stdout.write(`${JSON.stringify(value, null, 2)}\n`);
     },
     line(text = '') {
+      clearProgress();
       stdout.write(`${text}\n`);
     },
     raw(data) {
+      clearProgress();
       stdout.write(data);
     },
     table(rows, columns, empty) {
+      clearProgress();
       if (rows.length === 0) {
         if (empty !== undefined) stdout.write(`${empty}\n`);
         return;
@@ -82,8 +101,23 @@ export function createOutput(streams: OutputStreams): Output {
     },
     progress(text) {
       if (!stderrIsTTY) return;
-      stderr.write(`\r\x1b[K${text}`);
-      progressShown = true;
+      progressText = text;
+      // A running spinner takes the new text; the 300 ms count goes on.
+      if (delay !== undefined || spin !== undefined) return;
+      let frame = 0;
+      const draw = () => {
+        stderr.write(`\r\x1b[K${SPINNER_FRAMES[frame++ % SPINNER_FRAMES.length]} ${progressText}`);
+        progressShown = true;
+      };
+      // Timers never keep the process alive: the work they decorate does.
+      delay = setTimeout(() => {
+        delay = undefined;
+        draw();
+        spin = setInterval(draw, 100).unref();
+      }, SPINNER_DELAY_MS).unref();
+    },
+    endProgress() {
+      clearProgress();
     },
     async flush() {
       clearProgress();

@@ -7,6 +7,7 @@ import { ensurePrivateDir, isErrno, writeFileAtomic } from '../../store/fs.js';
 import type { KeyProvider } from '../../vault/key-providers.js';
 import { probeKeyring } from '../../vault/keyring.js';
 import type { CliContext } from '../context.js';
+import { KEY_HOLDER_EXPLAINED } from '../key-holder-hint.js';
 
 export interface InitOptions {
   backend: string;
@@ -75,6 +76,10 @@ export async function init(ctx: CliContext, options: InitOptions): Promise<void>
   if (workflow.written) out.line(`  wrote ${workflow.path} (instructions for AI assistants)`);
   if (gitignore) out.line('  added .env* to .gitignore');
   out.line('');
+  if (backend === 'passphrase') {
+    for (const line of KEY_HOLDER_EXPLAINED) out.line(line);
+    out.line('');
+  }
   out.line('Next: add a secret (the value is read from a hidden prompt or stdin):');
   out.line('  agentsecrets secrets set STRIPE_KEY');
 }
