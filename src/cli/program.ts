@@ -458,7 +458,11 @@ ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`
     .description('select a workspace; a team one is joined on first use (its admins are shown)')
     .option('--json', 'print as JSON')
     .action((name, opts) =>
-      run(async () => (await import('./commands/team.js')).workspaceSwitch(ctx, name, opts)),
+      run(async () => {
+        const result = await (await import('./commands/team.js')).workspaceSwitch(ctx, name, opts);
+        await (await import('./selection-hint.js')).warnAfterWorkspaceSwitch(ctx);
+        return result;
+      }),
     );
   workspace
     .command('members')
