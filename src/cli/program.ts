@@ -64,6 +64,7 @@ export function buildProgram(ctx: CliContext): ProgramRun {
     )
     .option('--project <name>', 'first project (also binds this folder to it)')
     .option('--force', 'rewrite the generated files (never touches the vault)')
+    .option('--no-gitignore', 'do not add .env* to an existing ./.gitignore')
     .option(
       '--weak-kdf-for-tests',
       'TESTS ONLY: a deliberately weak passphrase KDF, for fast test vaults',
