@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/setup/keyring.ts'],
+    // temp-folders first: its teardown, the leftover check, runs last.
+    globalSetup: ['test/setup/temp-folders.ts', 'test/setup/keyring.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

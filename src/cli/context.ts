@@ -2,6 +2,7 @@ import type { Config } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { createServices, type ServiceOptions, type Services } from '../services.js';
 import type { Output } from './output.js';
+import { MIN_PASSPHRASE_LENGTH } from '../vault/key-providers.js';
 import type { Prompter } from './prompt.js';
 
 /** What every command handler receives. */
@@ -24,17 +25,38 @@ export function createCliContext(config: Config, out: Output, prompt: Prompter):
     out,
     prompt,
     services(extra = {}) {
-      services ??= createServices(config, {
+      if (services !== undefined) return services;
+      // Argon2id takes a second or more: a spinner from the passphrase to the open vault.
+      const forUnlock = async () => {
+        const passphrase = await passphraseForUnlock(config, prompt);
+        out.progress('unlocking the vault (Argon2id)…');
+        return passphrase;
+      };
+      const built = createServices(config, {
         ...extra,
         passphrase: {
-          forUnlock: () => passphraseForUnlock(config, prompt),
-          forCreate: () => passphraseForCreate(config, prompt, 'AGENTSECRETS_PASSPHRASE'),
+          forUnlock,
+          forCreate: () => passphraseForCreate(config, prompt, out, 'AGENTSECRETS_PASSPHRASE'),
         },
         newPassphrase: {
-          forUnlock: () => passphraseForUnlock(config, prompt),
-          forCreate: () => passphraseForCreate(config, prompt, 'AGENTSECRETS_NEW_PASSPHRASE'),
+          forUnlock,
+          forCreate: () => passphraseForCreate(config, prompt, out, 'AGENTSECRETS_NEW_PASSPHRASE'),
         },
       });
+      const vault = built.vault;
+      services = {
+        ...built,
+        vault: {
+          ...vault,
+          unlock: async () => {
+            try {
+              return await vault.unlock();
+            } finally {
+              out.endProgress();
+            }
+          },
+        },
+      };
       return services;
     },
   };
@@ -69,12 +91,18 @@ async function passphraseForUnlock(config: Config, prompt: Prompter): Promise<st
       'the vault is locked: set AGENTSECRETS_PASSPHRASE, run this at a terminal, or start the key holder with `agentsecrets proxy start`',
     );
   }
-  return prompt.hidden('Vault passphrase: ');
+  return prompt.hidden(
+    'Vault passphrase (to be asked once instead of at every command, run `agentsecrets proxy start`): ',
+  );
 }
+
+/** How many times a new passphrase may be typed before the command gives up. */
+const CREATE_TRIES = 3;
 
 async function passphraseForCreate(
   config: Config,
   prompt: Prompter,
+  out: Output,
   variable: string,
 ): Promise<string> {
   const fromEnv = config.env[variable];
@@ -85,10 +113,21 @@ async function passphraseForCreate(
       `a new vault passphrase is needed: run this at a terminal, or set ${variable}`,
     );
   }
-  const first = await prompt.hidden('New vault passphrase: ');
-  const second = await prompt.hidden('Repeat the passphrase: ');
-  if (first !== second) {
-    throw new AgentSecretsError('usage_error', 'the two passphrases differ; nothing was changed');
+  // The length is checked before the repeat, and a mistake asks again rather than exiting.
+  for (let attempt = 1; attempt <= CREATE_TRIES; attempt++) {
+    const first = await prompt.hidden(
+      `New vault passphrase (at least ${MIN_PASSPHRASE_LENGTH} characters): `,
+    );
+    if (first.length < MIN_PASSPHRASE_LENGTH) {
+      out.notice(`That is too short: at least ${MIN_PASSPHRASE_LENGTH} characters. Try again.`);
+      continue;
+    }
+    const second = await prompt.hidden('Repeat the passphrase: ');
+    if (first === second) return first;
+    out.notice('The two passphrases differ. Try again.');
   }
-  return first;
+  throw new AgentSecretsError(
+    'usage_error',
+    `no passphrase after ${CREATE_TRIES} tries; nothing was changed. Run the command again (or set ${variable})`,
+  );
 }

@@ -10,6 +10,8 @@ import { createPrompter } from './prompt.js';
 
 /** Runs the CLI and returns its exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  quietOnClosedPipe(process.stdout);
+  quietOnClosedPipe(process.stderr);
   const config = loadConfig();
   const out = createOutput({ stdout: process.stdout, stderr: process.stderr });
   const prompt = createPrompter({ stdin: process.stdin, stderr: process.stderr });
@@ -24,6 +26,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   await out.flush();
   return code;
+}
+
+/**
+ * A reader that stops early (`agentsecrets log | head -1`) closes the pipe; the next write
+ * fails with EPIPE. Stop quietly then, as git does, instead of crashing with a stack trace.
+ */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
 }
 
 function report(err: unknown, out: Output, json: boolean, debug: boolean): number {

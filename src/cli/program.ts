@@ -64,6 +64,7 @@ export function buildProgram(ctx: CliContext): ProgramRun {
     )
     .option('--project <name>', 'first project (also binds this folder to it)')
     .option('--force', 'rewrite the generated files (never touches the vault)')
+    .option('--no-gitignore', 'do not add .env* to an existing ./.gitignore')
     .option(
       '--weak-kdf-for-tests',
       'TESTS ONLY: a deliberately weak passphrase KDF, for fast test vaults',
@@ -235,13 +236,13 @@ export function buildProgram(ctx: CliContext): ProgramRun {
       .command('import [file]')
       .description('load a .env file (default ./.env); reports counts, never values'),
   )
+    .option('--strict', 'import nothing, and exit 1, if any line would be skipped')
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
-      examples(
-        'agentsecrets secrets import',
-        'agentsecrets secrets import .env.production --env production',
-      ),
+      `\nMalformed lines are skipped and reported by number (never by content); the rest is imported
+and the exit code is 0. With --strict, any skipped line imports nothing and exits 1.
+${examples('agentsecrets secrets import', 'agentsecrets secrets import .env.production --env production', 'agentsecrets secrets import --strict')}`,
     )
     .action((file, opts) =>
       run(async () => (await import('./commands/secrets.js')).secretsImport(ctx, file, opts)),
@@ -411,8 +412,14 @@ ${examples('agentsecrets run -- curl -H "Authorization: Bearer $OPENAI_API_KEY" 
 through (128+n for signal n).
 ${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE_KEY -- ./deploy.sh --prod')}`,
     )
-    .action((argv, opts) =>
-      run(async () => (await import('./commands/env.js')).envRun(ctx, argv, opts)),
+    .action((argv: string[], opts) =>
+      run(async () => {
+        const env = await import('./commands/env.js');
+        // commander keeps the untouched argv (with its `--`) on the root, untyped.
+        const raw = (program as unknown as { rawArgs: string[] }).rawArgs;
+        const afterDashes = env.givenAfterDashes(raw, argv[0] ?? '');
+        return env.envRun(ctx, argv, { ...opts, afterDashes });
+      }),
     );
 
   program
@@ -510,7 +517,11 @@ ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`
     .description('select a workspace; a team one is joined on first use (its admins are shown)')
     .option('--json', 'print as JSON')
     .action((name, opts) =>
-      run(async () => (await import('./commands/team.js')).workspaceSwitch(ctx, name, opts)),
+      run(async () => {
+        const result = await (await import('./commands/team.js')).workspaceSwitch(ctx, name, opts);
+        await (await import('./selection-hint.js')).warnAfterWorkspaceSwitch(ctx);
+        return result;
+      }),
     );
   workspace
     .command('members')
@@ -804,7 +815,10 @@ ${examples("agentsecrets agent policy set billing-bot --allow-secrets 'STRIPE_*'
       .description('entries, newest first (the default: `agentsecrets log`)'),
   )
     .option('--limit <n>', 'how many entries', '50')
+    .option('--tail', "follow new entries instead (the Go tool's name for `log watch`)")
     .option('--json', 'print as JSON')
+    // `log shwo` reaches this default subcommand as an argument: answer it as a typo.
+    .allowExcessArguments(true)
     .addHelpText(
       'after',
       examples(
@@ -814,9 +828,17 @@ ${examples("agentsecrets agent policy set billing-bot --allow-secrets 'STRIPE_*'
         'agentsecrets log --domain api.stripe.com --status-class 4xx --json',
       ),
     )
-    .action((opts) => run(async () => (await import('./commands/log.js')).logList(ctx, opts)));
+    .action((opts, cmd: Command) =>
+      run(async () => {
+        if (cmd.args[0] !== undefined)
+          (await import('./suggest.js')).unknownSubcommand(log, cmd.args[0]);
+        const commands = await import('./commands/log.js');
+        return opts.tail ? commands.logWatch(ctx, opts) : commands.logList(ctx, opts);
+      }),
+    );
   log
     .command('show <id>')
+    .alias('detail')
     .description(
       'everything about one entry: who, what, the policy decision, its place in the chain',
     )

@@ -6,6 +6,7 @@ import {
   type ParseError,
   parse as parseJsonc,
   printParseErrorCode,
+  stripComments,
 } from 'jsonc-parser';
 
 /**
@@ -269,26 +270,28 @@ function stripBom(text: string): string {
 }
 
 /**
- * Parses a config file: strict JSON, or JSONC (comments, trailing commas). An empty file
- * is an empty object. The failure names a position and an error kind, never content.
+ * Parses a config file: JSON, or JSONC (also trailing commas). Comments are accepted in
+ * both, because users put them in every client's file and they are kept on edit. An empty
+ * file is an empty object. The failure names a position and an error kind, never content.
  */
 export function parseConfig(text: string | undefined, format: ConfigFormat): Parsed<JsonObject> {
   const body = stripBom(text ?? '');
   if (body.trim() === '') return { ok: true, value: {} };
   const errors: ParseError[] = [];
   const value: unknown = parseJsonc(body, errors, {
-    disallowComments: format === 'json',
+    disallowComments: false,
     allowTrailingComma: format === 'jsonc',
     allowEmptyContent: true,
   });
   const first = errors[0];
   const kind = format === 'json' ? 'invalid JSON' : 'invalid JSON with comments';
+  // Comments become spaces, so positions in JSON.parse's messages still match the file.
   if (first !== undefined) {
     return failure(body, first.offset, `${kind} (${printParseErrorCode(first.error)})`);
   }
   if (format === 'json') {
     try {
-      JSON.parse(body);
+      JSON.parse(stripComments(body, ' '));
     } catch (err) {
       // V8 quotes the text around the error; keep only the position.
       const at = /position (\d+)/.exec(err instanceof Error ? err.message : '');
@@ -348,7 +351,8 @@ export function applyJsonEdits(
   const bom = text?.startsWith('\ufeff') ? '\ufeff' : '';
   const body = stripBom(text ?? '');
   const start = body.trim() === '' ? '{}' : body;
-  if (format === 'jsonc') {
+  // A JSON file with comments is edited in place too, so that its comments survive.
+  if (format === 'jsonc' || stripComments(start) !== start) {
     const formattingOptions = formatting(start);
     let out = start;
     for (const edit of edits) {

@@ -66,6 +66,11 @@ export interface EnvRequest {
   keys: string[] | undefined;
   command: string;
   identity: PresentedIdentity;
+  /**
+   * The program cannot run (not found): release nothing, and audit the attempt as failed
+   * instead of `OK`.
+   */
+  failure?: 'command_not_found' | undefined;
 }
 
 /**
@@ -363,6 +368,22 @@ export async function createLocalCredentialService(
       const started = performance.now();
       const caller = await callerFor(request.identity, { target: request.target, method: 'ENV' });
       const workspace = await sources.workspace(request.target.workspaceId);
+      const projectName =
+        workspace.projects.find((p) => p.id === request.target.projectId)?.name ?? null;
+      if (request.failure !== undefined) {
+        await recordEnv(
+          audit,
+          workspace.name,
+          projectName,
+          request,
+          caller,
+          [],
+          0,
+          overrideNoteOf(override.empty ? null : override.source, resolveTable),
+          { status: 'ERROR', reason: request.failure },
+        );
+        return { values: new Map(), mask: [] };
+      }
       const keys =
         request.keys ?? (await vault.list(selectionOf(request.target))).map((r) => r.key);
       const agent =
@@ -409,7 +430,7 @@ export async function createLocalCredentialService(
       await recordEnv(
         audit,
         workspace.name,
-        workspace.projects.find((p) => p.id === request.target.projectId)?.name ?? null,
+        projectName,
         request,
         caller,
         [...values.keys()],
@@ -459,6 +480,7 @@ async function recordEnv(
   keys: string[],
   durationMs: number,
   overrideNote: string | null,
+  outcome: { status: 'OK' | 'ERROR'; reason: string | null } = { status: 'OK', reason: null },
 ): Promise<AuditEntry> {
   return audit.append({
     workspace: workspaceName,
@@ -473,9 +495,9 @@ async function recordEnv(
     domain: null,
     secret_keys: keys,
     auth_styles: ['env'],
-    status: 'OK',
+    status: outcome.status,
     status_code: null,
-    reason: null,
+    reason: outcome.reason,
     redacted: false,
     duration_ms: durationMs,
     command: request.command,

@@ -313,6 +313,7 @@ function envFromWire(body: Record<string, unknown>): EnvRequest {
         : arr(body.keys, 'keys').map((k) => str(k, 'key')),
     command: str(body.command, 'command'),
     identity: identityFromWire(body.identity),
+    failure: body.failure === 'command_not_found' ? 'command_not_found' : undefined,
   };
 }
 

@@ -135,11 +135,21 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
     return updated!;
   }
 
-  async function currentWorkspace(): Promise<Workspace> {
+  /**
+   * The workspace in effect: the folder binding's, else the global one. A binding whose
+   * workspace is not here is an error naming the file, unless `rebinding` (the folder is
+   * about to be bound again, so the global workspace is used).
+   */
+  async function currentWorkspace(options: { rebinding?: boolean } = {}): Promise<Workspace> {
     const config = await requireConfig();
     const binding = await findBinding();
-    const id = binding?.binding.workspace_id ?? config.workspace_id;
-    const workspace = (await readWorkspaces()).workspaces.find((w) => w.id === id);
+    const workspaces = (await readWorkspaces()).workspaces;
+    if (binding !== undefined) {
+      const bound = workspaces.find((w) => w.id === binding.binding.workspace_id);
+      if (bound !== undefined) return bound;
+      if (options.rebinding !== true) throw staleBinding(binding.path, binding.binding, paths.home);
+    }
+    const workspace = workspaces.find((w) => w.id === config.workspace_id);
     if (workspace === undefined) throw workspaceNotFound();
     return workspace;
   }
@@ -165,6 +175,8 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
     const binding = await findBinding();
     const workspaceId = binding?.binding.workspace_id ?? config.workspace_id;
     const workspace = (await readWorkspaces()).workspaces.find((w) => w.id === workspaceId);
+    if (workspace === undefined && binding !== undefined)
+      throw staleBinding(binding.path, binding.binding, paths.home);
     if (workspace === undefined) throw workspaceNotFound();
 
     let project: Project | undefined;
@@ -293,15 +305,18 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
     };
   }
 
-  async function findProject(name: string): Promise<{ workspace: Workspace; project: Project }> {
-    const workspace = await currentWorkspace();
+  async function findProject(
+    name: string,
+    options: { rebinding?: boolean } = {},
+  ): Promise<{ workspace: Workspace; project: Project }> {
+    const workspace = await currentWorkspace(options);
     const project = workspace.projects.find((p) => p.name === name);
     if (project === undefined) throw projectNotFound(name);
     return { workspace, project };
   }
 
   async function useProject(name: string, options: { bind: boolean }) {
-    const { workspace, project } = await findProject(name);
+    const { workspace, project } = await findProject(name, { rebinding: options.bind });
     if (!options.bind) {
       await configStore.update((c) => ({
         ...(c ?? EMPTY_CONFIG),
@@ -457,6 +472,14 @@ function notInitialized(): AgentSecretsError {
   return new AgentSecretsError(
     'not_initialized',
     'agentsecrets is not set up yet: run `agentsecrets init`',
+  );
+}
+
+/** A folder binding that points at a workspace this state folder does not have. */
+function staleBinding(path: string, binding: ProjectBinding, home: string): AgentSecretsError {
+  return new AgentSecretsError(
+    'workspace_not_found',
+    `${path} binds this folder to workspace '${binding.workspace_name}' (project '${binding.project_name}'), which is not in the state folder ${home}: the binding was made with another AGENTSECRETS_HOME, or the workspace was removed. Bind the folder again with \`agentsecrets project use NAME\` (a project of the globally selected workspace), or delete ${path}`,
   );
 }
 

@@ -144,7 +144,8 @@ describe('bad input gets a clear error and an exit code, never a stack trace', (
       ].join('\n'),
     );
     const result = await runCli(['secrets', 'import', '--json'], { home, cwd: project, env });
-    expect(result.code).toBe(1);
+    // What could be imported was: exit 0, the skipped lines reported by number.
+    expect(result.code).toBe(0);
     const summary = JSON.parse(result.stdout) as {
       created: number;
       keys: string[];

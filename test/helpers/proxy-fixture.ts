@@ -1,12 +1,10 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadConfig } from '../../src/core/config.js';
 import { TEST_KDF_COST } from '../../src/crypto/kdf.js';
 import type { Resolver } from '../../src/proxy/forward.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createMemoryKeyProvider } from '../../src/vault/key-providers.js';
 import type { SecretBinding } from '../../src/vault/format.js';
+import { tempDir } from './tmp.js';
 
 /** A ready state folder: vault (in-memory key), local workspace, allowlist and secrets. */
 export interface Workspace {
@@ -26,7 +24,8 @@ export interface WorkspaceOptions {
 
 /** Builds a workspace in a temp folder, in this process, with no keychain and no prompt. */
 export async function makeWorkspace(options: WorkspaceOptions = {}): Promise<Workspace> {
-  const home = await mkdtemp(join(tmpdir(), 'agentsecrets-ws-'));
+  // Removed after the test file, with every other temp folder (helpers/tmp.ts).
+  const home = await tempDir('agentsecrets-ws-');
   const memory = createMemoryKeyProvider();
   const config = loadConfig({ AGENTSECRETS_HOME: home, ...options.env }, home);
   const services = createServices(config, { memoryKeys: memory, kdfCost: TEST_KDF_COST });

@@ -216,20 +216,23 @@ describe.each(ROWS)('mcp install --client $client --scope $scope', (row) => {
 });
 
 describe('mcp install: JSONC, folders, scopes and Claude Code', () => {
-  it.each(['zed', 'vscode'] as const)(
+  // One row per client whose file a user edits by hand; Claude Code's goes through `claude`.
+  it.each(['zed', 'vscode', 'claude-desktop', 'cursor', 'windsurf'] as const)(
     '%s: comments survive install and uninstall',
     async (client) => {
       const s = await sandbox();
       const { file, dir, rootKey } = where(s, client, 'user');
       await mkdir(dir, { recursive: true });
+      // Trailing commas only where the client's format allows them (JSONC).
+      const comma = client === 'zed' || client === 'vscode' ? ',' : '';
       const text = `// top comment: keep me
 {
   /* block comment */
   "theme": "One Dark", // trailing comment
   "${rootKey}": {
     // a server of the user's
-    "other": { "command": "x", "args": [] },
-  },
+    "other": { "command": "x", "args": [] }${comma}
+  }${comma}
 }
 `;
       await writeFile(file, text);
@@ -626,7 +629,7 @@ describe('planInstall / planUninstall (pure)', () => {
     ['[1, 2]', /top level is not a JSON object/],
     ['{"mcpServers": []}', /"mcpServers" is not an object/],
     ['{"a": 1,}', /invalid JSON \(\w+\) at line 1, column \d+/],
-    ['{"a": 1} // no comments in plain JSON', /invalid JSON/],
+    ['{"a": 1,} // a trailing comma is not JSON', /invalid JSON/],
   ])('refuses %s', (text, message) => {
     const planned = planInstall(text, target, ours);
     expect(planned.ok).toBe(false);

@@ -1,22 +1,48 @@
 import { basename } from 'node:path';
-import { UsageError } from '../../core/errors.js';
+import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { assertKeyName } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
+import { findProgram } from '../../env/which.js';
 import { compileScrubber } from '../../core/scrub/scrubber.js';
 import { WITHHELD } from '../../run/child-env.js';
 import type { CliContext } from '../context.js';
 import { credentialService, presentedIdentity } from '../credentials.js';
 import type { SelectionOptions } from './secrets.js';
 
+/**
+ * Words that mean `environment` was meant (`env list`, `env switch production`): run as a
+ * program only when given after `--`.
+ */
+const ENVIRONMENT_WORDS = ['list', 'switch', 'development', 'staging', 'production'];
+
+/** True when `command` appears after a `--` in the raw arguments. */
+export function givenAfterDashes(rawArgs: readonly string[], command: string): boolean {
+  const dashes = rawArgs.indexOf('--');
+  return dashes !== -1 && rawArgs.indexOf(command, dashes + 1) !== -1;
+}
+
 /** `env [--only K1,K2] [--no-mask] -- CMD ARGS…`: runs CMD with the project's secrets. */
 export async function envRun(
   ctx: CliContext,
   argv: string[],
-  options: SelectionOptions & { only?: string; mask?: boolean; agentId?: string; token?: string },
+  options: SelectionOptions & {
+    only?: string;
+    mask?: boolean;
+    agentId?: string;
+    token?: string;
+    /** CMD came after `--`: run it whatever its name. */
+    afterDashes?: boolean;
+  },
 ): Promise<number> {
   const [command, ...args] = argv;
   if (command === undefined)
     throw new UsageError('give a command: `agentsecrets env -- CMD ARGS…`');
+  if (ENVIRONMENT_WORDS.includes(command) && options.afterDashes !== true) {
+    const meant = command === 'list' ? 'list' : command === 'switch' ? args.join(' ') : command;
+    throw new UsageError(
+      `\`agentsecrets env\` runs a program with your secrets; '${command}' looks like a subcommand of \`environment\`. Did you mean \`agentsecrets environment ${command === 'list' ? 'list' : `switch ${meant}`.trimEnd()}\`? To run a program named ${command}, put it after --: \`agentsecrets env -- ${argv.join(' ')}\``,
+    );
+  }
   const only = options.only
     ?.split(',')
     .map((k) => k.trim())
@@ -32,6 +58,30 @@ export async function envRun(
   // The values come from the running key holder if there is one, else from this process;
   // either way the release is audited as one `env` entry (program name only, never args).
   const credentials = await credentialService(ctx);
+  // A program that cannot be found gets no values, and its run is audited as failed.
+  if (
+    (await findProgram(command, { path: ctx.config.env.PATH, cwd: ctx.config.cwd })) === undefined
+  ) {
+    try {
+      await credentials.envValues({
+        target: {
+          workspaceId: current.workspace.id,
+          projectId: current.project.id,
+          environment: current.environment,
+        },
+        keys: only,
+        command: basename(command),
+        identity,
+        failure: 'command_not_found',
+      });
+    } finally {
+      await credentials.close();
+    }
+    throw new AgentSecretsError(
+      'command_not_found',
+      `cannot run '${command}': command not found (nothing was released); check the name and your PATH`,
+    );
+  }
   let secrets: Map<string, string>;
   let mask: string[];
   try {

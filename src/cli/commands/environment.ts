@@ -1,5 +1,6 @@
 import { ENVIRONMENTS } from '../../core/config.js';
 import type { CliContext } from '../context.js';
+import { warnIfBindingOverrides } from '../selection-hint.js';
 
 /** `environment list`: the three environments, with the current one marked. */
 export async function environmentList(ctx: CliContext, options: { json?: boolean }): Promise<void> {
@@ -35,12 +36,15 @@ export async function environmentSwitch(
   const result = await ctx.services().workspaces.switchEnvironment(environment, {
     global: options.global === true,
   });
-  if (options.json) return ctx.out.json({ environment, ...result });
-  ctx.out.line(
-    result.scope === 'binding'
-      ? `environment ${environment} selected for this folder (${result.path})`
-      : `environment ${environment} selected globally`,
-  );
+  if (options.json) ctx.out.json({ environment, ...result });
+  else
+    ctx.out.line(
+      result.scope === 'binding'
+        ? `environment ${environment} selected for this folder (${result.path})`
+        : `environment ${environment} selected globally`,
+    );
+  if (result.scope === 'global')
+    await warnIfBindingOverrides(ctx, { kind: 'environment', name: environment });
   if (ctx.config.envOverride !== undefined && ctx.config.envOverride !== environment) {
     ctx.out.warn(
       `AGENTSECRETS_ENV=${ctx.config.envOverride} is set and takes precedence in this shell`,

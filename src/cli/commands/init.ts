@@ -7,12 +7,15 @@ import { ensurePrivateDir, isErrno, writeFileAtomic } from '../../store/fs.js';
 import type { KeyProvider } from '../../vault/key-providers.js';
 import { probeKeyring } from '../../vault/keyring.js';
 import type { CliContext } from '../context.js';
+import { KEY_HOLDER_EXPLAINED } from '../key-holder-hint.js';
 
 export interface InitOptions {
   backend: string;
   project?: string;
   force?: boolean;
   weakKdfForTests?: boolean;
+  /** False with --no-gitignore: leave ./.gitignore alone. */
+  gitignore?: boolean;
   json?: boolean;
 }
 
@@ -52,7 +55,13 @@ export async function init(ctx: CliContext, options: InitOptions): Promise<void>
     boundAt = (await services.workspaces.useProject(project.name, { bind: true })).boundAt;
   }
   const workflow = await writeWorkflow(config.cwd, options.force === true);
-  const gitignore = await extendGitignore(config.cwd);
+  const gitignore = options.gitignore === false ? false : await extendGitignore(config.cwd);
+  if (gitignore) {
+    // Someone else's file (often tracked by git): never changed without saying so.
+    out.notice(
+      `note: appended ".env*" to ${join(config.cwd, '.gitignore')}, which agentsecrets did not create, so that plaintext .env files stay out of git. Remove the two lines it added to undo; \`agentsecrets init --no-gitignore\` leaves the file alone.`,
+    );
+  }
 
   const result = {
     home: config.paths.home,
@@ -73,8 +82,11 @@ export async function init(ctx: CliContext, options: InitOptions): Promise<void>
   out.line(`  workspace:  ${workspace.name}`);
   out.line(`  project:    ${project.name}${boundAt ? ` (bound to this folder: ${boundAt})` : ''}`);
   if (workflow.written) out.line(`  wrote ${workflow.path} (instructions for AI assistants)`);
-  if (gitignore) out.line('  added .env* to .gitignore');
   out.line('');
+  if (backend === 'passphrase') {
+    for (const line of KEY_HOLDER_EXPLAINED) out.line(line);
+    out.line('');
+  }
   out.line('Next: add a secret (the value is read from a hidden prompt or stdin):');
   out.line('  agentsecrets secrets set STRIPE_KEY');
 }

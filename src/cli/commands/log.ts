@@ -17,6 +17,7 @@ import { createKeyHolderClient } from '../../proxy/key-holder.js';
 import { findKeyHolder } from '../../proxy/state.js';
 import { type CliContext, requireHuman } from '../context.js';
 import { EXIT } from '../exit.js';
+import { keyList } from '../output.js';
 
 /** The filter flags shared by `log`, `log export` and `log watch`. */
 export interface FilterOptions {
@@ -97,7 +98,7 @@ export async function logList(
       { header: 'ENV', value: (e) => e.environment ?? '' },
       { header: 'AGENT', value: (e) => agentCell(e) },
       { header: 'IDENTITY', value: (e) => e.identity_level },
-      { header: 'SECRETS', value: (e) => e.secret_keys.join(',') },
+      { header: 'SECRETS', value: (e) => keyList(e.secret_keys) },
       { header: 'DOMAIN', value: (e) => e.domain ?? e.command ?? '' },
       {
         header: 'STATUS',
@@ -268,7 +269,7 @@ export async function logWatch(
     if (options.json) ctx.out.line(JSON.stringify(entry));
     else {
       ctx.out.line(
-        `${entry.timestamp.replace('T', ' ').slice(0, 19)}  ${agentCell(entry).padEnd(20)} ${entry.identity_level.padEnd(9)} ${entry.status.padEnd(7)} ${entry.method} ${entry.domain ?? entry.command ?? ''} [${entry.secret_keys.join(',')}]${entry.reason ? ` ${entry.reason}` : ''}`,
+        `${entry.timestamp.replace('T', ' ').slice(0, 19)}  ${agentCell(entry).padEnd(20)} ${entry.identity_level.padEnd(9)} ${entry.status.padEnd(7)} ${entry.method} ${entry.domain ?? entry.command ?? ''} [${keyList(entry.secret_keys)}]${entry.reason ? ` ${entry.reason}` : ''}`,
       );
     }
   }

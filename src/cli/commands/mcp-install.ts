@@ -53,6 +53,7 @@ import {
 import { ensurePrivateDir, isErrno, writeFileAtomic } from '../../store/fs.js';
 import { type CliContext, requireHuman } from '../context.js';
 import { EXIT } from '../exit.js';
+import { keyHolderWarning } from '../key-holder-hint.js';
 
 /** Options of `mcp install` (declared in program.ts). */
 export interface McpInstallOptions {
@@ -344,6 +345,10 @@ export async function mcpInstall(ctx: CliContext, opts: McpInstallOptions): Prom
   }
   if (opts.agent !== undefined) assertDeclaredName(opts.agent, '--agent');
   const wantToken = opts.issueToken === true;
+  if (opts.uninstall !== true) {
+    const warning = await keyHolderWarning(ctx);
+    if (warning !== undefined) ctx.out.warn(warning);
+  }
 
   // The agent must exist before anything is planned or anyone is asked to confirm.
   let agent: AgentRecord | undefined;

@@ -1,5 +1,6 @@
 import { AgentSecretsError } from '../../core/errors.js';
 import type { CliContext } from '../context.js';
+import { warnIfBindingOverrides } from '../selection-hint.js';
 
 /** `project create NAME`. */
 export async function projectCreate(
@@ -51,9 +52,11 @@ export async function projectUse(
     .services()
     .workspaces.useProject(name, { bind: options.global !== true });
   if (options.json)
-    return ctx.out.json({ project: result.project.name, bound_at: result.boundAt ?? null });
-  if (result.boundAt) ctx.out.line(`this folder now uses project ${name} (${result.boundAt})`);
+    ctx.out.json({ project: result.project.name, bound_at: result.boundAt ?? null });
+  else if (result.boundAt) ctx.out.line(`this folder now uses project ${name} (${result.boundAt})`);
   else ctx.out.line(`project ${name} is now selected globally`);
+  if (!result.boundAt)
+    await warnIfBindingOverrides(ctx, { kind: 'project', id: result.project.id });
 }
 
 /** `project update NAME [--name NEW] [--description D]`. */

@@ -7,7 +7,7 @@ import { parseCidrList } from '../../proxy/ssrf.js';
 import { clearProxyState, readProxyState } from '../../proxy/state.js';
 import { isProcessAlive } from '../../store/fs.js';
 import type { CliContext } from '../context.js';
-import type { Column } from '../output.js';
+import { type Column, keyList } from '../output.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
@@ -233,7 +233,7 @@ const COLUMNS: Column<AuditEntry>[] = [
     header: 'TARGET',
     value: (e) => (e.target_url ?? e.command ?? '').replace(/^https?:\/\//, '').slice(0, 40),
   },
-  { header: 'SECRETS', value: (e) => e.secret_keys.join(',') },
+  { header: 'SECRETS', value: (e) => keyList(e.secret_keys) },
   {
     header: 'AGENT',
     value: (e) => (e.agent_id === null ? 'anonymous' : `${e.agent_id} ${e.identity_level}`),

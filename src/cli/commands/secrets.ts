@@ -281,7 +281,7 @@ export async function secretsDelete(
 export async function secretsImport(
   ctx: CliContext,
   file: string | undefined,
-  options: SelectionOptions & { json?: boolean },
+  options: SelectionOptions & { json?: boolean; strict?: boolean },
 ): Promise<number> {
   const { out } = ctx;
   const path = resolve(ctx.config.cwd, file ?? '.env');
@@ -304,9 +304,11 @@ export async function secretsImport(
 
   const services = ctx.services();
   const current = await services.workspaces.resolve(flags(options));
+  // --strict is all or nothing: one skipped line and nothing is imported.
+  const refused = options.strict === true && problems.length > 0;
   let created = 0;
   let updated = 0;
-  if (entries.length > 0) {
+  if (entries.length > 0 && !refused) {
     const vault = await services.vault.unlock();
     try {
       for (const r of await vault.set(current.selection, entries)) {
@@ -323,17 +325,31 @@ export async function secretsImport(
     environment: current.environment,
     created,
     updated,
-    keys: entries.map((e) => e.key),
+    keys: refused ? [] : entries.map((e) => e.key),
     skipped: problems,
+    strict: options.strict === true,
   };
   if (options.json) out.json(summary);
-  else {
+  else if (refused) {
+    out.line(
+      `imported nothing from ${path}: --strict, and ${problems.length} line(s) cannot be imported`,
+    );
+  } else {
     out.line(
       `imported ${entries.length} key(s) from ${path} into ${current.project.name}/${current.environment}: ${created} created, ${updated} updated`,
     );
-    for (const p of problems) out.warn(`line ${p.line} skipped: ${p.reason}`);
   }
-  return problems.length > 0 ? EXIT.failed : EXIT.ok;
+  // Line numbers and reasons only: a skipped line may hold a value.
+  for (const p of problems) out.warn(`line ${p.line} skipped: ${p.reason}`);
+  if (problems.length > 0 && !options.json) {
+    out.notice(
+      refused
+        ? `fix line(s) ${problems.map((p) => p.line).join(', ')} of ${path} and import again, or drop --strict to import the rest`
+        : `skipped line(s) ${problems.map((p) => p.line).join(', ')}; the other keys were imported (--strict makes any skipped line an error)`,
+    );
+  }
+  // What could be imported was: success. Nothing importable, or --strict, is a failure.
+  return refused || (problems.length > 0 && entries.length === 0) ? EXIT.failed : EXIT.ok;
 }
 
 /** Parses `--styles bearer,header` against the injection styles. */
