@@ -42,6 +42,9 @@ const C = canary('HC');
 const D = canary('HD');
 /** A Basic user:password pair: the upstream logs the header and decodes it. */
 const PAIR = `svc_${canary('U').slice(2, 10)}:${canary('HP')}`;
+/** A pair whose password alone is short (10 bytes): it is scrubbed on its own all the same. */
+const SHORT_PASSWORD = canary('W').slice(2, 12);
+const SPAIR = `svc_${canary('V').slice(2, 10)}:${SHORT_PASSWORD}`;
 /** Non-ASCII, beyond Latin-1. */
 const UNI = `ключ-${canary('U').slice(2, 14)}-€ü`;
 /** Non-ASCII within Latin-1 (has a Latin-1 byte form). */
@@ -52,8 +55,8 @@ const SK = `sk_live_${canary('S').slice(2)}`;
 const NL = `${canary('HN')}\n${canary('HM')}`;
 /** A four-digit PIN: guessable, refused at injection. */
 const PIN = String(randomInt(1000, 10000));
-const SECRETS: Record<string, string> = { A, B, C, D, PAIR, UNI, LAT, SK, NL, PIN };
-const ALL = [A, B, C, D, PAIR, UNI, LAT, SK, NL];
+const SECRETS: Record<string, string> = { A, B, C, D, PAIR, SPAIR, UNI, LAT, SK, NL, PIN };
+const ALL = [A, B, C, D, PAIR, SPAIR, UNI, LAT, SK, NL];
 
 /** What an agent asks for, by key name only. */
 interface Ask {
@@ -121,8 +124,8 @@ const TEXT_FORMS = Object.keys(FORMS).filter(
 );
 /** Leaks reported to the lead, by form; their face tests are `it.fails` until fixed. */
 const KNOWN_LEAKS: Record<string, string> = {
-  'base64-of-utf16le': 'scrubber.ts: base64-decoded views are not read as UTF-16',
-  'hex-of-utf16le': 'scrubber.ts: hex-decoded views are not read as UTF-16',
+  'percent-base64-then-base64-of-utf16le':
+    'scrubber.ts: after a percent-escaped base64 blob, a base64-of-UTF-16LE blob is not found',
 };
 const CLI_FORMS = new Set([
   'go-html-template',
@@ -240,7 +243,8 @@ const ROWS: Row[] = [
       served: FORMS[form]!(A).body,
       ...(KNOWN_LEAKS[form] === undefined ? {} : { knownLeak: KNOWN_LEAKS[form] }),
       cli: CLI_FORMS.has(form),
-      env: TEXT_FORMS.includes(form),
+      // A reported leak is not run through env: its section could straddle two pipe reads.
+      env: TEXT_FORMS.includes(form) && KNOWN_LEAKS[form] === undefined,
     })),
   // Non-ASCII values, request direction: the upstream must receive the UTF-8 bytes.
   ...(
@@ -315,6 +319,22 @@ const ROWS: Row[] = [
       expect(survivors.has(PIN)).toBe(false);
       expect(survivors.has(PLACEHOLDER)).toBe(true);
       expect(survivors.size).toBe(10000);
+    },
+  },
+  {
+    // An API that decodes Basic can serve the password alone: a short one is held to the
+    // same rule as any short value.
+    name: 'a Basic pair with a short password (10 bytes) is refused at injection',
+    ask: { path: '/store/sp-{face}', basic: 'SPAIR' },
+    expect: { kind: 'refused', codes: ['invalid_secret_value'] },
+    canaries: [SHORT_PASSWORD],
+    cli: true,
+    after: (face) => expect(hostile.store.has(`sp-${face}`)).toBe(false),
+    proof: async () => {
+      const basic = `Basic ${Buffer.from(SPAIR).toString('base64')}`;
+      await fetch(`${hostile.url}/store/sp-direct`, { headers: { Authorization: basic } });
+      const served = await (await fetch(`${hostile.url}/password/sp-direct`)).text();
+      expect(recover(served, SHORT_PASSWORD)).not.toEqual([]);
     },
   },
   ...(
@@ -601,7 +621,7 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
 
   function judge(row: Row, face: string, seen: Seen): void {
     outputs.push(seen.all);
-    const leaks = recover(seen.all, ALL);
+    const leaks = recover(seen.all, [...ALL, ...row.canaries]);
     expect(leaks, `${face}: ${row.name}`).toEqual([]);
     const e = row.expect;
     if (e.kind === 'scrubbed') {
@@ -623,7 +643,9 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
         /\bshort|digit|\d+ (bytes|characters)|colon|non-ascii|latin|line break|newline|\b(CR|LF|NUL)\b|U\+/i,
       );
       if (e.codes.includes('invalid_secret_value')) {
-        expect(words).toMatch(/secret '(PIN|B|NL)' cannot be injected this way as it is stored/);
+        expect(words).toMatch(
+          /secret '(PIN|B|NL|SPAIR)' cannot be injected this way as it is stored/,
+        );
         expect(words).not.toMatch(new RegExp(`\\b${PIN}\\b`));
       }
     } else {
@@ -673,10 +695,11 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
         script,
         `for (const [name, url] of JSON.parse(process.argv[2])) {
            const body = Buffer.from(await (await fetch(url)).arrayBuffer());
-           process.stdout.write('\\n@@ROW ' + name + '@@\\n');
+           // More padding than one pipe read: no scan sees two rows' bodies together.
+           process.stdout.write(' '.repeat(70000) + '\\n@@ROW ' + name + '@@\\n');
            process.stdout.write(body);
          }
-         process.stdout.write('\\n@@END@@\\n');`,
+         process.stdout.write(' '.repeat(70000) + '\\n@@END@@\\n');`,
       );
       const list = envRows.map((r) => [r.name, url(r.ask, 'env')]);
       const result = await runCli(
@@ -690,7 +713,7 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
       const sections = new Map<string, Buffer>();
       const parts = text.split(/\n@@ROW (.*?)@@\n/);
       for (let i = 1; i < parts.length; i += 2)
-        sections.set(parts[i]!, Buffer.from(parts[i + 1]!, 'latin1'));
+        sections.set(parts[i]!, Buffer.from(parts[i + 1]!.replace(/ +$/, ''), 'latin1'));
       expect([...sections.keys()]).toEqual(envRows.map((r) => r.name));
       return sections;
     }
@@ -704,7 +727,7 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
       (row.knownLeak !== undefined ? it.fails : it)('all keys injected (the default)', () => {
         const seen = runs.get('default')!.get(row.name)!;
         outputs.push(seen);
-        expect(recover(seen, ALL)).toEqual([]);
+        expect(recover(seen, [...ALL, ...row.canaries])).toEqual([]);
       });
     });
 
@@ -713,7 +736,10 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
     it('--only B: the stored A read back by the child is masked too', () => {
       const leaking = envRows
         .filter((r) => r.knownLeak === undefined)
-        .map((r) => [r.name, recover(runs.get('only-B')!.get(r.name)!, ALL)] as const)
+        .map(
+          (r) =>
+            [r.name, recover(runs.get('only-B')!.get(r.name)!, [...ALL, ...r.canaries])] as const,
+        )
         .filter(([, hits]) => hits.length > 0);
       expect(Object.fromEntries(leaking)).toEqual({});
     });

@@ -164,6 +164,11 @@ export const FORMS: Record<string, (v: string) => Served> = {
     ),
   'base64-of-utf16le': (v) => text(Buffer.from(v, 'utf16le').toString('base64')),
   'hex-of-utf16le': (v) => text(Buffer.from(v, 'utf16le').toString('hex')),
+  // Both forms in one body: the first, once decoded, must not hide the second.
+  'percent-base64-then-base64-of-utf16le': (v) =>
+    text(
+      `${encodeURIComponent(Buffer.from(v).toString('base64'))}\n${Buffer.from(v, 'utf16le').toString('base64')}\n`,
+    ),
   'base64-in-json-escaped-breaks': (v) =>
     text(
       JSON.stringify({ blob: wrap(Buffer.from(`x${v}`).toString('base64'), 8) }),
