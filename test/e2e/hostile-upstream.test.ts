@@ -679,8 +679,10 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
       },
     );
     it.runIf(row.cli === true)('agentsecrets call (text and --output json)', async () => {
-      judge(row, 'cli-text', await viaCli(row.ask, 'text'));
-      judge(row, 'cli-json', await viaCli(row.ask, 'json'));
+      // Both spawns at once: each face has its own upstream slot.
+      const [text, json] = await Promise.all([viaCli(row.ask, 'text'), viaCli(row.ask, 'json')]);
+      judge(row, 'cli-text', text);
+      judge(row, 'cli-json', json);
     });
   });
 
