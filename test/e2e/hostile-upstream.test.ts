@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileScrubber, PLACEHOLDER } from '../../src/core/scrub/scrubber.js';
-import { AgentSecrets, AgentSecretsCallError } from '../../src/index.js';
+import { AgentSecrets } from '../../src/index.js';
 import { canary, scanTree } from '../helpers/canary.js';
 import { baseEnv, CLI, runCli, runCliInPty } from '../helpers/cli.js';
 import {
@@ -18,6 +18,7 @@ import {
   startHostileUpstream,
   zipArchive,
 } from '../helpers/hostile-upstream.js';
+import { type Ask, createFaces, rawHeaderBytes, type Seen } from '../helpers/hostile-faces.js';
 import { recover } from '../helpers/leak-decoder.js';
 import { type Daemon, startDaemon } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -58,21 +59,6 @@ const PIN = String(randomInt(1000, 10000));
 const SECRETS: Record<string, string> = { A, B, C, D, PAIR, SPAIR, UNI, LAT, SK, NL, PIN };
 const ALL = [A, B, C, D, PAIR, SPAIR, UNI, LAT, SK, NL];
 
-/** What an agent asks for, by key name only. */
-interface Ask {
-  /** `{face}` is replaced by the face's name (a slot of its own). */
-  path: string;
-  method?: string;
-  body?: string;
-  bearer?: string;
-  basic?: string;
-  header?: Record<string, string>;
-  query?: Record<string, string>;
-  bodyField?: Record<string, string>;
-  /** Ordinary headers (not secrets). */
-  pass?: Record<string, string>;
-}
-
 type Expect =
   | { kind: 'scrubbed' }
   | { kind: 'safe' }
@@ -100,17 +86,6 @@ interface Row {
   knownLeak?: string;
   /** Extra checks after a face ran (e.g. what the upstream received). */
   after?: (face: string) => void;
-}
-
-/** What one face showed the agent. */
-interface Seen {
-  status: number;
-  code: string | null;
-  body: Buffer;
-  /** Whether the face says something was replaced (null: it cannot say). */
-  marked: boolean | null;
-  /** Everything the agent could read: headers, body, messages. */
-  all: Buffer;
 }
 
 const scrubbed: Expect = { kind: 'scrubbed' };
@@ -434,168 +409,15 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
     await hostile?.close();
   });
 
-  const url = (ask: Ask, face: string) => `${hostile.url}${ask.path.replace('{face}', face)}`;
-
-  function viaProxy(ask: Ask, face = 'proxy'): Promise<Seen> {
-    const headers: Record<string, string> = {
-      'X-AS-Session-Token': proxy.ready.token,
-      'X-AS-Target-URL': url(ask, face),
-      ...(ask.pass ?? {}),
-    };
-    if (ask.body !== undefined) headers['Content-Type'] = 'application/json';
-    if (ask.bearer !== undefined) headers['X-AS-Inject-Bearer'] = ask.bearer;
-    if (ask.basic !== undefined) headers['X-AS-Inject-Basic'] = ask.basic;
-    for (const [prefix, map] of [
-      ['X-AS-Inject-Header-', ask.header],
-      ['X-AS-Inject-Query-', ask.query],
-      ['X-AS-Inject-Body-', ask.bodyField],
-    ] as const) {
-      for (const [name, key] of Object.entries(map ?? {})) headers[`${prefix}${name}`] = key;
-    }
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port: proxy.ready.port,
-          path: '/proxy',
-          method: ask.method ?? 'GET',
-          headers,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          const finish = () => {
-            const body = Buffer.concat(chunks);
-            const code = res.headers['x-as-error'];
-            resolve({
-              status: res.statusCode!,
-              code: typeof code === 'string' ? code : null,
-              body,
-              marked: res.headers['x-as-redacted'] === 'true',
-              all: Buffer.concat([rawHeaderBytes(res.rawHeaders), body]),
-            });
-          };
-          res.on('end', finish);
-          // A body cut off mid-way is what the agent got: judge that.
-          res.on('error', finish);
-          res.on('aborted', finish);
-        },
-      );
-      req.on('error', reject);
-      req.end(ask.body);
-    });
-  }
-
-  async function viaSdk(ask: Ask): Promise<Seen> {
-    try {
-      const response = await sdk.call({
-        url: url(ask, 'sdk'),
-        method: ask.method,
-        ...(ask.body === undefined
-          ? {}
-          : { body: ask.body, headers: { ...ask.pass, 'Content-Type': 'application/json' } }),
-        ...(ask.body === undefined && ask.pass !== undefined ? { headers: ask.pass } : {}),
-        ...(ask.bearer === undefined ? {} : { bearer: ask.bearer }),
-        ...(ask.basic === undefined ? {} : { basic: ask.basic }),
-        ...(ask.header === undefined ? {} : { header: ask.header }),
-        ...(ask.query === undefined ? {} : { query: ask.query }),
-        ...(ask.bodyField === undefined ? {} : { bodyField: ask.bodyField }),
-      });
-      return {
-        status: response.status,
-        code: null,
-        body: response.body,
-        marked: response.redacted,
-        all: Buffer.concat([Buffer.from(JSON.stringify(response.headers)), response.body]),
-      };
-    } catch (err) {
-      if (!(err instanceof AgentSecretsCallError)) throw err;
-      const text = JSON.stringify({ ...err, message: err.message });
-      return {
-        status: err.status,
-        code: err.code,
-        body: Buffer.alloc(0),
-        marked: false,
-        all: Buffer.from(text),
-      };
-    }
-  }
-
-  async function viaMcp(ask: Ask): Promise<Seen> {
-    const result = (await mcp.callTool({
-      name: 'call',
-      arguments: {
-        url: url(ask, 'mcp'),
-        ...(ask.method === undefined ? {} : { method: ask.method }),
-        ...(ask.body === undefined ? {} : { body: ask.body }),
-        ...(ask.pass === undefined ? {} : { headers: ask.pass }),
-        ...(ask.bearer === undefined ? {} : { bearer: ask.bearer }),
-        ...(ask.basic === undefined ? {} : { basic: ask.basic }),
-        ...(ask.header === undefined ? {} : { header: ask.header }),
-        ...(ask.query === undefined ? {} : { query: ask.query }),
-        ...(ask.bodyField === undefined ? {} : { body_field: ask.bodyField }),
-      },
-    })) as {
-      isError?: boolean;
-      content: { type: string; text?: string }[];
-      structuredContent?: {
-        status: number;
-        body: string;
-        body_encoding: string;
-        redacted: boolean;
-      };
-    };
-    const all = Buffer.from(JSON.stringify(result));
-    if (result.isError === true) {
-      const text = result.content.map((c) => c.text ?? '').join('\n');
-      const code = /\b([a-z]+(?:_[a-z]+)+)\b/.exec(text)?.[1] ?? null;
-      return { status: 0, code, body: Buffer.alloc(0), marked: false, all };
-    }
-    const s = result.structuredContent!;
-    const body = Buffer.from(s.body, s.body_encoding === 'base64' ? 'base64' : 'utf8');
-    return { status: s.status, code: null, body, marked: s.redacted, all };
-  }
-
-  async function viaCli(ask: Ask, output: 'text' | 'json'): Promise<Seen> {
-    const face = `cli-${output}`;
-    const args = ['call', '--url', url(ask, face), '--output', output];
-    if (ask.method !== undefined) args.push('--method', ask.method);
-    if (ask.body !== undefined) args.push('--body', ask.body);
-    if (ask.bearer !== undefined) args.push('--bearer', ask.bearer);
-    if (ask.basic !== undefined) args.push('--basic', ask.basic);
-    for (const [n, k] of Object.entries(ask.header ?? {})) args.push('--header', `${n}=${k}`);
-    for (const [n, k] of Object.entries(ask.query ?? {})) args.push('--query', `${n}=${k}`);
-    for (const [n, k] of Object.entries(ask.bodyField ?? {}))
-      args.push('--body-field', `${n}=${k}`);
-    for (const [n, v] of Object.entries(ask.pass ?? {})) args.push('--pass-header', `${n}: ${v}`);
-    const result = await runCli(args, { home, env });
-    const all = Buffer.from(result.stdout + result.stderr);
-    if (output === 'json') {
-      const envelope = JSON.parse(result.stdout) as {
-        status: number;
-        body: string;
-        body_encoding?: string;
-        redacted: boolean;
-        error: string | null;
-      };
-      const body = Buffer.from(
-        envelope.body,
-        envelope.body_encoding === 'base64' ? 'base64' : 'utf8',
-      );
-      return {
-        status: envelope.status,
-        code: envelope.error,
-        body,
-        marked: envelope.redacted,
-        all,
-      };
-    }
-    const status = Number(/^HTTP (\d+)/.exec(result.stdout)?.[1] ?? 0);
-    const code = /\[([a-z_]+)\]\s*$/.exec(result.stderr)?.[1] ?? null;
-    const body = Buffer.from(result.stdout.replace(/^HTTP \d+\n\n/, '').replace(/\n$/, ''));
-    // Text output shows no headers: a scrub there leaves no mark to see.
-    return { status, code, body, marked: null, all };
-  }
+  const { url, viaProxy, viaSdk, viaMcp, viaCli } = createFaces(() => ({
+    hostileUrl: hostile.url,
+    proxyPort: proxy.ready.port,
+    proxyToken: proxy.ready.token,
+    sdk,
+    mcp,
+    home,
+    env,
+  }));
 
   /** The same request straight to the upstream, with the values filled in by hand. */
   function direct(row: Row): Promise<Buffer> {
@@ -773,12 +595,6 @@ describe('a hostile upstream that stores and reflects (issue 10)', () => {
     for (const value of ALL) expect(everything.includes(Buffer.from(value))).toBe(false);
   });
 });
-
-function rawHeaderBytes(raw: string[]): Buffer {
-  const lines: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
-  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-}
 
 function pinList(): Buffer {
   return Buffer.from(
