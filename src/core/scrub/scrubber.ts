@@ -213,11 +213,10 @@ function scrubberOver(
 
     /** A decoded view: scanned, and explored when it reads as text or holds UTF-16. */
     const deeper = (view: View, depth: number): void => {
-      if (readsAsText(view.bytes, minWindow)) {
-        explore(view, depth + 1);
-        return;
-      }
-      scan(view);
+      if (readsAsText(view.bytes, minWindow)) explore(view, depth + 1);
+      else scan(view);
+      // The runs of one alignment are decoded into one view: text and UTF-16 can sit side by
+      // side in it, so UTF-16 is looked for either way.
       if (depth + 1 < MAX_DEPTH && view.bytes.indexOf(0) !== -1 && holdsUtf16(view.bytes)) {
         explore(utf16View(view, 'le', 0), depth + 2);
         explore(utf16View(view, 'le', 1), depth + 2);
