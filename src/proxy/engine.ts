@@ -345,9 +345,16 @@ export function createEngine(options: EngineOptions): Engine {
       });
       // Headers: drop or scrub them now.
       const { headers, count: redactedCount } = redactHeaders(decoded.headers, scrubber);
+      // An event stream (SSE: model tokens, progress) is released an event line at a time, as
+      // program output is, so it is not held back a kilobyte at a time. A value with line
+      // breaks in it (a PEM key) is still found line by line: each of its lines is a run.
+      const eventStream = /^\s*text\/event-stream/i.test(
+        headers.find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? '',
+      );
       const scrubStream = createScrubStream(scrubber, {
         maxBytes: limits.maxResponseBytes,
         tooLarge: () => tooLarge(target),
+        lines: eventStream,
         ...(decoded.utf16 === undefined ? {} : { hints: { utf16: decoded.utf16 } }),
       });
       const body = decoded.body;

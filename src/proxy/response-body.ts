@@ -198,6 +198,18 @@ function embeddedStart(bytes: Uint8Array, from: number): number {
   return -1;
 }
 
+const MAGICS = [Buffer.from([0x1f, 0x8b, 0x08]), Buffer.from([0x50, 0x4b, 0x03, 0x04])];
+
+/** How many bytes at the end of `bytes` could begin a magic number cut off by the chunk end. */
+function magicPrefixAtEnd(bytes: Uint8Array): number {
+  for (let n = 3; n >= 1; n--) {
+    if (bytes.length < n) continue;
+    const end = bytes.subarray(bytes.length - n);
+    if (MAGICS.some((magic) => n < magic.length && magic.subarray(0, n).equals(end))) return n;
+  }
+  return 0;
+}
+
 /**
  * Passes a plain body through; holds a compressed or archived one whole (from where it
  * starts, at the start or further in), looks inside it, and passes it on only if no layer
@@ -207,15 +219,15 @@ function createInspector(options: BodyOptions): Transform {
   let mode: 'sniff' | 'pass' | 'hold' = 'sniff';
   let chunks: Buffer[] = [];
   let size = 0;
-  // The last three bytes seen in pass mode are held back until the next chunk, so that a
-  // magic number cut between two chunks is still seen before any of it is passed on.
+  // Bytes at the end of a chunk that could begin a magic number are held back until the next
+  // chunk, so that a magic number cut between two chunks is seen before any of it is passed.
   let tail: Buffer = Buffer.alloc(0);
   /** Passes bytes on, unless a compressed member starts in them: then holds from there. */
   const pass = (stream: Transform, bytes: Buffer) => {
     const joined = tail.length === 0 ? bytes : Buffer.concat([tail, bytes]);
     const at = embeddedStart(joined, 0);
     if (at === -1) {
-      const keep = Math.max(0, joined.length - 3);
+      const keep = joined.length - magicPrefixAtEnd(joined);
       if (keep > 0) stream.push(joined.subarray(0, keep));
       tail = Buffer.from(joined.subarray(keep));
       return;

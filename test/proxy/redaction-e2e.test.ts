@@ -33,6 +33,13 @@ const MODES: Record<string, (v: string) => string> = {
   'hex-upper': (v) => Buffer.from(v).toString('hex').toUpperCase(),
 };
 
+/** Resolved by the SSE test once the first event reached the client. */
+const sseSeen = (() => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+})();
+
 function bearerOf(header: string | undefined): string {
   return (header ?? '').replace(/^Bearer /, '');
 }
@@ -86,6 +93,13 @@ async function startEchoUpstream(): Promise<Upstream> {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('x'.repeat(2 * 1024 * 1024 - 3));
         return void res.end(value);
+      }
+      case 'sse-live': {
+        // One event, then nothing until the test says it has seen that event arrive.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"token":"first"}\n\n');
+        await sseSeen.promise;
+        return void res.end(`data: {"echo":"${value}"}\n\n`);
       }
       case 'sse': {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -193,6 +207,39 @@ describe('response redaction, end to end against a real upstream', () => {
     expect(result.headers['x-as-request-id']).toMatch(/^evt_/);
     if (mode !== 'big' && mode !== 'sse') expect(result.headers['x-as-redacted']).toBe('true');
     expect(result.headers['content-encoding']).toBeUndefined();
+  });
+
+  it('an event stream is released an event at a time, and still scrubbed', async () => {
+    // The upstream sends its second event only after the client has the first: a proxy that
+    // held the stream back (a kilobyte at a time) would never let this finish.
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: proxy.state.port,
+          path: '/proxy',
+          method: 'GET',
+          headers: {
+            'X-AS-Session-Token': proxy.state.session_token!,
+            'X-AS-Target-URL': `${upstream.url}/echo?mode=sse-live`,
+            'X-AS-Inject-Bearer': 'API_KEY',
+          },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => {
+            text += chunk.toString();
+            if (text.includes('"first"')) sseSeen.resolve();
+          });
+          res.on('end', () => resolve(text));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(body).toContain('data: {"token":"first"}');
+    expect(findLeaks(body, VALUE)).toEqual([]);
+    expect(body).toContain('[REDACTED_BY_AGENTSECRETS]');
   });
 
   it('Basic: the pair, its base64 and the password alone are scrubbed', async () => {

@@ -117,7 +117,8 @@ export async function envRun(
     // Every value in scope, not only the child's: it may fetch one it was not given from an
     // API that stored it.
     mask: compileScrubber([...secrets.values(), ...mask], { window: ctx.config.scrubWindow }),
-    lines: ![...secrets.values(), ...mask].some((value) => value.includes('\n')),
+    // A line at a time: a value with line breaks (a PEM key) is found line by line.
+    lines: true,
     noMask,
     streams: { stdout: process.stdout, stderr: process.stderr },
     cwd: ctx.config.cwd,

@@ -75,15 +75,10 @@ export interface Scrubber {
 /** Compiles the values to scrub. Empty values are ignored. */
 export function compileScrubber(values: Iterable<string>, options: ScrubberOptions = {}): Scrubber {
   const window = Math.max(MIN_WINDOW, Math.floor(options.window ?? DEFAULT_WINDOW));
-  const sources: MatchSource[] = [];
-  let size = 0;
-  for (const value of new Set(values)) {
-    if (value.length === 0) continue;
-    size++;
-    sources.push(...sourcesOf(value, window));
-  }
-  const matcher = compileMatcher(sources);
+  // Read once: `values` may be an iterator.
   const unique = [...new Set(values)].filter((v) => v.length > 0);
+  const size = unique.length;
+  const matcher = compileMatcher(unique.flatMap((value) => sourcesOf(value, window)));
   // Built on first use: most scrubbers never see a suspicious header name.
   let encoded: Matcher | undefined;
   const encodedMatcher = () =>

@@ -26,8 +26,8 @@ export interface StreamOptions {
   /**
    * Release complete lines at once (program output read line by line, such as an MCP server
    * over stdio), unless the trailing lines could continue an encoded value: base64 lines, a
-   * quoted-printable soft break, a backslash at the end of the line. Only for values without
-   * a line break.
+   * quoted-printable soft break, a backslash at the end of the line. A value with line breaks
+   * in it is then found line by line (each line of it is a run of the value).
    */
   lines?: boolean;
   hints?: Omit<ScanHints, 'offset'>;
