@@ -14,6 +14,7 @@ import {
   decodeAccountSecrets,
   deriveAccountKeys,
   encodeAccountSecrets,
+  memberFingerprint,
   unwrapAccountSecrets,
   wrapAccountSecrets,
 } from './crypto.js';
@@ -67,10 +68,16 @@ async function remember(
   await vault.setReserved(ACCOUNT_SCOPE, KEYS_NAME, encodeAccountSecrets(keys));
   await vault.setReserved(ACCOUNT_SCOPE, REFRESH_NAME, session.refresh_token);
   const account = { email: session.user.email, userId: session.user.id, serverUrl };
+  const sodium = await loadSodium();
   await services.workspaces.updateConfig((c) => ({
     ...c,
     server_url: serverUrl,
-    account: { email: account.email, user_id: account.userId, server_url: serverUrl },
+    account: {
+      email: account.email,
+      user_id: account.userId,
+      server_url: serverUrl,
+      fingerprint: memberFingerprint(sodium, keys.box.publicKey, keys.sign.publicKey),
+    },
   }));
   const api = createSyncApi(serverUrl, sessionStore(services, vault));
   api.useAccess(session.access_token);

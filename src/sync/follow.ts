@@ -3,7 +3,7 @@ import { loadSodium } from '../crypto/sodium.js';
 import type { Services } from '../services.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { type AccountSession, openAccount } from './account.js';
-import { syncDoc } from './team.js';
+import { ownKeys, syncDoc } from './team.js';
 
 /**
  * Keeps a key holder's copy of every team workspace's signed document current (DESIGN §10):
@@ -52,7 +52,13 @@ export function startTeamFollower(options: {
     const reports: SyncReport[] = [];
     for (const workspace of teams) {
       try {
-        const { changed } = await syncDoc(services, session.api, sodium, workspace);
+        const { changed } = await syncDoc(
+          services,
+          session.api,
+          sodium,
+          workspace,
+          ownKeys({ session }),
+        );
         const at = Date.now();
         last.set(workspace.id, at);
         // Other processes (a CLI `call` without the key holder) read freshness from disk.

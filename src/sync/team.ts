@@ -18,7 +18,22 @@ import {
   openGrant,
   signDoc,
 } from './crypto.js';
-import { type DocMember, docBody, type TrustedDoc, verifyDoc, type WorkspaceDoc } from './doc.js';
+import {
+  type DocMember,
+  docBody,
+  parseDocBody,
+  type TrustedDoc,
+  verifyDoc,
+  type WorkspaceDoc,
+} from './doc.js';
+import {
+  anchorFor,
+  checkOwnKeys,
+  checkTypedFingerprint,
+  type DocAdmin,
+  docAdmins,
+  type OwnKeys,
+} from './trust.js';
 import type { RotateRecord, SignedDoc } from './wire.js';
 import { printable } from './api.js';
 
@@ -223,14 +238,37 @@ export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<Rem
   return remote;
 }
 
+/** This account's public identity, as a signed document must name it. */
+export function ownKeys(ctx: Pick<TeamContext, 'session'>): OwnKeys {
+  return {
+    user_id: ctx.session.account.userId,
+    email: ctx.session.account.email,
+    box_public: toBase64(ctx.session.keys.box.publicKey),
+    sign_public: toBase64(ctx.session.keys.sign.publicKey),
+  };
+}
+
+/** Vault name (per workspace) of the admin fingerprint an invite code pinned. */
+export const ADMIN_PIN_NAME = 'admin-pin';
+
+/** How a first join is vouched for: a pinned admin fingerprint, or a human at the terminal. */
+export interface JoinTrust {
+  /** The inviting admin's fingerprint from an invite code (else one saved by `--invite`). */
+  pin?: string;
+  /** Asks the human to vouch for the signing admin (typing its fingerprint's first chars). */
+  vouch?: (admin: DocAdmin) => Promise<void>;
+}
+
 /**
- * Joins (or refreshes) a team workspace this account is a confirmed member of: verifies the
- * document (trust on first use: the admins' fingerprints are returned for the user to check),
- * opens the key grants, and records the workspace here. Returns the admins seen first-hand.
+ * Joins (or refreshes) a team workspace this account is a confirmed member of. The first
+ * time, nothing the server says is trusted (F3): the document must be signed by the admin
+ * whose fingerprint an invite code pinned, or that a human vouched for at the terminal. The
+ * document must name this account with its own keys (F4). Then the key grants are opened.
  */
 export async function joinTeamWorkspace(
   ctx: TeamContext,
   id: string,
+  trust: JoinTrust = {},
 ): Promise<{
   workspace: Workspace;
   newlyTrusted: { id: string; email: string; fingerprint: string }[];
@@ -241,8 +279,12 @@ export async function joinTeamWorkspace(
   const existing = (await ctx.services.workspaces.readWorkspaces()).workspaces.find(
     (w) => w.id === id,
   );
-  const trusted = existing?.team === undefined ? null : trustedOf(existing.team);
+  const trusted =
+    existing?.team === undefined
+      ? await firstAnchor(ctx, id, remote.doc, trust)
+      : trustedOf(existing.team);
   const doc = verifyDoc(ctx.sodium, id, remote.doc, trusted);
+  checkOwnKeys(ctx.sodium, doc, ownKeys(ctx), { mustBeListed: true });
   await openGrants(ctx, id, doc, remote.grants);
   const pinned = { ...(existing?.team?.pinned ?? {}) };
   // The admins as the signed document names them, with fingerprints computed here.
@@ -262,6 +304,26 @@ export async function joinTeamWorkspace(
   });
   await select(ctx, id);
   return { workspace, newlyTrusted };
+}
+
+/** The anchor of a first join: the pinned admin, or the one a human vouched for. */
+async function firstAnchor(
+  ctx: TeamContext,
+  id: string,
+  incoming: SignedDoc,
+  trust: JoinTrust,
+): Promise<TrustedDoc> {
+  const doc = parseDocBody(incoming.body);
+  const pin = trust.pin ?? (await ctx.vault.getReserved(id, ADMIN_PIN_NAME));
+  if (pin !== undefined) return anchorFor(ctx.sodium, doc, incoming.signer, pin);
+  const signer = docAdmins(ctx.sodium, doc).find((a) => a.user_id === incoming.signer);
+  if (signer === undefined || trust.vouch === undefined)
+    throw new AgentSecretsError(
+      'needs_terminal',
+      "joining a team workspace the first time needs the invite code from its admin (`agentsecrets workspace join CODE`), or a human at a terminal to check the admin's key fingerprint",
+    );
+  await trust.vouch(signer);
+  return anchorFor(ctx.sodium, doc, incoming.signer, signer.fingerprint);
 }
 
 /**
@@ -346,6 +408,7 @@ export async function syncDoc(
   api: AccountSession['api'],
   sodium: Sodium,
   workspace: Workspace,
+  self?: OwnKeys,
 ): Promise<{ changed: boolean; workspace: Workspace }> {
   const team = teamOf(workspace);
   const answer = await api.call<{ unchanged?: boolean; doc?: SignedDoc; seq: number }>(
@@ -354,6 +417,7 @@ export async function syncDoc(
   );
   if (answer.unchanged === true || answer.doc === undefined) return { changed: false, workspace };
   const doc = verifyDoc(sodium, workspace.id, answer.doc, trustedOf(team));
+  if (self !== undefined) checkOwnKeys(sodium, doc, self, { mustBeListed: false });
   return { changed: true, workspace: await applyDoc(services, workspace.id, answer.doc, doc) };
 }
 
@@ -367,7 +431,9 @@ export async function updateDoc(
   change: (doc: WorkspaceDoc) => void,
 ): Promise<Workspace> {
   for (let attempt = 0; ; attempt++) {
-    const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+    const current = (
+      await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+    ).workspace;
     const team = teamOf(current);
     if (team.role !== 'admin')
       throw new AgentSecretsError(
@@ -456,7 +522,10 @@ export async function confirm(
   ctx: TeamContext,
   workspace: Workspace,
   member: RemoteMember,
+  typedFingerprint: string,
 ): Promise<void> {
+  // The human typed what the invitee reads on their own machine; the server's keys must match.
+  checkTypedFingerprint(typedFingerprint, fingerprintOf(ctx.sodium, member), member.email);
   // First the signed document names the member with the keys the human just checked; only
   // then is the key sealed to them. Rotations seal only to members the document names.
   const current = await updateDoc(ctx, workspace, (doc) => {
@@ -498,7 +567,9 @@ export async function setRole(
   email: string,
   role: 'admin' | 'member',
 ): Promise<RemoteMember> {
-  const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+  const current = (
+    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+  ).workspace;
   const team = teamOf(current);
   const remote = await remoteWorkspace(ctx, current.id);
   activeMember(remote, email);
@@ -599,7 +670,9 @@ export async function removeMember(
   removed: RemoteMember | null;
   tokenKeyReplaced: boolean;
 }> {
-  const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+  const current = (
+    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+  ).workspace;
   const team = teamOf(current);
   const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
   const remote = await remoteWorkspace(ctx, current.id);

@@ -83,7 +83,13 @@ export interface ConfigFile {
   backend: 'keychain' | 'passphrase' | null;
   server_url: string | null;
   /** The signed-in sync account (no secrets: its keys and session live in the vault). */
-  account: { email: string; user_id: string; server_url: string } | null;
+  account: {
+    email: string;
+    user_id: string;
+    server_url: string;
+    /** This account's key fingerprint (public), for the admin who confirms it. */
+    fingerprint?: string;
+  } | null;
 }
 
 /** ./.agentsecrets/project.json: binds a folder to a project (ids and names only). */
@@ -246,6 +252,7 @@ export function parseConfigFile(raw: unknown): ConfigFile {
               email: str(a.email, 'config.account.email'),
               user_id: str(a.user_id, 'config.account.user_id'),
               server_url: str(a.server_url, 'config.account.server_url'),
+              ...(typeof a.fingerprint === 'string' ? { fingerprint: a.fingerprint } : {}),
             };
           })(),
   };
