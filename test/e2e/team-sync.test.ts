@@ -86,6 +86,7 @@ describe.each(['file', 'postgres'] as const)(
     let proxy: Daemon<{ port: number; session_token: string }> | undefined;
     const outputs: string[] = [];
     let workspaceId: string;
+    let inviteCode: string;
 
     async function startServer(): Promise<void> {
       const args = [
@@ -189,10 +190,11 @@ describe.each(['file', 'postgres'] as const)(
           '--yes',
         ]);
         expect(allow.code, allow.stdout).toBe(0);
-        const invited = json<{ status: string }>(
+        const invited = json<{ status: string; invite_code: string }>(
           await a.cli(['workspace', 'invite', b.email, '--json']),
         );
         expect(invited.status).toBe('invited');
+        inviteCode = invited.invite_code;
       },
     );
 
@@ -209,6 +211,8 @@ describe.each(['file', 'postgres'] as const)(
             serverUrl(),
             '--email',
             b.email,
+            '--invite',
+            inviteCode,
             '--weak-kdf-for-tests',
             '--json',
           ]),
@@ -223,7 +227,13 @@ describe.each(['file', 'postgres'] as const)(
           status: 'pending',
           fingerprint: signed.fingerprint,
         });
-        const confirmed = await a.pty(['workspace', 'confirm', b.email, '--yes']);
+        const confirmed = await a.pty([
+          'workspace',
+          'confirm',
+          b.email,
+          '--fingerprint',
+          signed.fingerprint.replace(/ /g, '').slice(0, 8),
+        ]);
         expect(confirmed.code, confirmed.stdout).toBe(0);
         expect(confirmed.stdout).toContain(signed.fingerprint);
         const joined = json<{ role: string }>(
