@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { parseSecretKey } from '../dist/src/crypto/secret-key.js';
 import { deriveAccountKeys } from '../dist/src/sync/crypto.js';
 import { median, timeCommand } from './lib.mjs';
 
@@ -27,6 +28,8 @@ const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const root = await mkdtemp(join(tmpdir(), 'agentsecrets-bench-sync-'));
 const PASSWORD = `bench-password-${randomBytes(4).toString('hex')}`;
 const children = [];
+/** Each account's secret key, from its sign-up (a second machine and the token need it). */
+const secretKeys = new Map();
 
 function run(home, args, input, extra = {}) {
   mkdirSync(home, { recursive: true });
@@ -76,7 +79,8 @@ async function startServer(home, args) {
 async function seed(url, count, email) {
   const home = join(root, `${email}-${randomBytes(3).toString('hex')}`);
   run(home, ['init', '--backend', 'passphrase']);
-  run(home, ['signup', '--server', url, '--email', email]);
+  const signed = JSON.parse(run(home, ['signup', '--server', url, '--email', email, '--json']));
+  secretKeys.set(email, signed.secret_key);
   run(home, ['workspace', 'create', 'bench']);
   run(home, ['project', 'create', 'web']);
   run(home, ['project', 'use', 'web', '--global']);
@@ -94,7 +98,9 @@ async function seed(url, count, email) {
 function secondMachine(url, email) {
   const home = join(root, `${email}-2-${randomBytes(3).toString('hex')}`);
   run(home, ['init', '--backend', 'passphrase']);
-  run(home, ['login', '--server', url, '--email', email]);
+  run(home, ['login', '--server', url, '--email', email], '', {
+    AGENTSECRETS_SECRET_KEY: secretKeys.get(email),
+  });
   run(home, ['workspace', 'switch', 'bench']);
   run(home, ['project', 'use', 'web', '--global']);
   return home;
@@ -130,7 +136,7 @@ async function accessToken(url, email) {
     return r.json();
   };
   const { kdf } = await post('/v1/auth/params', { email });
-  const { authKey } = await deriveAccountKeys(PASSWORD, kdf);
+  const { authKey } = await deriveAccountKeys(PASSWORD, kdf, parseSecretKey(secretKeys.get(email)));
   const session = await post('/v1/auth/login', {
     email,
     auth_key: Buffer.from(authKey).toString('base64'),

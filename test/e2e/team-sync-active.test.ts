@@ -41,6 +41,7 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
   let projectId: string;
   const fp: Record<string, string> = {};
   const ids: Record<string, string> = {};
+  const secretKeys: Record<string, string> = {};
 
   beforeAll(async () => {
     if (skip) return;
@@ -57,9 +58,12 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
     ok(await u.cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests']));
     const args = ['signup', '--server', h.url(), '--email', u.email, '--weak-kdf-for-tests'];
     if (invite !== undefined) args.push('--invite', invite);
-    const signed = json<{ fingerprint: string; user_id: string }>(await u.cli([...args, '--json']));
+    const signed = json<{ fingerprint: string; user_id: string; secret_key: string }>(
+      await u.cli([...args, '--json']),
+    );
     fp[u.email] = signed.fingerprint;
     ids[u.email] = signed.user_id;
+    secretKeys[u.email] = signed.secret_key;
   }
 
   async function inviteCode(email: string): Promise<string> {
@@ -96,6 +100,40 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       projectId = (await services.workspaces.readWorkspaces()).workspaces.find(
         (w) => w.id === workspaceId,
       )!.projects[0]!.id;
+    },
+  );
+
+  it.skipIf(skip)(
+    'F5: a new device needs the secret key; a short AGENTSECRETS_PASSWORD is refused',
+    async () => {
+      const short = await h.user('eve@example.com', 'abc');
+      ok(await short.cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests']));
+      const weak = await short.cli(['signup', '--server', h.url(), '--email', short.email]);
+      expect(weak.code).toBe(2);
+      expect(weak.stderr).toMatch(/AGENTSECRETS_PASSWORD is too short/);
+      // Sign-up with the default Argon2id cost: a login refuses a weaker one.
+      const fay = await h.user('fay@example.com', canary('PWF'));
+      ok(await fay.cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests']));
+      const signed = json<{ secret_key: string }>(
+        await fay.cli(['signup', '--server', h.url(), '--email', fay.email, '--json']),
+      );
+      ok(await fay.cli(['workspace', 'create', 'fays']));
+      const login = async (extra: Record<string, string>) => {
+        const device = await h.user(fay.email, fay.env.AGENTSECRETS_PASSWORD!, extra);
+        ok(await device.cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests']));
+        const result = await device.cli(['login', '--server', h.url(), '--email', fay.email]);
+        return { device, result };
+      };
+      const none = await login({});
+      expect(none.result.code).toBe(3);
+      expect(none.result.stderr).toMatch(/no account secret key/);
+      const wrong = await login({ AGENTSECRETS_SECRET_KEY: 'AS1-AAAAAA-AAAAA-AAAAA-AAAAA-AAAAA' });
+      expect(wrong.result.code).toBe(1);
+      expect(wrong.result.stderr).toMatch(/password or the account secret key is wrong/);
+      const right = await login({ AGENTSECRETS_SECRET_KEY: signed.secret_key });
+      ok(right.result);
+      // Fay's second device trusts the documents Fay signed without a code.
+      ok(await right.device.cli(['workspace', 'switch', 'fays']));
     },
   );
 

@@ -7,6 +7,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
+import { parseSecretKey } from '../../src/crypto/secret-key.js';
 import { loadSodium } from '../../src/crypto/sodium.js';
 import { createServices } from '../../src/services.js';
 import { ACCOUNT_SCOPE, openAccount } from '../../src/sync/account.js';
@@ -642,6 +643,21 @@ describe.each(['file', 'postgres'] as const)(
         }
         const logs = outputs.join('\n') + server.output();
         const stored = kind === 'postgres' ? await dumpDatabase(db!.url) : '';
+        // The account secret keys: printed once to their owners (the emergency kit), so
+        // absent from the server's store and logs only.
+        for (const u of [a, b]) {
+          const { vault } = await openHome(u);
+          const { key } = JSON.parse((await vault.getReserved(ACCOUNT_SCOPE, 'secret-key'))!) as {
+            key: string;
+          };
+          vault.close();
+          const raw = parseSecretKey(key);
+          for (const value of [key, Buffer.from(raw).toString('base64')]) {
+            expect(findLeaks(server.output(), value), 'server logs').toEqual([]);
+            if (kind === 'postgres') expect(findLeaks(stored, value), 'database dump').toEqual([]);
+            else expect(await scanTree(serverHome, value), 'file store').toEqual([]);
+          }
+        }
         for (const value of forbidden) {
           expect(findLeaks(logs, value), 'server logs and client output').toEqual([]);
           if (kind === 'postgres') expect(findLeaks(stored, value), 'database dump').toEqual([]);

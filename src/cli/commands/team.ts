@@ -1,6 +1,7 @@
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { TEST_KDF_COST } from '../../crypto/kdf.js';
-import { login, logout, signup } from '../../sync/account.js';
+import { login, logout, signup, storedSecretKey } from '../../sync/account.js';
+import type { UnlockedVault } from '../../vault/vault.js';
 import * as secretsSync from '../../sync/secrets.js';
 import {
   confirm,
@@ -47,6 +48,27 @@ async function password(ctx: CliContext, options: { confirm: boolean }): Promise
   if (options.confirm && (await ctx.prompt.hidden('Repeat the password: ')) !== first)
     throw new UsageError('the passwords differ; nothing was created');
   return first;
+}
+
+/**
+ * The account secret key for a login: the one this machine keeps for the email, else
+ * AGENTSECRETS_SECRET_KEY, else asked at the terminal (a new device).
+ */
+async function accountSecretKey(
+  ctx: CliContext,
+  vault: UnlockedVault,
+  address: string,
+): Promise<string> {
+  const stored = await storedSecretKey(vault, address);
+  if (stored !== undefined) return stored;
+  const fromEnv = ctx.config.env.AGENTSECRETS_SECRET_KEY;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (!ctx.prompt.interactive)
+    throw new AgentSecretsError(
+      'needs_terminal',
+      'this device has no account secret key: run this at a terminal, or set AGENTSECRETS_SECRET_KEY (it is in the emergency kit printed at sign-up)',
+    );
+  return ctx.prompt.hidden('Account secret key (from your emergency kit): ');
 }
 
 /** The account password minimum, on every way a password comes in (F5). */
@@ -108,9 +130,19 @@ export async function signupCommand(
         user_id: session.account.userId,
         server: url,
         fingerprint,
+        secret_key: session.secretKey,
         invite_workspace: code?.workspaceId ?? null,
       });
     ctx.out.line(`signed up as ${session.account.email} on ${url}`);
+    ctx.out.line('');
+    ctx.out.line('EMERGENCY KIT (shown once: write it down and keep it apart from this machine)');
+    ctx.out.line(`  server:      ${url}`);
+    ctx.out.line(`  email:       ${session.account.email}`);
+    ctx.out.line(`  secret key:  ${session.secretKey}`);
+    ctx.out.line(
+      '  Signing in on a new device needs your password and this secret key; nobody can recover either.',
+    );
+    ctx.out.line('');
     ctx.out.line(
       `your key fingerprint: ${fingerprint}; read its first ${FINGERPRINT_PREFIX} characters to the admin who confirms you (also in \`agentsecrets status\`)`,
     );
@@ -141,7 +173,13 @@ export async function loginCommand(
   const vault = await services.vault.unlock();
   try {
     ctx.out.progress('deriving keys from the password (Argon2id)…');
-    const session = await login(services, vault, { server: url, email: address, password: secret });
+    const secretKey = await accountSecretKey(ctx, vault, address);
+    const session = await login(services, vault, {
+      server: url,
+      email: address,
+      password: secret,
+      secretKey,
+    });
     const team = await teamContext(services, vault, session);
     await savePin(team, options.invite);
     const workspaces = await remoteWorkspaces(team);
