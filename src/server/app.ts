@@ -9,6 +9,7 @@ import { randomId } from '../core/ids.js';
 import { fromBase64 } from '../crypto/aead.js';
 import { loadSodium, type Sodium } from '../crypto/sodium.js';
 import { authKeyHash, memberFingerprint, verifyDocSignature } from '../sync/crypto.js';
+import { docHash, verifyHeartbeatSignature } from '../sync/chain.js';
 import { parseDocBody, type WorkspaceDoc } from '../sync/doc.js';
 import * as wire from '../sync/wire.js';
 import type { Sessions } from './auth.js';
@@ -48,6 +49,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 };
 
 const SMALL = 64 * 1024;
+/** Links of the document log per answer; a client pages through longer ones. */
+const CHAIN_PAGE = 2000;
 const PUSH = 32 * 1024 * 1024;
 const ROTATE = 128 * 1024 * 1024;
 
@@ -111,10 +114,12 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   const limit = (maxSize: number) =>
     bodyLimit({
       maxSize,
+      // The rest of the body is not read: the connection cannot carry another request.
       onError: (c) =>
         c.json(
           { error: 'request_too_large', message: `the request body is over ${maxSize} bytes` },
           413,
+          { connection: 'close' },
         ),
     });
 
@@ -251,7 +256,11 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
     const expectedSeq = current?.seq ?? 0;
     if (doc.workspace_id !== workspaceId)
       throw fail('signature_invalid', 'the document is for another workspace');
-    if (doc.seq !== expectedSeq + 1)
+    // The log stays one chain: a link must name the head it follows (clients check it too).
+    if (
+      doc.seq !== expectedSeq + 1 ||
+      (current !== undefined && doc.prev_hash !== null && doc.prev_hash !== docHash(current.body))
+    )
       throw fail(
         'conflict',
         `the workspace document moved on (now seq ${expectedSeq}); sync and retry`,
@@ -516,13 +525,52 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   app.get('/v1/workspaces/:ws/doc', async (c) => {
     await membership(c);
     const since = Number(c.req.query('since') ?? -1);
+    // Heartbeats first: one for seq N is signed after N was stored, so the doc read next is
+    // never older than a heartbeat sent with it.
+    const beats = await store.heartbeats(c.req.param('ws'));
     const doc = await store.doc(c.req.param('ws'));
     if (doc === undefined) throw fail('not_found', 'this workspace has no document');
-    if (doc.seq === since) return c.json({ unchanged: true, seq: doc.seq });
+    // Admins' signed heartbeats travel with every poll: members judge freshness by them.
+    const heartbeats = beats.map((h) => ({
+      signer: h.signer,
+      body: h.body,
+      signature: h.signature,
+    }));
+    if (doc.seq === since) return c.json({ unchanged: true, seq: doc.seq, heartbeats });
     return c.json({
       doc: { body: doc.body, signature: doc.signature, signer: doc.signer },
       seq: doc.seq,
+      heartbeats,
     });
+  });
+
+  /** The document log from a seq: the links a client walks to the head (F6). */
+  app.get('/v1/workspaces/:ws/docs', async (c) => {
+    await membership(c);
+    const after = Number(c.req.query('after') ?? 0);
+    if (!Number.isInteger(after) || after < 0)
+      throw fail('bad_request', 'after must be a document seq (0 or more)');
+    const links = await store.docChain(c.req.param('ws'), after, CHAIN_PAGE);
+    return c.json({
+      docs: links.map((d) => ({ body: d.body, signature: d.signature, signer: d.signer })),
+      more: links.length === CHAIN_PAGE,
+    });
+  });
+
+  /** An admin's heartbeat: signed (seq, head hash, time); the newest per admin is kept. */
+  app.post('/v1/workspaces/:ws/heartbeat', limit(SMALL), async (c) => {
+    const me = await membership(c, true);
+    const req = await body(c, wire.heartbeatRequest);
+    const [user] = await store.usersById([me.user_id]);
+    if (!verifyHeartbeatSignature(sodium, fromBase64(user!.sign_public), req.body, req.signature))
+      throw fail('signature_invalid', 'the heartbeat signature does not verify with your key');
+    await store.putHeartbeat({
+      workspace_id: c.req.param('ws'),
+      signer: me.user_id,
+      body: req.body,
+      signature: req.signature,
+    });
+    return c.json({ status: 'ok' });
   });
 
   app.put('/v1/workspaces/:ws/doc', limit(4 * 1024 * 1024), async (c) => {

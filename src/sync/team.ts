@@ -18,7 +18,9 @@ import {
   openGrant,
   signDoc,
 } from './crypto.js';
+import { docHash, type SignedHeartbeat, vouchedAt, walkChain } from './chain.js';
 import {
+  DEFAULT_MAX_STALENESS_S,
   type DocMember,
   docBody,
   parseDocBody,
@@ -93,7 +95,10 @@ function trustedOf(team: TeamInfo): TrustedDoc {
   return { seq: team.doc_seq, body: team.doc.body, admins };
 }
 
-function signed(ctx: TeamContext, doc: WorkspaceDoc): SignedDoc {
+/** Signs `doc` as the link after `prevBody` (the head it replaces; null for the first). */
+function signed(ctx: TeamContext, doc: WorkspaceDoc, prevBody: string | null): SignedDoc {
+  doc.prev_hash = prevBody === null ? null : docHash(prevBody);
+  doc.signer = ctx.session.account.userId;
   const body = docBody(doc);
   return {
     body,
@@ -153,6 +158,9 @@ export async function createTeamWorkspace(ctx: TeamContext, name: string): Promi
     name,
     seq: 1,
     issued_at: now,
+    prev_hash: null,
+    signer: ctx.session.account.userId,
+    max_staleness_s: DEFAULT_MAX_STALENESS_S,
     epoch: 1,
     admins: [myAdminEntry(ctx)],
     members: [myMemberEntry(ctx)],
@@ -179,7 +187,7 @@ export async function createTeamWorkspace(ctx: TeamContext, name: string): Promi
       Buffer.from(signingKey),
     ),
   ];
-  const signedDoc = signed(ctx, doc);
+  const signedDoc = signed(ctx, doc, null);
   await ctx.session.api.call('POST', '/v1/workspaces', { id, name, grants, doc: signedDoc });
   await ctx.vault.setReserved(id, keyName(1), toBase64(workspaceKey));
   workspaceKey.fill(0);
@@ -415,14 +423,59 @@ export async function syncDoc(
   self?: OwnKeys,
 ): Promise<{ changed: boolean; workspace: Workspace }> {
   const team = teamOf(workspace);
-  const answer = await api.call<{ unchanged?: boolean; doc?: SignedDoc; seq: number }>(
-    'GET',
-    `/v1/workspaces/${encodeURIComponent(workspace.id)}/doc?since=${team.doc_seq}`,
+  const id = encodeURIComponent(workspace.id);
+  const answer = await api.call<{
+    unchanged?: boolean;
+    doc?: SignedDoc;
+    seq: number;
+    heartbeats?: SignedHeartbeat[];
+  }>('GET', `/v1/workspaces/${id}/doc?since=${team.doc_seq}`);
+  let head = { signed: team.doc, doc: parseDocBody(team.doc.body) };
+  let changed = false;
+  if (answer.unchanged !== true && answer.doc !== undefined) {
+    // Walk every link from the one trusted here (F6), not only the newest.
+    const links: SignedDoc[] = [];
+    for (let after = team.doc_seq; ;) {
+      const page = await api.call<{ docs: SignedDoc[]; more: boolean }>(
+        'GET',
+        `/v1/workspaces/${id}/docs?after=${after}`,
+      );
+      links.push(...page.docs);
+      if (!page.more || page.docs.length === 0) break;
+      after = parseDocBody(page.docs.at(-1)!.body).seq;
+    }
+    const walked = walkChain(sodium, workspace.id, trustedOf(team), links);
+    if (walked === null || walked.signed.body !== answer.doc.body) {
+      // No newer link, or a log that does not end at the head served: judge the head alone
+      // (same seq and body is fine; anything else is refused).
+      verifyDoc(sodium, workspace.id, answer.doc, trustedOf(team));
+      if (answer.doc.body !== team.doc.body)
+        throw new AgentSecretsError(
+          'signature_invalid',
+          `the workspace document log from the server does not lead to the document it serves (seq ${answer.seq}); the cached copy stays in force. Tell a workspace admin`,
+        );
+    } else {
+      if (self !== undefined) checkOwnKeys(sodium, walked.doc, self, { mustBeListed: false });
+      head = walked;
+      changed = true;
+    }
+  }
+  const vouched = vouchedAt(
+    sodium,
+    { doc: head.doc, body: head.signed.body },
+    answer.heartbeats ?? [],
   );
-  if (answer.unchanged === true || answer.doc === undefined) return { changed: false, workspace };
-  const doc = verifyDoc(sodium, workspace.id, answer.doc, trustedOf(team));
-  if (self !== undefined) checkOwnKeys(sodium, doc, self, { mustBeListed: false });
-  return { changed: true, workspace: await applyDoc(services, workspace.id, answer.doc, doc) };
+  const known = Date.parse(team.heartbeat_at ?? '') || 0;
+  if (!changed && (vouched === null || vouched <= known)) return { changed: false, workspace };
+  const applied = changed
+    ? await applyDoc(services, workspace.id, head.signed, head.doc)
+    : workspace;
+  if (vouched === null) return { changed, workspace: applied };
+  const at = new Date(vouched).toISOString();
+  await services.workspaces.updateWorkspace(workspace.id, (w) => {
+    if (w.team !== undefined) w.team.heartbeat_at = at;
+  });
+  return { changed, workspace: { ...applied, team: { ...applied.team!, heartbeat_at: at } } };
 }
 
 /**
@@ -448,7 +501,7 @@ export async function updateDoc(
     change(doc);
     doc.seq = team.doc_seq + 1;
     doc.issued_at = new Date().toISOString();
-    const next = signed(ctx, doc);
+    const next = signed(ctx, doc, team.doc.body);
     try {
       await ctx.session.api.call('PUT', `/v1/workspaces/${encodeURIComponent(current.id)}/doc`, {
         doc: next,
@@ -603,7 +656,7 @@ export async function setRole(
       ),
     );
   }
-  const next = signed(ctx, doc);
+  const next = signed(ctx, doc, team.doc.body);
   await ctx.session.api.call(
     'POST',
     `/v1/workspaces/${encodeURIComponent(current.id)}/members/${encodeURIComponent(member.id)}/role`,
@@ -738,7 +791,7 @@ export async function removeMember(
   doc.epoch = epoch;
   doc.seq = team.doc_seq + 1;
   doc.issued_at = new Date().toISOString();
-  const next = signed(ctx, doc);
+  const next = signed(ctx, doc, team.doc.body);
   options.onProgress?.('sending the rotation');
   await ctx.session.api.call('POST', `/v1/workspaces/${encodeURIComponent(current.id)}/rotate`, {
     from_epoch: team.epoch,

@@ -52,6 +52,8 @@ export interface TeamInfo {
   doc: { body: string; signature: string; signer: string };
   doc_seq: number;
   synced_at: string | null;
+  /** When an admin last signed that this document is current (a heartbeat), if known. */
+  heartbeat_at?: string | null;
   pinned: Record<string, string>;
 }
 
@@ -185,6 +187,7 @@ function parseTeamInfo(raw: unknown, path: string): TeamInfo {
     },
     doc_seq: num(t.doc_seq, `${path}.doc_seq`),
     synced_at: optStr(t.synced_at, `${path}.synced_at`) ?? null,
+    heartbeat_at: optStr(t.heartbeat_at, `${path}.heartbeat_at`) ?? null,
     pinned: Object.fromEntries(
       Object.entries(pinned).map(([k, v]) => [k, str(v, `${path}.pinned.${k}`)]),
     ),

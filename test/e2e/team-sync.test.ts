@@ -521,7 +521,7 @@ describe.each(['file', 'postgres'] as const)(
         const sync = await b.cli(['proxy', 'sync', '--json']);
         const report = JSON.parse(sync.stdout) as { workspaces: { ok: boolean; error?: string }[] };
         expect(report.workspaces[0]).toMatchObject({ ok: false });
-        expect(report.workspaces[0]!.error).toMatch(/signature does not verify/);
+        expect(report.workspaces[0]!.error).toMatch(/signature .*does not verify|does not follow/);
         const list = json<{ pattern: string }[]>(
           await b.cli(['workspace', 'allowlist', 'list', '--json']),
         );

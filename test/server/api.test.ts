@@ -16,6 +16,7 @@ import {
   makeGrant,
   signDoc,
 } from '../../src/sync/crypto.js';
+import { signHeartbeat } from '../../src/sync/chain.js';
 import { docBody, type WorkspaceDoc } from '../../src/sync/doc.js';
 import { defaultPolicy } from '../../src/workspace/model.js';
 import { freshDatabase, postgresUnavailable } from '../helpers/postgres.js';
@@ -138,6 +139,9 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
       name: 'acme',
       seq,
       issued_at: new Date().toISOString(),
+      prev_hash: null,
+      signer: null,
+      max_staleness_s: 86400,
       epoch,
       admins: admins.map((a) => ({
         user_id: a.id,
@@ -321,7 +325,71 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
         undefined,
         member.access,
       );
-      expect(unchanged.json).toEqual({ unchanged: true, seq: 2 });
+      expect(unchanged.json).toEqual({ unchanged: true, seq: 2, heartbeats: [] });
+      // The log keeps both documents; a member reads the chain from a seq.
+      const chain = await send(
+        'GET',
+        `/v1/workspaces/${workspaceId}/docs?after=0`,
+        undefined,
+        member.access,
+      );
+      expect(
+        (chain.json.docs as { body: string }[]).map(
+          (d) => (JSON.parse(d.body) as WorkspaceDoc).seq,
+        ),
+      ).toEqual([1, 2]);
+      const after1 = await send(
+        'GET',
+        `/v1/workspaces/${workspaceId}/docs?after=1`,
+        undefined,
+        member.access,
+      );
+      expect((after1.json.docs as unknown[]).length).toBe(1);
+    },
+  );
+
+  it.skipIf(skip)(
+    'heartbeats: admins only, signed by themselves, newest kept and relayed',
+    async () => {
+      const head = { workspace_id: workspaceId, seq: 2, body: '{}' };
+      const beat = (u: User, at: number) =>
+        signHeartbeat(sodium, { userId: u.id, sign: u.keys.sign }, head, new Date(at));
+      const byMember = beat(member, 1);
+      const refused = await send(
+        'POST',
+        `/v1/workspaces/${workspaceId}/heartbeat`,
+        { body: byMember.body, signature: byMember.signature },
+        member.access,
+      );
+      expect(refused.status).toBe(403);
+      const forged = beat(member, 2);
+      const notTheirs = await send(
+        'POST',
+        `/v1/workspaces/${workspaceId}/heartbeat`,
+        { body: forged.body, signature: forged.signature },
+        admin.access,
+      );
+      expect(notTheirs.json.error).toBe('signature_invalid');
+      for (const at of [1000, 2000]) {
+        const hb = beat(admin, at);
+        const ok = await send(
+          'POST',
+          `/v1/workspaces/${workspaceId}/heartbeat`,
+          { body: hb.body, signature: hb.signature },
+          admin.access,
+        );
+        expect(ok.status).toBe(200);
+      }
+      const polled = await send(
+        'GET',
+        `/v1/workspaces/${workspaceId}/doc?since=2`,
+        undefined,
+        member.access,
+      );
+      const relayed = polled.json.heartbeats as { signer: string; body: string }[];
+      expect(relayed).toHaveLength(1);
+      expect(relayed[0]!.signer).toBe(admin.id);
+      expect(JSON.parse(relayed[0]!.body).at).toBe(new Date(2000).toISOString());
     },
   );
 

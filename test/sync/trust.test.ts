@@ -44,6 +44,9 @@ function doc(admin: typeof ada, members: (typeof ada)['entry'][]): WorkspaceDoc 
     name: 'acme',
     seq: 4,
     issued_at: new Date(0).toISOString(),
+    prev_hash: null,
+    signer: null,
+    max_staleness_s: 86400,
     epoch: 2,
     admins: [
       {
