@@ -17,7 +17,12 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { parseSecretKey } from '../dist/src/crypto/secret-key.js';
-import { deriveAccountKeys } from '../dist/src/sync/crypto.js';
+import { signKeyPair } from '../dist/src/crypto/sign.js';
+import { loadSodium } from '../dist/src/crypto/sodium.js';
+import { docHash, walkChain } from '../dist/src/sync/chain.js';
+import { deriveAccountKeys, signDoc } from '../dist/src/sync/crypto.js';
+import { verifyDoc } from '../dist/src/sync/doc.js';
+import { defaultPolicy } from '../dist/src/workspace/model.js';
 import { median, timeCommand } from './lib.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -184,7 +189,71 @@ async function recordsPath(home) {
   return `/v1/workspaces/${ws.id}/projects/${project.id}/envs/development/records`;
 }
 
+/**
+ * Verifying a 1,000-link document log (issue 12, F6), in process: each link parsed, hashed
+ * and its Ed25519 signature checked against the admins of the link before. Baseline: the
+ * check before the log, of the newest document alone.
+ */
+async function chainVerify() {
+  const sodium = await loadSodium();
+  const admin = signKeyPair(sodium);
+  const adminEntry = {
+    user_id: 'usr_benchadmin',
+    email: 'admin@example.com',
+    sign_public: Buffer.from(admin.publicKey).toString('base64'),
+  };
+  const members = Array.from({ length: 20 }, (_, i) => ({
+    user_id: `usr_member${String(i).padStart(4, '0')}`,
+    email: `m${i}@example.com`,
+    box_public: randomBytes(32).toString('base64'),
+    sign_public: randomBytes(32).toString('base64'),
+  }));
+  const links = [];
+  let prev = null;
+  for (let seq = 1; seq <= 1000; seq++) {
+    const body = JSON.stringify({
+      format: 1,
+      workspace_id: 'ws_benchchain',
+      name: 'bench',
+      seq,
+      issued_at: new Date(seq * 1000).toISOString(),
+      prev_hash: prev === null ? null : docHash(prev),
+      signer: adminEntry.user_id,
+      max_staleness_s: 86400,
+      epoch: 1,
+      admins: [adminEntry],
+      members,
+      token_public_jwk: null,
+      allowlist: [
+        { pattern: 'api.example.com', added_by: 'admin', added_at: new Date(0).toISOString() },
+      ],
+      allowlist_log: [],
+      policy: defaultPolicy(),
+      agents: [],
+    });
+    links.push({ body, signature: signDoc(sodium, admin, body), signer: adminEntry.user_id });
+    prev = body;
+  }
+  const genesis = { seq: 0, body: '', admins: [adminEntry] };
+  const time = (fn) => {
+    const t = [];
+    for (let i = 0; i < Math.max(RUNS, 5); i++) {
+      const start = performance.now();
+      fn();
+      t.push(performance.now() - start);
+    }
+    return median(t);
+  };
+  const chain = time(() => {
+    if (walkChain(sodium, 'ws_benchchain', genesis, links)?.doc.seq !== 1000)
+      throw new Error('walk');
+  });
+  const head = time(() => verifyDoc(sodium, 'ws_benchchain', links[999], genesis));
+  return { chain, head };
+}
+
 const results = [];
+const chainTimes = await chainVerify();
 try {
   const nodeBaseline = median(
     Array.from({ length: RUNS }, () => timeCommand(process.execPath, ['-e', '0'])),
@@ -255,4 +324,10 @@ console.log(`    postgres, 1 process          ${r.pgOne.toFixed(0)}/s`);
 console.log(
   `    postgres, 2 processes        ${r.pgTwo.toFixed(0)}/s   (target ≥ 500/s)  ${rateOk ? 'OK' : 'MISSED'}`,
 );
-process.exitCode = pullOk && rateOk ? 0 : 1;
+const chainOk = chainTimes.chain <= 200;
+console.log('  document log (in process, median):');
+console.log(`    newest document alone (before the log)   ${chainTimes.head.toFixed(2)} ms`);
+console.log(
+  `    walk of 1,000 links                      ${chainTimes.chain.toFixed(1)} ms   (target ≤ 200 ms)  ${chainOk ? 'OK' : 'MISSED'}`,
+);
+process.exitCode = pullOk && rateOk && chainOk ? 0 : 1;
