@@ -235,14 +235,19 @@ async function chainVerify() {
     prev = body;
   }
   const genesis = { seq: 0, body: '', admins: [adminEntry] };
+  // Wall time, and this process's CPU time (less distorted when the machine is shared).
   const time = (fn) => {
-    const t = [];
+    const wall = [];
+    const cpu = [];
     for (let i = 0; i < Math.max(RUNS, 5); i++) {
+      const used = process.cpuUsage();
       const start = performance.now();
       fn();
-      t.push(performance.now() - start);
+      wall.push(performance.now() - start);
+      const u = process.cpuUsage(used);
+      cpu.push((u.user + u.system) / 1000);
     }
-    return median(t);
+    return { wall: median(wall), cpu: median(cpu) };
   };
   const chain = time(() => {
     if (walkChain(sodium, 'ws_benchchain', genesis, links)?.doc.seq !== 1000)
@@ -324,10 +329,12 @@ console.log(`    postgres, 1 process          ${r.pgOne.toFixed(0)}/s`);
 console.log(
   `    postgres, 2 processes        ${r.pgTwo.toFixed(0)}/s   (target ≥ 500/s)  ${rateOk ? 'OK' : 'MISSED'}`,
 );
-const chainOk = chainTimes.chain <= 200;
-console.log('  document log (in process, median):');
-console.log(`    newest document alone (before the log)   ${chainTimes.head.toFixed(2)} ms`);
+const chainOk = chainTimes.chain.wall <= 200;
+console.log('  document log (in process, median; wall, and CPU time of this process):');
 console.log(
-  `    walk of 1,000 links                      ${chainTimes.chain.toFixed(1)} ms   (target ≤ 200 ms)  ${chainOk ? 'OK' : 'MISSED'}`,
+  `    newest document alone (before the log)   ${chainTimes.head.wall.toFixed(2)} ms  (cpu ${chainTimes.head.cpu.toFixed(2)} ms)`,
+);
+console.log(
+  `    walk of 1,000 links                      ${chainTimes.chain.wall.toFixed(1)} ms  (cpu ${chainTimes.chain.cpu.toFixed(1)} ms)   (target ≤ 200 ms)  ${chainOk ? 'OK' : 'MISSED'}`,
 );
 process.exitCode = pullOk && rateOk && chainOk ? 0 : 1;

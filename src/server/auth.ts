@@ -24,6 +24,12 @@ const AUDIENCE = 'agentsecrets';
 export const ACCESS_TTL_SECONDS = 10 * 60;
 export const REFRESH_TTL_SECONDS = 30 * 24 * 3600;
 const REFRESH_PREFIX = 'rt_';
+/**
+ * How long after its rotation a refresh token may be presented again and get the same
+ * successor (F7): a response lost on the way must not sign the user out everywhere.
+ */
+export const REFRESH_GRACE_SECONDS = 60;
+const SUCCESSOR_LABEL = 'agentsecrets/refresh-successor/v1\n';
 
 export interface SessionTokens {
   access_token: string;
@@ -70,9 +76,16 @@ export async function createSessions(
   const publicKey = (await importJWK(keys.jwt_public_jwk, 'EdDSA')) as CryptoKey;
   const saltKey = Buffer.from(keys.salt_key, 'base64');
 
-  async function issue(userId: string, family = randomId('fam', 12)): Promise<SessionTokens> {
-    const at = now();
-    const access = await new SignJWT({})
+  /**
+   * The successor of a refresh token, derived from it with a server key: the same token
+   * presented twice gets the same successor, and the store keeps only hashes.
+   */
+  const successorOf = (token: string) =>
+    REFRESH_PREFIX +
+    createHmac('sha256', saltKey).update(SUCCESSOR_LABEL).update(token).digest('base64url');
+
+  async function accessFor(userId: string, at: Date): Promise<string> {
+    return new SignJWT({})
       .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
@@ -80,7 +93,15 @@ export async function createSessions(
       .setIssuedAt(Math.floor(at.getTime() / 1000))
       .setExpirationTime(Math.floor(at.getTime() / 1000) + accessTtl)
       .sign(privateKey);
-    const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+  }
+
+  async function issue(
+    userId: string,
+    family = randomId('fam', 12),
+    refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url'),
+  ): Promise<SessionTokens> {
+    const at = now();
+    const access = await accessFor(userId, at);
     await store.insertRefresh({
       hash: refreshHash(refresh),
       user_id: userId,
@@ -115,6 +136,20 @@ export async function createSessions(
     async refresh(token) {
       if (!token.startsWith(REFRESH_PREFIX)) throw unauthorized('not a refresh token');
       const outcome = await store.consumeRefresh(refreshHash(token), now());
+      if (
+        outcome.status === 'reused' &&
+        now().getTime() - Date.parse(outcome.row.used_at!) <= REFRESH_GRACE_SECONDS * 1000
+      ) {
+        // The answer to the first use was lost: the same successor again, a fresh access.
+        return {
+          userId: outcome.row.user_id,
+          tokens: {
+            access_token: await accessFor(outcome.row.user_id, now()),
+            refresh_token: successorOf(token),
+            expires_in: accessTtl,
+          },
+        };
+      }
       if (outcome.status === 'reused') {
         await store.revokeFamily(outcome.row.family, now());
         throw unauthorized(
@@ -127,7 +162,7 @@ export async function createSessions(
         );
       return {
         userId: outcome.row.user_id,
-        tokens: await issue(outcome.row.user_id, outcome.row.family),
+        tokens: await issue(outcome.row.user_id, outcome.row.family, successorOf(token)),
       };
     },
     async revoke(token) {

@@ -31,6 +31,7 @@ export const ACCOUNT_SCOPE = '@account';
 const KEYS_NAME = 'account-keys';
 const REFRESH_NAME = 'refresh-token';
 const SECRET_KEY_NAME = 'secret-key';
+const ACCESS_NAME = 'access-token';
 
 export interface Account {
   email: string;
@@ -48,6 +49,7 @@ export interface AccountSession {
 interface SessionResponse {
   access_token: string;
   refresh_token: string;
+  expires_in: number;
   user: PublicUser;
 }
 
@@ -57,6 +59,19 @@ function sessionStore(services: Services, vault: UnlockedVault) {
     withLock: <T>(fn: () => Promise<T>) => withFileLock(lockPath, fn),
     getRefresh: () => vault.getReserved(ACCOUNT_SCOPE, REFRESH_NAME),
     setRefresh: (token: string) => vault.setReserved(ACCOUNT_SCOPE, REFRESH_NAME, token),
+    // The access token is kept in the vault too, so the next command reuses it (F7).
+    getAccess: async () => {
+      const text = await vault.getReserved(ACCOUNT_SCOPE, ACCESS_NAME);
+      return text === undefined
+        ? undefined
+        : (JSON.parse(text) as { token: string; expires_at: number });
+    },
+    setAccess: (token: string, expiresAt: number) =>
+      vault.setReserved(
+        ACCOUNT_SCOPE,
+        ACCESS_NAME,
+        JSON.stringify({ token, expires_at: expiresAt }),
+      ),
   };
 }
 
@@ -81,7 +96,9 @@ async function remember(
       fingerprint: memberFingerprint(sodium, keys.box.publicKey, keys.sign.publicKey),
     },
   }));
-  const api = createSyncApi(serverUrl, sessionStore(services, vault));
+  const store = sessionStore(services, vault);
+  await store.setAccess(session.access_token, Date.now() + session.expires_in * 1000);
+  const api = createSyncApi(serverUrl, store);
   api.useAccess(session.access_token);
   return { account, keys, api };
 }
@@ -222,6 +239,7 @@ export async function logout(
     }
   }
   await vault.deleteReserved(ACCOUNT_SCOPE, REFRESH_NAME);
+  await vault.deleteReserved(ACCOUNT_SCOPE, ACCESS_NAME);
   await vault.deleteReserved(ACCOUNT_SCOPE, KEYS_NAME);
   await services.workspaces.updateConfig((c) => ({ ...c, account: null }));
   return { email: stored?.email ?? null, revoked };
