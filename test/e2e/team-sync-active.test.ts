@@ -113,6 +113,7 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       expect(weak.stderr).toMatch(/AGENTSECRETS_PASSWORD is too short/);
       // Sign-up with the default Argon2id cost: a login refuses a weaker one.
       const fay = await h.user('fay@example.com', canary('PWF'));
+      await inviteCode(fay.email);
       ok(await fay.cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests']));
       const signed = json<{ secret_key: string }>(
         await fay.cli(['signup', '--server', h.url(), '--email', fay.email, '--json']),
@@ -392,6 +393,18 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       };
       expect(result.pulled).toContain('STRIPE_KEY');
       expect(result.refused).toEqual([{ key: 'OTHER_KEY', reason: 'it is malformed' }]);
+    },
+  );
+
+  it.skipIf(skip)(
+    'F7: a second command reuses the access token instead of refreshing',
+    async () => {
+      const refreshes = () => h.serverOutput().split('/v1/auth/refresh').length - 1;
+      ok(await d.cli(['secrets', 'diff']));
+      const before = refreshes();
+      ok(await d.cli(['secrets', 'diff']));
+      ok(await d.cli(['workspace', 'members']));
+      expect(refreshes()).toBe(before);
     },
   );
 

@@ -46,6 +46,8 @@ export interface TeamHarness {
   url(): string;
   outputs: string[];
   user(email: string, password: string, extraEnv?: Record<string, string>): Promise<User>;
+  /** What the running server logged so far. */
+  serverOutput(): string;
   /** Runs `fn` against the store as its operator would. */
   operate<T>(fn: (store: StoreEdit) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -239,6 +241,7 @@ export async function startTeamHarness(kind: StoreKind): Promise<TeamHarness> {
           record(await runCliInPty(args, { home, cwd, env, ...(input ? { input } : {}) })),
       };
     },
+    serverOutput: () => server.output(),
     operate: (fn) => (kind === 'postgres' ? operatePostgres(fn) : operateFile(fn)),
     async close() {
       await server.stop();

@@ -6,6 +6,7 @@ import { toBase64 } from '../../src/crypto/aead.js';
 import { boxKeyPair } from '../../src/crypto/seal.js';
 import { signKeyPair } from '../../src/crypto/sign.js';
 import { loadSodium, type Sodium } from '../../src/crypto/sodium.js';
+import { REFRESH_GRACE_SECONDS } from '../../src/server/auth.js';
 import { type RunningServer, startServer } from '../../src/server/runtime.js';
 import { createFileStore } from '../../src/server/store-file.js';
 import { createPostgresStore } from '../../src/server/store-postgres.js';
@@ -514,6 +515,8 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
     const rotated = await send('POST', '/v1/auth/refresh', { refresh_token: first });
     expect(rotated.status).toBe(200);
     const second = rotated.json.refresh_token as string;
+    // Past the grace for a lost response (F7), a second use is reuse.
+    clock += (REFRESH_GRACE_SECONDS + 1) * 1000;
     const reuse = await send('POST', '/v1/auth/refresh', { refresh_token: first });
     expect(reuse.status).toBe(401);
     expect(String(reuse.json.message)).toMatch(/already used/);
@@ -521,6 +524,40 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
     const legit = await send('POST', '/v1/auth/refresh', { refresh_token: second });
     expect(legit.status).toBe(401);
   });
+
+  it.skipIf(skip)(
+    'a lost refresh response (F7): the same token within 60 s gets the same successor',
+    async () => {
+      const login = await send('POST', '/v1/auth/login', {
+        email: member.email,
+        auth_key: member.authKey,
+      });
+      const first = login.json.refresh_token as string;
+      const rotated = await send('POST', '/v1/auth/refresh', { refresh_token: first });
+      // The answer is lost; the client presents the same token again, 30 s later.
+      clock += 30_000;
+      const again = await send('POST', '/v1/auth/refresh', { refresh_token: first });
+      expect(again.status).toBe(200);
+      expect(again.json.refresh_token).toBe(rotated.json.refresh_token);
+      expect(
+        (await send('GET', '/v1/me', undefined, again.json.access_token as string)).status,
+      ).toBe(200);
+      // The family lives on: the successor rotates as usual.
+      const next = await send('POST', '/v1/auth/refresh', {
+        refresh_token: again.json.refresh_token,
+      });
+      expect(next.status).toBe(200);
+      expect(next.json.refresh_token).not.toBe(again.json.refresh_token);
+      // Without the grace (past 60 s), the same lost response revokes the whole family.
+      clock += 61_000;
+      const late = await send('POST', '/v1/auth/refresh', { refresh_token: first });
+      expect(late.status).toBe(401);
+      const after = await send('POST', '/v1/auth/refresh', {
+        refresh_token: next.json.refresh_token,
+      });
+      expect(after.status).toBe(401);
+    },
+  );
 
   it.skipIf(skip)("an expired access token is refused; the clock is the server's", async () => {
     const login = await send('POST', '/v1/auth/login', {
