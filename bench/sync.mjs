@@ -59,12 +59,12 @@ function envFor(home, extra = {}) {
   };
 }
 
-async function startServer(home, args) {
+async function startServer(home, args, extra = {}) {
   const child = spawn(
     process.execPath,
     [cli, 'server', 'start', '--port', '0', '--signup', 'open', ...args],
     {
-      env: envFor(home),
+      env: envFor(home, extra),
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );
@@ -287,8 +287,10 @@ try {
   dbUrl.pathname = `/${name}`;
   try {
     const pgArgs = ['--store', 'postgres', '--database-url', dbUrl.toString()];
-    const pgUrl = await startServer(join(root, 'pg-server-1'), pgArgs);
-    const pgUrl2 = await startServer(join(root, 'pg-server-2'), pgArgs);
+    // Replicas share one token-signing key file (it is not in the database).
+    const shared = { AGENTSECRETS_SERVER_KEY_FILE: join(root, 'shared-key', 'jwt.pem') };
+    const pgUrl = await startServer(join(root, 'pg-server-1'), pgArgs, shared);
+    const pgUrl2 = await startServer(join(root, 'pg-server-2'), pgArgs, shared);
     await seed(pgUrl, 1000, 'pg@example.com');
     const pgPull = timePull(secondMachine(pgUrl2, 'pg@example.com'));
     const smallPg = await seed(pgUrl, 50, 'pg50@example.com');

@@ -1,7 +1,6 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, randomBytes } from 'node:crypto';
 import {
   type CryptoKey,
-  exportJWK,
   exportPKCS8,
   generateKeyPair,
   importJWK,
@@ -48,11 +47,14 @@ export interface Sessions {
   fakeKdf(email: string): KdfRow;
 }
 
+/**
+ * The keys a store keeps for the server: the salt key. The access-token signing key lives
+ * in a file outside the database (F8); the columns that once held it are left empty.
+ */
 export async function createServerKeys(): Promise<ServerKeys> {
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
   return {
-    jwt_private_pem: await exportPKCS8(privateKey),
-    jwt_public_jwk: { ...(await exportJWK(publicKey)), alg: 'EdDSA' },
+    jwt_private_pem: '',
+    jwt_public_jwk: {},
     salt_key: randomBytes(32).toString('base64'),
   };
 }
@@ -67,13 +69,26 @@ function unauthorized(message: string): AgentSecretsError {
 
 export async function createSessions(
   store: ServerStore,
-  options: { now?: () => Date; accessTtlSeconds?: number } = {},
+  options: {
+    now?: () => Date;
+    accessTtlSeconds?: number;
+    /** The access-token signing key (PKCS#8 PEM), from outside the database (F8). */
+    jwtPrivatePem?: string;
+  } = {},
 ): Promise<Sessions> {
   const now = options.now ?? (() => new Date());
   const accessTtl = options.accessTtlSeconds ?? ACCESS_TTL_SECONDS;
   const keys = await store.serverKeys(createServerKeys);
-  const privateKey = await importPKCS8(keys.jwt_private_pem, 'EdDSA');
-  const publicKey = (await importJWK(keys.jwt_public_jwk, 'EdDSA')) as CryptoKey;
+  // Never the database's key (a read-only leak would mint sessions): the key file's, else
+  // one for this process only (tests; restarting then ends every access token).
+  const pem =
+    options.jwtPrivatePem ??
+    (await exportPKCS8((await generateKeyPair('EdDSA', { extractable: true })).privateKey));
+  const privateKey = await importPKCS8(pem, 'EdDSA');
+  const publicKey = (await importJWK(
+    { ...createPublicKey(pem).export({ format: 'jwk' }), alg: 'EdDSA' },
+    'EdDSA',
+  )) as CryptoKey;
   const saltKey = Buffer.from(keys.salt_key, 'base64');
 
   /**

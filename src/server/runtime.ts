@@ -13,6 +13,8 @@ export interface ServerOptions {
   signup: 'open' | 'invite';
   logger?: Logger;
   now?: () => Date;
+  /** The access-token signing key (PEM) from the key file; tests may leave it out. */
+  jwtPrivatePem?: string;
 }
 
 export interface RunningServer {
@@ -40,7 +42,10 @@ export function serverLogger(): Logger {
 /** Starts the sync server on `host:port` (0 for any free port) over an initialised store. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const logger = options.logger ?? serverLogger();
-  const sessions = await createSessions(options.store, { now: options.now });
+  const sessions = await createSessions(options.store, {
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.jwtPrivatePem === undefined ? {} : { jwtPrivatePem: options.jwtPrivatePem }),
+  });
   const app = await createApp({
     store: options.store,
     sessions,

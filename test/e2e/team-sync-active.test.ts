@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { exportPKCS8, generateKeyPair, importPKCS8, SignJWT } from 'jose';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64, toBase64 } from '../../src/crypto/aead.js';
@@ -405,6 +406,32 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       ok(await d.cli(['secrets', 'diff']));
       ok(await d.cli(['workspace', 'members']));
       expect(refreshes()).toBe(before);
+    },
+  );
+
+  it.skipIf(skip)(
+    'F8: the token-signing key is in a 0600 file, not in the store; a store leak mints nothing',
+    async () => {
+      const keyPath = join(h.serverHome, 'server', 'jwt-signing-key.pem');
+      expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
+      const mint = async (pem: string) =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt' })
+          .setIssuer('agentsecrets-server')
+          .setAudience('agentsecrets')
+          .setSubject(ids[a.email]!)
+          .setIssuedAt()
+          .setExpirationTime('5m')
+          .sign(await importPKCS8(pem, 'EdDSA'));
+      const me = async (token: string) =>
+        (await fetch(`${h.url()}/v1/me`, { headers: { authorization: `Bearer ${token}` } })).status;
+      // Whoever holds the key mints sessions: the attack, with the key file.
+      expect(await me(await mint(await readFile(keyPath, 'utf8')))).toBe(200);
+      // The store holds no signing key; a key of the attacker's own is refused.
+      const keys = await h.operate((store) => store.serverKeys());
+      expect(keys.jwt_private_pem).toBe('');
+      const { privateKey } = await generateKeyPair('EdDSA', { extractable: true });
+      expect(await me(await mint(await exportPKCS8(privateKey)))).toBe(401);
     },
   );
 

@@ -37,6 +37,8 @@ export interface StoreEdit {
   update(table: Table, where: Row, patch: Row): Promise<void>;
   insert(table: Table, row: Row): Promise<void>;
   remove(table: Table, where: Row): Promise<void>;
+  /** The server-keys row. */
+  serverKeys(): Promise<Row>;
   /** Sets a record's fields (by key, in a workspace): `ciphertext`, `epoch`, … */
   updateRecord(workspaceId: string, key: string, patch: Row): Promise<void>;
 }
@@ -46,6 +48,8 @@ export interface TeamHarness {
   url(): string;
   outputs: string[];
   user(email: string, password: string, extraEnv?: Record<string, string>): Promise<User>;
+  /** The server's state folder (its data folder is `server/` inside). */
+  serverHome: string;
   /** What the running server logged so far. */
   serverOutput(): string;
   /** Runs `fn` against the store as its operator would. */
@@ -164,6 +168,9 @@ export async function startTeamHarness(kind: StoreKind): Promise<TeamHarness> {
             Object.values(where),
           );
         },
+        async serverKeys() {
+          return (await client.query('SELECT * FROM server_keys')).rows[0] as Row;
+        },
         async updateRecord(workspaceId, key, patch) {
           const set = Object.keys(patch)
             .map((k, i) => `${k} = $${i + 1}`)
@@ -197,6 +204,7 @@ export async function startTeamHarness(kind: StoreKind): Promise<TeamHarness> {
         async remove(name, where) {
           store[name] = table(name).filter((r) => !matches(r, where));
         },
+        serverKeys: async () => structuredClone(store.serverKeys![0]!),
         async updateRecord(workspaceId, key, patch) {
           const scopes = store.records as unknown as {
             workspace_id: string;
@@ -241,6 +249,7 @@ export async function startTeamHarness(kind: StoreKind): Promise<TeamHarness> {
           record(await runCliInPty(args, { home, cwd, env, ...(input ? { input } : {}) })),
       };
     },
+    serverHome,
     serverOutput: () => server.output(),
     operate: (fn) => (kind === 'postgres' ? operatePostgres(fn) : operateFile(fn)),
     async close() {
