@@ -9,7 +9,7 @@ import { loadSodium } from '../crypto/sodium.js';
 import type { Services } from '../services.js';
 import { withFileLock } from '../store/lock.js';
 import type { UnlockedVault } from '../vault/vault.js';
-import { createSyncApi, normalizeServerUrl, notLoggedIn, type SyncApi } from './api.js';
+import { createSyncApi, normalizeServerUrl, notLoggedIn, printable, type SyncApi } from './api.js';
 import {
   type AccountSecrets,
   decodeAccountSecrets,
@@ -84,7 +84,12 @@ async function remember(
 ): Promise<AccountSession> {
   await vault.setReserved(ACCOUNT_SCOPE, KEYS_NAME, encodeAccountSecrets(keys));
   await vault.setReserved(ACCOUNT_SCOPE, REFRESH_NAME, session.refresh_token);
-  const account = { email: session.user.email, userId: session.user.id, serverUrl };
+  // Server-provided text is made terminal-safe before it is stored or shown (F9).
+  const account = {
+    email: printable(session.user.email),
+    userId: printable(session.user.id),
+    serverUrl,
+  };
   const sodium = await loadSodium();
   await services.workspaces.updateConfig((c) => ({
     ...c,

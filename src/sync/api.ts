@@ -162,8 +162,15 @@ export function notLoggedIn(): AgentSecretsError {
   );
 }
 
-/** Text from the server without control characters (no terminal escapes reach the user). */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+/**
+ * The one terminal-safe sanitiser for text from the server (F9): control characters (so no
+ * escape sequence reaches a terminal) and invisible or reordering marks (zero-width, bidi
+ * overrides that make one name look like another) become `?`.
+ */
+export function printable(text: unknown): string {
+  return String(text).replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g,
+    '?',
+  );
 }

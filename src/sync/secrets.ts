@@ -425,7 +425,7 @@ export async function pullProjects(ctx: TeamContext, workspace: Workspace): Prom
       if (w.projects.some((x) => x.id === p.id)) continue;
       w.projects.push({
         id: p.id,
-        name: p.name,
+        name: printable(p.name),
         description: '',
         created_at: p.created_at,
         updated_at: p.created_at,

@@ -225,11 +225,17 @@ async function select(ctx: TeamContext, workspaceId: string): Promise<void> {
 }
 
 export async function remoteWorkspaces(ctx: TeamContext) {
-  return (
-    await ctx.session.api.call<{
-      workspaces: { id: string; name: string; epoch: number; role: string; status: string }[];
-    }>('GET', '/v1/workspaces')
-  ).workspaces;
+  const { workspaces } = await ctx.session.api.call<{
+    workspaces: { id: string; name: string; epoch: number; role: string; status: string }[];
+  }>('GET', '/v1/workspaces');
+  // Everything the server names is made safe for a terminal here, once (F9).
+  return workspaces.map((w) => ({
+    id: printable(w.id),
+    name: printable(w.name),
+    epoch: w.epoch,
+    role: printable(w.role),
+    status: printable(w.status),
+  }));
 }
 
 export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<RemoteWorkspace> {
@@ -241,8 +247,14 @@ export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<Rem
   for (const m of remote.members) {
     m.fingerprint = fingerprintOf(ctx.sodium, m);
     m.email = printable(m.email);
+    m.role = printable(m.role) as RemoteMember['role'];
+    m.status = printable(m.status) as RemoteMember['status'];
   }
-  for (const i of remote.invites) i.email = printable(i.email);
+  for (const i of remote.invites) {
+    i.email = printable(i.email);
+    i.role = printable(i.role);
+  }
+  remote.workspace.name = printable(remote.workspace.name);
   return remote;
 }
 
@@ -386,7 +398,7 @@ export async function applyDoc(
     throw new AgentSecretsError('workspace_not_found', 'unknown team workspace');
   const workspace: Workspace = {
     id,
-    name: doc.name,
+    name: printable(doc.name),
     kind: 'team',
     created_at: existing?.created_at ?? now,
     projects: existing?.projects ?? [],

@@ -435,6 +435,25 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
     },
   );
 
+  it.skipIf(skip)('F9: names from the server reach the terminal without escapes', async () => {
+    const g = await h.user('gus@example.com', canary('PWG'));
+    await signup(g, await inviteCode(g.email));
+    const evil = 'acme\u001b[2J\u001b]0;pwned\u0007\u202e';
+    await h.operate((store) => store.update('workspaces', { id: workspaceId }, { name: evil }));
+    // The server hands the name out as stored: the attack reaches the client.
+    const { vault, account } = await openHome(g);
+    const session = await account();
+    const raw = await session.api.call<{ workspaces: { name: string }[] }>('GET', '/v1/workspaces');
+    vault.close();
+    expect(raw.workspaces[0]!.name).toBe(evil);
+    const list = await g.cli(['workspace', 'list']);
+    ok(list);
+    // eslint-disable-next-line no-control-regex
+    expect(list.stdout + list.stderr).not.toMatch(/[\u001b\u0007\u202e]/);
+    expect(list.stdout).toContain('acme?[2J?]0;pwned??');
+    await h.operate((store) => store.update('workspaces', { id: workspaceId }, { name: 'acme' }));
+  });
+
   it.skipIf(skip)('no value reached any output', async () => {
     for (const value of [SECRET, SECRET_2, EVIL])
       expect(findLeaks(h.outputs.join('\n'), value)).toEqual([]);
