@@ -930,7 +930,14 @@ ${examples('agentsecrets signup --server http://127.0.0.1:8780 --email ada@examp
         .default('file'),
     )
     .option('--database-url <url>', 'for --store postgres (or AGENTSECRETS_DATABASE_URL)')
-    .option('--data <dir>', 'for --store file (default: <state folder>/server)')
+    .option(
+      '--data <dir>',
+      'the store (--store file) and the signing key file (default: <state folder>/server)',
+    )
+    .option(
+      '--trust-proxy <cidrs>',
+      'reverse proxies whose X-Forwarded-For names the client (for rate limits), e.g. 10.0.0.0/8',
+    )
     .addOption(
       new Option('--signup <policy>', 'open, or invite (the first account is free)')
         .choices(['open', 'invite'])

@@ -12,7 +12,9 @@ import { authKeyHash, memberFingerprint, verifyDocSignature } from '../sync/cryp
 import { docHash, verifyHeartbeatSignature } from '../sync/chain.js';
 import { parseDocBody, type WorkspaceDoc } from '../sync/doc.js';
 import * as wire from '../sync/wire.js';
+import type { CidrSet } from '../proxy/ssrf.js';
 import type { Sessions } from './auth.js';
+import { clientAddress } from './client-address.js';
 import { createRateLimiter } from './rate-limit.js';
 import type { DocRow, GrantRow, MemberRow, ServerStore, UserRow } from './store.js';
 
@@ -29,6 +31,8 @@ export interface AppOptions {
   logger: Logger;
   signup: 'open' | 'invite';
   now?: () => Date;
+  /** Reverse proxies whose X-Forwarded-For is believed (`server start --trust-proxy`). */
+  trustProxy?: CidrSet;
 }
 
 type Env = { Bindings: HttpBindings; Variables: { userId: string } };
@@ -123,7 +127,12 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
         ),
     });
 
-  const clientKey = (c: Ctx) => c.env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  const clientKey = (c: Ctx) =>
+    clientAddress(
+      c.env?.incoming?.socket?.remoteAddress,
+      c.req.header('x-forwarded-for'),
+      options.trustProxy,
+    );
   const throttle = (c: Ctx, email?: string, limiter = authLimit) => {
     const retry = limiter.take(clientKey(c)) ?? (email ? emailLimit.take(email) : undefined);
     if (retry !== undefined) {

@@ -4,6 +4,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { type Logger, pino } from 'pino';
 import { createApp } from './app.js';
 import { createSessions } from './auth.js';
+import type { CidrSet } from '../proxy/ssrf.js';
 import type { ServerStore } from './store.js';
 
 export interface ServerOptions {
@@ -15,6 +16,8 @@ export interface ServerOptions {
   now?: () => Date;
   /** The access-token signing key (PEM) from the key file; tests may leave it out. */
   jwtPrivatePem?: string;
+  /** Reverse proxies whose forwarded client address is believed. */
+  trustProxy?: CidrSet;
 }
 
 export interface RunningServer {
@@ -52,6 +55,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger,
     signup: options.signup,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
   });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () =>

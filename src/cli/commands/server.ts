@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
+import { parseCidrList } from '../../proxy/ssrf.js';
 import { KEY_FILE_NAME, loadOrCreateJwtKey } from '../../server/key-file.js';
 import type { ServerStore } from '../../server/store.js';
 import type { CliContext } from '../context.js';
@@ -14,6 +15,7 @@ export async function serverStart(
     databaseUrl?: string;
     data?: string;
     signup: string;
+    trustProxy?: string;
   },
 ): Promise<number> {
   const port = Number(options.port);
@@ -33,6 +35,7 @@ export async function serverStart(
     host: options.host,
     signup: options.signup,
     jwtPrivatePem,
+    ...(options.trustProxy === undefined ? {} : { trustProxy: parseCidrList(options.trustProxy) }),
   });
   ctx.out.notice(`sync server on ${server.url} (store: ${store.kind}, sign-up: ${options.signup})`);
   if (!['127.0.0.1', '::1', 'localhost'].includes(options.host))
