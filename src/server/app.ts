@@ -15,7 +15,7 @@ import * as wire from '../sync/wire.js';
 import type { CidrSet } from '../proxy/ssrf.js';
 import type { Sessions } from './auth.js';
 import { clientAddress } from './client-address.js';
-import { createRateLimiter } from './rate-limit.js';
+import { createBackoff, createRateLimiter } from './rate-limit.js';
 import type { DocRow, GrantRow, MemberRow, ServerStore, UserRow } from './store.js';
 
 /**
@@ -83,7 +83,13 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   const now = options.now ?? (() => new Date());
   const sodium: Sodium = await loadSodium();
   const authLimit = createRateLimiter({ limit: 20, windowMs: 60_000, now: () => now().getTime() });
-  const emailLimit = createRateLimiter({ limit: 10, windowMs: 60_000, now: () => now().getTime() });
+  // Per email: failures back off (1 s doubling to 30 s after 5), never a lock-out (F11).
+  const emailBackoff = createBackoff({
+    free: 5,
+    baseMs: 1000,
+    maxMs: 30_000,
+    now: () => now().getTime(),
+  });
   // Refresh tokens are 256 random bits: nothing to guess, so only hammering is limited.
   const refreshLimit = createRateLimiter({
     limit: 600,
@@ -134,7 +140,8 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
       options.trustProxy,
     );
   const throttle = (c: Ctx, email?: string, limiter = authLimit) => {
-    const retry = limiter.take(clientKey(c)) ?? (email ? emailLimit.take(email) : undefined);
+    const retry =
+      limiter.take(clientKey(c)) ?? (email ? emailBackoff.wait(email.toLowerCase()) : undefined);
     if (retry !== undefined) {
       c.header('Retry-After', String(Math.ceil(retry / 1000)));
       throw fail('rate_limited', `too many attempts; try again in ${Math.ceil(retry / 1000)} s`);
@@ -193,8 +200,11 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
     throttle(c, req.email);
     const user = await store.userByEmail(req.email);
     const presented = authKeyHash(fromBase64(req.auth_key));
-    if (user === undefined || !sameDigest(user.auth_hash, presented))
+    if (user === undefined || !sameDigest(user.auth_hash, presented)) {
+      emailBackoff.fail(req.email.toLowerCase());
       throw fail('unauthorized', 'wrong email or password');
+    }
+    emailBackoff.succeed(req.email.toLowerCase());
     const tokens = await sessions.issue(user.id);
     return c.json({
       ...tokens,
