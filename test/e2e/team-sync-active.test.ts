@@ -6,7 +6,14 @@ import { fromBase64, toBase64 } from '../../src/crypto/aead.js';
 import { boxKeyPair, openSealed } from '../../src/crypto/seal.js';
 import { signKeyPair } from '../../src/crypto/sign.js';
 import { loadSodium } from '../../src/crypto/sodium.js';
-import { decryptTeamRecord, encryptTeamRecord, signDoc } from '../../src/sync/crypto.js';
+import { ACCOUNT_SCOPE } from '../../src/sync/account.js';
+import { docHash } from '../../src/sync/chain.js';
+import {
+  decodeAccountSecrets,
+  decryptTeamRecord,
+  encryptTeamRecord,
+  signDoc,
+} from '../../src/sync/crypto.js';
 import { verifyDoc, type WorkspaceDoc } from '../../src/sync/doc.js';
 import type { RemoteRecord } from '../../src/sync/wire.js';
 import { canary, findLeaks } from '../helpers/canary.js';
@@ -38,6 +45,7 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
   let a: User;
   let b: User;
   let d: User;
+  let g: User;
   let workspaceId: string;
   let projectId: string;
   const fp: Record<string, string> = {};
@@ -436,7 +444,7 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
   );
 
   it.skipIf(skip)('F9: names from the server reach the terminal without escapes', async () => {
-    const g = await h.user('gus@example.com', canary('PWG'));
+    g = await h.user('gus@example.com', canary('PWG'));
     await signup(g, await inviteCode(g.email));
     const evil = 'acme\u001b[2J\u001b]0;pwned\u0007\u202e';
     await h.operate((store) => store.update('workspaces', { id: workspaceId }, { name: evil }));
@@ -453,6 +461,110 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
     expect(list.stdout).toContain('acme?[2J?]0;pwned??');
     await h.operate((store) => store.update('workspaces', { id: workspaceId }, { name: 'acme' }));
   });
+
+  it.skipIf(skip)(
+    "F6: a member offline through an admin handover follows it; an ex-admin's document is refused",
+    async () => {
+      const sodium = await loadSodium();
+      const trustedBefore = async () => {
+        const { services } = await openHome(d);
+        const team = (await services.workspaces.readWorkspaces()).workspaces.find(
+          (w) => w.id === workspaceId,
+        )!.team!;
+        return {
+          seq: team.doc_seq,
+          body: team.doc.body,
+          admins: (JSON.parse(team.doc.body) as WorkspaceDoc).admins,
+        };
+      };
+      // The record the F8 step broke is pushed again first.
+      ok(await a.cli(['secrets', 'set', 'OTHER_KEY'], `${SECRET_2}-v4`));
+      ok(await a.cli(['secrets', 'push', '--force']));
+      ok(await d.cli(['secrets', 'pull']));
+      const dTrusts = await trustedBefore();
+      // D goes offline. A confirms G and makes G an admin; G removes A (a rotation).
+      ok(
+        await a.pty([
+          'workspace',
+          'confirm',
+          g.email,
+          '--fingerprint',
+          compact(fp[g.email]!).slice(0, 8),
+        ]),
+      );
+      ok(await g.cli(['workspace', 'switch', 'acme']));
+      ok(await a.pty(['workspace', 'promote', g.email, '--yes']));
+      ok(await g.cli(['project', 'use', 'web', '--global']));
+      ok(await g.cli(['secrets', 'pull']));
+      ok(await g.pty(['workspace', 'remove', a.email, '--yes']));
+      const head = await h.operate(
+        async (store) => (await store.rows('docs', { workspace_id: workspaceId }))[0]!,
+      );
+      // Without the log: the newest document, against the admins D trusts, is refused.
+      expect(() =>
+        verifyDoc(
+          sodium,
+          workspaceId,
+          {
+            body: head.body as string,
+            signature: head.signature as string,
+            signer: head.signer as string,
+          },
+          dTrusts,
+        ),
+      ).toThrow(/not an admin/);
+      // With it, D walks across the handover.
+      const pulled = await d.cli(['secrets', 'pull']);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      const listed = json<{ workspaces: { id: string; role: string }[] }>(
+        await d.cli(['workspace', 'list', '--json']),
+      );
+      expect(listed.workspaces.find((w) => w.id === workspaceId)?.role).toBe('member');
+      // A, no longer an admin, signs a next document; the operator serves it.
+      const { vault } = await openHome(a);
+      const keys = decodeAccountSecrets((await vault.getReserved(ACCOUNT_SCOPE, 'account-keys'))!);
+      vault.close();
+      const doc = JSON.parse(head.body as string) as WorkspaceDoc;
+      const forged = {
+        ...doc,
+        seq: doc.seq + 1,
+        prev_hash: docHash(head.body as string),
+        signer: ids[a.email]!,
+        allowlist: [
+          { pattern: 'evil.example.com', added_by: 'ada', added_at: new Date().toISOString() },
+        ],
+      };
+      const body = JSON.stringify(forged);
+      // Without the log, a member who trusts a document where A was an admin accepts it.
+      expect(
+        verifyDoc(
+          sodium,
+          workspaceId,
+          { body, signature: signDoc(sodium, keys.sign, body), signer: ids[a.email]! },
+          dTrusts,
+        ).seq,
+      ).toBe(forged.seq);
+      await h.operate((store) =>
+        store.update(
+          'docs',
+          { workspace_id: workspaceId },
+          {
+            body,
+            seq: forged.seq,
+            signer: ids[a.email]!,
+            signature: signDoc(sodium, keys.sign, body),
+          },
+        ),
+      );
+      const refused = await d.cli(['secrets', 'pull']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/who was not an admin at link/);
+      const allow = json<{ pattern: string }[]>(
+        await d.cli(['workspace', 'allowlist', 'list', '--json']),
+      );
+      expect(allow.map((e) => e.pattern)).not.toContain('evil.example.com');
+    },
+  );
 
   it.skipIf(skip)('no value reached any output', async () => {
     for (const value of [SECRET, SECRET_2, EVIL])
