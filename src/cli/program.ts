@@ -514,7 +514,9 @@ ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`
     );
   workspace
     .command('switch <name>')
-    .description('select a workspace; a team one is joined on first use (its admins are shown)')
+    .description(
+      'select a workspace; a team one is joined on first use (invite code pinned, or you check its admin fingerprint)',
+    )
     .option('--json', 'print as JSON')
     .action((name, opts) =>
       run(async () => {
@@ -522,6 +524,14 @@ ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`
         await (await import('./selection-hint.js')).warnAfterWorkspaceSwitch(ctx);
         return result;
       }),
+    );
+  workspace
+    .command('join <code>')
+    .description("join a team workspace with an admin's invite code (pins that admin's key)")
+    .option('--json', 'print as JSON')
+    .addHelpText('after', examples('agentsecrets workspace join asinv1.ws_abc12345.3F2A…'))
+    .action((code, opts) =>
+      run(async () => (await import('./commands/team.js')).workspaceJoin(ctx, code, opts)),
     );
   workspace
     .command('members')
@@ -543,8 +553,16 @@ ${examples('agentsecrets proxy start', 'agentsecrets proxy start --port 9000')}`
     .description(
       'give a pending member the workspace key, after checking their fingerprint (human only)',
     )
-    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option(
+      '--fingerprint <prefix>',
+      "the first 8 characters of the member's key fingerprint, as they read it out",
+    )
+    .option('--yes', 'accepted for compatibility; the fingerprint is still required')
     .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      examples('agentsecrets workspace confirm bob@example.com --fingerprint 3F2A9C01'),
+    )
     .action((email, opts) =>
       run(async () => (await import('./commands/team.js')).workspaceConfirm(ctx, email, opts)),
     );
@@ -991,6 +1009,7 @@ ${examples('agentsecrets mcp serve', 'agentsecrets mcp serve --agent-id claude-d
     .description('create an account on a sync server (the password never leaves this machine)')
     .option('--server <url>', 'the sync server, e.g. https://sync.example.com')
     .option('--email <email>', 'your email')
+    .option('--invite <code>', "an admin's invite code: pins their key for your first join")
     .option('--json', 'print as JSON')
     .addOption(new Option('--weak-kdf-for-tests').hideHelp())
     .addHelpText(
@@ -1006,6 +1025,7 @@ ${examples('agentsecrets signup --server http://127.0.0.1:8780 --email ada@examp
     .description('sign in to a sync server')
     .option('--server <url>', 'the sync server (default: the last one)')
     .option('--email <email>', 'your email (default: the last one)')
+    .option('--invite <code>', "an admin's invite code: pins their key for your first join")
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
@@ -1036,7 +1056,14 @@ ${examples('agentsecrets signup --server http://127.0.0.1:8780 --email ada@examp
         .default('file'),
     )
     .option('--database-url <url>', 'for --store postgres (or AGENTSECRETS_DATABASE_URL)')
-    .option('--data <dir>', 'for --store file (default: <state folder>/server)')
+    .option(
+      '--data <dir>',
+      'the store (--store file) and the signing key file (default: <state folder>/server)',
+    )
+    .option(
+      '--trust-proxy <cidrs>',
+      'reverse proxies whose X-Forwarded-For names the client (for rate limits), e.g. 10.0.0.0/8',
+    )
     .addOption(
       new Option('--signup <policy>', 'open, or invite (the first account is free)')
         .choices(['open', 'invite'])

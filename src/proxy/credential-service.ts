@@ -18,6 +18,7 @@ import { createRateLimiter, decide, decideForProgram, type RateLimiter } from '.
 import { compileScrubber, type Scrubber } from '../core/scrub/scrubber.js';
 import type { ScopeSnapshot, UnlockedVault, Vault } from '../vault/vault.js';
 import type { WorkspaceService } from '../workspace/service.js';
+import { checkSignedFreshness } from '../sync/chain.js';
 import { syncSettings } from '../sync/settings.js';
 import {
   type Caller,
@@ -224,6 +225,9 @@ export async function createLocalCredentialService(
         `workspace ${workspace.name} has not synced with its server since ${last === 0 ? 'never' : new Date(last).toISOString()}: agent tokens are refused until it does (is the sync server reachable? \`agentsecrets proxy sync\` retries)`,
       );
     }
+    // A server that keeps answering "unchanged" passes the check above; what admins signed
+    // (the document's time, their heartbeats) cannot be faked (issue 12, F6).
+    checkSignedFreshness(workspace.name, workspace.team, now().getTime());
   }
 
   async function identify(identity: PresentedIdentity, workspaceId: string): Promise<Caller> {

@@ -9,10 +9,13 @@ import { randomId } from '../core/ids.js';
 import { fromBase64 } from '../crypto/aead.js';
 import { loadSodium, type Sodium } from '../crypto/sodium.js';
 import { authKeyHash, memberFingerprint, verifyDocSignature } from '../sync/crypto.js';
+import { docHash, verifyHeartbeatSignature } from '../sync/chain.js';
 import { parseDocBody, type WorkspaceDoc } from '../sync/doc.js';
 import * as wire from '../sync/wire.js';
+import type { CidrSet } from '../proxy/ssrf.js';
 import type { Sessions } from './auth.js';
-import { createRateLimiter } from './rate-limit.js';
+import { clientAddress } from './client-address.js';
+import { createBackoff, createRateLimiter } from './rate-limit.js';
 import type { DocRow, GrantRow, MemberRow, ServerStore, UserRow } from './store.js';
 
 /**
@@ -28,6 +31,8 @@ export interface AppOptions {
   logger: Logger;
   signup: 'open' | 'invite';
   now?: () => Date;
+  /** Reverse proxies whose X-Forwarded-For is believed (`server start --trust-proxy`). */
+  trustProxy?: CidrSet;
 }
 
 type Env = { Bindings: HttpBindings; Variables: { userId: string } };
@@ -48,6 +53,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 };
 
 const SMALL = 64 * 1024;
+/** Links of the document log per answer; a client pages through longer ones. */
+const CHAIN_PAGE = 2000;
 const PUSH = 32 * 1024 * 1024;
 const ROTATE = 128 * 1024 * 1024;
 
@@ -76,7 +83,13 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   const now = options.now ?? (() => new Date());
   const sodium: Sodium = await loadSodium();
   const authLimit = createRateLimiter({ limit: 20, windowMs: 60_000, now: () => now().getTime() });
-  const emailLimit = createRateLimiter({ limit: 10, windowMs: 60_000, now: () => now().getTime() });
+  // Per email: failures back off (1 s doubling to 30 s after 5), never a lock-out (F11).
+  const emailBackoff = createBackoff({
+    free: 5,
+    baseMs: 1000,
+    maxMs: 30_000,
+    now: () => now().getTime(),
+  });
   // Refresh tokens are 256 random bits: nothing to guess, so only hammering is limited.
   const refreshLimit = createRateLimiter({
     limit: 600,
@@ -111,16 +124,24 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   const limit = (maxSize: number) =>
     bodyLimit({
       maxSize,
+      // The rest of the body is not read: the connection cannot carry another request.
       onError: (c) =>
         c.json(
           { error: 'request_too_large', message: `the request body is over ${maxSize} bytes` },
           413,
+          { connection: 'close' },
         ),
     });
 
-  const clientKey = (c: Ctx) => c.env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  const clientKey = (c: Ctx) =>
+    clientAddress(
+      c.env?.incoming?.socket?.remoteAddress,
+      c.req.header('x-forwarded-for'),
+      options.trustProxy,
+    );
   const throttle = (c: Ctx, email?: string, limiter = authLimit) => {
-    const retry = limiter.take(clientKey(c)) ?? (email ? emailLimit.take(email) : undefined);
+    const retry =
+      limiter.take(clientKey(c)) ?? (email ? emailBackoff.wait(email.toLowerCase()) : undefined);
     if (retry !== undefined) {
       c.header('Retry-After', String(Math.ceil(retry / 1000)));
       throw fail('rate_limited', `too many attempts; try again in ${Math.ceil(retry / 1000)} s`);
@@ -179,8 +200,11 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
     throttle(c, req.email);
     const user = await store.userByEmail(req.email);
     const presented = authKeyHash(fromBase64(req.auth_key));
-    if (user === undefined || !sameDigest(user.auth_hash, presented))
+    if (user === undefined || !sameDigest(user.auth_hash, presented)) {
+      emailBackoff.fail(req.email.toLowerCase());
       throw fail('unauthorized', 'wrong email or password');
+    }
+    emailBackoff.succeed(req.email.toLowerCase());
     const tokens = await sessions.issue(user.id);
     return c.json({
       ...tokens,
@@ -251,7 +275,11 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
     const expectedSeq = current?.seq ?? 0;
     if (doc.workspace_id !== workspaceId)
       throw fail('signature_invalid', 'the document is for another workspace');
-    if (doc.seq !== expectedSeq + 1)
+    // The log stays one chain: a link must name the head it follows (clients check it too).
+    if (
+      doc.seq !== expectedSeq + 1 ||
+      (current !== undefined && doc.prev_hash !== null && doc.prev_hash !== docHash(current.body))
+    )
       throw fail(
         'conflict',
         `the workspace document moved on (now seq ${expectedSeq}); sync and retry`,
@@ -516,13 +544,52 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   app.get('/v1/workspaces/:ws/doc', async (c) => {
     await membership(c);
     const since = Number(c.req.query('since') ?? -1);
+    // Heartbeats first: one for seq N is signed after N was stored, so the doc read next is
+    // never older than a heartbeat sent with it.
+    const beats = await store.heartbeats(c.req.param('ws'));
     const doc = await store.doc(c.req.param('ws'));
     if (doc === undefined) throw fail('not_found', 'this workspace has no document');
-    if (doc.seq === since) return c.json({ unchanged: true, seq: doc.seq });
+    // Admins' signed heartbeats travel with every poll: members judge freshness by them.
+    const heartbeats = beats.map((h) => ({
+      signer: h.signer,
+      body: h.body,
+      signature: h.signature,
+    }));
+    if (doc.seq === since) return c.json({ unchanged: true, seq: doc.seq, heartbeats });
     return c.json({
       doc: { body: doc.body, signature: doc.signature, signer: doc.signer },
       seq: doc.seq,
+      heartbeats,
     });
+  });
+
+  /** The document log from a seq: the links a client walks to the head (F6). */
+  app.get('/v1/workspaces/:ws/docs', async (c) => {
+    await membership(c);
+    const after = Number(c.req.query('after') ?? 0);
+    if (!Number.isInteger(after) || after < 0)
+      throw fail('bad_request', 'after must be a document seq (0 or more)');
+    const links = await store.docChain(c.req.param('ws'), after, CHAIN_PAGE);
+    return c.json({
+      docs: links.map((d) => ({ body: d.body, signature: d.signature, signer: d.signer })),
+      more: links.length === CHAIN_PAGE,
+    });
+  });
+
+  /** An admin's heartbeat: signed (seq, head hash, time); the newest per admin is kept. */
+  app.post('/v1/workspaces/:ws/heartbeat', limit(SMALL), async (c) => {
+    const me = await membership(c, true);
+    const req = await body(c, wire.heartbeatRequest);
+    const [user] = await store.usersById([me.user_id]);
+    if (!verifyHeartbeatSignature(sodium, fromBase64(user!.sign_public), req.body, req.signature))
+      throw fail('signature_invalid', 'the heartbeat signature does not verify with your key');
+    await store.putHeartbeat({
+      workspace_id: c.req.param('ws'),
+      signer: me.user_id,
+      body: req.body,
+      signature: req.signature,
+    });
+    return c.json({ status: 'ok' });
   });
 
   app.put('/v1/workspaces/:ws/doc', limit(4 * 1024 * 1024), async (c) => {

@@ -1,7 +1,6 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, randomBytes } from 'node:crypto';
 import {
   type CryptoKey,
-  exportJWK,
   exportPKCS8,
   generateKeyPair,
   importJWK,
@@ -24,6 +23,12 @@ const AUDIENCE = 'agentsecrets';
 export const ACCESS_TTL_SECONDS = 10 * 60;
 export const REFRESH_TTL_SECONDS = 30 * 24 * 3600;
 const REFRESH_PREFIX = 'rt_';
+/**
+ * How long after its rotation a refresh token may be presented again and get the same
+ * successor (F7): a response lost on the way must not sign the user out everywhere.
+ */
+export const REFRESH_GRACE_SECONDS = 60;
+const SUCCESSOR_LABEL = 'agentsecrets/refresh-successor/v1\n';
 
 export interface SessionTokens {
   access_token: string;
@@ -42,11 +47,14 @@ export interface Sessions {
   fakeKdf(email: string): KdfRow;
 }
 
+/**
+ * The keys a store keeps for the server: the salt key. The access-token signing key lives
+ * in a file outside the database (F8); the columns that once held it are left empty.
+ */
 export async function createServerKeys(): Promise<ServerKeys> {
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
   return {
-    jwt_private_pem: await exportPKCS8(privateKey),
-    jwt_public_jwk: { ...(await exportJWK(publicKey)), alg: 'EdDSA' },
+    jwt_private_pem: '',
+    jwt_public_jwk: {},
     salt_key: randomBytes(32).toString('base64'),
   };
 }
@@ -61,18 +69,38 @@ function unauthorized(message: string): AgentSecretsError {
 
 export async function createSessions(
   store: ServerStore,
-  options: { now?: () => Date; accessTtlSeconds?: number } = {},
+  options: {
+    now?: () => Date;
+    accessTtlSeconds?: number;
+    /** The access-token signing key (PKCS#8 PEM), from outside the database (F8). */
+    jwtPrivatePem?: string;
+  } = {},
 ): Promise<Sessions> {
   const now = options.now ?? (() => new Date());
   const accessTtl = options.accessTtlSeconds ?? ACCESS_TTL_SECONDS;
   const keys = await store.serverKeys(createServerKeys);
-  const privateKey = await importPKCS8(keys.jwt_private_pem, 'EdDSA');
-  const publicKey = (await importJWK(keys.jwt_public_jwk, 'EdDSA')) as CryptoKey;
+  // Never the database's key (a read-only leak would mint sessions): the key file's, else
+  // one for this process only (tests; restarting then ends every access token).
+  const pem =
+    options.jwtPrivatePem ??
+    (await exportPKCS8((await generateKeyPair('EdDSA', { extractable: true })).privateKey));
+  const privateKey = await importPKCS8(pem, 'EdDSA');
+  const publicKey = (await importJWK(
+    { ...createPublicKey(pem).export({ format: 'jwk' }), alg: 'EdDSA' },
+    'EdDSA',
+  )) as CryptoKey;
   const saltKey = Buffer.from(keys.salt_key, 'base64');
 
-  async function issue(userId: string, family = randomId('fam', 12)): Promise<SessionTokens> {
-    const at = now();
-    const access = await new SignJWT({})
+  /**
+   * The successor of a refresh token, derived from it with a server key: the same token
+   * presented twice gets the same successor, and the store keeps only hashes.
+   */
+  const successorOf = (token: string) =>
+    REFRESH_PREFIX +
+    createHmac('sha256', saltKey).update(SUCCESSOR_LABEL).update(token).digest('base64url');
+
+  async function accessFor(userId: string, at: Date): Promise<string> {
+    return new SignJWT({})
       .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
@@ -80,7 +108,15 @@ export async function createSessions(
       .setIssuedAt(Math.floor(at.getTime() / 1000))
       .setExpirationTime(Math.floor(at.getTime() / 1000) + accessTtl)
       .sign(privateKey);
-    const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+  }
+
+  async function issue(
+    userId: string,
+    family = randomId('fam', 12),
+    refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url'),
+  ): Promise<SessionTokens> {
+    const at = now();
+    const access = await accessFor(userId, at);
     await store.insertRefresh({
       hash: refreshHash(refresh),
       user_id: userId,
@@ -115,6 +151,20 @@ export async function createSessions(
     async refresh(token) {
       if (!token.startsWith(REFRESH_PREFIX)) throw unauthorized('not a refresh token');
       const outcome = await store.consumeRefresh(refreshHash(token), now());
+      if (
+        outcome.status === 'reused' &&
+        now().getTime() - Date.parse(outcome.row.used_at!) <= REFRESH_GRACE_SECONDS * 1000
+      ) {
+        // The answer to the first use was lost: the same successor again, a fresh access.
+        return {
+          userId: outcome.row.user_id,
+          tokens: {
+            access_token: await accessFor(outcome.row.user_id, now()),
+            refresh_token: successorOf(token),
+            expires_in: accessTtl,
+          },
+        };
+      }
       if (outcome.status === 'reused') {
         await store.revokeFamily(outcome.row.family, now());
         throw unauthorized(
@@ -127,7 +177,7 @@ export async function createSessions(
         );
       return {
         userId: outcome.row.user_id,
-        tokens: await issue(outcome.row.user_id, outcome.row.family),
+        tokens: await issue(outcome.row.user_id, outcome.row.family, successorOf(token)),
       };
     },
     async revoke(token) {

@@ -36,3 +36,47 @@ export function createRateLimiter(options: {
     },
   };
 }
+
+/**
+ * Per-key back-off after failures (issue 12, F11): the first few failures are free, then each
+ * one doubles the wait before the next attempt, up to `maxMs`. Unlike a fixed window, someone
+ * who hammers a victim's email delays the victim by at most `maxMs` after their last failure,
+ * and a success clears it.
+ */
+export interface Backoff {
+  /** Milliseconds to wait before `key` may try again, or undefined. */
+  wait(key: string): number | undefined;
+  fail(key: string): void;
+  succeed(key: string): void;
+}
+
+export function createBackoff(options: {
+  free: number;
+  baseMs: number;
+  maxMs: number;
+  now?: () => number;
+}): Backoff {
+  const now = options.now ?? Date.now;
+  const state = new Map<string, { failures: number; until: number }>();
+  return {
+    wait(key) {
+      const s = state.get(key);
+      if (s === undefined) return undefined;
+      const left = s.until - now();
+      return left > 0 ? left : undefined;
+    },
+    fail(key) {
+      if (state.size >= MAX_KEYS) {
+        const at = now();
+        for (const [k, s] of state) if (s.until + options.maxMs < at) state.delete(k);
+      }
+      const failures = (state.get(key)?.failures ?? 0) + 1;
+      const over = failures - options.free;
+      const delay = over <= 0 ? 0 : Math.min(options.maxMs, options.baseMs * 2 ** (over - 1));
+      state.set(key, { failures, until: now() + delay });
+    },
+    succeed(key) {
+      state.delete(key);
+    },
+  };
+}

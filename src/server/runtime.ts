@@ -4,6 +4,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { type Logger, pino } from 'pino';
 import { createApp } from './app.js';
 import { createSessions } from './auth.js';
+import type { CidrSet } from '../proxy/ssrf.js';
 import type { ServerStore } from './store.js';
 
 export interface ServerOptions {
@@ -13,6 +14,10 @@ export interface ServerOptions {
   signup: 'open' | 'invite';
   logger?: Logger;
   now?: () => Date;
+  /** The access-token signing key (PEM) from the key file; tests may leave it out. */
+  jwtPrivatePem?: string;
+  /** Reverse proxies whose forwarded client address is believed. */
+  trustProxy?: CidrSet;
 }
 
 export interface RunningServer {
@@ -40,13 +45,17 @@ export function serverLogger(): Logger {
 /** Starts the sync server on `host:port` (0 for any free port) over an initialised store. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const logger = options.logger ?? serverLogger();
-  const sessions = await createSessions(options.store, { now: options.now });
+  const sessions = await createSessions(options.store, {
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.jwtPrivatePem === undefined ? {} : { jwtPrivatePem: options.jwtPrivatePem }),
+  });
   const app = await createApp({
     store: options.store,
     sessions,
     logger,
     signup: options.signup,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
   });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, () =>

@@ -23,6 +23,7 @@ import type {
   RefreshOutcome,
   RefreshRow,
   RotateInput,
+  HeartbeatRow,
   ServerKeys,
   ServerStore,
   SignupOutcome,
@@ -54,6 +55,9 @@ interface Rows {
   invites: InviteRow;
   grants: GrantRow;
   docs: DocRow;
+  /** Every document a workspace ever had, by seq: the chain clients walk (issue 12, F6). */
+  docLog: DocRow;
+  heartbeats: HeartbeatRow;
   projects: ProjectRow;
   records: RecordRow;
 }
@@ -73,6 +77,8 @@ const PLACE: { [N in TableName]: (row: Rows[N]) => readonly [part: string, key: 
   invites: (r) => [r.workspace_id, r.email.toLowerCase()],
   grants: (r) => [r.workspace_id, grantKey(r.user_id, r.epoch, r.kind)],
   docs: (r) => ['', r.workspace_id],
+  docLog: (r) => [r.workspace_id, String(r.seq).padStart(12, '0')],
+  heartbeats: (r) => [r.workspace_id, r.signer],
   projects: (r) => [r.workspace_id, r.id],
   records: (r) => [scopeKey(r.workspace_id, r.project_id, r.environment), r.key],
 };
@@ -127,6 +133,8 @@ class Draft {
   put<N extends TableName>(name: N, row: Rows[N]): void {
     const [part, key] = PLACE[name](row);
     this.#partition(name, part).set(key, row);
+    // The head document is also the newest link of the log, written in the same change.
+    if (name === 'docs') this.put('docLog', { ...(row as DocRow) });
   }
 
   remove<N extends TableName>(name: N, row: Rows[N]): void {
@@ -255,6 +263,20 @@ export async function createFileStore(options: { dir: string }): Promise<ServerS
       ),
 
     doc: (workspaceId) => read((t) => copy(find(t, 'docs', '', workspaceId))),
+    docChain: (workspaceId, afterSeq, limit) =>
+      read((t) =>
+        sortBy(
+          rowsOf(t, 'docLog', workspaceId).filter((r) => r.seq > afterSeq),
+          (r) => [r.seq],
+        ).slice(0, limit),
+      ),
+    putHeartbeat: (row) =>
+      mutate((d) => {
+        requireWorkspace(d.tables, row.workspace_id);
+        d.put('heartbeats', { ...row });
+      }),
+    heartbeats: (workspaceId) =>
+      read((t) => sortBy(rowsOf(t, 'heartbeats', workspaceId), (r) => [r.signer])),
     putDoc: (doc, expectedSeq) => mutate((d) => putDoc(d, doc, expectedSeq)),
 
     rotate: (input) => mutate((d) => rotate(d, input)),
@@ -565,7 +587,11 @@ const SAVED_TABLES = [
   'grants',
   'docs',
   'projects',
+  'docLog',
+  'heartbeats',
 ] as const satisfies readonly TableName[];
+/** Tables added after the first release: absent from an older store.json. */
+const LATER_TABLES: readonly TableName[] = ['docLog', 'heartbeats'];
 
 function serialize(t: Tables): string {
   const saved: Record<string, unknown> = { format: FORMAT };
@@ -624,7 +650,8 @@ function parse(raw: unknown): Tables {
   const tables = emptyTables();
   const draft = new Draft(tables);
   for (const name of SAVED_TABLES) {
-    for (const row of arrayOf(saved[name], name)) {
+    const rows = saved[name] === undefined && LATER_TABLES.includes(name) ? [] : saved[name];
+    for (const row of arrayOf(rows, name)) {
       if (!PLACE[name](row as never).every((part) => typeof part === 'string')) {
         throw new Error(`a row of ${name} lacks its key fields`);
       }

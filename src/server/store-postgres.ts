@@ -10,6 +10,7 @@ import {
 import type {
   DocRow,
   GrantRow,
+  HeartbeatRow,
   InviteRow,
   MemberRow,
   ProjectRow,
@@ -149,6 +150,38 @@ const MIGRATIONS: readonly string[] = [
     salt_key text NOT NULL
   );
   `,
+  // Issue 12 (F6): every document kept, as the chain clients walk; written by a trigger in
+  // the same statement as the head, so no code path can skip it. Admins' heartbeats.
+  `
+  CREATE TABLE doc_log (
+    workspace_id text NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    seq integer NOT NULL,
+    body text NOT NULL,
+    signature text NOT NULL,
+    signer text NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (workspace_id, seq)
+  );
+  INSERT INTO doc_log SELECT workspace_id, seq, body, signature, signer, updated_at FROM docs;
+  CREATE FUNCTION agentsecrets_doc_log() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO doc_log (workspace_id, seq, body, signature, signer, updated_at)
+    VALUES (NEW.workspace_id, NEW.seq, NEW.body, NEW.signature, NEW.signer, NEW.updated_at)
+    ON CONFLICT (workspace_id, seq) DO UPDATE SET body = excluded.body,
+      signature = excluded.signature, signer = excluded.signer, updated_at = excluded.updated_at;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER docs_to_log AFTER INSERT OR UPDATE ON docs
+    FOR EACH ROW EXECUTE FUNCTION agentsecrets_doc_log();
+
+  CREATE TABLE heartbeats (
+    workspace_id text NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    signer text NOT NULL,
+    body text NOT NULL,
+    signature text NOT NULL,
+    PRIMARY KEY (workspace_id, signer)
+  );
+  `,
 ];
 
 /** Runs one statement and returns its rows. */
@@ -249,6 +282,24 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     doc: async (workspaceId) =>
       first(await q<DocRow>('SELECT * FROM docs WHERE workspace_id = $1', [workspaceId])),
     putDoc: async (doc, expectedSeq) => (await writeDoc(q, doc, expectedSeq)).length === 1,
+    docChain: (workspaceId, afterSeq, limit) =>
+      q<DocRow>(
+        `SELECT * FROM doc_log WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+        [workspaceId, afterSeq, limit],
+      ),
+    putHeartbeat: async (row) => {
+      await q(
+        `INSERT INTO heartbeats (workspace_id, signer, body, signature) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (workspace_id, signer) DO UPDATE SET body = excluded.body,
+           signature = excluded.signature`,
+        [row.workspace_id, row.signer, row.body, row.signature],
+      );
+    },
+    heartbeats: (workspaceId) =>
+      q<HeartbeatRow>(
+        'SELECT * FROM heartbeats WHERE workspace_id = $1 ORDER BY signer COLLATE "C"',
+        [workspaceId],
+      ),
 
     rotate: (input) => tx((t) => rotate(t, input)),
 

@@ -89,6 +89,14 @@ export interface DocRow {
   updated_at: string;
 }
 
+/** An admin's signed heartbeat (seq, head hash, time), the newest per signer (F6). */
+export interface HeartbeatRow {
+  workspace_id: string;
+  signer: string;
+  body: string;
+  signature: string;
+}
+
 export interface ProjectRow {
   workspace_id: string;
   id: string;
@@ -215,6 +223,14 @@ export interface ServerStore {
   doc(workspaceId: string): Promise<DocRow | undefined>;
   /** Replaces the doc only if its current seq is `expectedSeq` (compare and set). */
   putDoc(doc: DocRow, expectedSeq: number): Promise<boolean>;
+  /**
+   * The document log: every document the workspace had (each write of the head adds one, in
+   * the same step), with seq above `afterSeq`, oldest first, at most `limit`.
+   */
+  docChain(workspaceId: string, afterSeq: number, limit: number): Promise<DocRow[]>;
+  /** Keeps the newest heartbeat of its signer (replacing the one before). */
+  putHeartbeat(row: HeartbeatRow): Promise<void>;
+  heartbeats(workspaceId: string): Promise<HeartbeatRow[]>;
 
   /**
    * Moves the workspace to a new key epoch in one step: the new grants, every record

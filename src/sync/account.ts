@@ -3,17 +3,19 @@ import { AgentSecretsError } from '../core/errors.js';
 import { toBase64 } from '../crypto/aead.js';
 import { DEFAULT_KDF_COST, type KdfParams, newKdfParams } from '../crypto/kdf.js';
 import { boxKeyPair } from '../crypto/seal.js';
+import { formatSecretKey, newSecretKey, parseSecretKey } from '../crypto/secret-key.js';
 import { signKeyPair } from '../crypto/sign.js';
 import { loadSodium } from '../crypto/sodium.js';
 import type { Services } from '../services.js';
 import { withFileLock } from '../store/lock.js';
 import type { UnlockedVault } from '../vault/vault.js';
-import { createSyncApi, normalizeServerUrl, notLoggedIn, type SyncApi } from './api.js';
+import { createSyncApi, normalizeServerUrl, notLoggedIn, printable, type SyncApi } from './api.js';
 import {
   type AccountSecrets,
   decodeAccountSecrets,
   deriveAccountKeys,
   encodeAccountSecrets,
+  memberFingerprint,
   unwrapAccountSecrets,
   wrapAccountSecrets,
 } from './crypto.js';
@@ -28,6 +30,8 @@ import { authParamsResponse, type PublicUser } from './wire.js';
 export const ACCOUNT_SCOPE = '@account';
 const KEYS_NAME = 'account-keys';
 const REFRESH_NAME = 'refresh-token';
+const SECRET_KEY_NAME = 'secret-key';
+const ACCESS_NAME = 'access-token';
 
 export interface Account {
   email: string;
@@ -45,6 +49,7 @@ export interface AccountSession {
 interface SessionResponse {
   access_token: string;
   refresh_token: string;
+  expires_in: number;
   user: PublicUser;
 }
 
@@ -54,6 +59,19 @@ function sessionStore(services: Services, vault: UnlockedVault) {
     withLock: <T>(fn: () => Promise<T>) => withFileLock(lockPath, fn),
     getRefresh: () => vault.getReserved(ACCOUNT_SCOPE, REFRESH_NAME),
     setRefresh: (token: string) => vault.setReserved(ACCOUNT_SCOPE, REFRESH_NAME, token),
+    // The access token is kept in the vault too, so the next command reuses it (F7).
+    getAccess: async () => {
+      const text = await vault.getReserved(ACCOUNT_SCOPE, ACCESS_NAME);
+      return text === undefined
+        ? undefined
+        : (JSON.parse(text) as { token: string; expires_at: number });
+    },
+    setAccess: (token: string, expiresAt: number) =>
+      vault.setReserved(
+        ACCOUNT_SCOPE,
+        ACCESS_NAME,
+        JSON.stringify({ token, expires_at: expiresAt }),
+      ),
   };
 }
 
@@ -66,13 +84,26 @@ async function remember(
 ): Promise<AccountSession> {
   await vault.setReserved(ACCOUNT_SCOPE, KEYS_NAME, encodeAccountSecrets(keys));
   await vault.setReserved(ACCOUNT_SCOPE, REFRESH_NAME, session.refresh_token);
-  const account = { email: session.user.email, userId: session.user.id, serverUrl };
+  // Server-provided text is made terminal-safe before it is stored or shown (F9).
+  const account = {
+    email: printable(session.user.email),
+    userId: printable(session.user.id),
+    serverUrl,
+  };
+  const sodium = await loadSodium();
   await services.workspaces.updateConfig((c) => ({
     ...c,
     server_url: serverUrl,
-    account: { email: account.email, user_id: account.userId, server_url: serverUrl },
+    account: {
+      email: account.email,
+      user_id: account.userId,
+      server_url: serverUrl,
+      fingerprint: memberFingerprint(sodium, keys.box.publicKey, keys.sign.publicKey),
+    },
   }));
-  const api = createSyncApi(serverUrl, sessionStore(services, vault));
+  const store = sessionStore(services, vault);
+  await store.setAccess(session.access_token, Date.now() + session.expires_in * 1000);
+  const api = createSyncApi(serverUrl, store);
   api.useAccess(session.access_token);
   return { account, keys, api };
 }
@@ -87,12 +118,13 @@ export async function signup(
     password: string;
     kdfCost?: { ops: number; mem: number };
   },
-): Promise<AccountSession> {
+): Promise<AccountSession & { secretKey: string }> {
   const serverUrl = normalizeServerUrl(options.server, services.config.env as NodeJS.ProcessEnv);
   const sodium = await loadSodium();
   const email = options.email.trim().toLowerCase();
   const kdf = newKdfParams(sodium, options.kdfCost ?? DEFAULT_KDF_COST);
-  const derived = await deriveAccountKeys(options.password, kdf);
+  const secretKey = newSecretKey();
+  const derived = await deriveAccountKeys(options.password, kdf, secretKey);
   const keys: AccountSecrets = { box: boxKeyPair(sodium), sign: signKeyPair(sodium) };
   try {
     const api = createSyncApi(serverUrl);
@@ -104,35 +136,71 @@ export async function signup(
       sign_public: toBase64(keys.sign.publicKey),
       wrapped_keys: wrapAccountSecrets(sodium, derived.encKey, email, keys),
     });
-    return await remember(services, vault, serverUrl, session, keys);
+    const formatted = formatSecretKey(secretKey);
+    await vault.setReserved(
+      ACCOUNT_SCOPE,
+      SECRET_KEY_NAME,
+      JSON.stringify({ email, key: formatted }),
+    );
+    return { ...(await remember(services, vault, serverUrl, session, keys)), secretKey: formatted };
   } finally {
     derived.authKey.fill(0);
     derived.encKey.fill(0);
+    secretKey.fill(0);
   }
+}
+
+/** The account secret key this machine keeps for `email`, if it has one (F5). */
+export async function storedSecretKey(
+  vault: UnlockedVault,
+  email: string,
+): Promise<string | undefined> {
+  const stored = await vault.getReserved(ACCOUNT_SCOPE, SECRET_KEY_NAME);
+  if (stored === undefined) return undefined;
+  const parsed = JSON.parse(stored) as { email: string; key: string };
+  return parsed.email === email.trim().toLowerCase() ? parsed.key : undefined;
 }
 
 /** Signs in: derives the keys locally, proves the auth key, unwraps the private keys. */
 export async function login(
   services: Services,
   vault: UnlockedVault,
-  options: { server: string; email: string; password: string },
+  options: { server: string; email: string; password: string; secretKey: string },
 ): Promise<AccountSession> {
   const serverUrl = normalizeServerUrl(options.server, services.config.env as NodeJS.ProcessEnv);
   const sodium = await loadSodium();
   const email = options.email.trim().toLowerCase();
+  const secretKey = parseSecretKey(options.secretKey);
   const api = createSyncApi(serverUrl);
   const kdf = checkedKdf(await api.anonymous<unknown>('POST', '/v1/auth/params', { email }));
-  const derived = await deriveAccountKeys(options.password, kdf);
+  const derived = await deriveAccountKeys(options.password, kdf, secretKey);
+  secretKey.fill(0);
   try {
-    const session = await api.anonymous<
-      SessionResponse & { wrapped_keys: { nonce: string; ciphertext: string } }
-    >('POST', '/v1/auth/login', { email, auth_key: toBase64(derived.authKey) });
+    const session = await api
+      .anonymous<SessionResponse & { wrapped_keys: { nonce: string; ciphertext: string } }>(
+        'POST',
+        '/v1/auth/login',
+        { email, auth_key: toBase64(derived.authKey) },
+      )
+      .catch((err: unknown) => {
+        if (err instanceof AgentSecretsError && err.code === 'unauthorized')
+          throw new AgentSecretsError(
+            'unauthorized',
+            'the email, the password or the account secret key is wrong (the secret key is in the emergency kit printed at sign-up)',
+          );
+        throw err;
+      });
     const keys = unwrapAccountSecrets(sodium, derived.encKey, email, session.wrapped_keys);
     if (toBase64(keys.sign.publicKey) !== session.user.sign_public)
       throw new AgentSecretsError(
         'signature_invalid',
         'the server returned public keys that do not match your own: do not trust this server',
       );
+    await vault.setReserved(
+      ACCOUNT_SCOPE,
+      SECRET_KEY_NAME,
+      JSON.stringify({ email, key: formatSecretKey(parseSecretKey(options.secretKey)) }),
+    );
     return await remember(services, vault, serverUrl, session, keys);
   } finally {
     derived.authKey.fill(0);
@@ -176,6 +244,7 @@ export async function logout(
     }
   }
   await vault.deleteReserved(ACCOUNT_SCOPE, REFRESH_NAME);
+  await vault.deleteReserved(ACCOUNT_SCOPE, ACCESS_NAME);
   await vault.deleteReserved(ACCOUNT_SCOPE, KEYS_NAME);
   await services.workspaces.updateConfig((c) => ({ ...c, account: null }));
   return { email: stored?.email ?? null, revoked };

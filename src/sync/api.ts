@@ -12,7 +12,13 @@ export interface SessionStore {
   withLock<T>(fn: () => Promise<T>): Promise<T>;
   getRefresh(): Promise<string | undefined>;
   setRefresh(token: string): Promise<void>;
+  /** A still valid access token another command left (F7), if the store keeps one. */
+  getAccess?(): Promise<{ token: string; expires_at: number } | undefined>;
+  setAccess?(token: string, expiresAt: number): Promise<void>;
 }
+
+/** An access token is reused only while it has this much life left. */
+const ACCESS_MARGIN_MS = 30_000;
 
 export interface SyncApi {
   readonly serverUrl: string;
@@ -49,8 +55,18 @@ export function normalizeServerUrl(text: string, env: NodeJS.ProcessEnv = proces
   return url.origin;
 }
 
-export function createSyncApi(serverUrl: string, session?: SessionStore): SyncApi {
+export function createSyncApi(
+  serverUrl: string,
+  session?: SessionStore,
+  now: () => number = Date.now,
+): SyncApi {
   let access: string | undefined;
+
+  /** Picks up an access token an earlier command stored, instead of a refresh (F7). */
+  async function storedAccess(): Promise<void> {
+    const stored = await session?.getAccess?.();
+    if (stored !== undefined && stored.expires_at - now() > ACCESS_MARGIN_MS) access = stored.token;
+  }
 
   async function send(method: string, path: string, body: unknown, token?: string) {
     let response: Response;
@@ -108,9 +124,10 @@ export function createSyncApi(serverUrl: string, session?: SessionStore): SyncAp
       if (stored === undefined) throw notLoggedIn();
       const { status, json } = await send('POST', '/v1/auth/refresh', { refresh_token: stored });
       if (status !== 200) throw toError(status, json);
-      const tokens = json as { access_token: string; refresh_token: string };
+      const tokens = json as { access_token: string; refresh_token: string; expires_in: number };
       await session.setRefresh(tokens.refresh_token);
       access = tokens.access_token;
+      await session.setAccess?.(access, now() + tokens.expires_in * 1000);
     });
   }
 
@@ -122,6 +139,7 @@ export function createSyncApi(serverUrl: string, session?: SessionStore): SyncAp
       return json as T;
     },
     async call<T>(method: string, path: string, body?: unknown) {
+      if (access === undefined) await storedAccess();
       if (access === undefined) await refresh();
       let { status, json } = await send(method, path, body, access);
       if (status === 401) {
@@ -144,8 +162,15 @@ export function notLoggedIn(): AgentSecretsError {
   );
 }
 
-/** Text from the server without control characters (no terminal escapes reach the user). */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+/**
+ * The one terminal-safe sanitiser for text from the server (F9): control characters (so no
+ * escape sequence reaches a terminal) and invisible or reordering marks (zero-width, bidi
+ * overrides that make one name look like another) become `?`.
+ */
+export function printable(text: unknown): string {
+  return String(text).replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g,
+    '?',
+  );
 }

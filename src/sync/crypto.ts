@@ -27,15 +27,28 @@ export interface AccountKeys {
   encKey: Uint8Array;
 }
 
-/** Argon2id over the password (in a worker), then HKDF into an auth key and an encryption key. */
-export async function deriveAccountKeys(password: string, params: KdfParams): Promise<AccountKeys> {
+/**
+ * Argon2id over the password (in a worker), then HKDF over it together with the account
+ * secret key (128 random bits that never leave the user's machines) into an auth key and an
+ * encryption key. Without the secret key, a dump of the server's store does not allow
+ * guessing the password: each guess would need the 128 bits too (F5).
+ */
+export async function deriveAccountKeys(
+  password: string,
+  params: KdfParams,
+  secretKey: Uint8Array,
+): Promise<AccountKeys> {
+  if (secretKey.length !== 16)
+    throw new AgentSecretsError('usage_error', 'the account secret key must be 128 bits');
   const master = await deriveKeyIsolated(password, params);
+  const ikm = new Uint8Array([...master, ...secretKey]);
   try {
     const split = (info: string) =>
-      new Uint8Array(hkdfSync('sha256', master, new Uint8Array(0), info, 32));
-    return { authKey: split('agentsecrets/auth-key/v1'), encKey: split('agentsecrets/enc-key/v1') };
+      new Uint8Array(hkdfSync('sha256', ikm, new Uint8Array(0), info, 32));
+    return { authKey: split('agentsecrets/auth-key/v2'), encKey: split('agentsecrets/enc-key/v2') };
   } finally {
     master.fill(0);
+    ikm.fill(0);
   }
 }
 

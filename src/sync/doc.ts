@@ -12,6 +12,9 @@ import {
   type WorkspacePolicy,
 } from '../workspace/model.js';
 import { verifyDocSignature } from './crypto.js';
+
+/** The default `max_staleness_s`: 24 hours (issue 12, F6). */
+export const DEFAULT_MAX_STALENESS_S = 24 * 60 * 60;
 import type { SignedDoc } from './wire.js';
 
 /**
@@ -26,6 +29,12 @@ export interface WorkspaceDoc {
   name: string;
   seq: number;
   issued_at: string;
+  /** SHA-256 of the previous document's body (null for the first, or one from before the log). */
+  prev_hash: string | null;
+  /** The admin who signed this document (null in documents from before the log). */
+  signer: string | null;
+  /** How old the newest admin-signed document or heartbeat may be before members fail closed. */
+  max_staleness_s: number;
   /** The current workspace key epoch. */
   epoch: number;
   admins: { user_id: string; email: string; sign_public: string }[];
@@ -63,6 +72,13 @@ export function parseDocBody(body: string): WorkspaceDoc {
       name: str(d.name, 'doc.name'),
       seq: num(d.seq, 'doc.seq'),
       issued_at: str(d.issued_at, 'doc.issued_at'),
+      prev_hash:
+        d.prev_hash === undefined || d.prev_hash === null
+          ? null
+          : str(d.prev_hash, 'doc.prev_hash'),
+      signer: d.signer === undefined || d.signer === null ? null : str(d.signer, 'doc.signer'),
+      max_staleness_s:
+        d.max_staleness_s === undefined ? DEFAULT_MAX_STALENESS_S : staleness(d.max_staleness_s),
       epoch: num(d.epoch, 'doc.epoch'),
       admins: arr(d.admins, 'doc.admins').map((a, i) => {
         const admin = obj(a, `doc.admins[${i}]`);
@@ -97,6 +113,12 @@ export function parseDocBody(body: string): WorkspaceDoc {
       { cause },
     );
   }
+}
+
+function staleness(value: unknown): number {
+  const n = num(value, 'doc.max_staleness_s');
+  if (!Number.isInteger(n) || n < 60 || n > 366 * 24 * 3600) throw new Error('max_staleness_s');
+  return n;
 }
 
 /** Serialises a document body (the signed text). */

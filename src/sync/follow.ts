@@ -3,7 +3,10 @@ import { loadSodium } from '../crypto/sodium.js';
 import type { Services } from '../services.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { type AccountSession, openAccount } from './account.js';
-import { syncDoc } from './team.js';
+import { HEARTBEAT_EVERY_MS, signHeartbeat } from './chain.js';
+import { parseDocBody } from './doc.js';
+import { ownKeys, syncDoc } from './team.js';
+import type { Workspace } from '../workspace/model.js';
 
 /**
  * Keeps a key holder's copy of every team workspace's signed document current (DESIGN §10):
@@ -34,8 +37,12 @@ export function startTeamFollower(options: {
   vault: UnlockedVault;
   intervalMs: number;
   onError?: (workspace: string, error: AgentSecretsError) => void;
+  /** The clock (ms); tests inject one. */
+  now?: () => number;
 }): TeamFollower {
   const { services } = options;
+  const now = options.now ?? Date.now;
+  const beaten = new Map<string, number>();
   const last = new Map<string, number>();
   const persisted = new Map<string, number>();
   let session: AccountSession | undefined;
@@ -52,8 +59,16 @@ export function startTeamFollower(options: {
     const reports: SyncReport[] = [];
     for (const workspace of teams) {
       try {
-        const { changed } = await syncDoc(services, session.api, sodium, workspace);
-        const at = Date.now();
+        const synced = await syncDoc(
+          services,
+          session.api,
+          sodium,
+          workspace,
+          ownKeys({ session }),
+        );
+        const { changed } = synced;
+        await beat(synced.workspace);
+        const at = now();
         last.set(workspace.id, at);
         // Other processes (a CLI `call` without the key holder) read freshness from disk.
         if (at - (persisted.get(workspace.id) ?? 0) >= PERSIST_EVERY_MS && !changed) {
@@ -76,6 +91,31 @@ export function startTeamFollower(options: {
       }
     }
     return reports;
+  }
+
+  /**
+   * An admin's key holder signs that the document it holds is current (F6), at least every
+   * 10 minutes and four times per `max_staleness`, so members can tell a withheld document.
+   */
+  async function beat(workspace: Workspace): Promise<void> {
+    const team = workspace.team;
+    if (team?.role !== 'admin' || session === undefined) return;
+    const doc = parseDocBody(team.doc.body);
+    const every = Math.min(HEARTBEAT_EVERY_MS, (doc.max_staleness_s * 1000) / 4);
+    const t = now();
+    if (t - (beaten.get(workspace.id) ?? 0) < every) return;
+    const sodium = await loadSodium();
+    const hb = signHeartbeat(
+      sodium,
+      { userId: session.account.userId, sign: session.keys.sign },
+      { workspace_id: workspace.id, seq: team.doc_seq, body: team.doc.body },
+      new Date(t),
+    );
+    await session.api.call('POST', `/v1/workspaces/${encodeURIComponent(workspace.id)}/heartbeat`, {
+      body: hb.body,
+      signature: hb.signature,
+    });
+    beaten.set(workspace.id, t);
   }
 
   async function syncNow(): Promise<SyncReport[]> {

@@ -7,9 +7,10 @@ import {
   type TeamRecordAddress,
   valueDigest,
 } from './crypto.js';
-import { syncDoc, type TeamContext, workspaceKey } from './team.js';
-import type { DiffResult, KeyDiff, PullResult } from './types.js';
-import type { PushChange, RemoteRecord } from './wire.js';
+import { ownKeys, syncDoc, type TeamContext, workspaceKey } from './team.js';
+import type { DiffResult, KeyDiff, PullResult, RefusedRecord } from './types.js';
+import { type PushChange, type RemoteRecord, remoteRecord } from './wire.js';
+import { printable } from './api.js';
 
 /**
  * push, pull and diff of one project environment against a team workspace (DESIGN §10).
@@ -153,23 +154,32 @@ export async function push(
   options: { force: boolean; onProgress?: (text: string) => void },
 ): Promise<PushResult> {
   requireTeam(t);
+  // The signed document names the current epoch: sync it first, so that a value is never
+  // encrypted under a key a removed member still holds (F2).
+  t = { ...t, workspace: await freshWorkspace(ctx, t) };
   await ensureRemoteProject(ctx, t);
   for (let attempt = 0; ; attempt++) {
     try {
       return await pushOnce(ctx, t, options);
     } catch (err) {
-      // The key was rotated meanwhile: pick up the new epoch and key, then retry once.
-      if (attempt === 0 && err instanceof AgentSecretsError && err.code === 'stale_epoch') {
-        t = {
-          ...t,
-          workspace: (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, t.workspace))
-            .workspace,
-        };
-        continue;
-      }
-      throw err;
+      if (!(err instanceof AgentSecretsError && err.code === 'stale_epoch')) throw err;
+      // Rotated meanwhile: the new epoch comes only from a newer signed document, never from
+      // the server's word. If the document did not move, the server's epoch is not ours.
+      const epoch = t.workspace.team!.epoch;
+      const next = await freshWorkspace(ctx, t);
+      if (attempt > 0 || next.team!.epoch <= epoch)
+        throw new AgentSecretsError(
+          'stale_epoch',
+          `the sync server refused key epoch ${epoch}, which the workspace's signed document names as current; nothing was pushed. The server's state disagrees with what the admins signed: tell a workspace admin`,
+        );
+      t = { ...t, workspace: next };
     }
   }
+}
+
+async function freshWorkspace(ctx: TeamContext, t: SyncTarget): Promise<Workspace> {
+  return (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, t.workspace, ownKeys(ctx)))
+    .workspace;
 }
 
 async function pushOnce(
@@ -258,14 +268,14 @@ export async function pull(
   options: { force: boolean; onProgress?: (text: string) => void },
 ): Promise<PullResult> {
   requireTeam(t);
-  const workspace = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, t.workspace))
-    .workspace;
-  t = { ...t, workspace };
+  t = { ...t, workspace: await freshWorkspace(ctx, t) };
   options.onProgress?.('downloading');
-  const { records } = await ctx.session.api.call<{ records: RemoteRecord[] }>(
+  const answer = await ctx.session.api.call<{ records: unknown }>(
     'GET',
     `${recordsPath(t)}/records`,
   );
+  const refused: RefusedRecord[] = [];
+  const records = checkedRecords(answer.records, t.workspace.team!.epoch, refused);
   const local = await localMeta(ctx, t);
   const remote = new Map(records.map((r) => [r.key, r]));
   const changedBoth = records
@@ -307,12 +317,18 @@ export async function pull(
       wk = await workspaceKey(ctx, t.workspace, r.epoch);
       keys.set(r.epoch, wk);
     }
-    const value = decryptTeamRecord(
-      ctx.sodium,
-      wk,
-      { ...address(t, r.key), version: r.version, epoch: r.epoch },
-      r,
-    );
+    let value: string;
+    try {
+      value = decryptTeamRecord(
+        ctx.sodium,
+        wk,
+        { ...address(t, r.key), version: r.version, epoch: r.epoch },
+        r,
+      );
+    } catch {
+      refused.push({ key: r.key, reason: 'it does not decrypt (altered or moved on the server)' });
+      continue;
+    }
     updates.push({ key: r.key, value, base_version: r.version, seen });
   }
   for (const k of keys.values()) k.fill(0);
@@ -323,16 +339,55 @@ export async function pull(
     else if (u.value !== undefined) pulled.push(u.key);
   }
   await markProject(ctx, t, 'last_pull_at');
+  const parts = [`pulled ${pulled.length} secret(s)`];
+  if (conflicts.length > 0)
+    parts.push(
+      `${conflicts.length} changed on both sides kept their local value (pull --force takes the remote's)`,
+    );
+  if (refused.length > 0)
+    parts.push(
+      `refused ${refused.map((r) => `${r.key} (${r.reason})`).join(', ')}: the server may have been tampered with; tell a workspace admin`,
+    );
   return {
     remote_configured: true,
-    message:
-      conflicts.length === 0
-        ? `pulled ${pulled.length} secret(s)`
-        : `pulled ${pulled.length}; ${conflicts.length} changed on both sides kept their local value (pull --force takes the remote's)`,
+    message: parts.join('; '),
     pulled,
     conflicts,
-    unchanged: records.length - pulled.length - conflicts.length,
+    refused,
+    unchanged: records.length - pulled.length - conflicts.length - refused.length,
   };
+}
+
+/**
+ * The records of a pull that may be applied. A record that does not parse, or whose key epoch
+ * is not the current one of the signed document, is left out and named in `refused`: an older
+ * epoch's key may be held by a removed member (F1), and one malformed row must not stop the
+ * rest (F8).
+ */
+export function checkedRecords(
+  raw: unknown,
+  epoch: number,
+  refused: RefusedRecord[],
+): RemoteRecord[] {
+  if (!Array.isArray(raw))
+    throw new AgentSecretsError('remote_error', 'the sync server sent a malformed record list');
+  const records: RemoteRecord[] = [];
+  raw.forEach((item: unknown, i) => {
+    const parsed = remoteRecord.safeParse(item);
+    if (!parsed.success) {
+      const key = (item as { key?: unknown } | null)?.key;
+      refused.push({
+        key: typeof key === 'string' ? printable(key).slice(0, 128) : `#${i + 1}`,
+        reason: 'it is malformed',
+      });
+    } else if (parsed.data.epoch !== epoch)
+      refused.push({
+        key: parsed.data.key,
+        reason: `it is under key epoch ${parsed.data.epoch}, but the signed workspace document names epoch ${epoch}`,
+      });
+    else records.push(parsed.data);
+  });
+  return records;
 }
 
 /** Creates the project on the server if it is new there (idempotent). */
@@ -370,7 +425,7 @@ export async function pullProjects(ctx: TeamContext, workspace: Workspace): Prom
       if (w.projects.some((x) => x.id === p.id)) continue;
       w.projects.push({
         id: p.id,
-        name: p.name,
+        name: printable(p.name),
         description: '',
         created_at: p.created_at,
         updated_at: p.created_at,

@@ -18,7 +18,24 @@ import {
   openGrant,
   signDoc,
 } from './crypto.js';
-import { type DocMember, docBody, type TrustedDoc, verifyDoc, type WorkspaceDoc } from './doc.js';
+import { docHash, type SignedHeartbeat, vouchedAt, walkChain } from './chain.js';
+import {
+  DEFAULT_MAX_STALENESS_S,
+  type DocMember,
+  docBody,
+  parseDocBody,
+  type TrustedDoc,
+  verifyDoc,
+  type WorkspaceDoc,
+} from './doc.js';
+import {
+  anchorFor,
+  checkOwnKeys,
+  checkTypedFingerprint,
+  type DocAdmin,
+  docAdmins,
+  type OwnKeys,
+} from './trust.js';
 import type { RotateRecord, SignedDoc } from './wire.js';
 import { printable } from './api.js';
 
@@ -78,7 +95,10 @@ function trustedOf(team: TeamInfo): TrustedDoc {
   return { seq: team.doc_seq, body: team.doc.body, admins };
 }
 
-function signed(ctx: TeamContext, doc: WorkspaceDoc): SignedDoc {
+/** Signs `doc` as the link after `prevBody` (the head it replaces; null for the first). */
+function signed(ctx: TeamContext, doc: WorkspaceDoc, prevBody: string | null): SignedDoc {
+  doc.prev_hash = prevBody === null ? null : docHash(prevBody);
+  doc.signer = ctx.session.account.userId;
   const body = docBody(doc);
   return {
     body,
@@ -138,6 +158,9 @@ export async function createTeamWorkspace(ctx: TeamContext, name: string): Promi
     name,
     seq: 1,
     issued_at: now,
+    prev_hash: null,
+    signer: ctx.session.account.userId,
+    max_staleness_s: DEFAULT_MAX_STALENESS_S,
     epoch: 1,
     admins: [myAdminEntry(ctx)],
     members: [myMemberEntry(ctx)],
@@ -164,7 +187,7 @@ export async function createTeamWorkspace(ctx: TeamContext, name: string): Promi
       Buffer.from(signingKey),
     ),
   ];
-  const signedDoc = signed(ctx, doc);
+  const signedDoc = signed(ctx, doc, null);
   await ctx.session.api.call('POST', '/v1/workspaces', { id, name, grants, doc: signedDoc });
   await ctx.vault.setReserved(id, keyName(1), toBase64(workspaceKey));
   workspaceKey.fill(0);
@@ -202,11 +225,17 @@ async function select(ctx: TeamContext, workspaceId: string): Promise<void> {
 }
 
 export async function remoteWorkspaces(ctx: TeamContext) {
-  return (
-    await ctx.session.api.call<{
-      workspaces: { id: string; name: string; epoch: number; role: string; status: string }[];
-    }>('GET', '/v1/workspaces')
-  ).workspaces;
+  const { workspaces } = await ctx.session.api.call<{
+    workspaces: { id: string; name: string; epoch: number; role: string; status: string }[];
+  }>('GET', '/v1/workspaces');
+  // Everything the server names is made safe for a terminal here, once (F9).
+  return workspaces.map((w) => ({
+    id: printable(w.id),
+    name: printable(w.name),
+    epoch: w.epoch,
+    role: printable(w.role),
+    status: printable(w.status),
+  }));
 }
 
 export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<RemoteWorkspace> {
@@ -218,19 +247,48 @@ export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<Rem
   for (const m of remote.members) {
     m.fingerprint = fingerprintOf(ctx.sodium, m);
     m.email = printable(m.email);
+    m.role = printable(m.role) as RemoteMember['role'];
+    m.status = printable(m.status) as RemoteMember['status'];
   }
-  for (const i of remote.invites) i.email = printable(i.email);
+  for (const i of remote.invites) {
+    i.email = printable(i.email);
+    i.role = printable(i.role);
+  }
+  remote.workspace.name = printable(remote.workspace.name);
   return remote;
 }
 
+/** This account's public identity, as a signed document must name it. */
+export function ownKeys(ctx: Pick<TeamContext, 'session'>): OwnKeys {
+  return {
+    user_id: ctx.session.account.userId,
+    email: ctx.session.account.email,
+    box_public: toBase64(ctx.session.keys.box.publicKey),
+    sign_public: toBase64(ctx.session.keys.sign.publicKey),
+  };
+}
+
+/** Vault name (per workspace) of the admin fingerprint an invite code pinned. */
+export const ADMIN_PIN_NAME = 'admin-pin';
+
+/** How a first join is vouched for: a pinned admin fingerprint, or a human at the terminal. */
+export interface JoinTrust {
+  /** The inviting admin's fingerprint from an invite code (else one saved by `--invite`). */
+  pin?: string;
+  /** Asks the human to vouch for the signing admin (typing its fingerprint's first chars). */
+  vouch?: (admin: DocAdmin) => Promise<void>;
+}
+
 /**
- * Joins (or refreshes) a team workspace this account is a confirmed member of: verifies the
- * document (trust on first use: the admins' fingerprints are returned for the user to check),
- * opens the key grants, and records the workspace here. Returns the admins seen first-hand.
+ * Joins (or refreshes) a team workspace this account is a confirmed member of. The first
+ * time, nothing the server says is trusted (F3): the document must be signed by the admin
+ * whose fingerprint an invite code pinned, or that a human vouched for at the terminal. The
+ * document must name this account with its own keys (F4). Then the key grants are opened.
  */
 export async function joinTeamWorkspace(
   ctx: TeamContext,
   id: string,
+  trust: JoinTrust = {},
 ): Promise<{
   workspace: Workspace;
   newlyTrusted: { id: string; email: string; fingerprint: string }[];
@@ -241,8 +299,12 @@ export async function joinTeamWorkspace(
   const existing = (await ctx.services.workspaces.readWorkspaces()).workspaces.find(
     (w) => w.id === id,
   );
-  const trusted = existing?.team === undefined ? null : trustedOf(existing.team);
+  const trusted =
+    existing?.team === undefined
+      ? await firstAnchor(ctx, id, remote.doc, trust)
+      : trustedOf(existing.team);
   const doc = verifyDoc(ctx.sodium, id, remote.doc, trusted);
+  checkOwnKeys(ctx.sodium, doc, ownKeys(ctx), { mustBeListed: true });
   await openGrants(ctx, id, doc, remote.grants);
   const pinned = { ...(existing?.team?.pinned ?? {}) };
   // The admins as the signed document names them, with fingerprints computed here.
@@ -262,6 +324,30 @@ export async function joinTeamWorkspace(
   });
   await select(ctx, id);
   return { workspace, newlyTrusted };
+}
+
+/** The anchor of a first join: the pinned admin, or the one a human vouched for. */
+async function firstAnchor(
+  ctx: TeamContext,
+  id: string,
+  incoming: SignedDoc,
+  trust: JoinTrust,
+): Promise<TrustedDoc> {
+  const doc = parseDocBody(incoming.body);
+  // Signed by this very account (its own key, opened with the password and secret key
+  // here): an admin's second device needs no one else's word.
+  if (incoming.signer === ctx.session.account.userId)
+    return anchorFor(ctx.sodium, doc, incoming.signer, ownFingerprint(ctx));
+  const pin = trust.pin ?? (await ctx.vault.getReserved(id, ADMIN_PIN_NAME));
+  if (pin !== undefined) return anchorFor(ctx.sodium, doc, incoming.signer, pin);
+  const signer = docAdmins(ctx.sodium, doc).find((a) => a.user_id === incoming.signer);
+  if (signer === undefined || trust.vouch === undefined)
+    throw new AgentSecretsError(
+      'needs_terminal',
+      "joining a team workspace the first time needs the invite code from its admin (`agentsecrets workspace join CODE`), or a human at a terminal to check the admin's key fingerprint",
+    );
+  await trust.vouch(signer);
+  return anchorFor(ctx.sodium, doc, incoming.signer, signer.fingerprint);
 }
 
 /**
@@ -312,7 +398,7 @@ export async function applyDoc(
     throw new AgentSecretsError('workspace_not_found', 'unknown team workspace');
   const workspace: Workspace = {
     id,
-    name: doc.name,
+    name: printable(doc.name),
     kind: 'team',
     created_at: existing?.created_at ?? now,
     projects: existing?.projects ?? [],
@@ -346,15 +432,62 @@ export async function syncDoc(
   api: AccountSession['api'],
   sodium: Sodium,
   workspace: Workspace,
+  self?: OwnKeys,
 ): Promise<{ changed: boolean; workspace: Workspace }> {
   const team = teamOf(workspace);
-  const answer = await api.call<{ unchanged?: boolean; doc?: SignedDoc; seq: number }>(
-    'GET',
-    `/v1/workspaces/${encodeURIComponent(workspace.id)}/doc?since=${team.doc_seq}`,
+  const id = encodeURIComponent(workspace.id);
+  const answer = await api.call<{
+    unchanged?: boolean;
+    doc?: SignedDoc;
+    seq: number;
+    heartbeats?: SignedHeartbeat[];
+  }>('GET', `/v1/workspaces/${id}/doc?since=${team.doc_seq}`);
+  let head = { signed: team.doc, doc: parseDocBody(team.doc.body) };
+  let changed = false;
+  if (answer.unchanged !== true && answer.doc !== undefined) {
+    // Walk every link from the one trusted here (F6), not only the newest.
+    const links: SignedDoc[] = [];
+    for (let after = team.doc_seq; ;) {
+      const page = await api.call<{ docs: SignedDoc[]; more: boolean }>(
+        'GET',
+        `/v1/workspaces/${id}/docs?after=${after}`,
+      );
+      links.push(...page.docs);
+      if (!page.more || page.docs.length === 0) break;
+      after = parseDocBody(page.docs.at(-1)!.body).seq;
+    }
+    const walked = walkChain(sodium, workspace.id, trustedOf(team), links);
+    if (walked === null || walked.signed.body !== answer.doc.body) {
+      // No newer link, or a log that does not end at the head served: judge the head alone
+      // (same seq and body is fine; anything else is refused).
+      verifyDoc(sodium, workspace.id, answer.doc, trustedOf(team));
+      if (answer.doc.body !== team.doc.body)
+        throw new AgentSecretsError(
+          'signature_invalid',
+          `the workspace document log from the server does not lead to the document it serves (seq ${answer.seq}); the cached copy stays in force. Tell a workspace admin`,
+        );
+    } else {
+      if (self !== undefined) checkOwnKeys(sodium, walked.doc, self, { mustBeListed: false });
+      head = walked;
+      changed = true;
+    }
+  }
+  const vouched = vouchedAt(
+    sodium,
+    { doc: head.doc, body: head.signed.body },
+    answer.heartbeats ?? [],
   );
-  if (answer.unchanged === true || answer.doc === undefined) return { changed: false, workspace };
-  const doc = verifyDoc(sodium, workspace.id, answer.doc, trustedOf(team));
-  return { changed: true, workspace: await applyDoc(services, workspace.id, answer.doc, doc) };
+  const known = Date.parse(team.heartbeat_at ?? '') || 0;
+  if (!changed && (vouched === null || vouched <= known)) return { changed: false, workspace };
+  const applied = changed
+    ? await applyDoc(services, workspace.id, head.signed, head.doc)
+    : workspace;
+  if (vouched === null) return { changed, workspace: applied };
+  const at = new Date(vouched).toISOString();
+  await services.workspaces.updateWorkspace(workspace.id, (w) => {
+    if (w.team !== undefined) w.team.heartbeat_at = at;
+  });
+  return { changed, workspace: { ...applied, team: { ...applied.team!, heartbeat_at: at } } };
 }
 
 /**
@@ -367,7 +500,9 @@ export async function updateDoc(
   change: (doc: WorkspaceDoc) => void,
 ): Promise<Workspace> {
   for (let attempt = 0; ; attempt++) {
-    const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+    const current = (
+      await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+    ).workspace;
     const team = teamOf(current);
     if (team.role !== 'admin')
       throw new AgentSecretsError(
@@ -378,7 +513,7 @@ export async function updateDoc(
     change(doc);
     doc.seq = team.doc_seq + 1;
     doc.issued_at = new Date().toISOString();
-    const next = signed(ctx, doc);
+    const next = signed(ctx, doc, team.doc.body);
     try {
       await ctx.session.api.call('PUT', `/v1/workspaces/${encodeURIComponent(current.id)}/doc`, {
         doc: next,
@@ -456,7 +591,10 @@ export async function confirm(
   ctx: TeamContext,
   workspace: Workspace,
   member: RemoteMember,
+  typedFingerprint: string,
 ): Promise<void> {
+  // The human typed what the invitee reads on their own machine; the server's keys must match.
+  checkTypedFingerprint(typedFingerprint, fingerprintOf(ctx.sodium, member), member.email);
   // First the signed document names the member with the keys the human just checked; only
   // then is the key sealed to them. Rotations seal only to members the document names.
   const current = await updateDoc(ctx, workspace, (doc) => {
@@ -498,7 +636,9 @@ export async function setRole(
   email: string,
   role: 'admin' | 'member',
 ): Promise<RemoteMember> {
-  const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+  const current = (
+    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+  ).workspace;
   const team = teamOf(current);
   const remote = await remoteWorkspace(ctx, current.id);
   activeMember(remote, email);
@@ -528,7 +668,7 @@ export async function setRole(
       ),
     );
   }
-  const next = signed(ctx, doc);
+  const next = signed(ctx, doc, team.doc.body);
   await ctx.session.api.call(
     'POST',
     `/v1/workspaces/${encodeURIComponent(current.id)}/members/${encodeURIComponent(member.id)}/role`,
@@ -599,7 +739,9 @@ export async function removeMember(
   removed: RemoteMember | null;
   tokenKeyReplaced: boolean;
 }> {
-  const current = (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace)).workspace;
+  const current = (
+    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+  ).workspace;
   const team = teamOf(current);
   const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
   const remote = await remoteWorkspace(ctx, current.id);
@@ -661,7 +803,7 @@ export async function removeMember(
   doc.epoch = epoch;
   doc.seq = team.doc_seq + 1;
   doc.issued_at = new Date().toISOString();
-  const next = signed(ctx, doc);
+  const next = signed(ctx, doc, team.doc.body);
   options.onProgress?.('sending the rotation');
   await ctx.session.api.call('POST', `/v1/workspaces/${encodeURIComponent(current.id)}/rotate`, {
     from_epoch: team.epoch,

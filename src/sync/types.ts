@@ -23,7 +23,15 @@ export interface PullResult {
   message: string;
   pulled: string[];
   conflicts: string[];
+  /** Keys the server sent but this client would not apply, with why (never a value). */
+  refused?: RefusedRecord[];
   unchanged: number;
+}
+
+/** A remote record left out of a pull, and why. */
+export interface RefusedRecord {
+  key: string;
+  reason: string;
 }
 
 /** The message when no sync server is configured. */

@@ -107,6 +107,10 @@ export const roleRequest = z.object({
   doc: signedDoc,
 });
 export const putDocRequest = z.object({ doc: signedDoc });
+export const heartbeatRequest = z.object({
+  body: z.string().min(2).max(1000),
+  signature: b64.length(88),
+});
 
 export const projectRequest = z.object({ id: projectId, name: z.string().min(1).max(64) });
 

@@ -52,6 +52,8 @@ export interface TeamInfo {
   doc: { body: string; signature: string; signer: string };
   doc_seq: number;
   synced_at: string | null;
+  /** When an admin last signed that this document is current (a heartbeat), if known. */
+  heartbeat_at?: string | null;
   pinned: Record<string, string>;
 }
 
@@ -85,7 +87,13 @@ export interface ConfigFile {
   backend: 'keychain' | 'passphrase' | null;
   server_url: string | null;
   /** The signed-in sync account (no secrets: its keys and session live in the vault). */
-  account: { email: string; user_id: string; server_url: string } | null;
+  account: {
+    email: string;
+    user_id: string;
+    server_url: string;
+    /** This account's key fingerprint (public), for the admin who confirms it. */
+    fingerprint?: string;
+  } | null;
 }
 
 /** ./.agentsecrets/project.json: binds a folder to a project (ids and names only). */
@@ -184,6 +192,7 @@ function parseTeamInfo(raw: unknown, path: string): TeamInfo {
     },
     doc_seq: num(t.doc_seq, `${path}.doc_seq`),
     synced_at: optStr(t.synced_at, `${path}.synced_at`) ?? null,
+    heartbeat_at: optStr(t.heartbeat_at, `${path}.heartbeat_at`) ?? null,
     pinned: Object.fromEntries(
       Object.entries(pinned).map(([k, v]) => [k, str(v, `${path}.pinned.${k}`)]),
     ),
@@ -251,6 +260,7 @@ export function parseConfigFile(raw: unknown): ConfigFile {
               email: str(a.email, 'config.account.email'),
               user_id: str(a.user_id, 'config.account.user_id'),
               server_url: str(a.server_url, 'config.account.server_url'),
+              ...(typeof a.fingerprint === 'string' ? { fingerprint: a.fingerprint } : {}),
             };
           })(),
   };

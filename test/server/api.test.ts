@@ -6,6 +6,7 @@ import { toBase64 } from '../../src/crypto/aead.js';
 import { boxKeyPair } from '../../src/crypto/seal.js';
 import { signKeyPair } from '../../src/crypto/sign.js';
 import { loadSodium, type Sodium } from '../../src/crypto/sodium.js';
+import { REFRESH_GRACE_SECONDS } from '../../src/server/auth.js';
 import { type RunningServer, startServer } from '../../src/server/runtime.js';
 import { createFileStore } from '../../src/server/store-file.js';
 import { createPostgresStore } from '../../src/server/store-postgres.js';
@@ -16,6 +17,7 @@ import {
   makeGrant,
   signDoc,
 } from '../../src/sync/crypto.js';
+import { signHeartbeat } from '../../src/sync/chain.js';
 import { docBody, type WorkspaceDoc } from '../../src/sync/doc.js';
 import { defaultPolicy } from '../../src/workspace/model.js';
 import { freshDatabase, postgresUnavailable } from '../helpers/postgres.js';
@@ -138,6 +140,9 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
       name: 'acme',
       seq,
       issued_at: new Date().toISOString(),
+      prev_hash: null,
+      signer: null,
+      max_staleness_s: 86400,
       epoch,
       admins: admins.map((a) => ({
         user_id: a.id,
@@ -321,7 +326,71 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
         undefined,
         member.access,
       );
-      expect(unchanged.json).toEqual({ unchanged: true, seq: 2 });
+      expect(unchanged.json).toEqual({ unchanged: true, seq: 2, heartbeats: [] });
+      // The log keeps both documents; a member reads the chain from a seq.
+      const chain = await send(
+        'GET',
+        `/v1/workspaces/${workspaceId}/docs?after=0`,
+        undefined,
+        member.access,
+      );
+      expect(
+        (chain.json.docs as { body: string }[]).map(
+          (d) => (JSON.parse(d.body) as WorkspaceDoc).seq,
+        ),
+      ).toEqual([1, 2]);
+      const after1 = await send(
+        'GET',
+        `/v1/workspaces/${workspaceId}/docs?after=1`,
+        undefined,
+        member.access,
+      );
+      expect((after1.json.docs as unknown[]).length).toBe(1);
+    },
+  );
+
+  it.skipIf(skip)(
+    'heartbeats: admins only, signed by themselves, newest kept and relayed',
+    async () => {
+      const head = { workspace_id: workspaceId, seq: 2, body: '{}' };
+      const beat = (u: User, at: number) =>
+        signHeartbeat(sodium, { userId: u.id, sign: u.keys.sign }, head, new Date(at));
+      const byMember = beat(member, 1);
+      const refused = await send(
+        'POST',
+        `/v1/workspaces/${workspaceId}/heartbeat`,
+        { body: byMember.body, signature: byMember.signature },
+        member.access,
+      );
+      expect(refused.status).toBe(403);
+      const forged = beat(member, 2);
+      const notTheirs = await send(
+        'POST',
+        `/v1/workspaces/${workspaceId}/heartbeat`,
+        { body: forged.body, signature: forged.signature },
+        admin.access,
+      );
+      expect(notTheirs.json.error).toBe('signature_invalid');
+      for (const at of [1000, 2000]) {
+        const hb = beat(admin, at);
+        const ok = await send(
+          'POST',
+          `/v1/workspaces/${workspaceId}/heartbeat`,
+          { body: hb.body, signature: hb.signature },
+          admin.access,
+        );
+        expect(ok.status).toBe(200);
+      }
+      const polled = await send(
+        'GET',
+        `/v1/workspaces/${workspaceId}/doc?since=2`,
+        undefined,
+        member.access,
+      );
+      const relayed = polled.json.heartbeats as { signer: string; body: string }[];
+      expect(relayed).toHaveLength(1);
+      expect(relayed[0]!.signer).toBe(admin.id);
+      expect(JSON.parse(relayed[0]!.body).at).toBe(new Date(2000).toISOString());
     },
   );
 
@@ -446,6 +515,8 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
     const rotated = await send('POST', '/v1/auth/refresh', { refresh_token: first });
     expect(rotated.status).toBe(200);
     const second = rotated.json.refresh_token as string;
+    // Past the grace for a lost response (F7), a second use is reuse.
+    clock += (REFRESH_GRACE_SECONDS + 1) * 1000;
     const reuse = await send('POST', '/v1/auth/refresh', { refresh_token: first });
     expect(reuse.status).toBe(401);
     expect(String(reuse.json.message)).toMatch(/already used/);
@@ -453,6 +524,40 @@ describe.each(stores)('sync server API on the %s store', (kind, open) => {
     const legit = await send('POST', '/v1/auth/refresh', { refresh_token: second });
     expect(legit.status).toBe(401);
   });
+
+  it.skipIf(skip)(
+    'a lost refresh response (F7): the same token within 60 s gets the same successor',
+    async () => {
+      const login = await send('POST', '/v1/auth/login', {
+        email: member.email,
+        auth_key: member.authKey,
+      });
+      const first = login.json.refresh_token as string;
+      const rotated = await send('POST', '/v1/auth/refresh', { refresh_token: first });
+      // The answer is lost; the client presents the same token again, 30 s later.
+      clock += 30_000;
+      const again = await send('POST', '/v1/auth/refresh', { refresh_token: first });
+      expect(again.status).toBe(200);
+      expect(again.json.refresh_token).toBe(rotated.json.refresh_token);
+      expect(
+        (await send('GET', '/v1/me', undefined, again.json.access_token as string)).status,
+      ).toBe(200);
+      // The family lives on: the successor rotates as usual.
+      const next = await send('POST', '/v1/auth/refresh', {
+        refresh_token: again.json.refresh_token,
+      });
+      expect(next.status).toBe(200);
+      expect(next.json.refresh_token).not.toBe(again.json.refresh_token);
+      // Without the grace (past 60 s), the same lost response revokes the whole family.
+      clock += 61_000;
+      const late = await send('POST', '/v1/auth/refresh', { refresh_token: first });
+      expect(late.status).toBe(401);
+      const after = await send('POST', '/v1/auth/refresh', {
+        refresh_token: next.json.refresh_token,
+      });
+      expect(after.status).toBe(401);
+    },
+  );
 
   it.skipIf(skip)("an expired access token is refused; the clock is the server's", async () => {
     const login = await send('POST', '/v1/auth/login', {

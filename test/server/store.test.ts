@@ -602,6 +602,63 @@ describe.each(BACKENDS)('$name store', (backend) => {
         expect(await store.putDoc(docRow('ws_nothing', 2, s.admin.id), 1)).toBe(false);
         expect(await store.doc('ws_nothing')).toBeUndefined();
       });
+
+      it('keeps every document as the log, whatever wrote the head (F6)', async () => {
+        const s = await seed(store);
+        const frank = await addMember(store, s, 'frank@example.com');
+        expect(await store.putDoc(docRow(s.workspace.id, 2, s.admin.id), 1)).toBe(true);
+        expect(
+          await store.setRole(
+            s.workspace.id,
+            frank.id,
+            'admin',
+            [],
+            docRow(s.workspace.id, 3, s.admin.id),
+            2,
+          ),
+        ).toBe('ok');
+        const records = await store.allRecords(s.workspace.id);
+        const input = rotation(s, records, { remove_user_id: null });
+        expect(
+          await store.rotate({
+            ...input,
+            doc: docRow(s.workspace.id, 4, frank.id),
+            expected_seq: 3,
+          }),
+        ).toBe('ok');
+        expect(await store.putDoc(docRow(s.workspace.id, 9, s.admin.id), 3)).toBe(false);
+        const log = await store.docChain(s.workspace.id, 0, 100);
+        expect(log.map((d) => [d.seq, d.signer])).toEqual([
+          [1, s.admin.id],
+          [2, s.admin.id],
+          [3, s.admin.id],
+          [4, frank.id],
+        ]);
+        expect(log[3]).toEqual(await store.doc(s.workspace.id));
+        expect((await store.docChain(s.workspace.id, 2, 100)).map((d) => d.seq)).toEqual([3, 4]);
+        expect((await store.docChain(s.workspace.id, 0, 2)).map((d) => d.seq)).toEqual([1, 2]);
+        expect(await store.docChain('ws_nothing', 0, 100)).toEqual([]);
+      });
+
+      it('keeps the newest heartbeat per signer', async () => {
+        const s = await seed(store);
+        const beat = (signer: string, body: string) => ({
+          workspace_id: s.workspace.id,
+          signer,
+          body,
+          signature: 'c2ln',
+        });
+        await store.putHeartbeat(beat(s.admin.id, '{"at":1}'));
+        await store.putHeartbeat(beat(s.admin.id, '{"at":2}'));
+        await store.putHeartbeat(beat('usr_other0001', '{"at":3}'));
+        expect((await store.heartbeats(s.workspace.id)).map((h) => [h.signer, h.body])).toEqual(
+          [
+            [s.admin.id, '{"at":2}'],
+            ['usr_other0001', '{"at":3}'],
+          ].sort((x, y) => (x[0]! < y[0]! ? -1 : 1)),
+        );
+        expect(await store.heartbeats('ws_nothing')).toEqual([]);
+      });
     });
 
     describe('projects', () => {
@@ -1008,7 +1065,7 @@ describe.skipIf(pgProblem !== undefined)('postgres store across processes', () =
     const { rows } = await pgAdmin!.query<{ version: number }>(
       `SELECT version FROM "${space.schema}".agentsecrets_migrations ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2]);
   });
 
   it('lets exactly one of two concurrent pushes from the same base win, every round', async () => {

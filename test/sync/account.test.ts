@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatSecretKey } from '../../src/crypto/secret-key.js';
 import { login, MIN_LOGIN_KDF } from '../../src/sync/account.js';
 import { makeWorkspace } from '../helpers/proxy-fixture.js';
 
@@ -45,6 +46,7 @@ describe('login against a hostile server', () => {
           server: url,
           email: 'ada@example.com',
           password: 'correct horse',
+          secretKey: formatSecretKey(new Uint8Array(16)),
         }),
       ).rejects.toThrow(/weak password hash/);
       expect(seen).toEqual(['/v1/auth/params']);
@@ -59,6 +61,7 @@ describe('login against a hostile server', () => {
         server: url,
         email: 'ada@example.com',
         password: 'x',
+        secretKey: formatSecretKey(new Uint8Array(16)),
       }),
     ).rejects.toThrow(/malformed/);
   });
@@ -75,6 +78,7 @@ describe('login against a hostile server', () => {
         server: url,
         email: 'ada@example.com',
         password: 'x',
+        secretKey: formatSecretKey(new Uint8Array(16)),
       }),
     ).rejects.toThrow(/cannot reach the sync server/);
     expect(target.seen).toEqual([]);

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
+import { parseCidrList } from '../../proxy/ssrf.js';
+import { KEY_FILE_NAME, loadOrCreateJwtKey } from '../../server/key-file.js';
 import type { ServerStore } from '../../server/store.js';
 import type { CliContext } from '../context.js';
 
@@ -13,6 +15,7 @@ export async function serverStart(
     databaseUrl?: string;
     data?: string;
     signup: string;
+    trustProxy?: string;
   },
 ): Promise<number> {
   const port = Number(options.port);
@@ -20,6 +23,9 @@ export async function serverStart(
     throw new UsageError('--port must be a port number (0 picks a free one)');
   if (options.signup !== 'open' && options.signup !== 'invite')
     throw new UsageError('--signup is open or invite');
+  const dataDir = options.data ?? join(ctx.config.paths.home, 'server');
+  const keyPath = ctx.config.env.AGENTSECRETS_SERVER_KEY_FILE ?? join(dataDir, KEY_FILE_NAME);
+  const jwtPrivatePem = await loadOrCreateJwtKey(keyPath);
   const store = await openStore(ctx, options);
   await store.init();
   const { startServer } = await import('../../server/runtime.js');
@@ -28,6 +34,8 @@ export async function serverStart(
     port,
     host: options.host,
     signup: options.signup,
+    jwtPrivatePem,
+    ...(options.trustProxy === undefined ? {} : { trustProxy: parseCidrList(options.trustProxy) }),
   });
   ctx.out.notice(`sync server on ${server.url} (store: ${store.kind}, sign-up: ${options.signup})`);
   if (!['127.0.0.1', '::1', 'localhost'].includes(options.host))

@@ -43,7 +43,11 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
     account:
       config.account === null
         ? null
-        : { email: config.account.email, server: config.account.server_url },
+        : {
+            email: config.account.email,
+            server: config.account.server_url,
+            fingerprint: config.account.fingerprint ?? null,
+          },
     team:
       selection?.workspace.team === undefined
         ? null
@@ -80,6 +84,9 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
         ? 'not signed in'
         : `${result.account.email} on ${result.account.server}`,
     ],
+    ...(result.account?.fingerprint
+      ? [['Key fingerprint', result.account.fingerprint] as [string, string]]
+      : []),
     ...(result.team === null
       ? []
       : [

@@ -1,6 +1,7 @@
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { TEST_KDF_COST } from '../../crypto/kdf.js';
-import { login, logout, signup } from '../../sync/account.js';
+import { login, logout, signup, storedSecretKey } from '../../sync/account.js';
+import type { UnlockedVault } from '../../vault/vault.js';
 import * as secretsSync from '../../sync/secrets.js';
 import {
   confirm,
@@ -13,8 +14,18 @@ import {
   remoteWorkspaces,
   removeMember,
   setRole,
+  type TeamContext,
   teamContext,
+  ADMIN_PIN_NAME,
 } from '../../sync/team.js';
+import {
+  checkTypedFingerprint,
+  type DocAdmin,
+  FINGERPRINT_PREFIX,
+  formatInviteCode,
+  type InviteCode,
+  parseInviteCode,
+} from '../../sync/trust.js';
 import type { CliContext } from '../context.js';
 import { requireHuman } from '../context.js';
 import { withTeam } from '../team-session.js';
@@ -26,17 +37,49 @@ import { withTeam } from '../team-session.js';
 
 async function password(ctx: CliContext, options: { confirm: boolean }): Promise<string> {
   const fromEnv = ctx.config.env.AGENTSECRETS_PASSWORD;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (fromEnv !== undefined && fromEnv !== '')
+    return checkedPassword(fromEnv, 'AGENTSECRETS_PASSWORD');
   if (!ctx.prompt.interactive)
     throw new AgentSecretsError(
       'needs_terminal',
       'a password is needed: run this at a terminal, or set AGENTSECRETS_PASSWORD for automation',
     );
-  const first = await ctx.prompt.hidden('Account password: ');
-  if (first.length < 10) throw new UsageError('use a password of at least 10 characters');
+  const first = checkedPassword(await ctx.prompt.hidden('Account password: '), 'the password');
   if (options.confirm && (await ctx.prompt.hidden('Repeat the password: ')) !== first)
     throw new UsageError('the passwords differ; nothing was created');
   return first;
+}
+
+/**
+ * The account secret key for a login: the one this machine keeps for the email, else
+ * AGENTSECRETS_SECRET_KEY, else asked at the terminal (a new device).
+ */
+async function accountSecretKey(
+  ctx: CliContext,
+  vault: UnlockedVault,
+  address: string,
+): Promise<string> {
+  const stored = await storedSecretKey(vault, address);
+  if (stored !== undefined) return stored;
+  const fromEnv = ctx.config.env.AGENTSECRETS_SECRET_KEY;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (!ctx.prompt.interactive)
+    throw new AgentSecretsError(
+      'needs_terminal',
+      'this device has no account secret key: run this at a terminal, or set AGENTSECRETS_SECRET_KEY (it is in the emergency kit printed at sign-up)',
+    );
+  return ctx.prompt.hidden('Account secret key (from your emergency kit): ');
+}
+
+/** The account password minimum, on every way a password comes in (F5). */
+export const MIN_PASSWORD_LENGTH = 10;
+
+function checkedPassword(text: string, what: string): string {
+  if ([...text].length < MIN_PASSWORD_LENGTH)
+    throw new UsageError(
+      `${what} is too short: use a password of at least ${MIN_PASSWORD_LENGTH} characters`,
+    );
+  return text;
 }
 
 async function email(ctx: CliContext, given: string | undefined): Promise<string> {
@@ -55,8 +98,15 @@ function server(ctx: CliContext, given: string | undefined, configured: string |
 /** `signup`. */
 export async function signupCommand(
   ctx: CliContext,
-  options: { server?: string; email?: string; json?: boolean; weakKdfForTests?: boolean },
+  options: {
+    server?: string;
+    email?: string;
+    json?: boolean;
+    weakKdfForTests?: boolean;
+    invite?: string;
+  },
 ): Promise<void> {
+  if (options.invite !== undefined) parseInviteCode(options.invite);
   const services = ctx.services();
   const config = await services.workspaces.readConfig();
   const url = server(ctx, options.server, config?.server_url ?? null);
@@ -71,16 +121,35 @@ export async function signupCommand(
       password: secret,
       ...(options.weakKdfForTests ? { kdfCost: TEST_KDF_COST } : {}),
     });
-    const fingerprint = ownFingerprint(await teamContext(services, vault, session));
+    const team = await teamContext(services, vault, session);
+    const fingerprint = ownFingerprint(team);
+    const code = await savePin(team, options.invite);
     if (options.json)
       return ctx.out.json({
         email: session.account.email,
         user_id: session.account.userId,
         server: url,
         fingerprint,
+        secret_key: session.secretKey,
+        invite_workspace: code?.workspaceId ?? null,
       });
     ctx.out.line(`signed up as ${session.account.email} on ${url}`);
-    ctx.out.line(`your key fingerprint: ${fingerprint} (admins compare it when they confirm you)`);
+    ctx.out.line('');
+    ctx.out.line('EMERGENCY KIT (shown once: write it down and keep it apart from this machine)');
+    ctx.out.line(`  server:      ${url}`);
+    ctx.out.line(`  email:       ${session.account.email}`);
+    ctx.out.line(`  secret key:  ${session.secretKey}`);
+    ctx.out.line(
+      '  Signing in on a new device needs your password and this secret key; nobody can recover either.',
+    );
+    ctx.out.line('');
+    ctx.out.line(
+      `your key fingerprint: ${fingerprint}; read its first ${FINGERPRINT_PREFIX} characters to the admin who confirms you (also in \`agentsecrets status\`)`,
+    );
+    if (code !== null)
+      ctx.out.line(
+        `once confirmed, join with: agentsecrets workspace switch ${code.workspaceId} (the inviting admin's key is pinned)`,
+      );
   } finally {
     vault.close();
   }
@@ -89,8 +158,9 @@ export async function signupCommand(
 /** `login`. */
 export async function loginCommand(
   ctx: CliContext,
-  options: { server?: string; email?: string; json?: boolean },
+  options: { server?: string; email?: string; json?: boolean; invite?: string },
 ): Promise<void> {
+  if (options.invite !== undefined) parseInviteCode(options.invite);
   const services = ctx.services();
   const config = await services.workspaces.readConfig();
   const url = server(
@@ -103,8 +173,15 @@ export async function loginCommand(
   const vault = await services.vault.unlock();
   try {
     ctx.out.progress('deriving keys from the password (Argon2id)…');
-    const session = await login(services, vault, { server: url, email: address, password: secret });
+    const secretKey = await accountSecretKey(ctx, vault, address);
+    const session = await login(services, vault, {
+      server: url,
+      email: address,
+      password: secret,
+      secretKey,
+    });
     const team = await teamContext(services, vault, session);
+    await savePin(team, options.invite);
     const workspaces = await remoteWorkspaces(team);
     if (options.json)
       return ctx.out.json({
@@ -209,6 +286,7 @@ export async function workspaceSwitch(
   ctx: CliContext,
   name: string,
   options: { json?: boolean },
+  code?: InviteCode,
 ): Promise<void> {
   const services = ctx.services();
   const local = (await services.workspaces.readWorkspaces()).workspaces.find(
@@ -235,7 +313,10 @@ export async function workspaceSwitch(
         'forbidden',
         `an admin of '${name}' has not confirmed you yet: ask them to run \`agentsecrets workspace confirm ${team.session.account.email}\``,
       );
-    const { workspace, newlyTrusted } = await joinTeamWorkspace(team, remote.id);
+    const { workspace, newlyTrusted } = await joinTeamWorkspace(team, remote.id, {
+      ...(code !== undefined ? { pin: code.fingerprint } : {}),
+      vouch: (admin) => vouchAtTerminal(ctx, admin),
+    });
     const projects = await secretsSync.pullProjects(team, workspace);
     if (options.json)
       return ctx.out.json({
@@ -247,14 +328,53 @@ export async function workspaceSwitch(
       });
     ctx.out.line(`switched to team workspace ${workspace.name} (${workspace.team!.role})`);
     for (const m of newlyTrusted)
-      ctx.out.line(
-        `  trusting admin ${m.email}, key fingerprint ${m.fingerprint}: check it with them`,
-      );
+      ctx.out.line(`  admin ${m.email}, key fingerprint ${m.fingerprint}`);
     if (projects > 0)
       ctx.out.line(
         `  ${projects} project(s) from the server; select one with agentsecrets project use NAME`,
       );
   });
+}
+
+/**
+ * The human check of a first join without an invite code (F3): the signing admin's
+ * fingerprint is shown, and the human types its first characters after comparing it with
+ * the admin out of band. No terminal, no join.
+ */
+async function vouchAtTerminal(ctx: CliContext, admin: DocAdmin): Promise<void> {
+  if (!ctx.prompt.interactive)
+    throw new AgentSecretsError(
+      'needs_terminal',
+      `joining needs the invite code from the admin (\`agentsecrets workspace join CODE\`), or a human at a terminal to check the admin's key fingerprint`,
+    );
+  ctx.out.notice(
+    `the workspace document is signed by ${admin.email}, key fingerprint ${admin.fingerprint}`,
+  );
+  const typed = await ctx.prompt.text(
+    `Compare it with ${admin.email} (not through the server), then type its first ${FINGERPRINT_PREFIX} characters: `,
+  );
+  checkTypedFingerprint(typed, admin.fingerprint, admin.email);
+}
+
+/** `workspace join CODE`: pins the inviting admin's key, and joins once confirmed. */
+export async function workspaceJoin(
+  ctx: CliContext,
+  text: string,
+  options: { json?: boolean },
+): Promise<void> {
+  const code = parseInviteCode(text);
+  await withTeam(ctx, (team) =>
+    team.vault.setReserved(code.workspaceId, ADMIN_PIN_NAME, code.fingerprint),
+  );
+  await workspaceSwitch(ctx, code.workspaceId, options, code);
+}
+
+/** Saves the admin key an invite code pins, for the first join (`signup|login --invite`). */
+async function savePin(team: TeamContext, text: string | undefined): Promise<InviteCode | null> {
+  if (text === undefined) return null;
+  const code = parseInviteCode(text);
+  await team.vault.setReserved(code.workspaceId, ADMIN_PIN_NAME, code.fingerprint);
+  return code;
 }
 
 /** `workspace members`. */
@@ -290,7 +410,7 @@ export async function workspaceMembers(
   });
 }
 
-/** `workspace invite EMAIL`. */
+/** `workspace invite EMAIL`: also prints the invite code that pins this admin's key. */
 export async function workspaceInvite(
   ctx: CliContext,
   address: string,
@@ -299,38 +419,53 @@ export async function workspaceInvite(
   await withTeam(ctx, async (team) => {
     const workspace = await ctx.services().workspaces.currentWorkspace();
     const result = await invite(team, workspace, address);
+    const code = formatInviteCode({
+      workspaceId: workspace.id,
+      fingerprint: ownFingerprint(team),
+    });
     if (options.json)
       return ctx.out.json({
         email: address,
         status: result.status,
+        invite_code: code,
         fingerprint: result.user?.fingerprint ?? null,
       });
     if (result.status === 'already_member') return ctx.out.line(`${address} is already a member`);
-    if (result.status === 'invited')
-      return ctx.out.line(
-        `invited ${address}; once they sign up, confirm them with: agentsecrets workspace confirm ${address}`,
-      );
-    ctx.out.line(`${address} has an account, key fingerprint ${result.user!.fingerprint}`);
-    ctx.out.line(`check it with them, then: agentsecrets workspace confirm ${address}`);
+    ctx.out.line(`invite code for ${address}: ${code}`);
+    ctx.out.line(
+      '  send it to them yourself (not through the server); they join with: agentsecrets workspace join CODE (or signup --invite CODE)',
+    );
+    ctx.out.line(
+      `then confirm them with the first ${FINGERPRINT_PREFIX} characters of the fingerprint they read out: agentsecrets workspace confirm ${address} --fingerprint XXXXXXXX`,
+    );
   });
 }
 
-/** `workspace confirm EMAIL` (human): seals the workspace key to the member's key. */
+/**
+ * `workspace confirm EMAIL` (human): seals the workspace key to the member's keys, once the
+ * admin has typed the first characters of the fingerprint the invitee reads on their own
+ * machine (`--fingerprint`, or at the prompt). `--yes` does not skip this.
+ */
 export async function workspaceConfirm(
   ctx: CliContext,
   address: string,
-  options: { yes?: boolean; json?: boolean },
+  options: { yes?: boolean; json?: boolean; fingerprint?: string },
 ): Promise<void> {
   await withTeam(ctx, async (team) => {
     const workspace = await ctx.services().workspaces.currentWorkspace();
     const member = await pendingMember(team, workspace, address);
-    ctx.out.notice(`${member.email}: key fingerprint ${member.fingerprint}`);
-    await requireHuman(ctx, {
-      action: `Give ${member.email} (fingerprint ${member.fingerprint}) the key of workspace ${workspace.name}; compare the fingerprint with them first`,
-      confirm: member.email,
-      yes: options.yes,
-    });
-    await confirm(team, workspace, member);
+    if (!ctx.prompt.interactive)
+      throw new AgentSecretsError(
+        'needs_terminal',
+        `giving ${member.email} the key of workspace ${workspace.name} needs a human at an interactive terminal: run it yourself in a shell`,
+      );
+    // The server's fingerprint is not shown first: the admin must type the invitee's own.
+    const typed =
+      options.fingerprint ??
+      (await ctx.prompt.text(
+        `Type the first ${FINGERPRINT_PREFIX} characters of ${member.email}'s key fingerprint, as they read it from \`agentsecrets status\` on their machine: `,
+      ));
+    await confirm(team, workspace, member, typed);
     if (options.json)
       return ctx.out.json({
         email: member.email,
@@ -338,7 +473,7 @@ export async function workspaceConfirm(
         status: 'confirmed',
       });
     ctx.out.line(
-      `confirmed ${member.email}; they can now \`agentsecrets workspace switch ${workspace.name}\` and pull`,
+      `confirmed ${member.email} (key fingerprint ${member.fingerprint}); they can now \`agentsecrets workspace switch ${workspace.name}\` and pull`,
     );
   });
 }
@@ -476,7 +611,8 @@ export async function secretsSyncCommand(
       ctx.out.line(result.message);
       for (const key of result.conflicts)
         ctx.out.warn(`${key} changed here and on the server: kept the local value`);
+      for (const r of result.refused ?? []) ctx.out.warn(`${r.key} was not pulled: ${r.reason}`);
     }
-    return result.conflicts.length > 0 ? 1 : 0;
+    return result.conflicts.length > 0 || (result.refused ?? []).length > 0 ? 1 : 0;
   });
 }
