@@ -13,7 +13,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   quietOnClosedPipe(process.stdout);
   quietOnClosedPipe(process.stderr);
   const config = loadConfig();
-  const out = createOutput({ stdout: process.stdout, stderr: process.stderr });
+  const out = createOutput({
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // A terminal recorded by a program (CI logs, `script`) gets no spinner frames.
+    progress: !config.ci && config.env.AGENTSECRETS_PROGRESS !== '0',
+  });
   const prompt = createPrompter({ stdin: process.stdin, stderr: process.stderr });
   const ctx = createCliContext(config, out, prompt);
   const { program, exitCode } = buildProgram(ctx);

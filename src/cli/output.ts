@@ -44,6 +44,8 @@ const SPINNER_FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', 
 export interface OutputStreams {
   stdout: Writable & { isTTY?: boolean; columns?: number };
   stderr: Writable & { isTTY?: boolean };
+  /** Show spinners at all (off under CI and with AGENTSECRETS_PROGRESS=0); default on. */
+  progress?: boolean;
 }
 
 /** Creates the output module over two streams (process.stdout/stderr by default). */
@@ -100,7 +102,7 @@ export function createOutput(streams: OutputStreams): Output {
       stderr.write(`warning: ${text}\n`);
     },
     progress(text) {
-      if (!stderrIsTTY) return;
+      if (!stderrIsTTY || streams.progress === false) return;
       progressText = text;
       // A running spinner takes the new text; the 300 ms count goes on.
       if (delay !== undefined || spin !== undefined) return;

@@ -33,6 +33,8 @@ export function baseEnv(
     HOME: process.env.HOME,
     LANG: 'C.UTF-8',
     AGENTSECRETS_HOME: home,
+    // Output read through a pseudo-terminal must not hold spinner frames.
+    AGENTSECRETS_PROGRESS: '0',
     // Children put their temp folders where the tests do, so a run can be checked for leftovers.
     ...(process.env.TMPDIR === undefined ? {} : { TMPDIR: process.env.TMPDIR }),
   };
