@@ -13,7 +13,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   quietOnClosedPipe(process.stdout);
   quietOnClosedPipe(process.stderr);
   const config = loadConfig();
-  const out = createOutput({ stdout: process.stdout, stderr: process.stderr });
+  const out = createOutput({
+    stdout: process.stdout,
+    stderr: process.stderr,
+    term: config.env.TERM,
+  });
   const prompt = createPrompter({ stdin: process.stdin, stderr: process.stderr });
   const ctx = createCliContext(config, out, prompt);
   const { program, exitCode } = buildProgram(ctx);
