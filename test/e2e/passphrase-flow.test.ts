@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/tmp.js';
 const GOOD = 'a-long-enough-passphrase';
 const INIT = ['init', '--backend', 'passphrase', '--weak-kdf-for-tests'];
 
-/** Where each of `needles` first appears in `text`, in order of appearance. */
+/** The prompts and complaints in `text`, in the order they appeared. */
 function prompts(text: string): string[] {
   return [...text.matchAll(/New vault passphrase|Repeat the passphrase|too short|differ/g)].map(
     (m) => m[0],
