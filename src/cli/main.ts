@@ -18,6 +18,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     stderr: process.stderr,
     // A terminal recorded by a program (CI logs, `script`) gets no spinner frames.
     progress: !config.ci && config.env.AGENTSECRETS_PROGRESS !== '0',
+    term: config.env.TERM,
   });
   const prompt = createPrompter({ stdin: process.stdin, stderr: process.stderr });
   const ctx = createCliContext(config, out, prompt);

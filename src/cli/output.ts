@@ -27,8 +27,8 @@ export interface Output {
   /** A warning on stderr. */
   warn(text: string): void;
   /**
-   * Progress on stderr, only when stderr is a terminal: a spinner with `text`, shown once the
-   * work has taken 300 ms, until the next output or `endProgress()`.
+   * Progress on stderr, only when stderr is a terminal that TERM names: a spinner with `text`,
+   * shown once the work has taken 300 ms, until the next output or `endProgress()`.
    */
   progress(text: string): void;
   /** Clears the progress line, if one is shown. */
@@ -46,6 +46,8 @@ export interface OutputStreams {
   stderr: Writable & { isTTY?: boolean };
   /** Show spinners at all (off under CI and with AGENTSECRETS_PROGRESS=0); default on. */
   progress?: boolean;
+  /** $TERM: a spinner redraws its line with escapes, which an unknown or dumb terminal lacks. */
+  term?: string | undefined;
 }
 
 /** Creates the output module over two streams (process.stdout/stderr by default). */
@@ -53,6 +55,8 @@ export function createOutput(streams: OutputStreams): Output {
   const { stdout, stderr } = streams;
   const stdoutIsTTY = stdout.isTTY === true;
   const stderrIsTTY = stderr.isTTY === true;
+  const spinner =
+    stderrIsTTY && streams.term !== undefined && streams.term !== '' && streams.term !== 'dumb';
   let progressShown = false;
   let delay: NodeJS.Timeout | undefined;
   let spin: NodeJS.Timeout | undefined;
@@ -102,7 +106,7 @@ export function createOutput(streams: OutputStreams): Output {
       stderr.write(`warning: ${text}\n`);
     },
     progress(text) {
-      if (!stderrIsTTY || streams.progress === false) return;
+      if (!spinner || streams.progress === false) return;
       progressText = text;
       // A running spinner takes the new text; the 300 ms count goes on.
       if (delay !== undefined || spin !== undefined) return;

@@ -29,10 +29,12 @@ export function createPrompter(streams: PrompterStreams): Prompter {
         new AgentSecretsError('needs_terminal', 'this needs an answer typed at a terminal'),
       );
     }
+    const raw = typeof stdin.setRawMode === 'function';
+    // Raw mode before the question: an answer typed as soon as it shows is never echoed.
+    if (raw) stdin.setRawMode!(true);
     stderr.write(question);
     return new Promise((resolve, reject) => {
       let answer = '';
-      const raw = typeof stdin.setRawMode === 'function';
       const finish = (error: Error | undefined, rest: string) => {
         stdin.off('data', onData);
         if (raw) stdin.setRawMode!(false);
@@ -75,7 +77,6 @@ export function createPrompter(streams: PrompterStreams): Prompter {
         leftover = '';
         if (consume(pending)) return;
       }
-      if (raw) stdin.setRawMode!(true);
       stdin.on('data', onData);
       stdin.resume();
     });

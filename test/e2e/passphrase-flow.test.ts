@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/tmp.js';
 const GOOD = 'a-long-enough-passphrase';
 const INIT = ['init', '--backend', 'passphrase', '--weak-kdf-for-tests'];
 
-/** Where each of `needles` first appears in `text`, in order of appearance. */
+/** The prompts and complaints in `text`, in the order they appeared. */
 function prompts(text: string): string[] {
   return [...text.matchAll(/New vault passphrase|Repeat the passphrase|too short|differ/g)].map(
     (m) => m[0],
@@ -99,7 +99,7 @@ describe('the spinner', () => {
     const stdout = Object.assign(new PassThrough(), { isTTY: false });
     let written = '';
     stderr.on('data', (c: Buffer) => (written += c.toString('utf8')));
-    return { stderr, stdout, written: () => written };
+    return { stderr, stdout, term: 'xterm-256color', written: () => written };
   };
 
   it('shows nothing for work under 300 ms, spins after, and clears before output', async () => {
@@ -132,6 +132,17 @@ describe('the spinner', () => {
     out.endProgress();
     await vi.advanceTimersByTimeAsync(1000);
     expect(s.written()).toBe('');
+  });
+
+  it('never spins on a terminal that TERM does not name (or names dumb)', async () => {
+    vi.useFakeTimers();
+    for (const term of [undefined, '', 'dumb']) {
+      const s = { ...streams(true), term };
+      const out = createOutput(s);
+      out.progress('pulling…');
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(s.written()).toBe('');
+    }
   });
 
   it('never spins when stderr is not a terminal', async () => {

@@ -87,19 +87,30 @@ export function runCliInPty(args: readonly string[], options: RunOptions): Promi
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    // Type the input once the program shows a prompt (a line ending in ": "), so the terminal
+    // is already in no-echo mode; or after 2 s for a program that reads without one. Keep
+    // stdin open until it exits, because `script` ends the session when its stdin closes.
+    // `script` may already have exited (EPIPE): the result is in its output either way.
+    let typed = false;
+    const type = () => {
+      if (typed) return;
+      typed = true;
+      child.stdin.write(options.input ?? '');
+    };
+    const fallback = setTimeout(type, 2000);
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('utf8');
+      if (/: $/.test(stdout)) type();
+    });
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
+      clearTimeout(fallback);
       resolve({ code: code ?? 1, stdout, stderr });
     });
-    // Type the input after the program has had time to reach its prompt; keep stdin open
-    // until it exits, because `script` ends the session when its stdin closes.
-    // `script` may already have exited (EPIPE): the result is in its output either way.
     child.stdin.on('error', () => undefined);
-    setTimeout(() => child.stdin.write(options.input ?? ''), 300);
     child.on('exit', () => child.stdin.destroy());
   });
 }
