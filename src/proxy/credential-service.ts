@@ -19,6 +19,7 @@ import { compileScrubber, type Scrubber } from '../core/scrub/scrubber.js';
 import type { ScopeSnapshot, UnlockedVault, Vault } from '../vault/vault.js';
 import type { WorkspaceService } from '../workspace/service.js';
 import { syncSettings } from '../sync/settings.js';
+import type { RightsGuard } from '../strict/guard.js';
 import {
   type Caller,
   type CallInput,
@@ -96,6 +97,11 @@ export interface LocalServiceOptions {
   audit?: AuditWriter;
   /** Sign audit checkpoints even before anything else unlocked the vault (key holders). */
   signAudit?: boolean;
+  /**
+   * Strict mode (issue 14): no value leaves for a program (`envValues` answers `strict_mode`),
+   * and the rights documents are read through this guard (verified, last good copy).
+   */
+  strict?: { rights: RightsGuard };
   /** When a team workspace last synced in this process (the key holder's follower). */
   teamFreshness?: (workspaceId: string) => number | undefined;
   now?: () => Date;
@@ -130,7 +136,9 @@ export async function createLocalCredentialService(
           ? loadAuditSigner(await open(), { create: true })
           : undefined,
     });
-  const agents = createAgentStore(config.paths);
+  const rights = options.strict?.rights;
+  const agents = rights?.agentStore() ?? createAgentStore(config.paths);
+  const readWorkspaces = () => rights?.workspaces() ?? workspaces.readWorkspaces();
   const limiter: RateLimiter = createRateLimiter(() => now().getTime());
   const forwarder = createForwarder({
     limits: config.limits,
@@ -254,7 +262,7 @@ export async function createLocalCredentialService(
 
   const sources: EngineSources = {
     async workspace(id) {
-      const workspace = (await workspaces.readWorkspaces()).workspaces.find((w) => w.id === id);
+      const workspace = (await readWorkspaces()).workspaces.find((w) => w.id === id);
       if (workspace === undefined) {
         throw new AgentSecretsError(
           'workspace_not_found',
@@ -267,9 +275,10 @@ export async function createLocalCredentialService(
       const wanted = new Set(keys);
       const found = new Map<string, SecretMeta>();
       for (const meta of await vault.list(selectionOf(target))) {
-        if (wanted.has(meta.key)) {
-          found.set(meta.key, { binding: meta.binding, allowShort: meta.allow_short });
-        }
+        if (!wanted.has(meta.key)) continue;
+        // Strict mode: the rights sealed for this record, not what the file says now.
+        const sealed = rights === undefined ? meta : await rights.recordRights(meta);
+        found.set(meta.key, { binding: sealed.binding, allowShort: sealed.allow_short });
       }
       return found;
     },
@@ -343,6 +352,7 @@ export async function createLocalCredentialService(
       };
     },
     async envValues(request) {
+      if (options.strict !== undefined) throw strictEnvRefusal();
       const started = performance.now();
       const caller = await callerFor(request.identity, { target: request.target, method: 'ENV' });
       const workspace = await sources.workspace(request.target.workspaceId);
@@ -416,6 +426,14 @@ export async function createLocalCredentialService(
       if (unlocked !== undefined) (await unlocked.catch(() => undefined))?.close();
     },
   };
+}
+
+/** What a strict key holder answers to anyone asking for values. */
+export function strictEnvRefusal(): AgentSecretsError {
+  return new AgentSecretsError(
+    'strict_mode',
+    'strict mode: the key holder never hands out values. Programs get credentials through calls (`agentsecrets call`, the proxy, MCP); to run one program with real values, a human approves that exact command line with the passphrase: run `agentsecrets env -- CMD` at your terminal.',
+  );
 }
 
 /** Where a caller of this source puts its declared name, for the refusal message. */

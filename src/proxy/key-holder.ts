@@ -37,10 +37,12 @@ const MAX_BODY = 64 * 1024 * 1024;
 export async function serveKeyHolder(
   socketPath: string,
   service: CredentialService,
+  /** What /v1/health and /v1/state add about strict mode (no values, nothing secret). */
+  describe: () => Promise<Record<string, unknown>> = async () => ({ strict: false }),
 ): Promise<{ server: Server; close(): Promise<void> }> {
   await rm(socketPath, { force: true });
   const server = createServer((req, res) => {
-    void handle(req, res, service);
+    void handle(req, res, service, describe);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -65,10 +67,11 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   service: CredentialService,
+  describe: () => Promise<Record<string, unknown>>,
 ): Promise<void> {
   try {
-    if (req.method === 'GET' && req.url === '/v1/health')
-      return send(res, 200, { status: 'ok', pid: process.pid });
+    if (req.method === 'GET' && (req.url === '/v1/health' || req.url === '/v1/state'))
+      return send(res, 200, { status: 'ok', pid: process.pid, ...(await describe()) });
     if (req.method !== 'POST')
       return send(res, 404, { error: 'not_found', message: 'unknown endpoint' });
     const body = obj(JSON.parse((await readBody(req)).toString('utf8')), 'request');
@@ -235,6 +238,35 @@ export function createKeyHolderClient(socketPath: string): CredentialService {
     },
     async close() {},
   };
+}
+
+/** What a running key holder says of itself (GET /v1/state); undefined when none answers. */
+export async function keyHolderState(
+  socketPath: string,
+  timeoutMs = 3000,
+): Promise<Record<string, unknown> | undefined> {
+  return new Promise((resolve) => {
+    const req = httpRequest(
+      { socketPath, path: '/v1/state', method: 'GET', timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve(obj(JSON.parse(Buffer.concat(chunks).toString('utf8')), 'state'));
+          } catch {
+            resolve(undefined);
+          }
+        });
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(undefined);
+    });
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
 }
 
 /** True when a key holder answers on this socket. */
