@@ -156,5 +156,7 @@ export async function waitFor(check: () => boolean, what: string, ms = 30_000): 
 
 /** The bundled memory reader (python ctypes), path. */
 export const READ_MEMORY = join(import.meta.dirname, 'read-memory.py');
+/** Run inside gdb: reads the attached process's memory through ptrace. */
+export const GDB_READ = join(import.meta.dirname, 'gdb-read.py');
 /** The offline decryptor (everything on disk, plus whatever the environment holds). */
 export const DECRYPT_VAULT = join(import.meta.dirname, 'decrypt-vault.mjs');
