@@ -121,10 +121,10 @@ export async function looseModes(home: string): Promise<string[]> {
   return loose;
 }
 
-/** The owner of /proc/PID: root (0) when a process of another user made itself non-dumpable. */
+/** The owner of /proc/PID/mem: root (0) once the process made itself non-dumpable. */
 export async function procOwner(pid: number): Promise<number | null> {
   try {
-    return (await stat(`/proc/${pid}`)).uid;
+    return (await stat(`/proc/${pid}/mem`)).uid;
   } catch {
     return null;
   }

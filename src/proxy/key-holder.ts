@@ -16,6 +16,7 @@ import {
 } from '../core/errors.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
 import { type Caller, httpStatusOf, type Target } from './engine.js';
+import { strictEnvRefusal } from './credential-service.js';
 import type {
   CallResult,
   CredentialService,
@@ -74,6 +75,15 @@ async function handle(
       return send(res, 200, { status: 'ok', pid: process.pid, ...(await describe()) });
     if (req.method !== 'POST')
       return send(res, 404, { error: 'not_found', message: 'unknown endpoint' });
+    // Strict mode: no endpoint returns a value, whatever the request looks like.
+    if (req.url === '/v1/env' && (await describe()).strict === true) {
+      req.resume();
+      const refusal = strictEnvRefusal();
+      return send(res, httpStatusOf(refusal.code), {
+        error: refusal.code,
+        message: refusal.message,
+      });
+    }
     const body = obj(JSON.parse((await readBody(req)).toString('utf8')), 'request');
     if (req.url === '/v1/call') {
       const result = await service.call(callFromWire(body));

@@ -23,6 +23,12 @@ export function unavailable(): string | undefined {
       return `needs ${tool} (apt-get install it; .ci/run does)`;
     }
   }
+  ensureUser();
+  try {
+    execFileSync('runuser', ['-u', AGENT_USER, '--', 'test', '-r', CLI], { stdio: 'ignore' });
+  } catch {
+    return `the built CLI (${CLI}) must be readable by the user ${AGENT_USER}: check out and build the project outside /root`;
+  }
   return undefined;
 }
 
