@@ -4,13 +4,7 @@ import { AgentSecretsError } from '../core/errors.js';
 import { createServices, type ServiceOptions, type Services } from '../services.js';
 import type { Output } from './output.js';
 import type { Prompter } from './prompt.js';
-import {
-  approveWithPassphrase,
-  envPassphraseRefused,
-  noTerminal,
-  openTerminal,
-  type Terminal,
-} from './strict-gate.js';
+import { envPassphraseRefused, noTerminal, openTerminal, type Terminal } from './tty.js';
 
 /** What every command handler receives. */
 export interface CliContext {
@@ -117,6 +111,7 @@ export async function requireStrictApproval(
   for (const variable of ['AGENTSECRETS_PASSPHRASE', 'AGENTSECRETS_NEW_PASSPHRASE']) {
     if ((ctx.config.env[variable] ?? '') !== '') throw envPassphraseRefused(variable);
   }
+  const { approveWithPassphrase } = await import('./strict-gate.js');
   ctx.approvedPassphrase = await approveWithPassphrase(ctx.config, ctx.terminal(), {
     ...options,
     verify: async (passphrase) => {

@@ -1,13 +1,10 @@
-import { openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ReadStream, WriteStream } from 'node:tty';
 import type { AuditStatus } from '../audit/format.js';
-import { createAuditWriter } from '../audit/writer.js';
 import type { Config } from '../core/config.js';
 import { AgentSecretsError, isAgentSecretsError } from '../core/errors.js';
 import { writeFileAtomic } from '../store/fs.js';
-import { createPrompter, type Prompter } from './prompt.js';
+import { noTerminal, type Terminal } from './tty.js';
 
 /**
  * Strict mode's human gate (issue 14). A pseudo-terminal proves nothing (`script` makes one),
@@ -16,58 +13,6 @@ import { createPrompter, type Prompter } from './prompt.js';
  * key here. The passphrase never leaves this process: it is not sent to the key holder's
  * socket, which another process of the same user could be impersonating.
  */
-
-/** The controlling terminal, opened for one CLI run. */
-export interface Terminal {
-  prompter: Prompter;
-  write(text: string): void;
-  close(): void;
-}
-
-/** Opens /dev/tty; undefined when this process has no controlling terminal. */
-export function openTerminal(): Terminal | undefined {
-  let readFd: number;
-  let writeFd: number;
-  try {
-    readFd = openSync('/dev/tty', 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    writeFd = openSync('/dev/tty', 'w');
-  } catch {
-    closeSync(readFd);
-    return undefined;
-  }
-  const input = new ReadStream(readFd);
-  const output = new WriteStream(writeFd);
-  return {
-    prompter: createPrompter({ stdin: input, stderr: output }),
-    write: (text) => {
-      output.write(text);
-    },
-    close: () => {
-      input.destroy();
-      output.end();
-    },
-  };
-}
-
-/** The refusal when there is no terminal to ask at. */
-export function noTerminal(action: string): AgentSecretsError {
-  return new AgentSecretsError(
-    'needs_terminal',
-    `strict mode: ${action} needs the vault passphrase typed at this machine's terminal (/dev/tty), and this process has none. Run it yourself in a terminal.`,
-  );
-}
-
-/** Why AGENTSECRETS_PASSPHRASE is refused. */
-export function envPassphraseRefused(variable: string): AgentSecretsError {
-  return new AgentSecretsError(
-    'strict_mode',
-    `strict mode refuses ${variable}: every process of this user can read an environment variable, agents included, and the passphrase is what keeps them out. Unset it and type the passphrase at the terminal (or turn strict mode off with \`agentsecrets strict disable\`).`,
-  );
-}
 
 const WINDOW_MS = 15 * 60_000;
 const FREE_FAILURES = 3;
@@ -120,6 +65,7 @@ export async function auditApproval(
   config: Config,
   entry: { action: string; status: AuditStatus; reason: string | null; keys?: string[] },
 ): Promise<void> {
+  const { createAuditWriter } = await import('../audit/writer.js');
   const audit = createAuditWriter({ dir: config.paths.auditDir, fsync: config.auditFsync });
   try {
     await audit.append({

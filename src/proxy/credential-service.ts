@@ -20,6 +20,7 @@ import type { ScopeSnapshot, UnlockedVault, Vault } from '../vault/vault.js';
 import type { WorkspaceService } from '../workspace/service.js';
 import { syncSettings } from '../sync/settings.js';
 import type { RightsGuard } from '../strict/guard.js';
+import { strictEnvRefusal } from '../strict/refusal.js';
 import {
   type Caller,
   type CallInput,
@@ -426,14 +427,6 @@ export async function createLocalCredentialService(
       if (unlocked !== undefined) (await unlocked.catch(() => undefined))?.close();
     },
   };
-}
-
-/** What a strict key holder answers to anyone asking for values. */
-export function strictEnvRefusal(): AgentSecretsError {
-  return new AgentSecretsError(
-    'strict_mode',
-    'strict mode: the key holder never hands out values. Programs get credentials through calls (`agentsecrets call`, the proxy, MCP); to run one program with real values, a human approves that exact command line with the passphrase: run `agentsecrets env -- CMD` at your terminal.',
-  );
 }
 
 /** Where a caller of this source puts its declared name, for the refusal message. */

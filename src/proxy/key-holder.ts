@@ -16,7 +16,7 @@ import {
 } from '../core/errors.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
 import { type Caller, httpStatusOf, type Target } from './engine.js';
-import { strictEnvRefusal } from './credential-service.js';
+import { strictEnvRefusal } from '../strict/refusal.js';
 import type {
   CallResult,
   CredentialService,

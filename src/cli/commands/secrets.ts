@@ -11,7 +11,7 @@ import type { SecretBinding } from '../../vault/format.js';
 import { type RecordMeta, secretNotFound } from '../../vault/vault.js';
 import { type CliContext, requireHuman } from '../context.js';
 import { EXIT } from '../exit.js';
-import { noTerminal } from '../strict-gate.js';
+import { noTerminal } from '../tty.js';
 
 import { MIN_INJECT_BYTES, MIN_SHORT_BYTES } from '../../proxy/engine.js';
 

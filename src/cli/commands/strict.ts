@@ -6,7 +6,8 @@ import { rightsKeyOf, sealAll, verifyAll } from '../../strict/documents.js';
 import { DEFAULT_KDF_COST } from '../../crypto/kdf.js';
 import { createPassphraseKeyProvider } from '../../vault/key-providers.js';
 import { type CliContext, requireStrictApproval } from '../context.js';
-import { approveWithPassphrase, noTerminal } from '../strict-gate.js';
+import { approveWithPassphrase } from '../strict-gate.js';
+import { noTerminal } from '../tty.js';
 
 /**
  * `strict enable|disable|status|reseal` (issue 14). Strict mode stops an agent that runs as
