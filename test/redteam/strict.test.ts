@@ -215,6 +215,27 @@ describe.skipIf(reason !== undefined)(
             expect(r.code, r.out).toBe(0);
             expect(upstreamLeaks(w, w.a).length).toBeGreaterThan(0);
             expect(leaked(w, r.out)).toEqual([]);
+            // The HTTP proxy, with the session token from proxy.json, as any agent uses it.
+            const state = JSON.parse(readFileSync(join(w.home, 'proxy.json'), 'utf8')) as {
+              port: number;
+              session_token: string;
+            };
+            const seen = w.a.seen.length;
+            const proxied = await agent(
+              w,
+              `curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:${state.port}/proxy -H 'X-AS-Target-URL: http://127.0.0.1:${w.a.port}/p' -H 'X-AS-Inject-Bearer: STRIPE_KEY' -H "X-AS-Agent-Token: $AGENTSECRETS_AGENT_TOKEN" -H 'X-AS-Session-Token: ${state.session_token}'`,
+            );
+            expect(proxied.out).toBe('200');
+            expect(
+              upstreamLeaks(w, { ...w.a, seen: w.a.seen.slice(seen) } as Upstream).length,
+            ).toBeGreaterThan(0);
+            if (strict) {
+              const status = await agent(w, cli('strict', 'status', '--json'));
+              expect(JSON.parse(status.out)).toMatchObject({
+                strict: true,
+                key_holder: { running: true, strict: true, dumpable: false, tampered: [] },
+              });
+            }
           });
 
           it('1. reveal through script (a wrong passphrase typed when asked)', async () => {
@@ -365,6 +386,8 @@ describe.skipIf(reason !== undefined)(
               } as Upstream;
               if (strict) {
                 expect(r.out).toContain(row.blocked);
+                const status = await agent(w, cli('strict', 'status', '--json'));
+                expect(JSON.parse(status.out).key_holder.tampered).toContain(row.file);
                 expect(upstreamLeaks(w, fresh)).toEqual([]);
                 expect(leaked(w, r.out)).toEqual([]);
               } else {
