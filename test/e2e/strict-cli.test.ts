@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { baseEnv, CLI, runCli, runCliInPty, shellQuote } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -195,5 +195,45 @@ describe('strict enable, status, gates, reseal and disable', () => {
     expect(off.stdout).toContain('strict mode is off');
     const status = await runCli(['strict', 'status', '--json'], { home, env: noEnv });
     expect(JSON.parse(status.stdout)).toMatchObject({ strict: false });
+  });
+});
+
+const bus = inject('keyringBus');
+
+describe.runIf(bus !== '')('strict enable on a keychain vault (real Secret Service)', () => {
+  it('off: any process of the user gets the key from the keychain; on: the key is gone from it', async () => {
+    const home = await tempDir();
+    const keychainEnv = { DBUS_SESSION_BUS_ADDRESS: bus, AGENTSECRETS_PASSPHRASE: undefined };
+    expect((await runCli(['init', '--backend', 'keychain'], { home, env: keychainEnv })).code).toBe(
+      0,
+    );
+    const value = canary('KEYCHAIN');
+    expect(
+      (await runCli(['secrets', 'set', 'KEY'], { home, env: keychainEnv, input: value })).code,
+    ).toBe(0);
+    // Strict mode off: no passphrase anywhere, and a pseudo-terminal passes the gate.
+    const before = await runCliInPty(['secrets', 'get', 'KEY', '--yes'], {
+      home,
+      env: keychainEnv,
+    });
+    expect(findLeaks(before.stdout, value).length).toBeGreaterThan(0);
+    const on = await runCliInPty(['strict', 'enable'], {
+      home,
+      env: keychainEnv,
+      input: `strict\r${PASSPHRASE}\r${PASSPHRASE}\r`,
+    });
+    expect(on.stdout, on.stdout).toContain('strict mode is on');
+    const header = JSON.parse(await readFile(join(home, 'vault.json'), 'utf8')) as {
+      key: { provider: string; strict?: boolean };
+    };
+    expect(header.key).toMatchObject({ provider: 'passphrase', strict: true });
+    // The agent's way in is gone: no keychain entry, and it does not know the passphrase.
+    const after = await runCliInPty(['secrets', 'get', 'KEY', '--yes'], {
+      home,
+      env: keychainEnv,
+      input: 'a-guess-at-it\r',
+    });
+    expect(after.stdout).toContain('wrong passphrase');
+    expect(findLeaks(after.stdout, value)).toEqual([]);
   });
 });
