@@ -154,6 +154,25 @@ describe('strict enable, status, gates, reseal and disable', () => {
     expect(findLeaks(none.stdout + none.stderr, value)).toEqual([]);
   });
 
+  it('env gives real values only to the command line a human approved, and audits the approval', async () => {
+    const refused = await runCli(['env', '--only', 'KEY', '--', 'printenv', 'KEY'], {
+      home,
+      env: noEnv,
+    });
+    expect(refused.code).toBe(3);
+    expect(findLeaks(refused.stdout + refused.stderr, value)).toEqual([]);
+    const approved = await runCliInPty(['env', '--only', 'KEY', '--', 'printenv', 'KEY'], {
+      home,
+      env: noEnv,
+      input: `${PASSPHRASE}\r`,
+    });
+    expect(approved.stdout).toContain('run `printenv KEY` with the REAL values of KEY');
+    expect(findLeaks(approved.stdout, value).length).toBeGreaterThan(0);
+    const log = await runCli(['log', 'list', '--json', '--limit', '5'], { home, env: noEnv });
+    expect(log.stdout).toMatch(/env printenv \(command line sha256 [0-9a-f]{16}\)/);
+    expect(findLeaks(log.stdout, value)).toEqual([]);
+  });
+
   it('a hand edit of workspaces.json stops the key holder from starting (state_tampered, naming the file)', async () => {
     const path = join(home, 'workspaces.json');
     const original = await readFile(path, 'utf8');
