@@ -1,7 +1,56 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
-import { CLI, shellQuote } from '../helpers/cli.js';
+import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLI as BUILT_CLI, shellQuote } from '../helpers/cli.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Where the user runs the project from: the checkout itself when the user can read it, else
+ * a world-readable copy of what the suite runs (a checkout under /root is not readable).
+ */
+function readableRoot(): string {
+  // AGENTSECRETS_REDTEAM_COPY=1 forces the copy (to test this path from a readable checkout).
+  if (readableByUser(BUILT_CLI) && process.env.AGENTSECRETS_REDTEAM_COPY !== '1') return ROOT;
+  const copy = mkdtempSync('/tmp/as-redteam-build-');
+  for (const part of ['package.json', '.agent', 'dist', 'node_modules', 'test/redteam'])
+    cpSync(join(ROOT, part), join(copy, part), { recursive: true, dereference: false });
+  execFileSync('chmod', ['-R', 'a+rX', copy]);
+  chmodSync(copy, 0o755);
+  return copy;
+}
+
+function readableByUser(path: string): boolean {
+  try {
+    execFileSync('runuser', ['-u', AGENT_USER, '--', 'test', '-r', path], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let root: string | undefined;
+/** The project folder the user runs from (resolved once the user exists). */
+function runRoot(): string {
+  return (root ??= readableRoot());
+}
+
+/** Removes the readable copy, if one was made. */
+export function removeCopy(): void {
+  if (root !== undefined && root !== ROOT) rmSync(root, { recursive: true, force: true });
+  root = undefined;
+}
+
+/** The built CLI, as the user reaches it. */
+export function cliPath(): string {
+  return join(runRoot(), relative(ROOT, BUILT_CLI));
+}
+
+/** A file of this folder, as the user reaches it. */
+function helper(name: string): string {
+  return join(runRoot(), relative(ROOT, dirname(fileURLToPath(import.meta.url))), name);
+}
 
 /**
  * The red-team harness (issue 14): the "human" and the "agent" are the same unprivileged OS
@@ -24,11 +73,8 @@ export function unavailable(): string | undefined {
     }
   }
   ensureUser();
-  try {
-    execFileSync('runuser', ['-u', AGENT_USER, '--', 'test', '-r', CLI], { stdio: 'ignore' });
-  } catch {
-    return `the built CLI (${CLI}) must be readable by the user ${AGENT_USER}: check out and build the project outside /root`;
-  }
+  if (!readableByUser(cliPath()))
+    return `the built CLI (${cliPath()}) is not readable by the user ${AGENT_USER}`;
   return undefined;
 }
 
@@ -102,7 +148,7 @@ export function asUser(script: string, options: ShellOptions): Promise<Shell> {
 
 /** `agentsecrets ARGS` as a shell word list. */
 export function cli(...args: string[]): string {
-  return [process.execPath, CLI, ...args].map(shellQuote).join(' ');
+  return [process.execPath, cliPath(), ...args].map(shellQuote).join(' ');
 }
 
 /** Wraps a command in a pseudo-terminal (util-linux `script`), as an agent would. */
@@ -160,9 +206,9 @@ export async function waitFor(check: () => boolean, what: string, ms = 30_000): 
   }
 }
 
-/** The bundled memory reader (python ctypes), path. */
-export const READ_MEMORY = join(import.meta.dirname, 'read-memory.py');
+/** The bundled memory reader (python ctypes). */
+export const readMemory = () => helper('read-memory.py');
 /** Run inside gdb: reads the attached process's memory through ptrace. */
-export const GDB_READ = join(import.meta.dirname, 'gdb-read.py');
+export const gdbRead = () => helper('gdb-read.py');
 /** The offline decryptor (everything on disk, plus whatever the environment holds). */
-export const DECRYPT_VAULT = join(import.meta.dirname, 'decrypt-vault.mjs');
+export const decryptVault = () => helper('decrypt-vault.mjs');

@@ -4,19 +4,21 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canary, findLeaks } from '../helpers/canary.js';
-import { CLI, shellQuote } from '../helpers/cli.js';
+import { shellQuote } from '../helpers/cli.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import {
   AGENT_USER,
   asUser,
   type Background,
   cli,
-  DECRYPT_VAULT,
-  GDB_READ,
+  cliPath,
+  decryptVault,
+  gdbRead,
   ensureUser,
   inPty,
   PYTHON,
-  READ_MEMORY,
+  readMemory,
+  removeCopy,
   startAsUser,
   unavailable,
   userDir,
@@ -191,6 +193,7 @@ function callAs(u: Upstream, key: string, extra: string[] = []): string {
 describe.skipIf(reason !== undefined)(
   `strict mode against a same-user agent${reason === undefined ? '' : ` (skipped: ${reason})`}`,
   () => {
+    afterAll(() => removeCopy());
     for (const strict of [false, true]) {
       describe(
         strict
@@ -305,7 +308,7 @@ describe.skipIf(reason !== undefined)(
                 '-i',
                 ...Object.entries(agentEnv(w)).map(([k, v]) => `${k}=${v}`),
                 process.execPath,
-                CLI,
+                cliPath(),
                 'mcp',
                 'serve',
               ],
@@ -443,9 +446,9 @@ describe.skipIf(reason !== undefined)(
             const pid = holderPid(w);
             const needles = Object.values(w.canaries).map(shellQuote).join(' ');
             for (const attack of [
-              `${PYTHON} ${shellQuote(READ_MEMORY)} ${pid} procmem ${needles}`,
-              `${PYTHON} ${shellQuote(READ_MEMORY)} ${pid} vmreadv ${needles}`,
-              `NEEDLES=${shellQuote(Object.values(w.canaries).join(' '))} timeout 120 gdb -p ${pid} -batch -x ${shellQuote(GDB_READ)} 2>&1 | grep -E 'FOUND|ptrace'`,
+              `${PYTHON} ${shellQuote(readMemory())} ${pid} procmem ${needles}`,
+              `${PYTHON} ${shellQuote(readMemory())} ${pid} vmreadv ${needles}`,
+              `NEEDLES=${shellQuote(Object.values(w.canaries).join(' '))} timeout 120 gdb -p ${pid} -batch -x ${shellQuote(gdbRead())} 2>&1 | grep -E 'FOUND|ptrace'`,
             ]) {
               const r = await agent(w, attack);
               judge(r.out, true);
@@ -468,7 +471,7 @@ describe.skipIf(reason !== undefined)(
           }, 180_000);
 
           it('6. decrypting vault.json with everything on disk (and in its environment)', async () => {
-            const r = await agent(w, `${process.execPath} ${shellQuote(DECRYPT_VAULT)}`);
+            const r = await agent(w, `${process.execPath} ${shellQuote(decryptVault())}`);
             judge(r.out, true);
           });
 
