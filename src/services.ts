@@ -22,7 +22,11 @@ export interface Services {
    * The key provider of a kind. `target` selects the passphrase source for a new key
    * (`vault rekey`), which differs from the one that unlocks the current vault.
    */
-  keyProvider(kind: KeyProviderKind, target?: 'current' | 'new'): KeyProvider;
+  keyProvider(
+    kind: KeyProviderKind,
+    target?: 'current' | 'new',
+    options?: { strict?: boolean },
+  ): KeyProvider;
 }
 
 /** Options that replace the defaults (tests, the demo, and the CLI's prompts). */
@@ -46,7 +50,11 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     forCreate: () => Promise.reject(noPassphrase()),
   };
 
-  function keyProvider(kind: KeyProviderKind, target: 'current' | 'new' = 'current'): KeyProvider {
+  function keyProvider(
+    kind: KeyProviderKind,
+    target: 'current' | 'new' = 'current',
+    extra: { strict?: boolean } = {},
+  ): KeyProvider {
     switch (kind) {
       case 'keychain':
         return createKeychainKeyProvider(keyring);
@@ -57,6 +65,7 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
             : (options.passphrase ?? missingPassphrase);
         return createPassphraseKeyProvider({
           source,
+          ...(extra.strict === true ? { strict: true } : {}),
           ...(options.kdfCost === undefined ? {} : { cost: options.kdfCost }),
         });
       }

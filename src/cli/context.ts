@@ -1,9 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import type { Config } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { createServices, type ServiceOptions, type Services } from '../services.js';
 import type { Output } from './output.js';
 import { MIN_PASSPHRASE_LENGTH } from '../vault/key-providers.js';
 import type { Prompter } from './prompt.js';
+import { envPassphraseRefused, noTerminal, openTerminal, type Terminal } from './tty.js';
 
 /** What every command handler receives. */
 export interface CliContext {
@@ -15,20 +17,47 @@ export interface CliContext {
    * only to that first build.
    */
   services(extra?: ServiceOptions): Services;
+  /** True when the vault's header says strict mode (the unwrap authenticates it at unlock). */
+  strict(): Promise<boolean>;
+  /** The controlling terminal (/dev/tty), opened on first use; undefined when there is none. */
+  terminal(): Terminal | undefined;
+  /** Strict mode: the passphrase a human typed at the gate in this run, if any. */
+  approvedPassphrase: string | undefined;
+  /** Closes the terminal if it was opened. */
+  dispose(): void;
 }
 
 /** Builds the context for one CLI run. */
 export function createCliContext(config: Config, out: Output, prompt: Prompter): CliContext {
   let services: Services | undefined;
-  return {
+  let strict: Promise<boolean> | undefined;
+  let terminal: Terminal | undefined | null;
+  const ctx: CliContext = {
     config,
     out,
     prompt,
+    approvedPassphrase: undefined,
     services(extra = {}) {
       if (services !== undefined) return services;
+      // In strict mode a passphrase comes from the controlling terminal only.
+      const strictPrompt = async (variable: string): Promise<Prompter | undefined> => {
+        if (!(await ctx.strict())) return undefined;
+        const fromEnv = config.env[variable];
+        if (fromEnv !== undefined && fromEnv !== '') throw envPassphraseRefused(variable);
+        const tty = ctx.terminal();
+        if (tty === undefined) throw noTerminal('unlocking the vault');
+        return tty.prompter;
+      };
       // Argon2id takes a second or more: a spinner from the passphrase to the open vault.
       const forUnlock = async () => {
-        const passphrase = await passphraseForUnlock(config, prompt);
+        if (ctx.approvedPassphrase !== undefined) return ctx.approvedPassphrase;
+        const tty = await strictPrompt('AGENTSECRETS_PASSPHRASE');
+        const passphrase =
+          tty === undefined
+            ? await passphraseForUnlock(config, prompt)
+            : (ctx.approvedPassphrase ??= await tty.hidden(
+                'Vault passphrase (strict mode, typed at this terminal): ',
+              ));
         out.progress('unlocking the vault (Argon2id)…');
         return passphrase;
       };
@@ -36,11 +65,27 @@ export function createCliContext(config: Config, out: Output, prompt: Prompter):
         ...extra,
         passphrase: {
           forUnlock,
-          forCreate: () => passphraseForCreate(config, prompt, out, 'AGENTSECRETS_PASSPHRASE'),
+          forCreate: async () =>
+            passphraseForCreate(
+              config,
+              (await strictPrompt('AGENTSECRETS_PASSPHRASE')) ?? prompt,
+              out,
+              'AGENTSECRETS_PASSPHRASE',
+            ),
         },
         newPassphrase: {
-          forUnlock,
-          forCreate: () => passphraseForCreate(config, prompt, out, 'AGENTSECRETS_NEW_PASSPHRASE'),
+          forUnlock: async () => {
+            const passphrase = await passphraseForUnlock(config, prompt);
+            out.progress('unlocking the vault (Argon2id)…');
+            return passphrase;
+          },
+          forCreate: async () =>
+            passphraseForCreate(
+              config,
+              (await strictPrompt('AGENTSECRETS_NEW_PASSPHRASE')) ?? prompt,
+              out,
+              'AGENTSECRETS_NEW_PASSPHRASE',
+            ),
         },
       });
       const vault = built.vault;
@@ -59,7 +104,54 @@ export function createCliContext(config: Config, out: Output, prompt: Prompter):
       };
       return services;
     },
+    strict() {
+      strict ??= readFile(config.paths.vault, 'utf8')
+        .then(
+          (text) => {
+            const key = (JSON.parse(text) as { key?: { provider?: unknown; strict?: unknown } })
+              .key;
+            return key?.provider === 'passphrase' && key.strict === true;
+          },
+          () => false,
+        )
+        .catch(() => false);
+      return strict;
+    },
+    terminal() {
+      if (terminal === undefined) terminal = openTerminal() ?? null;
+      return terminal ?? undefined;
+    },
+    dispose() {
+      terminal?.close();
+    },
   };
+  return ctx;
+}
+
+/**
+ * Strict mode's gate: the passphrase typed at /dev/tty approves `action` (stated in full),
+ * verified by unlocking the vault with it. `--yes` changes nothing here.
+ */
+export async function requireStrictApproval(
+  ctx: CliContext,
+  options: { action: string; auditAs?: string; keys?: string[] },
+): Promise<void> {
+  for (const variable of ['AGENTSECRETS_PASSPHRASE', 'AGENTSECRETS_NEW_PASSPHRASE']) {
+    if ((ctx.config.env[variable] ?? '') !== '') throw envPassphraseRefused(variable);
+  }
+  const { approveWithPassphrase } = await import('./strict-gate.js');
+  ctx.approvedPassphrase = await approveWithPassphrase(ctx.config, ctx.terminal(), {
+    ...options,
+    verify: async (passphrase) => {
+      ctx.approvedPassphrase = passphrase;
+      try {
+        (await ctx.services().vault.unlock()).close();
+      } catch (err) {
+        ctx.approvedPassphrase = undefined;
+        throw err;
+      }
+    },
+  });
 }
 
 /**
@@ -70,6 +162,7 @@ export async function requireHuman(
   ctx: CliContext,
   options: { action: string; confirm: string; yes: boolean | undefined },
 ): Promise<void> {
+  if (await ctx.strict()) return requireStrictApproval(ctx, { action: options.action });
   if (!ctx.prompt.interactive) {
     throw new AgentSecretsError(
       'needs_terminal',

@@ -17,10 +17,10 @@ import type { CliContext } from './context.js';
  */
 export async function credentialService(
   ctx: CliContext,
-  options: { signAudit?: boolean } = {},
+  options: { signAudit?: boolean; inProcess?: boolean } = {},
 ): Promise<CredentialService> {
   const services = ctx.services();
-  const holder = await findKeyHolder(ctx.config.paths);
+  const holder = options.inProcess ? undefined : await findKeyHolder(ctx.config.paths);
   if (holder !== undefined) return createKeyHolderClient(holder.socket);
   return createLocalCredentialService({
     config: ctx.config,

@@ -19,6 +19,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'invalid_agent_id':
       return EXIT.usage;
     case 'needs_terminal':
+    case 'strict_mode':
       return EXIT.needsHuman;
     case 'vault_locked':
     case 'unlock_failed':

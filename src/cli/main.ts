@@ -30,6 +30,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     code = report(err, out, argv.includes('--json'), config.debug);
   }
+  ctx.dispose();
   await out.flush();
   return code;
 }

@@ -1,3 +1,4 @@
+import { sealedAgentsChange, sealedWorkspaceChange } from '../strict/documents.js';
 import { type AgentsFile, createAgentStore } from '../identity/agents.js';
 import { openAccount } from '../sync/account.js';
 import { type TeamContext, teamContext, updateDoc } from '../sync/team.js';
@@ -34,7 +35,23 @@ export async function changeWorkspace(
   change: (w: Workspace) => void,
 ): Promise<void> {
   if (workspace.kind !== 'team') {
-    await ctx.services().workspaces.updateWorkspace(workspace.id, change);
+    if (!(await ctx.strict())) {
+      await ctx.services().workspaces.updateWorkspace(workspace.id, change);
+      return;
+    }
+    // Strict mode: the change is sealed under the vault's key (the gate has the passphrase).
+    const services = ctx.services();
+    const vault = await services.vault.unlock();
+    try {
+      await sealedWorkspaceChange(
+        { paths: ctx.config.paths, workspaces: services.workspaces, vault: services.vault },
+        vault,
+        workspace.id,
+        change,
+      );
+    } finally {
+      vault.close();
+    }
     return;
   }
   await withTeam(ctx, (team) =>
@@ -61,7 +78,7 @@ export async function changeAgents(
   vault?: UnlockedVault,
 ): Promise<void> {
   if (workspace.kind !== 'team') {
-    await createAgentStore(ctx.config.paths).update(change);
+    await updateLocalAgents(ctx, change, vault);
     return;
   }
   await withTeam(
@@ -74,4 +91,27 @@ export async function changeAgents(
       }),
     vault,
   );
+}
+
+/** Changes agents.json of local workspaces; sealed in strict mode (needs the unlocked vault). */
+export async function updateLocalAgents(
+  ctx: CliContext,
+  change: (file: AgentsFile) => void,
+  vault?: UnlockedVault,
+): Promise<void> {
+  if (!(await ctx.strict())) {
+    await createAgentStore(ctx.config.paths).update(change);
+    return;
+  }
+  const services = ctx.services();
+  const unlocked = vault ?? (await services.vault.unlock());
+  try {
+    await sealedAgentsChange(
+      { paths: ctx.config.paths, workspaces: services.workspaces, vault: services.vault },
+      unlocked,
+      change,
+    );
+  } finally {
+    if (vault === undefined) unlocked.close();
+  }
 }

@@ -34,6 +34,8 @@ export const WIRE_CODES = [
   'invalid_secret_value',
   'undecodable_response',
   'response_withheld',
+  'strict_mode',
+  'state_tampered',
 ] as const;
 
 /** Codes used locally by the CLI, the vault and the stores. */

@@ -23,6 +23,8 @@ export const VAULT_RECORD_AAD = 'agentsecrets/vault-record/v1';
 /** Label of the associated data of the wrapped data key. */
 export const WRAPPED_KEY_AAD = 'agentsecrets/wrapped-data-key/v1';
 /** Label of the associated data of the data-key check value. */
+/** The wrapped data key of a strict-mode vault: the flag is bound, so removing it breaks the unwrap. */
+export const WRAPPED_KEY_STRICT_AAD = 'agentsecrets/wrapped-data-key/strict/v1';
 export const KEY_CHECK_AAD = 'agentsecrets/key-check/v1';
 
 /** Identifies one vault record; every field is bound into its associated data. */

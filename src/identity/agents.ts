@@ -1,3 +1,5 @@
+import type { RightsSeal } from '../strict/rights.js';
+import { withSeal } from '../vault/format.js';
 import type { Paths } from '../core/config.js';
 import { AgentSecretsError, UsageError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
@@ -38,6 +40,8 @@ export interface AgentRecord {
 export interface AgentsFile {
   format: 1;
   agents: AgentRecord[];
+  /** Sealed copy of the agents' tokens and rules (strict mode; see src/strict). */
+  rights_seal?: RightsSeal;
 }
 
 /** Agent names: short, printable, no spaces. */
@@ -146,6 +150,7 @@ export function parseAgentsFile(raw: unknown): AgentsFile {
             : parseRules(agent.rules, `${path}.rules`),
       };
     }),
+    ...withSeal(doc.rights_seal),
   };
 }
 

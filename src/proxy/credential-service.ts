@@ -20,6 +20,8 @@ import type { ScopeSnapshot, UnlockedVault, Vault } from '../vault/vault.js';
 import type { WorkspaceService } from '../workspace/service.js';
 import { checkSignedFreshness } from '../sync/chain.js';
 import { syncSettings } from '../sync/settings.js';
+import type { RightsGuard } from '../strict/guard.js';
+import { strictEnvRefusal } from '../strict/refusal.js';
 import {
   type Caller,
   type CallInput,
@@ -112,6 +114,11 @@ export interface LocalServiceOptions {
   audit?: AuditWriter;
   /** Sign audit checkpoints even before anything else unlocked the vault (key holders). */
   signAudit?: boolean;
+  /**
+   * Strict mode (issue 14): no value leaves for a program (`envValues` answers `strict_mode`),
+   * and the rights documents are read through this guard (verified, last good copy).
+   */
+  strict?: { rights: RightsGuard };
   /** When a team workspace last synced in this process (the key holder's follower). */
   teamFreshness?: (workspaceId: string) => number | undefined;
   now?: () => Date;
@@ -152,7 +159,9 @@ export async function createLocalCredentialService(
           ? loadAuditSigner(await open(), { create: true })
           : undefined,
     });
-  const agents = createAgentStore(config.paths);
+  const rights = options.strict?.rights;
+  const agents = rights?.agentStore() ?? createAgentStore(config.paths);
+  const readWorkspaces = () => rights?.workspaces() ?? workspaces.readWorkspaces();
   const limiter: RateLimiter = createRateLimiter(() => now().getTime());
   const forwarder = createForwarder({
     limits: config.limits,
@@ -279,7 +288,7 @@ export async function createLocalCredentialService(
 
   const sources: EngineSources = {
     async workspace(id) {
-      const workspace = (await workspaces.readWorkspaces()).workspaces.find((w) => w.id === id);
+      const workspace = (await readWorkspaces()).workspaces.find((w) => w.id === id);
       if (workspace === undefined) {
         throw new AgentSecretsError(
           'workspace_not_found',
@@ -291,7 +300,9 @@ export async function createLocalCredentialService(
     async bindings(target, keys) {
       const found = new Map<string, SecretMeta>();
       for (const [key, meta] of await vault.lookup(selectionOf(target), keys)) {
-        found.set(key, { binding: meta.binding, allowShort: meta.allow_short });
+        // Strict mode: the rights sealed for this record, not what the file says now.
+        const sealed = rights === undefined ? meta : await rights.recordRights(meta);
+        found.set(key, { binding: sealed.binding, allowShort: sealed.allow_short });
       }
       return found;
     },
@@ -369,6 +380,7 @@ export async function createLocalCredentialService(
       };
     },
     async envValues(request) {
+      if (options.strict !== undefined) throw strictEnvRefusal();
       const started = performance.now();
       const caller = await callerFor(request.identity, { target: request.target, method: 'ENV' });
       const workspace = await sources.workspace(request.target.workspaceId);

@@ -130,6 +130,8 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   invalid_secret_value: 400,
   undecodable_response: 502,
   response_withheld: 502,
+  strict_mode: 403,
+  state_tampered: 409,
 };
 
 /** HTTP status for an error code; 500 for codes that never go on the wire. */

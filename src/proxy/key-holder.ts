@@ -17,6 +17,7 @@ import {
 import { AUDIT_SOURCES } from '../audit/format.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
 import { type Caller, httpStatusOf, type Target } from './engine.js';
+import { strictEnvRefusal } from '../strict/refusal.js';
 import type {
   CallResult,
   CredentialService,
@@ -39,10 +40,12 @@ export async function serveKeyHolder(
   socketPath: string,
   service: CredentialService,
   runs?: RunEndpoints,
+  /** What /v1/health and /v1/state add about strict mode (no values, nothing secret). */
+  describe: () => Promise<Record<string, unknown>> = async () => ({ strict: false }),
 ): Promise<{ server: Server; close(): Promise<void> }> {
   await rm(socketPath, { force: true });
   const server = createServer((req, res) => {
-    void handle(req, res, service, runs);
+    void handle(req, res, service, runs, describe);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -74,12 +77,22 @@ async function handle(
   res: ServerResponse,
   service: CredentialService,
   runs: RunEndpoints | undefined,
+  describe: () => Promise<Record<string, unknown>>,
 ): Promise<void> {
   try {
-    if (req.method === 'GET' && req.url === '/v1/health')
-      return send(res, 200, { status: 'ok', pid: process.pid });
+    if (req.method === 'GET' && (req.url === '/v1/health' || req.url === '/v1/state'))
+      return send(res, 200, { status: 'ok', pid: process.pid, ...(await describe()) });
     if (req.method !== 'POST')
       return send(res, 404, { error: 'not_found', message: 'unknown endpoint' });
+    // Strict mode: no endpoint returns a value, whatever the request looks like.
+    if (req.url === '/v1/env' && (await describe()).strict === true) {
+      req.resume();
+      const refusal = strictEnvRefusal();
+      return send(res, httpStatusOf(refusal.code), {
+        error: refusal.code,
+        message: refusal.message,
+      });
+    }
     const body = obj(JSON.parse((await readBody(req)).toString('utf8')), 'request');
     if (req.url === '/v1/call') {
       const result = await service.call(callFromWire(body));
@@ -259,6 +272,35 @@ export function createKeyHolderClient(socketPath: string): CredentialService {
     },
     async close() {},
   };
+}
+
+/** What a running key holder says of itself (GET /v1/state); undefined when none answers. */
+export async function keyHolderState(
+  socketPath: string,
+  timeoutMs = 3000,
+): Promise<Record<string, unknown> | undefined> {
+  return new Promise((resolve) => {
+    const req = httpRequest(
+      { socketPath, path: '/v1/state', method: 'GET', timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve(obj(JSON.parse(Buffer.concat(chunks).toString('utf8')), 'state'));
+          } catch {
+            resolve(undefined);
+          }
+        });
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(undefined);
+    });
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
 }
 
 /** True when a key holder answers on this socket. */

@@ -8,6 +8,11 @@ import { createProxyServer } from './http-server.js';
 import { serveKeyHolder } from './key-holder.js';
 import { runEndpoints } from '../run/endpoints.js';
 import { type Interceptor, startInterceptor } from '../run/serve.js';
+import { createAgentStore } from '../identity/agents.js';
+import { rightsKeyOf } from '../strict/documents.js';
+import { createRightsGuard } from '../strict/guard.js';
+import { dumpable } from '../strict/harden.js';
+import type { RightsDocument } from '../strict/rights.js';
 import { clearProxyState, type ProxyState, writeProxyState } from './state.js';
 
 /** The version string the proxy reports on /health. */
@@ -23,6 +28,8 @@ export interface StartProxyOptions {
   resolver?: Resolver;
   /** The intercepting proxy's port for `run` children (0 picks one; null turns it off). */
   interceptPort?: number | null;
+  /** Strict mode: the caller has already hardened the process (see src/strict/harden.ts). */
+  strict?: boolean;
 }
 
 /** A running proxy and key holder. */
@@ -59,7 +66,21 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const { services } = options;
   const { paths } = services.config;
   const follower = await followTeams(services, options.vault);
+  let report: (doc: RightsDocument, path: string) => void = () => undefined;
+  const rights = options.strict
+    ? createRightsGuard({
+        paths,
+        key: rightsKeyOf(options.vault),
+        workspaces: services.workspaces,
+        agents: createAgentStore(paths),
+        vault: services.vault,
+        onTamper: (doc, path) => report(doc, path),
+      })
+    : undefined;
+  // Refuse to start on a document that does not match its seal: there is no good copy yet.
+  await rights?.checkAll();
   const credentials = await createLocalCredentialService({
+    ...(rights === undefined ? {} : { strict: { rights } }),
     config: services.config,
     workspaces: services.workspaces,
     vault: services.vault,
@@ -68,6 +89,33 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     ...(follower === undefined ? {} : { teamFreshness: follower.lastSync }),
     ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
   });
+  report = (doc, path) => {
+    process.stderr.write(
+      `agentsecrets: state_tampered: ${path} was changed outside agentsecrets; its rights are not used (the last verified copy keeps serving). Check it, then restore it or run \`agentsecrets strict reseal\`.\n`,
+    );
+    void credentials.audit
+      .append({
+        workspace: null,
+        project: null,
+        environment: null,
+        agent_id: null,
+        identity_level: 'anonymous',
+        token_id: null,
+        source: 'proxy',
+        method: 'STATE',
+        target_url: null,
+        domain: null,
+        secret_keys: [],
+        auth_styles: [],
+        status: 'BLOCKED',
+        status_code: null,
+        reason: 'state_tampered',
+        redacted: false,
+        duration_ms: 0,
+        command: doc,
+      })
+      .catch(() => undefined);
+  };
   const sessionToken = options.sessionToken ? randomBytes(32).toString('hex') : null;
   const resolveTarget = async (names: { project?: string; environment?: string }) => {
     const current = await services.workspaces.resolve({
@@ -127,6 +175,14 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       paths.socket,
       credentials,
       interceptor === undefined ? undefined : runEndpoints(interceptor.runs),
+      async () =>
+        rights === undefined
+          ? { strict: false }
+          : {
+              strict: true,
+              dumpable: dumpable(),
+              tampered: await rights.tampered().catch(() => []),
+            },
     );
   } catch (err) {
     await interceptor?.close();

@@ -1,5 +1,6 @@
 import type { Sealed } from '../crypto/aead.js';
 import type { KdfParams } from '../crypto/kdf.js';
+import { parseSeal, type RightsSeal } from '../strict/rights.js';
 import { arr, bool, num, obj, oneOf, ShapeError, str, strArr } from '../core/validate.js';
 
 /** The vault file format version. */
@@ -11,7 +12,7 @@ export type KeyProviderKind = (typeof KEY_PROVIDERS)[number];
 
 /** How the data key is held, as recorded in the vault header. */
 export type KeyHeader =
-  | { provider: 'passphrase'; kdf: KdfParams; wrapped: Sealed }
+  | { provider: 'passphrase'; kdf: KdfParams; wrapped: Sealed; strict?: boolean }
   | { provider: 'keychain'; service: string; account: string }
   | { provider: 'memory'; slot: string };
 
@@ -53,6 +54,8 @@ export interface VaultFile {
   /** The data key encrypts a fixed check value, so a wrong key is detected before any record. */
   key_check: Sealed;
   records: VaultRecord[];
+  /** Sealed copy of the rights the records carry (bindings, allow-short); see src/strict. */
+  rights_seal?: RightsSeal;
 }
 
 /** Validates a parsed vault.json; throws ShapeError with the offending path. */
@@ -72,6 +75,7 @@ export function parseVaultFile(raw: unknown): VaultFile {
     key: parseKeyHeader(doc.key),
     key_check: parseSealed(doc.key_check, 'vault.key_check'),
     records: arr(doc.records, 'vault.records').map((r, i) => parseRecord(r, `vault.records[${i}]`)),
+    ...withSeal(doc.rights_seal),
   };
 }
 
@@ -90,6 +94,7 @@ function parseKeyHeader(raw: unknown): KeyHeader {
           salt: str(kdf.salt, 'vault.key.kdf.salt'),
         },
         wrapped: parseSealed(key.wrapped, 'vault.key.wrapped'),
+        ...(key.strict === true ? { strict: true } : {}),
       };
     }
     case 'keychain':
@@ -142,4 +147,10 @@ function parseBinding(raw: unknown, path: string): SecretBinding | null {
     domains: strArr(b.domains, `${path}.domains`),
     styles: strArr(b.styles ?? [], `${path}.styles`),
   };
+}
+
+/** `{rights_seal}` when the raw field is a seal, else nothing. */
+export function withSeal(raw: unknown): { rights_seal?: RightsSeal } {
+  const parsed = parseSeal(raw);
+  return parsed === undefined ? {} : { rights_seal: parsed };
 }

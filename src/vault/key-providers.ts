@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AgentSecretsError, isAgentSecretsError, UnlockFailedError } from '../core/errors.js';
-import { encodeAad, WRAPPED_KEY_AAD } from '../crypto/aad.js';
+import { encodeAad, WRAPPED_KEY_AAD, WRAPPED_KEY_STRICT_AAD } from '../crypto/aad.js';
 import { aeadDecrypt, aeadEncrypt } from '../crypto/aead.js';
 import { DEFAULT_KDF_COST, deriveKeyIsolated, newKdfParams } from '../crypto/kdf.js';
 import { loadSodium } from '../crypto/sodium.js';
@@ -33,9 +33,12 @@ export const MIN_PASSPHRASE_LENGTH = 8;
 export function createPassphraseKeyProvider(options: {
   source: PassphraseSource;
   cost?: { ops: number; mem: number };
+  /** Wrap for strict mode: the flag is bound into the wrap's associated data. */
+  strict?: boolean;
 }): KeyProvider {
   const cost = options.cost ?? DEFAULT_KDF_COST;
-  const aad = (vaultId: string) => encodeAad(WRAPPED_KEY_AAD, [vaultId]);
+  const aad = (vaultId: string, strict = false) =>
+    encodeAad(strict ? WRAPPED_KEY_STRICT_AAD : WRAPPED_KEY_AAD, [vaultId]);
   return {
     kind: 'passphrase',
     async create(vaultId, dataKey) {
@@ -53,7 +56,8 @@ export function createPassphraseKeyProvider(options: {
         return {
           provider: 'passphrase',
           kdf,
-          wrapped: aeadEncrypt(sodium, kek, dataKey, aad(vaultId)),
+          wrapped: aeadEncrypt(sodium, kek, dataKey, aad(vaultId, options.strict === true)),
+          ...(options.strict === true ? { strict: true } : {}),
         };
       } finally {
         sodium.memzero(kek);
@@ -64,9 +68,25 @@ export function createPassphraseKeyProvider(options: {
       const passphrase = await options.source.forUnlock();
       const sodium = await loadSodium();
       const kek = await deriveKeyIsolated(passphrase, header.kdf);
+      const strict = header.strict === true;
       try {
-        return aeadDecrypt(sodium, kek, header.wrapped, aad(vaultId));
+        return aeadDecrypt(sodium, kek, header.wrapped, aad(vaultId, strict));
       } catch (cause) {
+        // The right passphrase under the other flag: the strict flag was edited by hand.
+        let flipped = false;
+        try {
+          sodium.memzero(aeadDecrypt(sodium, kek, header.wrapped, aad(vaultId, !strict)));
+          flipped = true;
+        } catch {
+          // a wrong passphrase (or a damaged header)
+        }
+        if (flipped) {
+          throw new AgentSecretsError(
+            'state_tampered',
+            `vault.json: the strict-mode flag in the key header was changed by hand (it says ${strict ? 'on' : 'off'}, the wrapped key says ${strict ? 'off' : 'on'}). Restore vault.json from a backup, or put the flag back as it was.`,
+            { context: { file: 'vault.json' } },
+          );
+        }
         throw new UnlockFailedError({ cause });
       } finally {
         sodium.memzero(kek);

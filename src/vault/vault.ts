@@ -1,4 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import {
+  RIGHTS_KEY_LABEL,
+  seal,
+  tamperedError,
+  vaultRights,
+  verifyDocument,
+} from '../strict/rights.js';
 import type { Paths } from '../core/config.js';
 import { AgentSecretsError, UnlockFailedError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
@@ -75,6 +82,10 @@ export interface ScopeSnapshot {
 export interface UnlockedVault {
   readonly vaultId: string;
   readonly provider: KeyProviderKind;
+  /** Strict mode, as authenticated by the unwrap of the data key (not just the header's word). */
+  readonly strict: boolean;
+  /** A 32-byte key derived from the data key for one purpose (HKDF-SHA256, labelled). */
+  subkey(label: string): Uint8Array;
   get(selection: Selection, key: string): Promise<string>;
   /** Values of `keys` (or every key) in a selection. Missing keys are absent from the map. */
   getMany(selection: Selection, keys?: readonly string[]): Promise<Map<string, string>>;
@@ -115,6 +126,8 @@ export interface UnlockedVault {
   ): Promise<string[]>;
   /** Moves the data key to another provider; with `newDataKey`, re-encrypts every record too. */
   rekey(to: KeyProvider, options?: { newDataKey?: boolean }): Promise<void>;
+  /** Seals the records' rights as they are now, without checking the old seal (strict enable). */
+  resealRights(): Promise<void>;
   /** Wipes the data key from memory. */
   close(): void;
 }
@@ -297,11 +310,34 @@ function openVault(state: OpenState): UnlockedVault {
     );
   }
 
-  async function mutate(fn: (doc: VaultFile) => VaultFile | Promise<VaultFile>): Promise<void> {
+  function subkey(label: string, key: Uint8Array = dataKey): Uint8Array {
+    return new Uint8Array(hkdfSync('sha256', key, Buffer.from(vaultId), Buffer.from(label), 32));
+  }
+
+  /**
+   * Every write re-seals the records' rights (bindings, allow-short). In strict mode it first
+   * checks the seal, so a hand-edited binding is never blessed by a later legitimate write.
+   */
+  async function mutate(
+    fn: (doc: VaultFile) => VaultFile | Promise<VaultFile>,
+    sealKey: () => Uint8Array = () => dataKey,
+  ): Promise<void> {
     await store.update(async (doc) => {
       if (doc === undefined) throw notInitialized();
       assertSameKey(doc);
-      return fn(doc);
+      const rightsKey = subkey(RIGHTS_KEY_LABEL);
+      if (
+        state.doc.key.provider === 'passphrase' &&
+        state.doc.key.strict === true &&
+        !verifyDocument(rightsKey, 'vault.json', { seal: doc.rights_seal, vault: doc })
+      ) {
+        throw tamperedError('vault.json', store.path);
+      }
+      const next = await fn(doc);
+      return {
+        ...next,
+        rights_seal: seal(subkey(RIGHTS_KEY_LABEL, sealKey()), 'vault.json', vaultRights(next)),
+      };
     });
   }
 
@@ -343,6 +379,11 @@ function openVault(state: OpenState): UnlockedVault {
     get provider() {
       return state.doc.key.provider;
     },
+    get strict() {
+      // load() succeeded, so the header's flag matches the one bound into the wrapped key.
+      return state.doc.key.provider === 'passphrase' && state.doc.key.strict === true;
+    },
+    subkey: (label) => subkey(label),
     async get(selection, key) {
       const doc = await current();
       const record = doc.records.find((r) => r.key === key && matches(r, selection));
@@ -478,21 +519,24 @@ function openVault(state: OpenState): UnlockedVault {
         keyCheckPlaintext(vaultId),
         keyCheckAad(vaultId),
       );
-      await mutate((latest) => {
-        const records = latest.records.map((record) => {
-          if (!options.newDataKey) return record;
-          const { nonce: _n, ciphertext: _c, ...meta } = record;
-          const value = decrypt(record);
-          const sealed = aeadEncrypt(
-            sodium,
-            nextKey,
-            Buffer.from(value, 'utf8'),
-            vaultRecordAad({ vault_id: vaultId, ...meta }),
-          );
-          return { ...meta, ...sealed };
-        });
-        return { ...latest, key: header, key_check: nextCheck, records };
-      });
+      await mutate(
+        (latest) => {
+          const records = latest.records.map((record) => {
+            if (!options.newDataKey) return record;
+            const { nonce: _n, ciphertext: _c, ...meta } = record;
+            const value = decrypt(record);
+            const sealed = aeadEncrypt(
+              sodium,
+              nextKey,
+              Buffer.from(value, 'utf8'),
+              vaultRecordAad({ vault_id: vaultId, ...meta }),
+            );
+            return { ...meta, ...sealed };
+          });
+          return { ...latest, key: header, key_check: nextCheck, records };
+        },
+        () => nextKey,
+      );
       // Forget the old key only after the new header is safely on disk.
       await state
         .providerFor(doc.key.provider)
@@ -502,6 +546,16 @@ function openVault(state: OpenState): UnlockedVault {
       dataKey = nextKey;
       keyCheck = nextCheck;
       state.doc = { ...doc, key: header };
+    },
+    async resealRights() {
+      await store.update((doc) => {
+        if (doc === undefined) throw notInitialized();
+        assertSameKey(doc);
+        return {
+          ...doc,
+          rights_seal: seal(subkey(RIGHTS_KEY_LABEL), 'vault.json', vaultRights(doc)),
+        };
+      });
     },
     close() {
       if (!closed) sodium.memzero(dataKey);

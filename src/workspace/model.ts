@@ -1,3 +1,5 @@
+import type { RightsSeal } from '../strict/rights.js';
+import { withSeal } from '../vault/format.js';
 import { ENVIRONMENTS, type Environment } from '../core/config.js';
 import { arr, bool, num, obj, oneOf, optStr, str, strArr } from '../core/validate.js';
 
@@ -76,6 +78,8 @@ export interface Workspace {
 export interface WorkspacesFile {
   format: 1;
   workspaces: Workspace[];
+  /** Sealed copy of the allowlists and policies (strict mode; see src/strict). */
+  rights_seal?: RightsSeal;
 }
 
 /** config.json: the global selection and settings. No secrets. */
@@ -126,6 +130,7 @@ export function parseWorkspacesFile(raw: unknown): WorkspacesFile {
     workspaces: arr(doc.workspaces, 'workspaces.workspaces').map((w, i) =>
       parseWorkspace(w, `workspaces[${i}]`),
     ),
+    ...withSeal(doc.rights_seal),
   };
 }
 

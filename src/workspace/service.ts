@@ -48,6 +48,8 @@ export interface WorkspaceService {
   updateConfig(fn: (config: ConfigFile) => ConfigFile): Promise<ConfigFile>;
   readWorkspaces(): Promise<WorkspacesFile>;
   updateWorkspace(id: string, fn: (workspace: Workspace) => Workspace | void): Promise<Workspace>;
+  /** Rewrites workspaces.json under its lock (strict mode's sealed writes). */
+  updateWorkspacesFile(fn: (file: WorkspacesFile) => WorkspacesFile): Promise<WorkspacesFile>;
   /** Adds a workspace, or replaces the one with the same id (team workspaces from a server). */
   putWorkspace(workspace: Workspace): Promise<void>;
   /** Creates the local workspace and a first project; returns the existing ones if present. */
@@ -400,6 +402,8 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
     updateConfig: (fn) => configStore.update((c) => fn(c ?? EMPTY_CONFIG)),
     readWorkspaces,
     updateWorkspace,
+    updateWorkspacesFile: (fn) =>
+      workspaceStore.update((doc) => fn(doc ?? { format: 1 as const, workspaces: [] })),
     async putWorkspace(workspace) {
       await workspaceStore.update((doc) => {
         const file = doc ?? { format: 1 as const, workspaces: [] };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { assertKeyName } from '../../core/keys.js';
@@ -5,7 +6,7 @@ import { runWithSecrets } from '../../env/runner.js';
 import { findProgram } from '../../env/which.js';
 import { compileScrubber } from '../../core/scrub/scrubber.js';
 import { WITHHELD } from '../../run/child-env.js';
-import type { CliContext } from '../context.js';
+import { type CliContext, requireStrictApproval } from '../context.js';
 import { credentialService, presentedIdentity } from '../credentials.js';
 import type { SelectionOptions } from './secrets.js';
 
@@ -55,9 +56,25 @@ export async function envRun(
     project: options.project,
     environment: options.env,
   });
+  // Strict mode: the key holder never hands out values. A human approves this exact command
+  // line with the passphrase at the terminal, and this process unlocks the vault itself.
+  // (Placeholders instead of values, through `run`, come with issue 13.)
+  const strict = await ctx.strict();
+  if (strict) {
+    const line = [command, ...args].map(displayQuote).join(' ');
+    await requireStrictApproval(ctx, {
+      action: `run \`${line}\` with the REAL values of ${only === undefined ? 'every secret' : only.join(', ')} in ${current.project.name}/${current.environment}${options.mask === false ? ', output masking OFF' : ''}`,
+      // The audit log keeps the program's name and a digest of the whole line, not arguments.
+      auditAs: `env ${basename(command)} (command line sha256 ${createHash('sha256')
+        .update(JSON.stringify([command, ...args]))
+        .digest('hex')
+        .slice(0, 16)})`,
+      ...(only === undefined ? {} : { keys: only }),
+    });
+  }
   // The values come from the running key holder if there is one, else from this process;
   // either way the release is audited as one `env` entry (program name only, never args).
-  const credentials = await credentialService(ctx);
+  const credentials = await credentialService(ctx, { inProcess: strict });
   // A program that cannot be found gets no values, and its run is audited as failed.
   if (
     (await findProgram(command, { path: ctx.config.env.PATH, cwd: ctx.config.cwd })) === undefined
@@ -124,4 +141,9 @@ export async function envRun(
     cwd: ctx.config.cwd,
   });
   return result.exitCode;
+}
+
+/** Shows one argument as a shell would need it, so the human sees exactly what runs. */
+function displayQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }

@@ -401,7 +401,7 @@ export async function logPrune(
   const before = parseWhen(options.before);
   const dir = ctx.config.paths.auditDir;
   // Deleting audit history is a human's decision, whatever there is to delete.
-  if (!options.dryRun && !ctx.prompt.interactive) {
+  if (!options.dryRun && !ctx.prompt.interactive && !(await ctx.strict())) {
     await requireHuman(ctx, {
       action: `Prune the audit log before ${before}`,
       confirm: 'prune',

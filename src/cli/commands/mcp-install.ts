@@ -52,6 +52,7 @@ import {
 } from '../../mcp/clients.js';
 import { ensurePrivateDir, isErrno, writeFileAtomic } from '../../store/fs.js';
 import { type CliContext, requireHuman } from '../context.js';
+import { updateLocalAgents } from '../team-session.js';
 import { EXIT } from '../exit.js';
 import { keyHolderWarning } from '../key-holder-hint.js';
 
@@ -580,7 +581,7 @@ async function issueTokens(
   }
   // Metadata only (id, label, expiry), before any token reaches a file.
   const created = new Date().toISOString();
-  await createAgentStore(ctx.config.paths).update((file) => {
+  await updateLocalAgents(ctx, (file) => {
     const current = file.agents.find((a) => a.id === agent.id);
     if (current === undefined || current.generation !== agent.generation) {
       throw new AgentSecretsError(

@@ -7,6 +7,7 @@ import { parseCidrList } from '../../proxy/ssrf.js';
 import { clearProxyState, readProxyState } from '../../proxy/state.js';
 import { isProcessAlive } from '../../store/fs.js';
 import type { CliContext } from '../context.js';
+import { hardenProcess } from '../../strict/harden.js';
 import { type Column, keyList } from '../output.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -38,6 +39,10 @@ export async function proxyStart(
   const services = ctx.services();
   // Validate the selection before unlocking, so a bad setup fails fast.
   await services.workspaces.resolve();
+  const strict = await ctx.strict();
+  // Strict mode: not dumpable and no core dumps before the passphrase is even read; the
+  // passphrase comes from /dev/tty only (the services' passphrase source sees to that).
+  if (strict) hardenProcess();
   const vault = await services.vault.unlock();
   const { startProxy } = await import('../../proxy/runtime.js');
   let running;
@@ -49,6 +54,7 @@ export async function proxyStart(
       host: options.host,
       sessionToken: options.sessionToken !== false,
       interceptPort,
+      strict: vault.strict,
     });
   } catch (err) {
     vault.close();
@@ -87,6 +93,11 @@ export async function proxyStart(
   if (resolveTable.source !== '') {
     out.warn(
       `AGENTSECRETS_RESOLVE pins ${resolveTable.source} (tests and local development only); every audit entry records it`,
+    );
+  }
+  if (vault.strict) {
+    out.notice(
+      'strict mode: this key holder is not dumpable and writes no core; it never hands out values, and it acts only on rights documents that match their seal',
     );
   }
   out.notice('Press Ctrl-C to stop.');

@@ -11,6 +11,7 @@ import type { SecretBinding } from '../../vault/format.js';
 import { type RecordMeta, secretNotFound } from '../../vault/vault.js';
 import { type CliContext, requireHuman } from '../context.js';
 import { EXIT } from '../exit.js';
+import { noTerminal } from '../tty.js';
 
 import { MIN_INJECT_BYTES, MIN_SHORT_BYTES } from '../../proxy/engine.js';
 
@@ -252,6 +253,15 @@ export async function secretsGet(
   const vault = await services.vault.unlock();
   try {
     const value = await vault.get(current.selection, key);
+    if (await ctx.strict()) {
+      // Strict mode: to the controlling terminal only. stdout and stderr may be captured by
+      // the agent that started this command; the human who approved reads the terminal.
+      const terminal = ctx.terminal();
+      if (terminal === undefined) throw noTerminal(`revealing ${key}`);
+      terminal.write(`${key} = ${value}\n`);
+      ctx.out.notice(`${key} was written to the terminal (/dev/tty) only (strict mode)`);
+      return;
+    }
     ctx.out.raw(ctx.out.stdoutIsTTY ? `${value}\n` : value);
   } finally {
     vault.close();

@@ -1,6 +1,8 @@
 import { AgentSecretsError } from '../../core/errors.js';
 import type { KeyProviderKind } from '../../vault/format.js';
-import type { CliContext } from '../context.js';
+import { type CliContext, requireStrictApproval } from '../context.js';
+import { rightsKeyOf, sealAll, verifyAll } from '../../strict/documents.js';
+import { tamperedError } from '../../strict/rights.js';
 
 /** `vault rekey [--to keychain|passphrase] [--new-data-key]`. */
 export async function vaultRekey(
@@ -14,12 +16,32 @@ export async function vaultRekey(
   if (to !== 'keychain' && to !== 'passphrase') {
     throw new AgentSecretsError('usage_error', '--to must be keychain or passphrase');
   }
-  if (from === 'passphrase' && to === 'passphrase' && ctx.prompt.interactive) {
+  const strict = await ctx.strict();
+  if (strict) {
+    if (to !== 'passphrase') {
+      throw new AgentSecretsError(
+        'strict_mode',
+        'strict mode keeps the vault key behind a passphrase only: any process of this user can ask the keychain for it. Run `agentsecrets strict disable` first.',
+      );
+    }
+    await requireStrictApproval(ctx, {
+      action: `re-key the vault (a new passphrase${options.newDataKey === true ? ', and a new data key for every record' : ''})`,
+    });
+  } else if (from === 'passphrase' && to === 'passphrase' && ctx.prompt.interactive) {
     ctx.out.notice('First the current passphrase, then the new one.');
   }
   const vault = await services.vault.unlock();
+  const deps = { paths: ctx.config.paths, workspaces: services.workspaces, vault: services.vault };
   try {
-    await vault.rekey(services.keyProvider(to, 'new'), { newDataKey: options.newDataKey === true });
+    if (strict) {
+      // A new data key means a new rights key: only documents that verify are re-sealed.
+      const bad = (await verifyAll(deps, rightsKeyOf(vault))).filter((c) => !c.ok);
+      if (bad.length > 0) throw tamperedError(bad[0]!.doc, bad[0]!.path);
+    }
+    await vault.rekey(services.keyProvider(to, 'new', { strict }), {
+      newDataKey: options.newDataKey === true,
+    });
+    if (strict && options.newDataKey === true) await sealAll(deps, vault);
   } finally {
     vault.close();
   }

@@ -1,0 +1,128 @@
+import type { Paths } from '../core/config.js';
+import { type AgentsFile, createAgentStore } from '../identity/agents.js';
+import type { UnlockedVault, Vault } from '../vault/vault.js';
+import type { Workspace } from '../workspace/model.js';
+import type { WorkspaceService } from '../workspace/service.js';
+import {
+  agentsRights,
+  localWorkspaceIds,
+  RIGHTS_KEY_LABEL,
+  type RightsDocument,
+  seal,
+  tamperedError,
+  verifyDocument,
+  workspacesRights,
+} from './rights.js';
+
+/** What the sealed writers need: the files, and an unlocked vault for the key. */
+export interface SealDeps {
+  paths: Paths;
+  workspaces: WorkspaceService;
+  vault: Vault;
+}
+
+/** One document's verification outcome. */
+export interface DocumentCheck {
+  doc: RightsDocument;
+  path: string;
+  ok: boolean;
+}
+
+/** The rights key of an unlocked vault. */
+export function rightsKeyOf(vault: UnlockedVault): Uint8Array {
+  return vault.subkey(RIGHTS_KEY_LABEL);
+}
+
+/** Verifies the three rights documents against their seals. */
+export async function verifyAll(deps: SealDeps, key: Uint8Array): Promise<DocumentCheck[]> {
+  const ws = await deps.workspaces.readWorkspaces();
+  const agents = await createAgentStore(deps.paths).read();
+  const vault = await deps.vault.read();
+  return [
+    {
+      doc: 'workspaces.json',
+      path: deps.paths.workspaces,
+      ok: verifyDocument(key, 'workspaces.json', {
+        seal: ws.rights_seal,
+        rights: workspacesRights(ws),
+      }),
+    },
+    {
+      doc: 'agents.json',
+      path: deps.paths.agents,
+      ok: verifyDocument(key, 'agents.json', {
+        seal: agents.rights_seal,
+        rights: agentsRights(agents, localWorkspaceIds(ws)),
+      }),
+    },
+    {
+      doc: 'vault.json',
+      path: deps.paths.vault,
+      ok: verifyDocument(key, 'vault.json', { seal: vault.rights_seal, vault }),
+    },
+  ];
+}
+
+/** Seals all three documents as they are now (strict enable, reseal: after a human's check). */
+export async function sealAll(deps: SealDeps, vault: UnlockedVault): Promise<void> {
+  const key = rightsKeyOf(vault);
+  const ws = await deps.workspaces.updateWorkspacesFile((file) => ({
+    ...file,
+    rights_seal: seal(key, 'workspaces.json', workspacesRights(file)),
+  }));
+  const localIds = localWorkspaceIds(ws);
+  await createAgentStore(deps.paths).update((file) => {
+    file.rights_seal = seal(key, 'agents.json', agentsRights(file, localIds));
+  });
+  await vault.resealRights();
+}
+
+/**
+ * Changes a local workspace and re-seals workspaces.json. With `strict`, the current content
+ * must match its seal first: a hand edit is refused, never blessed by a later write.
+ */
+export async function sealedWorkspaceChange(
+  deps: SealDeps,
+  vault: UnlockedVault,
+  id: string,
+  change: (w: Workspace) => void,
+): Promise<void> {
+  const key = rightsKeyOf(vault);
+  await deps.workspaces.updateWorkspacesFile((file) => {
+    if (
+      vault.strict &&
+      !verifyDocument(key, 'workspaces.json', {
+        seal: file.rights_seal,
+        rights: workspacesRights(file),
+      })
+    ) {
+      throw tamperedError('workspaces.json', deps.paths.workspaces);
+    }
+    const target = file.workspaces.find((w) => w.id === id);
+    if (target !== undefined) change(target);
+    return { ...file, rights_seal: seal(key, 'workspaces.json', workspacesRights(file)) };
+  });
+}
+
+/** Changes agents.json and re-seals it (checked first in strict mode). */
+export async function sealedAgentsChange(
+  deps: SealDeps,
+  vault: UnlockedVault,
+  change: (file: AgentsFile) => void,
+): Promise<void> {
+  const key = rightsKeyOf(vault);
+  const localIds = localWorkspaceIds(await deps.workspaces.readWorkspaces());
+  await createAgentStore(deps.paths).update((file) => {
+    if (
+      vault.strict &&
+      !verifyDocument(key, 'agents.json', {
+        seal: file.rights_seal,
+        rights: agentsRights(file, localIds),
+      })
+    ) {
+      throw tamperedError('agents.json', deps.paths.agents);
+    }
+    change(file);
+    file.rights_seal = seal(key, 'agents.json', agentsRights(file, localIds));
+  });
+}
