@@ -77,7 +77,10 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
         .join(','),
       GIT_TERMINAL_PROMPT: '0',
     };
-    expect((await cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests', '--no-gitignore'])).code).toBe(0);
+    expect(
+      (await cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests', '--no-gitignore']))
+        .code,
+    ).toBe(0);
     expect((await cli(['secrets', 'set', 'OPENAI_API_KEY'], OPENAI)).code).toBe(0);
     expect((await cli(['secrets', 'set', 'STRIPE_KEY'], STRIPE)).code).toBe(0);
     expect((await cli(['secrets', 'set', 'GITHUB_TOKEN'], GITHUB)).code).toBe(0);
