@@ -109,7 +109,9 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   app.use(async (c, next) => {
     const started = performance.now();
     await next();
-    logger.info(
+    // Key holders poll every few seconds: successful reads are debug, the rest info.
+    const quiet = c.req.method === 'GET' && c.res.status < 400;
+    logger[quiet ? 'debug' : 'info'](
       {
         method: c.req.method,
         path: c.req.path,

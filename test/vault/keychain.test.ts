@@ -150,3 +150,22 @@ describe('keychain auto-detection without a Secret Service', () => {
     expect(result.stderr).toContain('AGENTSECRETS_PASSPHRASE');
   });
 });
+
+describe('vault rekey --to keychain without a keychain', () => {
+  it('says the vault keeps its passphrase key, and does not suggest creating a passphrase vault', async () => {
+    const home = await tempDir();
+    const env = {
+      DBUS_SESSION_BUS_ADDRESS: undefined,
+      AGENTSECRETS_PASSPHRASE: 'a-long-test-passphrase',
+    };
+    const init = await runCli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests'], {
+      home,
+      env,
+    });
+    expect(init.code, init.stderr).toBe(0);
+    const rekey = await runCli(['vault', 'rekey', '--to', 'keychain'], { home, env });
+    expect(rekey.code).not.toBe(0);
+    expect(rekey.stderr).toContain('keeps its passphrase key');
+    expect(rekey.stderr).not.toContain('init --backend passphrase');
+  });
+});

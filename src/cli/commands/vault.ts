@@ -1,4 +1,4 @@
-import { AgentSecretsError } from '../../core/errors.js';
+import { AgentSecretsError, isAgentSecretsError } from '../../core/errors.js';
 import type { KeyProviderKind } from '../../vault/format.js';
 import { type CliContext, requireStrictApproval } from '../context.js';
 import { rightsKeyOf, sealAll, verifyAll } from '../../strict/documents.js';
@@ -38,9 +38,21 @@ export async function vaultRekey(
       const bad = (await verifyAll(deps, rightsKeyOf(vault))).filter((c) => !c.ok);
       if (bad.length > 0) throw tamperedError(bad[0]!.doc, bad[0]!.path);
     }
-    await vault.rekey(services.keyProvider(to, 'new', { strict }), {
-      newDataKey: options.newDataKey === true,
-    });
+    try {
+      await vault.rekey(services.keyProvider(to, 'new', { strict }), {
+        newDataKey: options.newDataKey === true,
+      });
+    } catch (err) {
+      // The generic keychain hint suggests a passphrase vault, which this one may be already.
+      if (isAgentSecretsError(err, 'keychain_unavailable')) {
+        throw new AgentSecretsError(
+          'keychain_unavailable',
+          `the OS keychain is not available, so the vault key cannot move there; nothing was changed and the vault keeps its ${from} key. Start a keychain service (on Linux: a Secret Service such as gnome-keyring on the D-Bus session bus) and run this again`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
     if (strict && options.newDataKey === true) await sealAll(deps, vault);
   } finally {
     vault.close();
