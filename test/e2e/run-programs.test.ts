@@ -36,6 +36,7 @@ const TUNNEL = 'downloads.tunnel.test';
 
 describe('agentsecrets run with real programs through the intercepting proxy', () => {
   let home: string;
+  let workdir: string;
   let certs: TestCertificates;
   let upstream: ApiUpstream;
   let proxy: ChildProcess;
@@ -43,7 +44,10 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
   const outputs: string[] = [];
 
   const cli = async (args: string[], input?: string): Promise<CliResult> => {
-    const result = await runCli(args, { home, env, input, cwd: REPO, timeoutMs: 60_000 });
+    // Programs under `run` start in the repository, so Node resolves openai, stripe, undici and
+    // axios from its node_modules; everything else runs elsewhere (init writes into its folder).
+    const cwd = args[0] === 'run' ? REPO : workdir;
+    const result = await runCli(args, { home, env, input, cwd, timeoutMs: 60_000 });
     outputs.push(result.stdout, result.stderr);
     return result;
   };
@@ -68,6 +72,7 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
       gitPassword: GITHUB,
     });
     home = join(await tempDir(), 'state');
+    workdir = await tempDir();
     env = {
       AGENTSECRETS_PASSPHRASE: PASSPHRASE,
       AGENTSECRETS_ALLOW_PRIVATE: `${address}/32`,
