@@ -12,6 +12,8 @@ import type { SeenRequest } from './upstream.js';
  * address, so SDKs configured only by their key variable reach it through
  * AGENTSECRETS_RESOLVE. It echoes requests as JSON, and serves a real git repository
  * (git http-backend) under /git/ behind HTTP Basic authentication with `gitPassword`.
+ * Port 443 is what SDKs configured only by their key variable call; binding it needs root (or
+ * CAP_NET_BIND_SERVICE), which CI has (.ci/run installs packages with apt-get).
  */
 export interface ApiUpstream {
   readonly address: string;
