@@ -256,6 +256,23 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
     expect(config).toContain('agentsecrets-ph-GITHUB_TOKEN-');
   }, 60_000);
 
+  it('git clone over HTTPS with the token in a header (http.extraHeader)', async () => {
+    const dir = await tempDir();
+    const from = upstream.seen.length;
+    const result = await cli([
+      'run',
+      '--',
+      'sh',
+      '-c',
+      `git -c http.extraHeader="Authorization: Bearer $GITHUB_TOKEN" clone -q https://api.github.com/git/repo.git ${join(dir, 'clone')} && cat ${join(dir, 'clone', 'hello.txt')}`,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('hello from the test repository');
+    const authorized = seenSince(from, '/git/').map((s) => s.headers.authorization);
+    expect(authorized.length).toBeGreaterThan(0);
+    expect(authorized.every((a) => a === `Bearer ${GITHUB}`)).toBe(true);
+  }, 60_000);
+
   it("the child's environment holds placeholders, proxy variables and the CA bundle, no value", async () => {
     const result = await cli(['run', '--', 'env']);
     expect(result.code).toBe(0);
