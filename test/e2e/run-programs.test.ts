@@ -508,9 +508,14 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
         if (c.toString().includes('ready')) resolve();
       }),
     );
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     child.kill('SIGTERM');
-    const code = await new Promise((r) => child.once('exit', (c) => r(c)));
-    expect(code).toBe(42);
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
+      child.once('exit', (c, s) => r([c, s])),
+    );
+    outputs.push(stderr);
+    expect({ code, signal }, stderr).toEqual({ code: 42, signal: null });
   }, 60_000);
 
   it('without a key holder, run serves its own child; the exit code passes through', async () => {
