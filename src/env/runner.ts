@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -49,12 +49,30 @@ export async function runWithSecrets(options: RunOptions): Promise<RunResult> {
   const { streams } = options;
   const maskStdout = !options.noMask && streams.stdout.isTTY !== true;
   const maskStderr = !options.noMask && streams.stderr.isTTY !== true;
-  const child = spawn(options.command, [...options.args], {
-    env: options.env,
-    cwd: options.cwd,
-    stdio: ['inherit', maskStdout ? 'pipe' : 'inherit', maskStderr ? 'pipe' : 'inherit'],
-  });
-
+  // Forward signals from before the child exists: one that arrived between spawn() and the
+  // handlers would kill us and leave the child running (a loaded machine shows this window).
+  const holder: { child?: ChildProcess } = {};
+  const pending: NodeJS.Signals[] = [];
+  const forward = (signal: NodeJS.Signals) => {
+    const started = holder.child;
+    if (started === undefined) return void pending.push(signal);
+    if (started.pid !== undefined && started.exitCode === null && started.signalCode === null)
+      started.kill(signal);
+  };
+  for (const signal of FORWARDED) process.on(signal, forward);
+  let child: ChildProcess;
+  try {
+    child = spawn(options.command, [...options.args], {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ['inherit', maskStdout ? 'pipe' : 'inherit', maskStderr ? 'pipe' : 'inherit'],
+    });
+  } catch (err) {
+    for (const signal of FORWARDED) process.off(signal, forward);
+    throw err;
+  }
+  holder.child = child;
+  for (const signal of pending.splice(0)) forward(signal);
   const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
@@ -62,6 +80,7 @@ export async function runWithSecrets(options: RunOptions): Promise<RunResult> {
   try {
     await spawned;
   } catch (err) {
+    for (const signal of FORWARDED) process.off(signal, forward);
     if (
       typeof err === 'object' &&
       err !== null &&
@@ -75,11 +94,6 @@ export async function runWithSecrets(options: RunOptions): Promise<RunResult> {
     }
     throw err;
   }
-
-  const forward = (signal: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-  };
-  for (const signal of FORWARDED) process.on(signal, forward);
 
   const redactors: { redactions: number }[] = [];
   const pipes: Promise<void>[] = [];

@@ -36,6 +36,7 @@ const TUNNEL = 'downloads.tunnel.test';
 
 describe('agentsecrets run with real programs through the intercepting proxy', () => {
   let home: string;
+  let workdir: string;
   let certs: TestCertificates;
   let upstream: ApiUpstream;
   let proxy: ChildProcess;
@@ -43,7 +44,10 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
   const outputs: string[] = [];
 
   const cli = async (args: string[], input?: string): Promise<CliResult> => {
-    const result = await runCli(args, { home, env, input, cwd: REPO, timeoutMs: 60_000 });
+    // Programs under `run` start in the repository, so Node resolves openai, stripe, undici and
+    // axios from its node_modules; everything else runs elsewhere (init writes into its folder).
+    const cwd = args[0] === 'run' ? REPO : workdir;
+    const result = await runCli(args, { home, env, input, cwd, timeoutMs: 60_000 });
     outputs.push(result.stdout, result.stderr);
     return result;
   };
@@ -68,6 +72,7 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
       gitPassword: GITHUB,
     });
     home = join(await tempDir(), 'state');
+    workdir = await tempDir();
     env = {
       AGENTSECRETS_PASSPHRASE: PASSPHRASE,
       AGENTSECRETS_ALLOW_PRIVATE: `${address}/32`,
@@ -252,6 +257,23 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
     expect(await scanTree(join(dir, 'clone'), GITHUB)).toEqual([]);
     const config = await readFile(join(dir, 'clone', '.git', 'config'), 'utf8');
     expect(config).toContain('agentsecrets-ph-GITHUB_TOKEN-');
+  }, 60_000);
+
+  it('git clone over HTTPS with the token in a header (http.extraHeader)', async () => {
+    const dir = await tempDir();
+    const from = upstream.seen.length;
+    const result = await cli([
+      'run',
+      '--',
+      'sh',
+      '-c',
+      `git -c http.extraHeader="Authorization: Bearer $GITHUB_TOKEN" clone -q https://api.github.com/git/repo.git ${join(dir, 'clone')} && cat ${join(dir, 'clone', 'hello.txt')}`,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('hello from the test repository');
+    const authorized = seenSince(from, '/git/').map((s) => s.headers.authorization);
+    expect(authorized.length).toBeGreaterThan(0);
+    expect(authorized.every((a) => a === `Bearer ${GITHUB}`)).toBe(true);
   }, 60_000);
 
   it("the child's environment holds placeholders, proxy variables and the CA bundle, no value", async () => {
@@ -489,9 +511,14 @@ describe('agentsecrets run with real programs through the intercepting proxy', (
         if (c.toString().includes('ready')) resolve();
       }),
     );
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     child.kill('SIGTERM');
-    const code = await new Promise((r) => child.once('exit', (c) => r(c)));
-    expect(code).toBe(42);
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
+      child.once('exit', (c, s) => r([c, s])),
+    );
+    outputs.push(stderr);
+    expect({ code, signal }, stderr).toEqual({ code: 42, signal: null });
   }, 60_000);
 
   it('without a key holder, run serves its own child; the exit code passes through', async () => {

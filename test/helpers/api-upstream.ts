@@ -11,7 +11,9 @@ import type { SeenRequest } from './upstream.js';
  * api.github.com) with a certificate from a test CA, on port 443 of a random loopback
  * address, so SDKs configured only by their key variable reach it through
  * AGENTSECRETS_RESOLVE. It echoes requests as JSON, and serves a real git repository
- * (git http-backend) under /git/ behind HTTP Basic authentication with `gitPassword`.
+ * (git http-backend) under /git/ behind authentication with `gitPassword` (Basic or Bearer).
+ * Port 443 is what SDKs configured only by their key variable call; binding it needs root (or
+ * CAP_NET_BIND_SERVICE), which CI has (.ci/run installs packages with apt-get).
  */
 export interface ApiUpstream {
   readonly address: string;
@@ -95,7 +97,8 @@ function gitBackend(
 ): void {
   const auth = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
   const pair = auth === null ? '' : Buffer.from(auth[1]!, 'base64').toString('utf8');
-  if (pair.slice(pair.indexOf(':') + 1) !== options.gitPassword) {
+  const bearer = req.headers.authorization === `Bearer ${options.gitPassword}`;
+  if (!bearer && pair.slice(pair.indexOf(':') + 1) !== options.gitPassword) {
     res.writeHead(401, { 'www-authenticate': 'Basic realm="git"', 'content-length': '0' });
     return void res.end();
   }
@@ -121,6 +124,8 @@ function gitBackend(
   });
   const out: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => out.push(c));
+  // http-backend may exit before reading a body it does not need (EPIPE is expected then).
+  child.stdin.on('error', () => undefined);
   child.stdin.end(body);
   child.on('close', () => {
     const all = Buffer.concat(out);
