@@ -39,6 +39,9 @@ export function createDocumentStore<T>(options: DocumentStoreOptions<T>): Docume
   const lockPath = `${path}.lock`;
 
   let cached: { ino: number; size: number; mtimeMs: number; doc: T } | undefined;
+  // Readers that find the cache stale at the same time share one read, so they get the same
+  // document object (callers cache work on it, such as the compiled scrubber of a vault).
+  let pending: { signature: string; doc: Promise<T | undefined> } | undefined;
 
   async function read(): Promise<T | undefined> {
     if (!options.cache) return readFresh();
@@ -59,9 +62,21 @@ export function createDocumentStore<T>(options: DocumentStoreOptions<T>): Docume
     ) {
       return cached.doc;
     }
-    const doc = await readFresh();
-    if (doc !== undefined) cached = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, doc };
-    return doc;
+    const signature = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (pending?.signature !== signature) {
+      const read = readFresh().then(
+        (doc) => {
+          if (doc !== undefined) cached = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, doc };
+          return doc;
+        },
+        (err: unknown) => {
+          pending = undefined;
+          throw err;
+        },
+      );
+      pending = { signature, doc: read };
+    }
+    return pending.doc;
   }
 
   async function readFresh(): Promise<T | undefined> {
