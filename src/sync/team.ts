@@ -303,7 +303,7 @@ export async function joinTeamWorkspace(
     existing?.team === undefined
       ? await firstAnchor(ctx, id, remote.doc, trust)
       : trustedOf(existing.team);
-  const doc = verifyDoc(ctx.sodium, id, remote.doc, trusted);
+  const doc = await verifyFromAnchor(ctx, id, remote.doc, trusted);
   checkOwnKeys(ctx.sodium, doc, ownKeys(ctx), { mustBeListed: true });
   await openGrants(ctx, id, doc, remote.grants);
   const pinned = { ...(existing?.team?.pinned ?? {}) };
@@ -326,6 +326,76 @@ export async function joinTeamWorkspace(
   return { workspace, newlyTrusted };
 }
 
+/**
+ * Verifies the head from the anchor: directly when the anchor is the head's signer, else by
+ * walking the document log from the anchor's link to the head (another admin may have signed
+ * since the one a human vouched for).
+ */
+async function verifyFromAnchor(
+  ctx: TeamContext,
+  id: string,
+  head: SignedDoc,
+  anchor: TrustedDoc,
+): Promise<WorkspaceDoc> {
+  if (anchor.seq === 0 || anchor.body === head.body) return verifyDoc(ctx.sodium, id, head, anchor);
+  const links = await docLinks(ctx.session.api, id, anchor.seq);
+  const walked = walkChain(ctx.sodium, id, anchor, links);
+  if (walked === null || walked.signed.body !== head.body)
+    throw new AgentSecretsError(
+      'signature_invalid',
+      'the workspace document log from the server does not lead from the admin you trust to the document it serves; nothing was joined. Tell a workspace admin',
+    );
+  return walked.doc;
+}
+
+/** Every link of the log after `after`, paging through the server's answers. */
+async function docLinks(
+  api: AccountSession['api'],
+  id: string,
+  after: number,
+): Promise<SignedDoc[]> {
+  const links: SignedDoc[] = [];
+  for (let from = after; ;) {
+    const page = await api.call<{ docs: SignedDoc[]; more: boolean }>(
+      'GET',
+      `/v1/workspaces/${encodeURIComponent(id)}/docs?after=${from}`,
+    );
+    links.push(...page.docs);
+    if (!page.more || page.docs.length === 0) return links;
+    from = parseDocBody(page.docs.at(-1)!.body).seq;
+  }
+}
+
+/**
+ * The newest link of the log signed by the admin with `fingerprint` (checked against that
+ * link's own member entry, and its signature): a human vouched for that admin, so what they
+ * signed is the anchor. Seq 0 (the head itself) when the head is theirs.
+ */
+async function pinnedLink(
+  ctx: TeamContext,
+  id: string,
+  head: SignedDoc,
+  fingerprint: string,
+): Promise<TrustedDoc> {
+  try {
+    return anchorFor(ctx.sodium, parseDocBody(head.body), head.signer, fingerprint);
+  } catch (err) {
+    const links = await docLinks(ctx.session.api, id, 0);
+    for (const link of [...links].reverse()) {
+      let anchor: TrustedDoc;
+      const doc = parseDocBody(link.body);
+      try {
+        anchor = anchorFor(ctx.sodium, doc, link.signer, fingerprint);
+        verifyDoc(ctx.sodium, id, link, anchor);
+      } catch {
+        continue;
+      }
+      return { seq: doc.seq, body: link.body, admins: doc.admins };
+    }
+    throw err;
+  }
+}
+
 /** The anchor of a first join: the pinned admin, or the one a human vouched for. */
 async function firstAnchor(
   ctx: TeamContext,
@@ -339,7 +409,7 @@ async function firstAnchor(
   if (incoming.signer === ctx.session.account.userId)
     return anchorFor(ctx.sodium, doc, incoming.signer, ownFingerprint(ctx));
   const pin = trust.pin ?? (await ctx.vault.getReserved(id, ADMIN_PIN_NAME));
-  if (pin !== undefined) return anchorFor(ctx.sodium, doc, incoming.signer, pin);
+  if (pin !== undefined) return pinnedLink(ctx, id, incoming, pin);
   const signer = docAdmins(ctx.sodium, doc).find((a) => a.user_id === incoming.signer);
   if (signer === undefined || trust.vouch === undefined)
     throw new AgentSecretsError(

@@ -208,7 +208,9 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       expect(typed.stdout).toMatch(/does not match/);
       const withCode = await d.cli(['workspace', 'join', code]);
       expect(withCode.code).toBe(1);
-      expect(withCode.stderr).toMatch(/not signed by the admin you were told to trust/);
+      expect(withCode.stderr).toMatch(
+        /not signed by the admin you were told to trust|does not follow/,
+      );
       const { services } = await openHome(d);
       expect(
         (await services.workspaces.readWorkspaces()).workspaces.map((w) => w.id),

@@ -8,6 +8,7 @@ import { createPostgresStore } from '../../src/server/store-postgres.js';
 import type { DocRow, ServerStore } from '../../src/server/store.js';
 import { signup } from '../../src/sync/account.js';
 import { checkSignedFreshness, docHash, signHeartbeat } from '../../src/sync/chain.js';
+import { anchorFor } from '../../src/sync/trust.js';
 import { signDoc } from '../../src/sync/crypto.js';
 import { verifyDoc, type WorkspaceDoc } from '../../src/sync/doc.js';
 import {
@@ -63,10 +64,10 @@ describe.each(stores)('the document log on a live %s store', (kind, open) => {
   let store: ServerStore;
   let cleanup: () => Promise<void>;
   let server: RunningServer;
-  const users: Record<'ada' | 'bob' | 'cy', TeamContext> = {} as never;
+  const users: Record<'ada' | 'bob' | 'cy' | 'dee', TeamContext> = {} as never;
   let workspaceId: string;
 
-  async function user(name: 'ada' | 'bob' | 'cy') {
+  async function user(name: 'ada' | 'bob' | 'cy' | 'dee') {
     const ws = await makeWorkspace();
     const vault = await ws.services.vault.unlock();
     const session = await signup(ws.services, vault, {
@@ -222,6 +223,33 @@ describe.each(stores)('the document log on a live %s store', (kind, open) => {
       const back = await sync(bob);
       expect(back.changed).toBe(true);
       expect(back.workspace.team!.heartbeat_at).toBe(JSON.parse(beat.body).at);
+    },
+  );
+
+  it.skipIf(skip)(
+    "a first join with an invite code walks from the inviting admin's last link to the head",
+    async () => {
+      const { ada, cy } = users;
+      await user('dee');
+      const { dee } = users;
+      // Ada invited Dee (her code pins Ada's key); since then Cy took over and signed on.
+      await invite(cy, await current(cy), dee.session.account.email);
+      const pending = await pendingMember(cy, await current(cy), dee.session.account.email);
+      await confirm(cy, await current(cy), pending, ownFingerprint(dee));
+      const head = (await store.doc(workspaceId))!;
+      expect(head.signer).toBe(cy.session.account.userId);
+      // Trusting only a head the pinned admin signed, the join would be refused.
+      expect(() =>
+        anchorFor(sodium, JSON.parse(head.body) as WorkspaceDoc, head.signer, ownFingerprint(ada)),
+      ).toThrow(/not signed by the admin you were told to trust/);
+      const joined = await joinTeamWorkspace(dee, workspaceId, { pin: ownFingerprint(ada) });
+      expect(joined.workspace.team!.doc_seq).toBe(head.seq);
+      // A pin nobody in the log matches still refuses.
+      await expect(
+        joinTeamWorkspace({ ...dee, services: (await makeWorkspace()).services }, workspaceId, {
+          pin: '0123 4567 89AB CDEF 0123 4567 89AB CDEF',
+        }),
+      ).rejects.toThrow(/not signed by the admin you were told to trust/);
     },
   );
 });
