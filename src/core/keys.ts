@@ -23,3 +23,16 @@ export function assertKeyName(name: string, where = 'key name'): void {
     );
   }
 }
+
+/** Parses `--only K1,K2` into checked key names; undefined when the option is absent. */
+export function parseKeyList(
+  text: string | undefined,
+  where = 'key name in --only',
+): string[] | undefined {
+  const keys = text
+    ?.split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
+  keys?.forEach((k) => assertKeyName(k, where));
+  return keys;
+}

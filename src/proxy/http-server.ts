@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { listenOn } from '../core/listen.js';
-import type { Caller, Engine, Target } from './engine.js';
+import type { Caller, Engine, EngineResponse, Target } from './engine.js';
 import { httpStatusOf } from './engine.js';
 import { declaredCaller } from '../identity/caller.js';
 import { parseProxyHeaders } from './protocol.js';
@@ -138,63 +138,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       return sendError(res, toAgentSecretsError(err));
     }
 
-    const headers: [string, string][] = response.headers.filter(
-      ([n]) => n.toLowerCase() !== 'content-length',
-    );
-    headers.push(['X-AS-Request-Id', response.requestId]);
-    const streaming = headers.some(
-      ([n, v]) => n.toLowerCase() === 'content-type' && /text\/event-stream/i.test(v),
-    );
-    const buffered: Buffer[] = [];
-    let size = 0;
-    let complete = false;
-    const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    try {
-      if (!streaming) {
-        for (;;) {
-          const next = await iterator.next();
-          if (next.done) {
-            complete = true;
-            break;
-          }
-          buffered.push(next.value);
-          size += next.value.length;
-          if (size >= BUFFER_LIMIT) break;
-        }
-      }
-    } catch (err) {
-      await response.done.catch(() => undefined);
-      return sendError(res, toAgentSecretsError(err));
-    }
-    if (response.redacted()) headers.push(['X-AS-Redacted', 'true']);
-    if (complete) headers.push(['Content-Length', String(size)]);
-    res.writeHead(response.status, headers.flat());
-    // The audit entry is written (to the OS) before the response is released: an answered
-    // call always has its entry, even if the proxy dies right after.
-    if (complete) {
-      try {
-        await response.done;
-      } catch {
-        return void res.destroy();
-      }
-      res.end(Buffer.concat(buffered));
-      return;
-    }
-    // Large or streaming bodies are forwarded as they come, still through the redactor; the
-    // last chunk waits for the entry.
-    for (const chunk of buffered) res.write(chunk);
-    try {
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) break;
-        if (!res.write(next.value)) await new Promise((resolve) => res.once('drain', resolve));
-      }
-      await response.done;
-      res.end();
-    } catch {
-      await response.done.catch(() => undefined);
-      res.destroy();
-    }
+    await relayResponse(res, response, parsed.method ?? req.method ?? 'GET');
   }
 
   function checkSession(presented: string | string[] | undefined): AgentSecretsError | undefined {
@@ -248,7 +192,76 @@ function checkLocalOrigin(req: IncomingMessage): AgentSecretsError | undefined {
   return undefined;
 }
 
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+/**
+ * Sends an engine response to an HTTP client, for the proxy and `run`'s intercepting proxy
+ * alike. A body up to 1 MiB is buffered and sent with its length; a larger one, or an event
+ * stream, goes on as it comes (still scrubbed). Either way the audit entry is written before
+ * the last byte is released.
+ */
+export async function relayResponse(
+  res: ServerResponse,
+  response: EngineResponse,
+  method: string,
+): Promise<void> {
+  const headers: [string, string][] = response.headers.filter(([n]) => {
+    const lower = n.toLowerCase();
+    return lower !== 'content-length' && lower !== 'transfer-encoding';
+  });
+  headers.push(['X-AS-Request-Id', response.requestId]);
+  const streaming = headers.some(
+    ([n, v]) => n.toLowerCase() === 'content-type' && /text\/event-stream/i.test(v),
+  );
+  const buffered: Buffer[] = [];
+  let size = 0;
+  let complete = false;
+  const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  try {
+    if (!streaming) {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) {
+          complete = true;
+          break;
+        }
+        buffered.push(next.value);
+        size += next.value.length;
+        if (size >= BUFFER_LIMIT) break;
+      }
+    }
+  } catch (err) {
+    await response.done.catch(() => undefined);
+    return sendError(res, toAgentSecretsError(err));
+  }
+  if (response.redacted()) headers.push(['X-AS-Redacted', 'true']);
+  const bodyless = method === 'HEAD' || response.status === 204 || response.status === 304;
+  if (complete && !bodyless) headers.push(['Content-Length', String(size)]);
+  res.writeHead(response.status, headers.flat());
+  if (complete) {
+    try {
+      await response.done;
+    } catch {
+      return void res.destroy();
+    }
+    res.end(bodyless ? undefined : Buffer.concat(buffered));
+    return;
+  }
+  for (const chunk of buffered) res.write(chunk);
+  try {
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      if (!res.write(next.value)) await new Promise((resolve) => res.once('drain', resolve));
+    }
+    await response.done;
+    res.end();
+  } catch {
+    await response.done.catch(() => undefined);
+    res.destroy();
+  }
+}
+
+/** Reads a request body, refusing one over `max` bytes (declared or actual). */
+export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
   const chunks: Buffer[] = [];

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
-import { assertKeyName } from '../../core/keys.js';
+import { parseKeyList } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
 import { findProgram } from '../../env/which.js';
 import { compileScrubber } from '../../core/scrub/scrubber.js';
@@ -44,11 +44,7 @@ export async function envRun(
       `\`agentsecrets env\` runs a program with your secrets; '${command}' looks like a subcommand of \`environment\`. Did you mean \`agentsecrets environment ${command === 'list' ? 'list' : `switch ${meant}`.trimEnd()}\`? To run a program named ${command}, put it after --: \`agentsecrets env -- ${argv.join(' ')}\``,
     );
   }
-  const only = options.only
-    ?.split(',')
-    .map((k) => k.trim())
-    .filter((k) => k !== '');
-  only?.forEach((k) => assertKeyName(k, 'key name in --only'));
+  const only = parseKeyList(options.only);
   const identity = presentedIdentity(ctx, options, 'env');
 
   const services = ctx.services();

@@ -2,7 +2,7 @@ import { EMPTY_SCRUBBER } from '../../core/scrub/scrubber.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
-import { assertKeyName } from '../../core/keys.js';
+import { parseKeyList } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
 import { createLocalCredentialService } from '../../proxy/credential-service.js';
 import { findKeyHolder } from '../../proxy/state.js';
@@ -25,11 +25,7 @@ export async function runCommand(
   const [command, ...args] = argv;
   if (command === undefined)
     throw new UsageError('give a command: `agentsecrets run -- CMD ARGS…`');
-  const only = options.only
-    ?.split(',')
-    .map((k) => k.trim())
-    .filter((k) => k !== '');
-  only?.forEach((k) => assertKeyName(k, 'key name in --only'));
+  const only = parseKeyList(options.only);
   const identity = presentedIdentity(ctx, options, 'run');
   const services = ctx.services();
   const current = await services.workspaces.resolve({
