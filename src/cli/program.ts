@@ -400,6 +400,10 @@ ${examples('agentsecrets run -- curl -H "Authorization: Bearer $OPENAI_API_KEY" 
       .option('--only <keys>', 'comma-separated keys to inject (default: all)')
       .option('--no-mask', 'do not mask values in output that goes to a pipe or file')
       .option(
+        '--real',
+        'strict mode: give the command the real values (a human approves the command line with the passphrase)',
+      )
+      .option(
         '--agent-id <name>',
         'declare which agent is running the command (a claim; 1-64 of A-Z a-z 0-9 . _ -)',
       )
@@ -409,8 +413,9 @@ ${examples('agentsecrets run -- curl -H "Authorization: Bearer $OPENAI_API_KEY" 
       'after',
       `\nOutput that does not go to a terminal is masked: any value the command prints becomes
 [REDACTED_BY_AGENTSECRETS]. Signals (INT, TERM, HUP) are forwarded; the exit code passes
-through (128+n for signal n).
-${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE_KEY -- ./deploy.sh --prod')}`,
+through (128+n for signal n). In strict mode the command gets placeholders, as with run,
+unless --real is given and a human approves that exact command line with the passphrase.
+${examples('agentsecrets env -- node server.js', 'agentsecrets env --only STRIPE_KEY -- ./deploy.sh --prod', 'agentsecrets env --real --only STRIPE_KEY -- ./deploy.sh')}`,
     )
     .action((argv: string[], opts) =>
       run(async () => {

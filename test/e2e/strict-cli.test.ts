@@ -155,17 +155,30 @@ describe('strict enable, status, gates, reseal and disable', () => {
   });
 
   it('env gives real values only to the command line a human approved, and audits the approval', async () => {
-    const refused = await runCli(['env', '--only', 'KEY', '--', 'printenv', 'KEY'], {
+    const refused = await runCli(['env', '--real', '--only', 'KEY', '--', 'printenv', 'KEY'], {
       home,
       env: noEnv,
     });
     expect(refused.code).toBe(3);
     expect(findLeaks(refused.stdout + refused.stderr, value)).toEqual([]);
-    const approved = await runCliInPty(['env', '--only', 'KEY', '--', 'printenv', 'KEY'], {
+    // Without --real the command gets placeholders; with no key holder running, this process
+    // would have to unlock the vault, and without a terminal it cannot.
+    const placeholders = await runCli(['env', '--only', 'KEY', '--', 'printenv', 'KEY'], {
       home,
       env: noEnv,
-      input: `${PASSPHRASE}\r`,
     });
+    expect(placeholders.code).toBe(3);
+    expect(placeholders.stderr).toContain('the command gets placeholders, not values');
+    expect(placeholders.stderr).toContain('[needs_terminal]');
+    expect(findLeaks(placeholders.stdout + placeholders.stderr, value)).toEqual([]);
+    const approved = await runCliInPty(
+      ['env', '--real', '--only', 'KEY', '--', 'printenv', 'KEY'],
+      {
+        home,
+        env: noEnv,
+        input: `${PASSPHRASE}\r`,
+      },
+    );
     expect(approved.stdout).toContain('run `printenv KEY` with the REAL values of KEY');
     expect(findLeaks(approved.stdout, value).length).toBeGreaterThan(0);
     const log = await runCli(['log', 'list', '--json', '--limit', '5'], { home, env: noEnv });

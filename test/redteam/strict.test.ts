@@ -270,7 +270,63 @@ describe.skipIf(reason !== undefined)(
               `${WRONG}\r`,
             );
             judge(piped.out, true);
-            if (strict) expect(plain.out + reversed.out).toMatch(/needs_terminal|strict/);
+            if (strict) {
+              // Strict mode hands the child placeholders, as `run` does.
+              expect(plain.code, plain.out).toBe(0);
+              expect(plain.out).toMatch(/agentsecrets-ph-STRIPE_KEY-/);
+              expect(plain.out + reversed.out).toMatch(
+                /strict mode: the command gets placeholders/,
+              );
+              // Asking for the real values needs the passphrase, which the agent does not have.
+              const real = await agent(
+                w,
+                `${inPty(cli('env', '--real', '--only', 'STRIPE_KEY', '--no-mask', '--', 'printenv', 'STRIPE_KEY'))} | cat`,
+                {},
+                `${WRONG}\r`,
+              );
+              judge(real.out, false);
+              expect(real.out).toMatch(/wrong passphrase|too many wrong passphrases/);
+              const headless = await agent(
+                w,
+                `${cli('env', '--real', '--only', 'STRIPE_KEY', '--no-mask', '--', 'printenv', 'STRIPE_KEY')} | cat`,
+              );
+              judge(headless.out, false);
+              expect(headless.out).toMatch(/needs_terminal|terminal/);
+            }
+          });
+
+          it('11. run and env children: a placeholder in the child, the value only on the wire to the bound host', async () => {
+            // The child goes through the intercepting proxy (NO_PROXY lists loopback by default,
+            // and these upstreams are on 127.0.0.1, so the child clears it).
+            const send = (u: Upstream, path: string) =>
+              `NO_PROXY= no_proxy= curl -s -o /dev/null -w '%{http_code} ' -H "Authorization: Bearer $STRIPE_KEY" http://127.0.0.1:${u.port}${path}; printenv STRIPE_KEY`;
+            for (const verb of ['run', 'env'] as const) {
+              const seenA = w.a.seen.length;
+              const seenC = w.c.seen.length;
+              const bound = await agent(
+                w,
+                cli(verb, '--only', 'STRIPE_KEY', '--', 'sh', '-c', send(w.a, `/${verb}`)),
+              );
+              const elsewhere = await agent(
+                w,
+                cli(verb, '--only', 'STRIPE_KEY', '--', 'sh', '-c', send(w.c, `/${verb}`)),
+              );
+              const toA = { ...w.a, seen: w.a.seen.slice(seenA) } as Upstream;
+              const toC = { ...w.c, seen: w.c.seen.slice(seenC) } as Upstream;
+              if (verb === 'run' || strict) {
+                // The child holds a placeholder; the bound host gets the value, another does not.
+                expect(bound.code, bound.out).toBe(0);
+                expect(bound.out).toMatch(/^200 agentsecrets-ph-STRIPE_KEY-/m);
+                expect(upstreamLeaks(w, toA).length, bound.out).toBeGreaterThan(0);
+                expect(elsewhere.out).toMatch(/^403 agentsecrets-ph-STRIPE_KEY-/m);
+                expect(upstreamLeaks(w, toC)).toEqual([]);
+                expect(leaked(w, bound.out + elsewhere.out)).toEqual([]);
+              } else {
+                // Outside strict mode `env` hands the child the value itself: it can send it to
+                // any host the child reaches (the attack strict mode stops).
+                expect(upstreamLeaks(w, toC).length, elsewhere.out).toBeGreaterThan(0);
+              }
+            }
           });
 
           it('3. every endpoint of the key holder socket', async () => {

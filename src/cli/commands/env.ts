@@ -29,6 +29,8 @@ export async function envRun(
   options: SelectionOptions & {
     only?: string;
     mask?: boolean;
+    /** Strict mode: hand the child the real values (a human approves the command line). */
+    real?: boolean;
     agentId?: string;
     token?: string;
     /** CMD came after `--`: run it whatever its name. */
@@ -52,10 +54,18 @@ export async function envRun(
     project: options.project,
     environment: options.env,
   });
-  // Strict mode: the key holder never hands out values. A human approves this exact command
-  // line with the passphrase at the terminal, and this process unlocks the vault itself.
-  // (Placeholders instead of values, through `run`, come with issue 13.)
+  // Strict mode: no value reaches a child unless a human approves. By default the child gets
+  // placeholders, and its HTTP(S) goes through the intercepting proxy as with `run`; with
+  // --real, a human approves this exact command line with the passphrase at the terminal, and
+  // this process unlocks the vault itself.
   const strict = await ctx.strict();
+  if (strict && options.real !== true) {
+    ctx.out.notice(
+      'agentsecrets: strict mode: the command gets placeholders, not values (as with `agentsecrets run`); a human who must hand it the real values adds --real and approves with the passphrase',
+    );
+    const { runWithPlaceholders } = await import('./run.js');
+    return runWithPlaceholders(ctx, { command, args, only, identity, current });
+  }
   if (strict) {
     const line = [command, ...args].map(displayQuote).join(' ');
     await requireStrictApproval(ctx, {

@@ -4,11 +4,15 @@ import { basename, join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { parseKeyList } from '../../core/keys.js';
 import { runWithSecrets } from '../../env/runner.js';
-import { createLocalCredentialService } from '../../proxy/credential-service.js';
+import {
+  createLocalCredentialService,
+  type PresentedIdentity,
+} from '../../proxy/credential-service.js';
 import { findKeyHolder } from '../../proxy/state.js';
 import { buildChildEnv, preloadUrl, writeCaBundle } from '../../run/child-env.js';
 import { keyHolderRunClient, type RunClient } from '../../run/endpoints.js';
 import type { CliContext } from '../context.js';
+import type { ResolvedSelection } from '../../workspace/service.js';
 import { presentedIdentity } from '../credentials.js';
 import type { SelectionOptions } from './secrets.js';
 
@@ -27,12 +31,30 @@ export async function runCommand(
     throw new UsageError('give a command: `agentsecrets run -- CMD ARGS…`');
   const only = parseKeyList(options.only);
   const identity = presentedIdentity(ctx, options, 'run');
-  const services = ctx.services();
-  const current = await services.workspaces.resolve({
+  const current = await ctx.services().workspaces.resolve({
     project: options.project,
     environment: options.env,
   });
+  return runWithPlaceholders(ctx, { command, args, only, identity, current });
+}
 
+/**
+ * Runs `command` with a placeholder for each secret in its environment and its HTTP(S) routed
+ * through the intercepting proxy. `run` is this; so is `env` in strict mode, where a child gets
+ * no value without a human's approval.
+ */
+export async function runWithPlaceholders(
+  ctx: CliContext,
+  options: {
+    command: string;
+    args: string[];
+    only: string[] | undefined;
+    identity: PresentedIdentity;
+    current: ResolvedSelection;
+  },
+): Promise<number> {
+  const { command, args, only, identity, current } = options;
+  const services = ctx.services();
   // The running key holder serves the run when it has an intercepting proxy; otherwise this
   // process unlocks the vault and serves its own child (and is then the key holder).
   const holder = await findKeyHolder(ctx.config.paths);

@@ -159,9 +159,7 @@ export function compileMatcher(sources: readonly MatchSource[]): Matcher {
           }
         }
         if (i + prefix >= n) break;
-        hash =
-          (Math.imul(hash - Math.imul(FOLD[text[i]!]!, power), BASE) + FOLD[text[i + prefix]!]!) |
-          0;
+        hash = (Math.imul(hash - leaving[text[i]!]!, BASE) + FOLD[text[i + prefix]!]!) | 0;
       }
       if (runStart !== -1) out.push(runStart, runEnd);
     },
