@@ -308,13 +308,42 @@ async function defaultTarget(home) {
 function makeCertificates(dir) {
   execFileSync('mkdir', ['-p', dir]);
   const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-    .concat(['-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=bench CA']));
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-    .concat(['-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${HOST}`]));
+  run(
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=bench CA',
+    ]),
+  );
+  run(
+    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
+      '-keyout',
+      'leaf.key',
+      '-out',
+      'leaf.csr',
+      '-subj',
+      `/CN=${HOST}`,
+    ]),
+  );
   execFileSync('sh', ['-c', `printf 'subjectAltName=DNS:${HOST}' > ext.cnf`], { cwd: dir });
-  run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial']
-    .concat(['-out', 'leaf.pem', '-days', '2', '-extfile', 'ext.cnf']));
+  run(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'leaf.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+    ].concat(['-out', 'leaf.pem', '-days', '2', '-extfile', 'ext.cnf']),
+  );
   return {
     key: execFileSync('cat', [join(dir, 'leaf.key')], { encoding: 'utf8' }),
     cert: execFileSync('cat', [join(dir, 'leaf.pem')], { encoding: 'utf8' }),
