@@ -123,7 +123,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
 
   // Extra roots: one secure context for every connection (building one per connection from a
   // list of ~150 certificates cost milliseconds each).
-  const secureContext = options.ca === undefined ? undefined : createSecureContext({ ca: options.ca });
+  const secureContext =
+    options.ca === undefined ? undefined : createSecureContext({ ca: options.ca });
   const agentOptions = (scheme: 'https' | 'http') => ({
     connect: {
       lookup: guardedLookup(scheme),
@@ -173,11 +174,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             abort = abortRequest;
             if (deadline.passed || signal?.aborted === true) abortRequest(abortError('aborted'));
           },
-          onHeaders(
-            statusCode: number,
-            rawHeaders: Buffer[],
-            resume: () => void,
-          ): boolean {
+          onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
             resumeParser = resume;
             const pairs: [string, string][] = [];
             let length: number | undefined;
