@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Agent, Pool, ProxyAgent } from 'undici';
+import { Pool, ProxyAgent } from 'undici';
 import { postToKeyHolder } from '../dist/src/proxy/key-holder.js';
 import { prepareHome } from './home.mjs';
 import { median, percentile } from './lib.mjs';

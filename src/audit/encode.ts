@@ -68,11 +68,14 @@ export function encodeEntryFast(
   return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash, entry };
 }
 
-// Strings that need no escaping (most ids, names, methods, codes) are quoted as they are.
-const PLAIN = /^[^"\\\u0000-\u001f\u007f-\uffff]*$/;
-
+// Strings of printable ASCII without a quote or a backslash (most ids, names, methods, codes)
+// are quoted as they are; anything else goes through JSON.stringify.
 function str(value: string): string {
-  return PLAIN.test(value) ? `"${value}"` : JSON.stringify(value);
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(value);
+  }
+  return `"${value}"`;
 }
 
 function strOrNull(value: string | null | undefined): string {

@@ -200,8 +200,13 @@ export function createVault(deps: VaultDeps): Vault {
     for (const key of keys) {
       const r = index.get(recordKey(selection, key));
       if (r === undefined || r.key.startsWith(RESERVED_PREFIX)) continue;
-      const { nonce: _n, ciphertext, ...meta } = r;
-      found.set(r.key, { ...meta, value_bytes: sealedLength(ciphertext) });
+      let meta = metas.get(r);
+      if (meta === undefined) {
+        const { nonce: _n, ciphertext, ...rest } = r;
+        meta = { ...rest, value_bytes: sealedLength(ciphertext) };
+        metas.set(r, meta);
+      }
+      found.set(r.key, meta);
     }
     return found;
   }
@@ -588,6 +593,9 @@ function openVault(state: OpenState): UnlockedVault {
     },
   };
 }
+
+// Metadata of a record, per (cached, immutable) record object. Callers must not mutate it.
+const metas = new WeakMap<VaultRecord, RecordMeta>();
 
 // Records by selection and key, per (cached, immutable) vault document.
 const indexes = new WeakMap<VaultFile, Map<string, VaultRecord>>();
