@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import {
   type AuditEntry,
   type AuditInput,
@@ -37,7 +37,7 @@ export function encodeEntryFast(
     `,"command":${strOrNull(command)},"policy":${strOrNull(policy)}` +
     (detail === null ? '' : `,"detail":${str(detail)}`) +
     `,"prev_hash":${str(prevHash)}}`;
-  const hash = createHash('sha256').update(body, 'utf8').digest('hex');
+  const hash = sha256(body);
   const entry: AuditEntry = {
     id: input.id,
     timestamp: input.timestamp,
@@ -87,6 +87,15 @@ function strings(values: readonly string[]): string {
   let out = '[';
   for (let i = 0; i < values.length; i++) out += (i === 0 ? '' : ',') + str(values[i]!);
   return `${out}]`;
+}
+
+// One-shot hashing (node >= 20.12) skips building a Hash object per entry.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string })
+  .hash;
+function sha256(text: string): string {
+  return oneShot !== undefined
+    ? oneShot('sha256', text, 'hex')
+    : crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 function num(value: number | null): string {

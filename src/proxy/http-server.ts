@@ -144,10 +144,11 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     await relayResponse(res, response, parsed.method ?? req.method ?? 'GET');
   }
 
+  const expected = options.sessionToken === null ? null : Buffer.from(options.sessionToken);
   function checkSession(presented: string | string[] | undefined): AgentSecretsError | undefined {
-    if (options.sessionToken === null) return undefined;
+    if (expected === null) return undefined;
     const value = Array.isArray(presented) ? presented[0] : presented;
-    if (value !== undefined && safeEqual(value, options.sessionToken)) return undefined;
+    if (value !== undefined && safeEqual(value, expected)) return undefined;
     return new AgentSecretsError(
       'invalid_session',
       'missing or wrong X-AS-Session-Token; clients read it from proxy.json in the agentsecrets state folder',
@@ -323,9 +324,8 @@ function tooLarge(max: number): AgentSecretsError {
   );
 }
 
-function safeEqual(a: string, b: string): boolean {
+function safeEqual(a: string, right: Buffer): boolean {
   const left = Buffer.from(a);
-  const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
