@@ -59,7 +59,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const guard = checkLocalOrigin(req);
     if (guard !== undefined) return sendError(res, guard);
-    const path = (req.url ?? '/').split('?')[0];
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
     if (path === '/health' && req.method === 'GET') {
       return sendJson(res, 200, { status: 'ok', version: options.version });
     }
