@@ -10,6 +10,7 @@ const benches = [
   'mcp.mjs',
   'audit.mjs',
   'intercept.mjs',
+  'proxy-cpu.mjs',
   ...process.argv.slice(2),
 ];
 let failed = false;

@@ -3,13 +3,20 @@ import { join } from 'node:path';
 import { AgentSecretsError } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { ensurePrivateDir, FILE_MODE, isErrno } from '../store/fs.js';
-import { withFileLockSync } from '../store/lock.js';
+import {
+  acquireLock,
+  leaseHolderSync,
+  releaseSync,
+  tryLockSync,
+  withFileLockSync,
+} from '../store/lock.js';
+import { encodeEntryFast } from './encode.js';
+import { handOver } from './handover.js';
 import { advanceRecordedHead, appendHeadCheckpointSync } from './checkpoint-chain.js';
 import type { AuditSigner } from './checkpoints.js';
 import {
   type AuditEntry,
   type AuditInput,
-  encodeEntry,
   entryIdOf,
   GENESIS_HASH,
   parseSegmentName,
@@ -55,6 +62,14 @@ export interface AuditWriter {
   /** Resolves when everything appended so far is written (and fsynced, if due). */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The key holder's writer: from now on it keeps the audit lock while it runs (a lease that
+   * names `socket`), so a batch costs no lock, no folder listing and no stat; writers in other
+   * processes hand their entries to it over the socket instead of waiting for the lock.
+   */
+  hold?(socket: string): void;
+  /** Another process needs the lock (a prune): let go of it for a while. */
+  yieldLock?(): Promise<void>;
 }
 
 interface Pending {
@@ -107,6 +122,14 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   /** The vault's record of the checkpoint head, brought up to date after each checkpoint. */
   let headRecorded: Promise<void> = Promise.resolve();
   const checkpointInterval = options.checkpointIntervalMs ?? 60_000;
+  /** Lease mode (the key holder): the socket it advertises, and the lease's nonce once held. */
+  let leaseSocket: string | undefined;
+  let leaseNonce: string | undefined;
+  /** Whether `head` was checked against the disk since the lease was taken. */
+  let leaseChecked = false;
+  let leaseCheckedAt = 0;
+  /** Until then, the lease is not taken again (another process asked for the lock). */
+  let yieldUntil = 0;
 
   function append(input: AuditInput): Promise<AuditEntry> {
     if (closed)
@@ -145,7 +168,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
           signerAsked = true;
           signer = await options.signer().catch(() => undefined);
         }
-        const entries = await withFileLockSync(lockPath, () => writeBatch(batch));
+        const entries = await write(batch);
         batch.forEach((p, i) => p.resolve(entries[i]!));
       } catch (err) {
         forget();
@@ -155,14 +178,54 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     }
   }
 
-  /** Runs under the lock, synchronously. */
-  function writeBatch(batch: Pending[]): AuditEntry[] {
-    let current = currentHead();
+  /** Writes a batch under the lock: the lease, a lock of its own, or the lease holder's. */
+  async function write(batch: Pending[]): Promise<AuditEntry[]> {
+    if (leaseSocket !== undefined && performance.now() >= yieldUntil) {
+      if (leaseNonce === undefined) {
+        leaseNonce = await acquireLock(lockPath, {}, { socket: leaseSocket });
+        leaseChecked = false;
+      }
+      // Held, nobody else writes: the cached head is trusted, checked against the disk only
+      // when the lease is new and once a second.
+      const now = performance.now();
+      if (now - leaseCheckedAt > 1000) leaseChecked = false;
+      const entries = writeBatch(batch, leaseChecked);
+      if (!leaseChecked) leaseCheckedAt = now;
+      leaseChecked = true;
+      return entries;
+    }
+    const nonce = tryLockSync(lockPath);
+    if (nonce !== undefined) {
+      try {
+        return writeBatch(batch, false);
+      } finally {
+        releaseSync(lockPath, nonce);
+      }
+    }
+    // A running key holder holds the log: it writes our entries, in its chain.
+    const holder = leaseHolderSync(lockPath);
+    if (holder !== undefined && leaseSocket === undefined) {
+      const entries = await handOver(
+        holder.socket,
+        batch.map((p) => p.input),
+      ).catch(() => undefined);
+      if (entries !== undefined && entries.length === batch.length) {
+        // Our cached head is behind now; the next batch of our own checks the disk.
+        forget();
+        return entries;
+      }
+    }
+    return withFileLockSync(lockPath, () => writeBatch(batch, false));
+  }
+
+  /** Runs under the lock, synchronously. `trusted`: nobody else can have written since. */
+  function writeBatch(batch: Pending[], trusted: boolean): AuditEntry[] {
+    let current = trusted && head?.fd !== undefined ? head : currentHead();
     const lines: string[] = [];
     const entries: AuditEntry[] = [];
     let hash = current.hash;
     for (const { input } of batch) {
-      const encoded = encodeEntry(input, hash);
+      const encoded = encodeEntryFast(input, hash);
       lines.push(encoded.line);
       entries.push(encoded.entry);
       hash = encoded.hash;
@@ -303,6 +366,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   }
 
   function forget(): void {
+    leaseChecked = false;
     if (head !== undefined) closeFd(head);
     head = undefined;
   }
@@ -327,20 +391,48 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     }
   }
 
+  /** Lets go of the lease (after the batch in progress). */
+  async function releaseLease(): Promise<void> {
+    while (running !== undefined) await running;
+    if (leaseNonce !== undefined) {
+      releaseSync(lockPath, leaseNonce);
+      leaseNonce = undefined;
+    }
+  }
+
   return {
     append,
     flush,
+    hold(socket) {
+      leaseSocket = socket;
+    },
+    async yieldLock() {
+      // Long enough for a prune (or a writer that could not hand over) to get in and finish.
+      yieldUntil = performance.now() + 2000;
+      await releaseLease();
+    },
     async close() {
       await flush();
       closed = true;
+      const finalCheckpoint = () => {
+        const current = currentHead();
+        checkpoint(current);
+        head = current;
+      };
       if (signer !== undefined && uncheckpointed) {
         // A last signed checkpoint, for the head as it is on disk now.
-        await withFileLockSync(lockPath, () => {
-          const current = currentHead();
-          checkpoint(current);
-          head = current;
-        }).catch(() => undefined);
+        if (leaseNonce !== undefined) {
+          try {
+            finalCheckpoint();
+          } catch {
+            // As below: the next writer's checkpoint covers it.
+          }
+        } else {
+          await withFileLockSync(lockPath, finalCheckpoint).catch(() => undefined);
+        }
       }
+      leaseSocket = undefined;
+      await releaseLease();
       await headRecorded;
       forget();
     },

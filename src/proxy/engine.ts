@@ -175,6 +175,19 @@ export function createEngine(options: EngineOptions): Engine {
         ? null
         : override.source;
 
+  // Verdicts on IP-literal hosts: the override is fixed for the engine's life, so the answer
+  // for an address never changes (a bounded memo, cleared when full).
+  const literalVerdicts = new Map<string, ReturnType<typeof checkAddress>>();
+  function literalVerdict(address: string): ReturnType<typeof checkAddress> {
+    let verdict = literalVerdicts.get(address);
+    if (verdict === undefined) {
+      verdict = checkAddress(address, override);
+      if (literalVerdicts.size >= 1024) literalVerdicts.clear();
+      literalVerdicts.set(address, verdict);
+    }
+    return verdict;
+  }
+
   async function execute(input: CallInput): Promise<EngineResponse> {
     const started = now();
     const requestId = timeOrderedId('evt');
@@ -296,8 +309,8 @@ export function createEngine(options: EngineOptions): Engine {
       // IP-literal hosts never reach the DNS guard: check them here.
       const literal = literalAddress(url.hostname);
       if (literal !== undefined) {
-        const verdict = checkAddress(literal, override);
-        if (url.protocol === 'http:' && !override.contains(literal)) throw nonHttps(url);
+        const verdict = literalVerdict(literal);
+        if (url.protocol === 'http:' && !verdict.viaOverride) throw nonHttps(url);
         if (!verdict.allowed) {
           throw new AgentSecretsError(
             'ssrf_protection_blocked',

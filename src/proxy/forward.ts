@@ -1,7 +1,8 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
-import type { Readable } from 'node:stream';
-import { Agent, request } from 'undici';
+import { Readable } from 'node:stream';
+import { createSecureContext } from 'node:tls';
+import { Agent } from 'undici';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import type { OutboundRequest } from './inject.js';
@@ -120,11 +121,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     };
   }
 
+  // Extra roots: one secure context for every connection (building one per connection from a
+  // list of ~150 certificates cost milliseconds each).
+  const secureContext =
+    options.ca === undefined ? undefined : createSecureContext({ ca: options.ca });
   const agentOptions = (scheme: 'https' | 'http') => ({
     connect: {
       lookup: guardedLookup(scheme),
       timeout: limits.connectTimeoutMs,
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(secureContext === undefined ? {} : { secureContext }),
     },
     headersTimeout: limits.headersTimeoutMs,
     bodyTimeout: limits.idleTimeoutMs,
@@ -141,60 +146,115 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       });
       // Ask for plain bytes; whatever comes encoded anyway is decoded before the scan.
       headers = setHeader(headers, 'Accept-Encoding', 'identity');
-      // One controller and one timer per call for the total deadline (AbortSignal.any and
-      // AbortSignal.timeout are several times dearer on this hot path).
-      const controller = new AbortController();
-      const deadline = { passed: false };
-      const timer = setTimeout(() => {
-        deadline.passed = true;
-        controller.abort();
-      }, limits.totalTimeoutMs);
-      timer.unref();
-      const onAbort = () => controller.abort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      let response;
-      try {
-        response = await request(req.url, {
-          method: req.method as 'GET',
-          headers: headers.flat(),
-          body: req.body,
-          dispatcher: agents[scheme],
-          signal: controller.signal,
-        });
-      } catch (err) {
-        done();
-        throw translate(err, req.url, deadline.passed);
-      }
-      const upstreamHeaders: [string, string][] = [];
-      for (const [name, value] of Object.entries(response.headers)) {
-        if (value === undefined) continue;
-        for (const v of Array.isArray(value) ? value : [value]) upstreamHeaders.push([name, v]);
-      }
-      const length = Number(response.headers['content-length']);
-      response.body.once('close', done);
-      return {
-        status: response.statusCode,
-        headers: stripHopByHop(upstreamHeaders),
-        transferCodings: upstreamHeaders
-          .filter(([n]) => n.toLowerCase() === 'transfer-encoding')
-          .flatMap(([, v]) => v.split(','))
-          .map((c) => c.trim().toLowerCase())
-          .filter((c) => c !== '' && c !== 'chunked' && c !== 'identity'),
-        body: response.body,
-        // Failures while the body streams (idle timeout, deadline, reset) get the same
-        // translation as failures before the headers.
-        translateError: (err: unknown) => translate(err, req.url, deadline.passed),
-        contentLength: Number.isFinite(length) ? length : undefined,
-      };
+      const dispatcher = agents[scheme];
+      const url = req.url;
+      // undici's dispatcher API directly: request() adds an AbortSignal, an async resource, a
+      // header object built and taken apart again, and a heavier body stream, per call.
+      return new Promise<UpstreamResponse>((resolve, reject) => {
+        const deadline = { passed: false };
+        let abort: ((reason?: Error) => void) | undefined;
+        let body: Readable | undefined;
+        let finished = false;
+        let resumeParser: (() => void) | undefined;
+        const timer = setTimeout(() => {
+          deadline.passed = true;
+          abort?.(abortError('deadline'));
+        }, limits.totalTimeoutMs);
+        timer.unref();
+        const onAbort = () => abort?.(abortError('aborted'));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        const done = () => {
+          finished = true;
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        };
+        const translateError = (err: unknown) => translate(err, url, deadline.passed);
+        const handler = {
+          onConnect(abortRequest: (reason?: Error) => void) {
+            abort = abortRequest;
+            if (deadline.passed || signal?.aborted === true) abortRequest(abortError('aborted'));
+          },
+          onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+            resumeParser = resume;
+            const pairs: [string, string][] = [];
+            let length: number | undefined;
+            const transferCodings: string[] = [];
+            for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+              const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+              const value = rawHeaders[i + 1]!.toString('latin1');
+              pairs.push([name, value]);
+              if (name === 'content-length' && length === undefined) {
+                const n = Number(value);
+                length = Number.isFinite(n) ? n : undefined;
+              } else if (name === 'transfer-encoding') {
+                for (const c of value.split(',')) {
+                  const coding = c.trim().toLowerCase();
+                  if (coding !== '' && coding !== 'chunked' && coding !== 'identity')
+                    transferCodings.push(coding);
+                }
+              }
+            }
+            body = new Readable({
+              read() {
+                resumeParser?.();
+              },
+              destroy(err, callback) {
+                // The reader went away before the end: drop the upstream request too.
+                if (!finished) {
+                  done();
+                  abort?.(err ?? abortError('the body was dropped'));
+                }
+                callback(err);
+              },
+            });
+            resolve({
+              status: statusCode,
+              headers: stripHopByHop(pairs),
+              transferCodings,
+              body,
+              // Failures while the body streams (idle timeout, deadline, reset) get the same
+              // translation as failures before the headers.
+              translateError,
+              contentLength: length,
+            });
+            return true;
+          },
+          onData(chunk: Buffer): boolean {
+            return body === undefined || body.destroyed ? true : body.push(chunk);
+          },
+          onComplete() {
+            done();
+            body?.push(null);
+          },
+          onError(err: Error) {
+            const wasFinished = finished;
+            done();
+            if (body === undefined) reject(translateError(err));
+            else if (!wasFinished && !body.destroyed) body.destroy(err);
+          },
+        };
+        dispatcher.dispatch(
+          {
+            origin: url.origin,
+            path: `${url.pathname}${url.search}`,
+            method: req.method as 'GET',
+            headers: headers.flat(),
+            body: req.body ?? null,
+          },
+          handler,
+        );
+      });
     },
     async close() {
       await Promise.all([agents.https.close(), agents.http.close()]);
     },
   };
+}
+
+function abortError(message: string): Error {
+  const err = new Error(message);
+  err.name = 'AbortError';
+  return err;
 }
 
 /** Drops a body we will not read; its abort error is expected and must not go unhandled. */

@@ -1,12 +1,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { listenOn } from '../core/listen.js';
 import type { Caller, Engine, EngineResponse, Target } from './engine.js';
 import { httpStatusOf } from './engine.js';
 import { declaredCaller } from '../identity/caller.js';
 import { parseProxyHeaders } from './protocol.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** Bodies up to this size are buffered so X-AS-Redacted and Content-Length are exact. */
 const BUFFER_LIMIT = 1024 * 1024;
@@ -56,7 +59,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const guard = checkLocalOrigin(req);
     if (guard !== undefined) return sendError(res, guard);
-    const path = (req.url ?? '/').split('?')[0];
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
     if (path === '/health' && req.method === 'GET') {
       return sendJson(res, 200, { status: 'ok', version: options.version });
     }
@@ -141,10 +146,11 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     await relayResponse(res, response, parsed.method ?? req.method ?? 'GET');
   }
 
+  const expected = options.sessionToken === null ? null : Buffer.from(options.sessionToken);
   function checkSession(presented: string | string[] | undefined): AgentSecretsError | undefined {
-    if (options.sessionToken === null) return undefined;
+    if (expected === null) return undefined;
     const value = Array.isArray(presented) ? presented[0] : presented;
-    if (value !== undefined && safeEqual(value, options.sessionToken)) return undefined;
+    if (value !== undefined && safeEqual(value, expected)) return undefined;
     return new AgentSecretsError(
       'invalid_session',
       'missing or wrong X-AS-Session-Token; clients read it from proxy.json in the agentsecrets state folder',
@@ -203,49 +209,41 @@ export async function relayResponse(
   response: EngineResponse,
   method: string,
 ): Promise<void> {
-  const headers: [string, string][] = response.headers.filter(([n]) => {
-    const lower = n.toLowerCase();
-    return lower !== 'content-length' && lower !== 'transfer-encoding';
-  });
-  headers.push(['X-AS-Request-Id', response.requestId]);
-  const streaming = headers.some(
-    ([n, v]) => n.toLowerCase() === 'content-type' && /text\/event-stream/i.test(v),
-  );
-  const buffered: Buffer[] = [];
-  let size = 0;
-  let complete = false;
-  const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  // One flat header list: the upstream's (less the framing), our request id, and the rest below.
+  const headers: string[] = [];
+  let streaming = false;
+  for (const [name, value] of response.headers) {
+    const lower = name.toLowerCase();
+    if (lower === 'content-length' || lower === 'transfer-encoding') continue;
+    if (lower === 'content-type' && /text\/event-stream/i.test(value)) streaming = true;
+    headers.push(name, value);
+  }
+  headers.push('X-AS-Request-Id', response.requestId);
+  let collected: Collected = { chunks: [], size: 0, complete: false };
   try {
-    if (!streaming) {
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) {
-          complete = true;
-          break;
-        }
-        buffered.push(next.value);
-        size += next.value.length;
-        if (size >= BUFFER_LIMIT) break;
-      }
-    }
+    if (!streaming) collected = await collect(response.body, BUFFER_LIMIT);
   } catch (err) {
     await response.done.catch(() => undefined);
     return sendError(res, toAgentSecretsError(err));
   }
-  if (response.redacted()) headers.push(['X-AS-Redacted', 'true']);
+  const { chunks: buffered, size, complete } = collected;
+  if (response.redacted()) headers.push('X-AS-Redacted', 'true');
   const bodyless = method === 'HEAD' || response.status === 204 || response.status === 304;
-  if (complete && !bodyless) headers.push(['Content-Length', String(size)]);
-  res.writeHead(response.status, headers.flat());
+  if (complete && !bodyless) headers.push('Content-Length', String(size));
+  res.writeHead(response.status, headers);
   if (complete) {
     try {
       await response.done;
     } catch {
       return void res.destroy();
     }
-    res.end(bodyless ? undefined : Buffer.concat(buffered));
+    res.end(
+      bodyless ? undefined : buffered.length === 1 ? buffered[0] : Buffer.concat(buffered, size),
+    );
     return;
   }
   for (const chunk of buffered) res.write(chunk);
+  const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   try {
     for (;;) {
       const next = await iterator.next();
@@ -260,9 +258,56 @@ export async function relayResponse(
   }
 }
 
+interface Collected {
+  chunks: Buffer[];
+  size: number;
+  /** The body ended within the limit (else the stream is paused where it stopped). */
+  complete: boolean;
+}
+
+/**
+ * Reads a body up to `limit` bytes with plain listeners (an async iterator per call costs
+ * more). Past the limit it pauses the stream and leaves the rest to be read.
+ */
+function collect(body: Readable, limit: number): Promise<Collected> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= limit) {
+        body.pause();
+        done();
+        resolve({ chunks, size, complete: false });
+      }
+    };
+    const onEnd = () => {
+      done();
+      resolve({ chunks, size, complete: true });
+    };
+    const onError = (err: unknown) => {
+      done();
+      reject(err);
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+  });
+}
+
 /** Reads a request body, refusing one over `max` bytes (declared or actual). */
 export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
+  const length = req.headers['content-length'];
+  // No length and no chunked framing: HTTP/1.1 says there is no body (most GETs).
+  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined)
+    return EMPTY;
+  const declared = Number(length);
   if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -281,9 +326,8 @@ function tooLarge(max: number): AgentSecretsError {
   );
 }
 
-function safeEqual(a: string, b: string): boolean {
+function safeEqual(a: string, right: Buffer): boolean {
   const left = Buffer.from(a);
-  const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);
 }
 

@@ -15,6 +15,8 @@ import {
   WIRE_CODES,
 } from '../core/errors.js';
 import { AUDIT_SOURCES } from '../audit/format.js';
+import { handedInputs } from '../audit/handover.js';
+import type { AuditWriter } from '../audit/writer.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
 import { type Caller, httpStatusOf, type Target } from './engine.js';
 import { strictEnvRefusal } from '../strict/refusal.js';
@@ -57,6 +59,8 @@ export async function serveKeyHolder(
     });
   });
   await chmod(socketPath, 0o600);
+  // The key holder's audit writer holds the log from now on; others hand entries over here.
+  auditOf(service)?.hold?.(socketPath);
   return {
     server,
     async close() {
@@ -94,6 +98,16 @@ async function handle(
       });
     }
     const body = obj(JSON.parse((await readBody(req)).toString('utf8')), 'request');
+    const audit = auditOf(service);
+    if (req.url === '/v1/audit/append' && audit !== undefined) {
+      // Entries of another process's writer, appended to this one's chain (src/audit/handover.ts).
+      const entries = await Promise.all(handedInputs(body).map((input) => audit.append(input)));
+      return send(res, 200, { entries });
+    }
+    if (req.url === '/v1/lock/yield' && audit !== undefined) {
+      await audit.yieldLock?.();
+      return send(res, 200, { status: 'ok' });
+    }
     if (req.url === '/v1/call') {
       const result = await service.call(callFromWire(body));
       return send(res, 200, {
@@ -137,6 +151,11 @@ async function handle(
       ...error.context,
     });
   }
+}
+
+/** The audit writer of an in-process credential service (the key holder's), if it has one. */
+function auditOf(service: CredentialService): AuditWriter | undefined {
+  return (service as { audit?: AuditWriter }).audit;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

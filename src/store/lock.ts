@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentSecretsError } from '../core/errors.js';
@@ -18,6 +19,18 @@ interface LockInfo {
   pid: number;
   host: string;
   nonce: string;
+  /**
+   * A lease: held for as long as its holder runs (the key holder's audit writer), so never
+   * stale by age, only when its holder is gone. Others ask it to let go over `socket`.
+   */
+  lease?: boolean;
+  socket?: string;
+}
+
+/** What a lease holder advertises in its lock file. */
+export interface LeaseAdvert {
+  /** The holder's Unix socket: POST /v1/lock/yield asks it to let go for a while. */
+  socket: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -64,7 +77,12 @@ export async function withFileLockSync<T>(
   }
 }
 
-function tryLockSync(lockPath: string): string | undefined {
+/**
+ * One attempt to take the lock, synchronously: the nonce that proves it is ours, or undefined
+ * when someone holds it. With `lease`, the lock is held until released and never goes stale by
+ * age while its holder lives.
+ */
+export function tryLockSync(lockPath: string, lease?: LeaseAdvert): string | undefined {
   const nonce = randomBytes(12).toString('hex');
   let fd: number;
   try {
@@ -74,14 +92,47 @@ function tryLockSync(lockPath: string): string | undefined {
     throw err;
   }
   try {
-    writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), nonce }));
+    writeSync(fd, lockContent(nonce, lease));
   } finally {
     closeSync(fd);
   }
   return nonce;
 }
 
-function releaseSync(lockPath: string, nonce: string): void {
+function lockContent(nonce: string, lease: LeaseAdvert | undefined): string {
+  return JSON.stringify({
+    pid: process.pid,
+    host: hostname(),
+    nonce,
+    ...(lease === undefined ? {} : { lease: true, socket: lease.socket }),
+  });
+}
+
+/** Takes the lock, waiting for others as `withFileLock` does; resolves with its nonce. */
+export async function acquireLock(
+  lockPath: string,
+  options: LockOptions = {},
+  lease?: LeaseAdvert,
+): Promise<string> {
+  return tryLockSync(lockPath, lease) ?? acquire(lockPath, options, lease);
+}
+
+/** The live lease holder of a lock on this host, if a lease holds it. */
+export function leaseHolderSync(lockPath: string): LeaseAdvert | undefined {
+  let raw: string;
+  try {
+    raw = readFileSync(lockPath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const info = parseInfo(raw);
+  if (info?.lease !== true || info.socket === undefined) return undefined;
+  if (info.host !== hostname() || !isProcessAlive(info.pid)) return undefined;
+  return { socket: info.socket };
+}
+
+/** Releases a lock taken with `tryLockSync` or `acquireLock` (only if it is still ours). */
+export function releaseSync(lockPath: string, nonce: string): void {
   let current: string | undefined;
   try {
     current = readFileSync(lockPath, 'utf8');
@@ -91,13 +142,18 @@ function releaseSync(lockPath: string, nonce: string): void {
   if (parseInfo(current)?.nonce === nonce) rmSync(lockPath, { force: true });
 }
 
-async function acquire(lockPath: string, options: LockOptions): Promise<string> {
+async function acquire(
+  lockPath: string,
+  options: LockOptions,
+  lease?: LeaseAdvert,
+): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const nonce = randomBytes(12).toString('hex');
-  const content = JSON.stringify({ pid: process.pid, host: hostname(), nonce });
+  const content = lockContent(nonce, lease);
   const started = Date.now();
   let delay = 1;
+  let asked: string | undefined;
   for (;;) {
     try {
       const fh = await open(lockPath, 'wx', FILE_MODE);
@@ -115,6 +171,12 @@ async function acquire(lockPath: string, options: LockOptions): Promise<string> 
       await steal(lockPath, holder.seen);
       continue;
     }
+    // A lease (a running key holder's audit writer) lets go when asked, once per holding.
+    if (holder.socket !== undefined && asked !== holder.seen?.raw) {
+      asked = holder.seen?.raw;
+      await askToYield(holder.socket, lockPath);
+      continue;
+    }
     if (Date.now() - started > timeoutMs) {
       const who = holder.pid === undefined ? 'another process' : `process ${holder.pid}`;
       throw new AgentSecretsError(
@@ -130,6 +192,8 @@ async function acquire(lockPath: string, options: LockOptions): Promise<string> 
 interface HolderState {
   stale: boolean;
   pid?: number;
+  /** A live lease holder's socket. */
+  socket?: string;
   /** The exact lock file inspected: its inode and text. A take-over removes only that file. */
   seen?: { ino: number; raw: string };
 }
@@ -148,6 +212,15 @@ async function inspect(lockPath: string, staleMs: number): Promise<HolderState> 
   const info = parseInfo(raw);
   if (info === undefined) return { stale: ageMs > UNREADABLE_STALE_MS, seen };
   const deadHere = info.host === hostname() && !isProcessAlive(info.pid);
+  if (info.lease === true) {
+    // Held for its holder's lifetime: stale only once the holder is gone.
+    return {
+      stale: deadHere,
+      pid: info.pid,
+      seen,
+      ...(info.socket === undefined || deadHere ? {} : { socket: info.socket }),
+    };
+  }
   return { stale: deadHere || ageMs > staleMs, pid: info.pid, seen };
 }
 
@@ -194,10 +267,46 @@ function parseInfo(raw: string): LockInfo | undefined {
       typeof value.host === 'string' &&
       typeof value.nonce === 'string'
     ) {
-      return { pid: value.pid, host: value.host, nonce: value.nonce };
+      return {
+        pid: value.pid,
+        host: value.host,
+        nonce: value.nonce,
+        ...(value.lease === true ? { lease: true } : {}),
+        ...(typeof value.socket === 'string' ? { socket: value.socket } : {}),
+      };
     }
   } catch {
     // fall through: unreadable
   }
   return undefined;
+}
+
+/**
+ * Asks a lease holder to let go of a lock for a while (POST /v1/lock/yield on its socket).
+ * Failures are ignored: the caller keeps waiting, and a holder that died is found stale.
+ */
+async function askToYield(socketPath: string, lockPath: string): Promise<void> {
+  const text = JSON.stringify({ lock: lockPath });
+  await new Promise<void>((resolve) => {
+    const req = httpRequest(
+      {
+        socketPath,
+        path: '/v1/lock/yield',
+        method: 'POST',
+        timeout: 5000,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+        res.on('error', () => resolve());
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy();
+      resolve();
+    });
+    req.on('error', () => resolve());
+    req.end(text);
+  });
 }

@@ -195,13 +195,18 @@ export function createVault(deps: VaultDeps): Vault {
     keys: readonly string[],
   ): Promise<Map<string, RecordMeta>> {
     const doc = await read();
-    const wanted = new Set(keys);
+    const index = indexOf(doc);
     const found = new Map<string, RecordMeta>();
-    for (const r of doc.records) {
-      if (!wanted.has(r.key) || !matches(r, selection) || r.key.startsWith(RESERVED_PREFIX))
-        continue;
-      const { nonce: _n, ciphertext, ...meta } = r;
-      found.set(r.key, { ...meta, value_bytes: sealedLength(ciphertext) });
+    for (const key of keys) {
+      const r = index.get(recordKey(selection, key));
+      if (r === undefined || r.key.startsWith(RESERVED_PREFIX)) continue;
+      let meta = metas.get(r);
+      if (meta === undefined) {
+        const { nonce: _n, ciphertext, ...rest } = r;
+        meta = { ...rest, value_bytes: sealedLength(ciphertext) };
+        metas.set(r, meta);
+      }
+      found.set(r.key, meta);
     }
     return found;
   }
@@ -289,6 +294,19 @@ function openVault(state: OpenState): UnlockedVault {
     const doc = await state.read();
     assertSameKey(doc);
     return doc;
+  }
+
+  // Values already opened, per record object (the store hands out the same objects until the
+  // file changes): a key holder decrypts each value once, not on every call. They are in
+  // memory anyway, in the scope snapshot the scrubber is compiled from.
+  let opened = new WeakMap<VaultRecord, string>();
+  function decryptCached(record: VaultRecord): string {
+    let value = opened.get(record);
+    if (value === undefined) {
+      value = decrypt(record);
+      opened.set(record, value);
+    }
+    return value;
   }
 
   function decrypt(record: VaultRecord): string {
@@ -392,12 +410,20 @@ function openVault(state: OpenState): UnlockedVault {
     },
     async getMany(selection, keys) {
       const doc = await current();
-      const wanted = keys === undefined ? undefined : new Set(keys);
       const values = new Map<string, string>();
+      if (keys !== undefined) {
+        // The per-call path (the engine names its keys): an index look-up per key.
+        const index = indexOf(doc);
+        for (const key of keys) {
+          const record = index.get(recordKey(selection, key));
+          if (record === undefined || record.key.startsWith(RESERVED_PREFIX)) continue;
+          values.set(record.key, decryptCached(record));
+        }
+        return values;
+      }
       for (const record of doc.records) {
         if (record.key.startsWith(RESERVED_PREFIX) || !matches(record, selection)) continue;
-        if (wanted !== undefined && !wanted.has(record.key)) continue;
-        values.set(record.key, decrypt(record));
+        values.set(record.key, decryptCached(record));
       }
       return values;
     },
@@ -440,7 +466,10 @@ function openVault(state: OpenState): UnlockedVault {
       let snapshot = snapshots.get(doc);
       if (snapshot === undefined) {
         snapshot = {
-          values: doc.records.map((r) => ({ value: decrypt(r), allowShort: r.allow_short })),
+          values: doc.records.map((r) => ({
+            value: decryptCached(r),
+            allowShort: r.allow_short,
+          })),
         };
         snapshots.set(doc, snapshot);
       }
@@ -559,9 +588,33 @@ function openVault(state: OpenState): UnlockedVault {
     },
     close() {
       if (!closed) sodium.memzero(dataKey);
+      opened = new WeakMap();
       closed = true;
     },
   };
+}
+
+// Metadata of a record, per (cached, immutable) record object. Callers must not mutate it.
+const metas = new WeakMap<VaultRecord, RecordMeta>();
+
+// Records by selection and key, per (cached, immutable) vault document.
+const indexes = new WeakMap<VaultFile, Map<string, VaultRecord>>();
+function indexOf(doc: VaultFile): Map<string, VaultRecord> {
+  let index = indexes.get(doc);
+  if (index === undefined) {
+    index = new Map();
+    for (const r of doc.records) {
+      const k = recordKey(r, r.key);
+      // The last match wins, as the scan in file order did.
+      index.set(k, r);
+    }
+    indexes.set(doc, index);
+  }
+  return index;
+}
+
+function recordKey(selection: Selection, key: string): string {
+  return `${selection.workspace_id}\n${selection.project_id}\n${selection.environment}\n${key}`;
 }
 
 function matches(record: VaultRecord, selection: Partial<Selection>): boolean {
