@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
-import { createServices, type ServiceOptions, type Services } from '../services.js';
+import { createServices, type ServiceOptions, type Services } from '../services/index.js';
 import type { Output } from './output.js';
 import { MIN_PASSPHRASE_LENGTH } from '../vault/key-providers.js';
 import type { Prompter } from './prompt.js';

@@ -34,15 +34,17 @@ export async function runCall(ctx: ToolContext, args: McpCallArgs): Promise<Call
       looksLikeJson(args.body) ? 'application/json' : 'text/plain; charset=utf-8',
     ]);
   }
-  const response = await ctx.credentials.call({
-    url: args.url,
-    method: (args.method ?? 'GET').toUpperCase(),
-    headers,
-    body: args.body === undefined ? undefined : Buffer.from(args.body, 'utf8'),
-    injections: args.injections,
-    target,
-    identity: ctx.identity(),
-  });
+  const response = await ctx.app.calls.execute(
+    {
+      url: args.url,
+      method: (args.method ?? 'GET').toUpperCase(),
+      headers,
+      body: args.body === undefined ? undefined : Buffer.from(args.body, 'utf8'),
+      injections: args.injections,
+      target,
+    },
+    ctx.identity(),
+  );
   const grouped: Record<string, string[]> = {};
   for (const [name, value] of response.headers) (grouped[name.toLowerCase()] ??= []).push(value);
   const body = bodyForModel(response.body, ctx.maxBodyChars);

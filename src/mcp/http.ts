@@ -87,7 +87,7 @@ export function createMcpHttpServer(options: McpHttpOptions): {
     }
     try {
       const target = await options.defaultTarget();
-      await options.deps.credentials.identify({ token, source: 'mcp' }, target.workspaceId);
+      await options.deps.app.calls.identify({ token, source: 'mcp' }, target.workspaceId);
     } catch (err) {
       const error = toAgentSecretsError(err);
       unauthorized(res, error.message, error.code);

@@ -1,6 +1,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 
+export { displayAgentName } from '../identity/caller.js';
+
 /** A tool result: structured content plus a short text for clients that show only text. */
 export function result<T extends Record<string, unknown>>(
   structured: T,

@@ -4,31 +4,20 @@ import { AgentSecretsError, type ErrorCode, toAgentSecretsError } from '../core/
 import { timeOrderedId } from '../core/ids.js';
 import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
 import { createScrubStream } from '../core/scrub/stream.js';
-import type { AuditEntry, AuditSource, AuditStatus, IdentityLevel } from '../audit/format.js';
+import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
+import type { Caller } from '../identity/caller.js';
+import type { Target } from '../workspace/selection.js';
 import { discard, type Forwarder } from './forward.js';
 import { applyInjections, type Injection, invalidSecretValue, isAscii } from './inject.js';
 import { decodeResponseBody } from './response-body.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
 import { applySubstitutions, checkSubstitutionPlaces, type Substitution } from './substitute.js';
 
-/** Who is calling, as far as the edge could establish. */
-export interface Caller {
-  level: IdentityLevel;
-  agentId: string | null;
-  tokenId: string | null;
-  source: AuditSource;
-}
-
-/** Which workspace, project and environment a call uses (ids). */
-export interface Target {
-  workspaceId: string;
-  projectId: string;
-  environment: string;
-}
+export type { Caller, Target };
 
 /** One authenticated call, as an edge hands it to the engine. */
 export interface CallInput {

@@ -5,7 +5,6 @@ import { AgentSecretsError, UsageError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
 import { createDocumentStore } from '../store/document.js';
 import { ensurePrivateDir, isErrno, writeFileAtomic } from '../store/fs.js';
-import type { Selection } from '../vault/vault.js';
 import {
   type ConfigFile,
   defaultPolicy,
@@ -18,29 +17,14 @@ import {
   type Workspace,
   type WorkspacesFile,
 } from './model.js';
+import {
+  type ResolvedSelection,
+  type SelectionFlags,
+  type SelectionSources,
+  targetOf,
+} from './selection.js';
 
-/** Where each part of the current selection came from. */
-export interface SelectionSources {
-  project: 'flag' | 'binding' | 'global';
-  environment: 'flag' | 'AGENTSECRETS_ENV' | 'binding' | 'global' | 'default';
-}
-
-/** The workspace, project and environment a command acts on. */
-export interface ResolvedSelection {
-  workspace: Workspace;
-  project: Project;
-  environment: Environment;
-  selection: Selection;
-  sources: SelectionSources;
-  /** The folder binding in effect, if any. */
-  binding: { path: string; binding: ProjectBinding } | undefined;
-}
-
-/** Overrides given on the command line. */
-export interface SelectionFlags {
-  project?: string | undefined;
-  environment?: string | undefined;
-}
+export type { ResolvedSelection, SelectionFlags, SelectionSources } from './selection.js';
 
 /** The local model: config.json, workspaces.json and folder bindings. */
 export interface WorkspaceService {
@@ -61,6 +45,8 @@ export interface WorkspaceService {
   resolve(flags?: SelectionFlags): Promise<ResolvedSelection>;
   /** The current workspace (no project needed). */
   currentWorkspace(): Promise<Workspace>;
+  /** The workspace with this id, or `workspace_not_found` (the selection changed under us). */
+  require(id: string): Promise<Workspace>;
   createProject(name: string, description?: string): Promise<Project>;
   listProjects(): Promise<{ workspace: Workspace; projects: Project[]; selectedId: string | null }>;
   /** Selects a project globally, or binds the current folder to it. */
@@ -232,6 +218,7 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
       project,
       environment: env,
       selection: { workspace_id: workspace.id, project_id: project.id, environment: env },
+      target: targetOf(workspace, project, env),
       sources: { project: projectSource, environment: environmentSource },
       binding,
     };
@@ -413,6 +400,11 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
     },
     initLocal,
     resolve: resolveSelection,
+    async require(id: string): Promise<Workspace> {
+      const workspace = (await readWorkspaces()).workspaces.find((w) => w.id === id);
+      if (workspace === undefined) throw workspaceGone();
+      return workspace;
+    },
     currentWorkspace,
     createProject,
     listProjects,
@@ -484,6 +476,14 @@ function staleBinding(path: string, binding: ProjectBinding, home: string): Agen
   return new AgentSecretsError(
     'workspace_not_found',
     `${path} binds this folder to workspace '${binding.workspace_name}' (project '${binding.project_name}'), which is not in the state folder ${home}: the binding was made with another AGENTSECRETS_HOME, or the workspace was removed. Bind the folder again with \`agentsecrets project use NAME\` (a project of the globally selected workspace), or delete ${path}`,
+  );
+}
+
+/** A workspace named by id (a selection made earlier) is no longer there. */
+export function workspaceGone(): AgentSecretsError {
+  return new AgentSecretsError(
+    'workspace_not_found',
+    'the selected workspace no longer exists; run `agentsecrets status` to see the current selection',
   );
 }
 

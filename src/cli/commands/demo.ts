@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../core/config.js';
 import { compileScrubber } from '../../core/scrub/scrubber.js';
 import { runWithSecrets } from '../../env/runner.js';
-import { createServices } from '../../services.js';
+import { createServices } from '../../services/index.js';
 import { createMemoryKeyProvider } from '../../vault/key-providers.js';
 import { createLocalCredentialService } from '../../proxy/credential-service.js';
 import type { CliContext } from '../context.js';

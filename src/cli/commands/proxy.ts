@@ -44,7 +44,7 @@ export async function proxyStart(
   // passphrase comes from /dev/tty only (the services' passphrase source sees to that).
   if (strict) hardenProcess();
   const vault = await services.vault.unlock();
-  const { startProxy } = await import('../../proxy/runtime.js');
+  const { startProxy } = await import('../../app/proxy-runtime.js');
   let running;
   try {
     running = await startProxy({
