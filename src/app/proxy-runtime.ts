@@ -125,11 +125,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       project: names.project,
       environment: names.environment,
     });
-    return {
-      workspaceId: current.workspace.id,
-      projectId: current.project.id,
-      environment: current.environment,
-    };
+    return current.target;
   };
   const defaultTarget = resolveTarget({});
   await defaultTarget;

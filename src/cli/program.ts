@@ -352,7 +352,8 @@ ${examples('agentsecrets secrets bind STRIPE_KEY api.stripe.com', 'agentsecrets 
     .addHelpText(
       'after',
       `\nText output is "HTTP <code>", a blank line, then the body. --output json prints
-{"status","headers","body","redacted","duration_ms","error"}. Exit code 0 for 2xx/3xx, else 1.
+{"status","headers","body","redacted","duration_ms","error"}. Exit code 0 for 2xx/3xx;
+1 for another status or a refused call; 2 for a usage error; 4 when the vault cannot be unlocked.
 ${examples(
   'agentsecrets call --url https://api.stripe.com/v1/balance --bearer STRIPE_KEY',
   'agentsecrets call --url https://api.example.com/items --method POST --body \'{"name":"x"}\' --header X-Api-Key=API_KEY',

@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { Limits } from '../core/config.js';
-import { AgentSecretsError, type ErrorCode, toAgentSecretsError } from '../core/errors.js';
+import {
+  AgentSecretsError,
+  type ErrorCode,
+  HTTP_STATUS,
+  httpStatusOf,
+  toAgentSecretsError,
+} from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
 import { createScrubStream } from '../core/scrub/stream.js';
@@ -94,39 +100,7 @@ export interface EngineResponse {
   done: Promise<AuditEntry>;
 }
 
-/** The HTTP status of each wire code (DESIGN §7). */
-export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
-  bad_request: 400,
-  invalid_session: 401,
-  invalid_agent_token: 401,
-  invalid_agent_id: 400,
-  token_revoked: 403,
-  identity_required: 403,
-  empty_allowlist: 403,
-  domain_not_in_allowlist: 403,
-  non_https_blocked: 403,
-  ssrf_protection_blocked: 403,
-  policy_denied: 403,
-  secret_binding_mismatch: 403,
-  secret_not_found: 404,
-  request_too_large: 413,
-  rate_limited: 429,
-  upstream_error: 502,
-  response_too_large: 502,
-  upstream_timeout: 504,
-  sync_stale: 503,
-  header_not_allowed: 400,
-  invalid_secret_value: 400,
-  undecodable_response: 502,
-  response_withheld: 502,
-  strict_mode: 403,
-  state_tampered: 409,
-};
-
-/** HTTP status for an error code; 500 for codes that never go on the wire. */
-export function httpStatusOf(code: ErrorCode): number {
-  return HTTP_STATUS[code] ?? 500;
-}
+export { HTTP_STATUS, httpStatusOf };
 
 const BLOCK_CODES = new Set<ErrorCode>([
   'invalid_session',

@@ -1,6 +1,7 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { injectionHeaders, injectionsFrom } from '../app/call-request.js';
 import { loadConfig } from '../core/config.js';
 import { DECLARED_NAME_RULE, isDeclaredName } from '../identity/caller.js';
 import { readProxyState } from '../proxy/state.js';
@@ -116,16 +117,12 @@ export class AgentSecrets {
     if (this.#options.project !== undefined) headers['X-AS-Project'] = this.#options.project;
     if (this.#options.environment !== undefined)
       headers['X-AS-Environment'] = this.#options.environment;
-    if (options.bearer !== undefined) headers['X-AS-Inject-Bearer'] = options.bearer;
-    if (options.basic !== undefined) headers['X-AS-Inject-Basic'] = options.basic;
-    for (const [prefix, map] of [
-      ['X-AS-Inject-Header-', options.header],
-      ['X-AS-Inject-Query-', options.query],
-      ['X-AS-Inject-Body-', options.bodyField],
-      ['X-AS-Inject-Form-', options.formField],
-    ] as const) {
-      for (const [name, key] of Object.entries(map ?? {})) headers[`${prefix}${name}`] = key;
-    }
+    const injections = injectionsFrom({
+      ...options,
+      body: options.bodyField,
+      form: options.formField,
+    });
+    for (const [name, key] of injectionHeaders(injections)) headers[name] = key;
     let body: Buffer | undefined;
     if (options.body !== undefined) {
       if (typeof options.body === 'string' || Buffer.isBuffer(options.body))
