@@ -96,7 +96,7 @@ export function createApp(services: Services, options: AppOptions): App {
       },
     },
     audit: {
-      query(filter, count) {
+      async query(filter, count) {
         const { since, ...rest } = filter;
         return queryNewest(
           services.config.paths.auditDir,
