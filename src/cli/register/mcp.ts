@@ -81,6 +81,6 @@ ${examples('agentsecrets mcp serve', 'agentsecrets mcp serve --agent-id claude-d
     .option('--json', 'print as JSON')
     .addHelpText('after', examples('agentsecrets mcp scan', 'agentsecrets mcp scan --migrate'))
     .action((opts) =>
-      run(async () => (await import('../commands/mcp-install.js')).mcpScan(ctx, opts)),
+      run(async () => (await import('../commands/mcp-scan.js')).mcpScan(ctx, opts)),
     );
 }
