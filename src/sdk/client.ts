@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { injectionHeaders, injectionsFrom } from '../app/call-request.js';
 import { loadConfig } from '../core/config.js';
 import { DECLARED_NAME_RULE, isDeclaredName } from '../identity/caller.js';
-import { readProxyState } from '../proxy/state.js';
-import { isProcessAlive } from '../store/fs.js';
+import { liveProxyState } from '../app/key-holder.js';
 import { errorFromProxy, InvalidAgentIdError, ProxyUnavailableError } from './errors.js';
 
 export interface AgentSecretsOptions {
@@ -157,9 +156,8 @@ export class AgentSecrets {
 
   /** Whether a proxy is running, and where. */
   async status(): Promise<{ running: boolean; port: number | null; pid: number | null }> {
-    const state = await readProxyState(this.#home);
-    if (state === undefined || !isProcessAlive(state.pid))
-      return { running: false, port: null, pid: null };
+    const state = await liveProxyState(this.#home);
+    if (state === undefined) return { running: false, port: null, pid: null };
     return { running: await this.#healthy(state.port), port: state.port, pid: state.pid };
   }
 
@@ -179,7 +177,7 @@ export class AgentSecrets {
     child.unref();
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      const state = await readProxyState(this.#home);
+      const state = await liveProxyState(this.#home);
       if (state !== undefined && state.pid === child.pid && (await this.#healthy(state.port)))
         return;
       if (child.exitCode !== null) break;
@@ -224,12 +222,12 @@ export class AgentSecrets {
   }
 
   async #endpoint(): Promise<{ port: number; sessionToken: string | null }> {
-    let state = await readProxyState(this.#home);
-    if ((state === undefined || !isProcessAlive(state.pid)) && this.#options.autoStart) {
+    let state = await liveProxyState(this.#home);
+    if (state === undefined && this.#options.autoStart) {
       await this.startProxy();
-      state = await readProxyState(this.#home);
+      state = await liveProxyState(this.#home);
     }
-    if (state === undefined || !isProcessAlive(state.pid)) {
+    if (state === undefined) {
       throw new ProxyUnavailableError(
         `no agentsecrets proxy is running for ${this.#home.home}; start one with \`agentsecrets proxy start\` (or pass autoStart: true)`,
       );
