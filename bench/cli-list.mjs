@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../dist/src/core/config.js';
 import { TEST_KDF_COST } from '../dist/src/crypto/kdf.js';
-import { createServices } from '../dist/src/services.js';
+import { createServices } from '../dist/src/services/index.js';
 import { median, ms, timeCommand } from './lib.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 30);

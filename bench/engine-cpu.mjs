@@ -44,7 +44,7 @@ async function setUp(name) {
   const load = (path) => import(pathToFileURL(join(dist, path)).href);
   const { loadConfig } = await load('core/config.js');
   const { TEST_KDF_COST } = await load('crypto/kdf.js');
-  const { createServices } = await load('services.js');
+  const { createServices } = await load('services/index.js');
   const { createMemoryKeyProvider } = await load('vault/key-providers.js');
   const { createLocalCredentialService } = await load('proxy/credential-service.js');
   const home = await mkdtemp(join(tmpdir(), `agentsecrets-cpu-${name}-`));

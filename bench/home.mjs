@@ -2,7 +2,7 @@
 // benchmarks measure), a local workspace, the given secrets, and loopback upstreams allowed.
 import { loadConfig } from '../dist/src/core/config.js';
 import { TEST_KDF_COST } from '../dist/src/crypto/kdf.js';
-import { createServices } from '../dist/src/services.js';
+import { createServices } from '../dist/src/services/index.js';
 
 export async function prepareHome({ home, passphrase, secrets, allowPorts, allowPatterns = [] }) {
   const source = { forUnlock: async () => passphrase, forCreate: async () => passphrase };

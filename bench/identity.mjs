@@ -11,8 +11,8 @@ import { loadConfig } from '../dist/src/core/config.js';
 import { TEST_KDF_COST } from '../dist/src/crypto/kdf.js';
 import { createAgentStore, newAgent } from '../dist/src/identity/agents.js';
 import { createTokenVerifier, issueToken, loadSigningKey } from '../dist/src/identity/tokens.js';
-import { startProxy } from '../dist/src/proxy/runtime.js';
-import { createServices } from '../dist/src/services.js';
+import { startProxy } from '../dist/src/app/proxy-runtime.js';
+import { createServices } from '../dist/src/services/index.js';
 import { createMemoryKeyProvider } from '../dist/src/vault/key-providers.js';
 import { median, percentile } from './lib.mjs';
 

@@ -2,7 +2,6 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import type { ToolContext } from '../src/mcp/context.js';
 import { result } from '../src/mcp/results.js';
-import { NO_REMOTE } from '../src/sync/types.js';
 
 const outputSchema = {
   remote_configured: z.boolean().describe('Whether a sync server is configured'),
@@ -42,10 +41,7 @@ export function registerDiffTool(server: McpServer, ctx: ToolContext): void {
     },
     ctx.guard(async () => {
       const target = await ctx.target();
-      const diff =
-        ctx.sync === undefined
-          ? { remote_configured: false, message: NO_REMOTE, keys: [] }
-          : await ctx.sync.diff(target);
+      const diff = await ctx.app.sync.diff(target);
       const text = diff.remote_configured
         ? `${diff.message}\n${diff.keys.map((k) => `${k.key}: ${k.state}${k.newer ? ` (${k.newer} newer)` : ''}`).join('\n')}`
         : diff.message;

@@ -18,15 +18,7 @@ export function registerListSecretsTool(server: McpServer, ctx: ToolContext): vo
     },
     ctx.guard(async () => {
       const target = await ctx.target();
-      const keys = (
-        await ctx.services.vault.list({
-          workspace_id: target.workspaceId,
-          project_id: target.projectId,
-          environment: target.environment,
-        })
-      )
-        .map((r) => r.key)
-        .sort();
+      const keys = (await ctx.app.secrets.list(target)).map((r) => r.key);
       return {
         content: [
           {

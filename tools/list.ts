@@ -48,19 +48,12 @@ export function registerListTool(server: McpServer, ctx: ToolContext): void {
     },
     ctx.guard(async ({ project, environment }) => {
       const target = await ctx.target({ project, environment });
-      const records = await ctx.services.vault.list({
-        workspace_id: target.workspaceId,
-        project_id: target.projectId,
-        environment: target.environment,
-      });
-      const secrets = records
-        .map((r) => ({
-          key: r.key,
-          version: r.version,
-          updated_at: r.updated_at,
-          bound_to: r.binding?.domains ?? null,
-        }))
-        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const secrets = (await ctx.app.secrets.list(target)).map((r) => ({
+        key: r.key,
+        version: r.version,
+        updated_at: r.updated_at,
+        bound_to: r.binding?.domains ?? null,
+      }));
       const text =
         secrets.length === 0
           ? `No secrets in ${target.projectName}/${target.environment}. Ask the human to add one with \`agentsecrets secrets set KEY\`.`

@@ -1,9 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
-import { parseWhen, queryNewest } from '../src/audit/query.js';
-import { displayAgentName } from '../src/identity/caller.js';
 import type { ToolContext } from '../src/mcp/context.js';
-import { result } from '../src/mcp/results.js';
+import { displayAgentName, result } from '../src/mcp/results.js';
 
 const inputSchema = {
   count: z
@@ -63,14 +61,13 @@ export function registerLogsTool(server: McpServer, ctx: ToolContext): void {
       },
     },
     ctx.guard(async (args) => {
-      const found = await queryNewest(
-        ctx.config.paths.auditDir,
+      const found = await ctx.app.audit.query(
         {
           ...(args.agent === undefined ? {} : { agent: args.agent }),
           ...(args.identity === undefined ? {} : { identity: args.identity }),
           ...(args.secret === undefined ? {} : { secret: args.secret }),
           ...(args.status === undefined ? {} : { status: args.status }),
-          ...(args.since === undefined ? {} : { since: parseWhen(args.since) }),
+          ...(args.since === undefined ? {} : { since: args.since }),
         },
         args.count ?? 20,
       );

@@ -2,7 +2,6 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import type { ToolContext } from '../src/mcp/context.js';
 import { result } from '../src/mcp/results.js';
-import { NO_REMOTE } from '../src/sync/types.js';
 
 const outputSchema = {
   remote_configured: z.boolean().describe('Whether a sync server is configured'),
@@ -33,16 +32,7 @@ export function registerPullTool(server: McpServer, ctx: ToolContext): void {
     },
     ctx.guard(async () => {
       const target = await ctx.target();
-      const pulled =
-        ctx.sync === undefined
-          ? {
-              remote_configured: false,
-              message: NO_REMOTE,
-              pulled: [],
-              conflicts: [],
-              unchanged: 0,
-            }
-          : await ctx.sync.pull(target);
+      const pulled = await ctx.app.sync.pull(target);
       return result({ ...pulled }, pulled.remote_configured ? `${pulled.message}` : pulled.message);
     }),
   );

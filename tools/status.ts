@@ -1,8 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
-import { readProxyState } from '../src/proxy/state.js';
-import { interceptStatus } from '../src/run/endpoints.js';
-import { isProcessAlive } from '../src/store/fs.js';
+import { AgentSecretsError } from '../src/core/errors.js';
 import type { ToolContext } from '../src/mcp/context.js';
 import { result } from '../src/mcp/results.js';
 
@@ -55,33 +53,31 @@ export function registerStatusTool(server: McpServer, ctx: ToolContext): void {
     },
     ctx.guard(async () => {
       const target = await ctx.target();
-      const [header, records, config, proxy, caller, intercept] = await Promise.all([
-        ctx.services.vault.read(),
-        ctx.services.vault.list({
-          workspace_id: target.workspaceId,
-          project_id: target.projectId,
-          environment: target.environment,
-        }),
-        ctx.services.workspaces.readConfig(),
-        readProxyState(ctx.config.paths),
-        ctx.credentials.identify(ctx.identity(), target.workspaceId),
-        interceptStatus(ctx.config.paths),
+      const [snapshot, caller] = await Promise.all([
+        ctx.app.status.snapshot({ target }),
+        ctx.app.calls.identify(ctx.identity(), target.workspaceId),
       ]);
-      const project = (await ctx.services.workspaces.readWorkspaces()).workspaces
-        .find((w) => w.id === target.workspaceId)
-        ?.projects.find((p) => p.id === target.projectId);
+      if (!snapshot.initialized) {
+        throw new AgentSecretsError(
+          'not_initialized',
+          'agentsecrets is not set up yet: ask the human to run `agentsecrets init`',
+        );
+      }
       const structured = {
         workspace: target.workspaceName,
         project: target.projectName,
         environment: target.environment,
-        backend: header.key.provider,
-        secrets: records.length,
-        unbound_secrets: records.filter((r) => r.binding === null).map((r) => r.key),
-        last_pull: project?.last_pull_at ?? null,
-        last_push: project?.last_push_at ?? null,
-        remote_configured: (config?.server_url ?? null) !== null,
-        proxy_running: proxy !== undefined && isProcessAlive(proxy.pid),
-        intercepting_proxy: { up: intercept.up, active_runs: intercept.active_runs },
+        backend: snapshot.backend,
+        secrets: snapshot.secrets,
+        unbound_secrets: snapshot.unbound_secrets,
+        last_pull: snapshot.last_pull,
+        last_push: snapshot.last_push,
+        remote_configured: snapshot.remote !== null,
+        proxy_running: snapshot.proxy.running,
+        intercepting_proxy: {
+          up: snapshot.intercept.up,
+          active_runs: snapshot.intercept.active_runs,
+        },
         identity: { name: caller.agentId, level: caller.level },
       };
       const who = caller.agentId === null ? 'anonymous' : `${caller.agentId} (${caller.level})`;

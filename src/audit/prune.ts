@@ -62,11 +62,14 @@ export async function pruneBefore(
     // Still the same layout under the lock (only the newest segment grows meanwhile).
     const names = new Set(readdirSync(dir));
     if (!removable.every((name) => names.has(name)))
-      throw new Error('the audit log changed during the prune; run it again');
+      throw new AgentSecretsError(
+        'conflict',
+        'the audit log changed during the prune (another prune or a writer moved its files); nothing was removed: run `agentsecrets log prune` again',
+      );
     const firstLineText = readFirstLineSync(join(dir, keptFrom));
     const entry = parseEntry(firstLineText);
     if (entry === undefined || storedHash(firstLineText) === undefined)
-      throw new Error(`${keptFrom} does not start with a valid entry`);
+      throw brokenLog(`${keptFrom} does not start with a valid entry`);
     const last = lastCheckpointSync(dir);
     if (last !== null && last.cp === null)
       throw brokenLog('the newest line of checkpoints.jsonl is damaged');

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
-import { createServices, type ServiceOptions, type Services } from '../services.js';
+import { createServices, type ServiceOptions, type Services } from '../services/index.js';
+import { type App, createApp } from '../app/index.js';
+import { credentialService } from './credentials.js';
 import type { Output } from './output.js';
 import { MIN_PASSPHRASE_LENGTH } from '../vault/key-providers.js';
 import type { Prompter } from './prompt.js';
@@ -17,6 +19,11 @@ export interface CliContext {
    * only to that first build.
    */
   services(extra?: ServiceOptions): Services;
+  /**
+   * The use cases (src/app), over `services()`; calls go through the running key holder when
+   * there is one, else through this process. Built on first use.
+   */
+  app(): App;
   /** True when the vault's header says strict mode (the unwrap authenticates it at unlock). */
   strict(): Promise<boolean>;
   /** The controlling terminal (/dev/tty), opened on first use; undefined when there is none. */
@@ -30,6 +37,7 @@ export interface CliContext {
 /** Builds the context for one CLI run. */
 export function createCliContext(config: Config, out: Output, prompt: Prompter): CliContext {
   let services: Services | undefined;
+  let app: App | undefined;
   let strict: Promise<boolean> | undefined;
   let terminal: Terminal | undefined | null;
   const ctx: CliContext = {
@@ -103,6 +111,10 @@ export function createCliContext(config: Config, out: Output, prompt: Prompter):
         },
       };
       return services;
+    },
+    app() {
+      app ??= createApp(ctx.services(), { credentials: () => credentialService(ctx) });
+      return app;
     },
     strict() {
       strict ??= readFile(config.paths.vault, 'utf8')

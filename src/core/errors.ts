@@ -73,6 +73,52 @@ export type WireCode = (typeof WIRE_CODES)[number];
 export type LocalCode = (typeof LOCAL_CODES)[number];
 export type ErrorCode = WireCode | LocalCode;
 
+/**
+ * The HTTP status of each code that goes out over HTTP: the wire codes (DESIGN §7) and the team
+ * server's. The one table; every HTTP edge answers with `httpStatusOf`.
+ */
+export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  bad_request: 400,
+  invalid_session: 401,
+  invalid_agent_token: 401,
+  invalid_agent_id: 400,
+  token_revoked: 403,
+  identity_required: 403,
+  empty_allowlist: 403,
+  domain_not_in_allowlist: 403,
+  non_https_blocked: 403,
+  ssrf_protection_blocked: 403,
+  policy_denied: 403,
+  secret_binding_mismatch: 403,
+  secret_not_found: 404,
+  request_too_large: 413,
+  rate_limited: 429,
+  upstream_error: 502,
+  response_too_large: 502,
+  upstream_timeout: 504,
+  sync_stale: 503,
+  header_not_allowed: 400,
+  invalid_secret_value: 400,
+  undecodable_response: 502,
+  response_withheld: 502,
+  strict_mode: 403,
+  state_tampered: 409,
+  // The team server's codes.
+  usage_error: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  signature_invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  stale_epoch: 409,
+  store_busy: 503,
+};
+
+/** HTTP status for an error code; 500 for codes that never go on the wire. */
+export function httpStatusOf(code: ErrorCode): number {
+  return HTTP_STATUS[code] ?? 500;
+}
+
 /** Non-secret context that may accompany an error on the wire and in audit entries. */
 export interface ErrorContext {
   domain?: string;

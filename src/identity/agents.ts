@@ -1,4 +1,4 @@
-import type { RightsSeal } from '../strict/rights.js';
+import type { RightsSeal } from '../core/rights-seal.js';
 import { withSeal } from '../vault/format.js';
 import type { Paths } from '../core/config.js';
 import { AgentSecretsError, UsageError } from '../core/errors.js';

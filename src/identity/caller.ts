@@ -1,6 +1,13 @@
 import { AgentSecretsError } from '../core/errors.js';
-import type { AuditSource } from '../audit/format.js';
-import type { Caller } from '../proxy/engine.js';
+import type { AuditSource, IdentityLevel } from '../audit/format.js';
+
+/** Who is calling, as far as the edge could establish. */
+export interface Caller {
+  level: IdentityLevel;
+  agentId: string | null;
+  tokenId: string | null;
+  source: AuditSource;
+}
 
 /**
  * Declared agent names: 1-64 letters, digits, `.`, `_` or `-`. No spaces, so a name can never

@@ -1,5 +1,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AgentSecretsError } from '../core/errors.js';
+import { groupHeaders, injectionsFrom, withContentType } from '../app/call-request.js';
 import type { Injection } from '../proxy/inject.js';
 import type { ToolContext } from './context.js';
 import { bodyForModel, result } from './results.js';
@@ -27,24 +28,19 @@ export async function runCall(ctx: ToolContext, args: McpCallArgs): Promise<Call
     );
   }
   const target = await ctx.target({ project: args.project, environment: args.environment });
-  const headers = Object.entries(args.headers ?? {});
-  if (args.body !== undefined && !headers.some(([n]) => n.toLowerCase() === 'content-type')) {
-    headers.push([
-      'Content-Type',
-      looksLikeJson(args.body) ? 'application/json' : 'text/plain; charset=utf-8',
-    ]);
-  }
-  const response = await ctx.credentials.call({
-    url: args.url,
-    method: (args.method ?? 'GET').toUpperCase(),
-    headers,
-    body: args.body === undefined ? undefined : Buffer.from(args.body, 'utf8'),
-    injections: args.injections,
-    target,
-    identity: ctx.identity(),
-  });
-  const grouped: Record<string, string[]> = {};
-  for (const [name, value] of response.headers) (grouped[name.toLowerCase()] ??= []).push(value);
+  const headers = withContentType(Object.entries(args.headers ?? {}), args.body);
+  const response = await ctx.app.calls.execute(
+    {
+      url: args.url,
+      method: (args.method ?? 'GET').toUpperCase(),
+      headers,
+      body: args.body === undefined ? undefined : Buffer.from(args.body, 'utf8'),
+      injections: args.injections,
+      target,
+    },
+    ctx.identity(),
+  );
+  const grouped = groupHeaders(response.headers);
   const body = bodyForModel(response.body, ctx.maxBodyChars);
   const structured = {
     status: response.status,
@@ -75,53 +71,7 @@ export function injectionsFromArgs(args: {
   body_field?: Record<string, string> | undefined;
   form_field?: Record<string, string> | undefined;
 }): Injection[] {
-  const injections: Injection[] = [];
-  if (args.bearer !== undefined) injections.push({ style: 'bearer', key: args.bearer });
-  if (args.basic !== undefined) injections.push({ style: 'basic', key: args.basic });
-  const maps: [Injection['style'], Record<string, string> | undefined][] = [
-    ['header', args.header],
-    ['query', args.query],
-    ['body', args.body_field],
-    ['form', args.form_field],
-  ];
-  for (const [style, map] of maps) {
-    for (const [target, key] of Object.entries(map ?? {})) injections.push({ style, target, key });
-  }
-  return injections;
+  return injectionsFrom({ ...args, body: args.body_field, form: args.form_field });
 }
 
-/**
- * Injections from the Go tool's `api_call` spec map: `bearer`, `basic`, `header:Name`,
- * `query:param`, `body:json.path`, `form:field` → key.
- */
-export function injectionsFromSpecs(specs: Record<string, string>): Injection[] {
-  return Object.entries(specs).map(([spec, key]) => {
-    if (spec === 'bearer' || spec === 'basic') return { style: spec, key };
-    const colon = spec.indexOf(':');
-    const style = colon === -1 ? spec : spec.slice(0, colon);
-    const target = colon === -1 ? '' : spec.slice(colon + 1);
-    const map: Record<string, Injection['style']> = {
-      header: 'header',
-      query: 'query',
-      body: 'body',
-      form: 'form',
-    };
-    const mapped = map[style];
-    if (mapped === undefined || target === '') {
-      throw new AgentSecretsError(
-        'bad_request',
-        `unknown injection '${spec}': use bearer, basic, header:Name, query:param, body:json.path or form:field`,
-      );
-    }
-    return { style: mapped, target, key };
-  });
-}
-
-function looksLikeJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { injectionsFromSpecs } from '../app/call-request.js';

@@ -1,30 +1,25 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Config } from '../core/config.js';
-import type { CredentialService, PresentedIdentity } from '../proxy/credential-service.js';
-import type { Target } from '../proxy/engine.js';
-import type { Services } from '../services.js';
-import type { DiffResult, PullResult } from '../sync/types.js';
+import type { App } from '../app/index.js';
+import type { PresentedIdentity } from '../proxy/credential-service.js';
+import type { ResolvedTarget } from '../workspace/selection.js';
 import type { Inflight } from './inflight.js';
 
-/** The sync operations the `diff` and `pull` tools need (absent until a remote exists). */
-export interface SyncOperations {
-  diff(target: ResolvedTarget): Promise<DiffResult>;
-  pull(target: ResolvedTarget): Promise<PullResult>;
-}
+export type { ResolvedTarget } from '../workspace/selection.js';
 
-/** What every MCP session shares: state, the credential service, and limits. */
+/** What every MCP session shares: the use cases, limits, and the tools to register. */
 export interface McpDeps {
-  config: Config;
-  services: Services;
-  /** The running key holder's socket client, or the in-process service. */
-  credentials: CredentialService;
+  app: App;
   /** Response bodies longer than this many characters are cut in tool results. */
   maxBodyChars: number;
   version: string;
-  /** Team sync; undefined means no remote is configured. */
-  sync?: SyncOperations | undefined;
   /** Tool calls still running, across sessions: shutdown waits for them (and their audit). */
   inflight: Inflight;
+  /**
+   * Registers the tools and prompts on a session's server. Passed in by whoever assembles the
+   * server (the CLI), so src/mcp never imports tools/ (which imports src/mcp).
+   */
+  register(server: McpServer, ctx: ToolContext): void;
 }
 
 /** What a session presents about itself (DESIGN §9). */
@@ -37,19 +32,13 @@ export interface SessionIdentity {
   onTokenRefused?: (() => void) | undefined;
 }
 
-/** A resolved selection: ids for the engine, names for people. */
-export interface ResolvedTarget extends Target {
-  workspaceName: string;
-  projectName: string;
-}
-
 /** A tool's handler, as `registerTool` takes it. */
 export type ToolHandler<A extends unknown[]> = (...args: A) => Promise<CallToolResult>;
 
 /** How `ToolContext.guard` treats one tool. */
 export interface GuardOptions {
   /**
-   * The handler's work goes through `credentials.call`, which establishes the caller and
+   * The handler's work goes through `app.calls.execute`, which establishes the caller and
    * applies policy itself on every call, and audits a refusal: the guard leaves the identity
    * check to it, so that a refused call is still audited.
    */

@@ -2,7 +2,7 @@ import { AgentSecretsError, type ErrorCode, toAgentSecretsError } from '../core/
 import type { IdentityLevel } from '../audit/format.js';
 import { decideForProgram } from '../policy/rules.js';
 import type { PresentedIdentity } from '../proxy/credential-service.js';
-import type { Caller } from '../proxy/engine.js';
+import type { Caller } from '../identity/caller.js';
 import type { WorkspacePolicy } from '../workspace/model.js';
 import type { McpDeps, ResolvedTarget, ToolContext } from './context.js';
 import { errorResult } from './results.js';
@@ -42,13 +42,8 @@ export function createGuard(session: GuardedSession): ToolContext['guard'] {
  */
 export async function authorize(session: GuardedSession): Promise<Caller> {
   const target = await session.target();
-  const caller = await session.deps.credentials.identify(session.identity(), target.workspaceId);
-  const workspace = (await session.deps.services.workspaces.readWorkspaces()).workspaces.find(
-    (w) => w.id === target.workspaceId,
-  );
-  if (workspace === undefined) {
-    throw new AgentSecretsError('workspace_not_found', 'the selected workspace no longer exists');
-  }
+  const caller = await session.deps.app.calls.identify(session.identity(), target.workspaceId);
+  const workspace = await session.deps.app.workspaces.require(target.workspaceId);
   requireLevel(caller.level, workspace.policy);
   return caller;
 }

@@ -5,7 +5,8 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { toAgentSecretsError } from '../core/errors.js';
+import { isAgentSecretsError, toAgentSecretsError } from '../core/errors.js';
+import { checkLocalRequest, readBoundedBody, sendJson } from '../core/http-edge.js';
 import { listenOn } from '../core/listen.js';
 import type { McpDeps, ResolvedTarget, SessionIdentity } from './context.js';
 import { createMcpSession } from './server.js';
@@ -87,7 +88,7 @@ export function createMcpHttpServer(options: McpHttpOptions): {
     }
     try {
       const target = await options.defaultTarget();
-      await options.deps.credentials.identify({ token, source: 'mcp' }, target.workspaceId);
+      await options.deps.app.calls.identify({ token, source: 'mcp' }, target.workspaceId);
     } catch (err) {
       const error = toAgentSecretsError(err);
       unauthorized(res, error.message, error.code);
@@ -219,34 +220,7 @@ export function createMcpHttpServer(options: McpHttpOptions): {
  * explicitly allowed one. Returns why a request is refused, or undefined.
  */
 export function checkOrigin(req: IncomingMessage, allowed: readonly string[]): string | undefined {
-  const host = (req.headers.host ?? '').toLowerCase();
-  const hostname = host.startsWith('[')
-    ? host.slice(0, host.indexOf(']') + 1)
-    : host.split(':')[0]!;
-  if (!isLoopbackName(hostname))
-    return 'the MCP server answers only to loopback Host names (127.0.0.1, localhost, [::1])';
-  const origin = req.headers.origin;
-  if (origin === undefined) return undefined;
-  if (allowed.includes(origin)) return undefined;
-  try {
-    const parsed = new URL(origin);
-    if (
-      (parsed.protocol === 'http:' || parsed.protocol === 'https:') &&
-      isLoopbackName(parsed.hostname)
-    )
-      return undefined;
-  } catch {
-    // fall through
-  }
-  return `requests from origin ${origin} are refused`;
-}
-
-function isLoopbackName(hostname: string): boolean {
-  return (
-    hostname === 'localhost' ||
-    hostname === '[::1]' ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-  );
+  return checkLocalRequest(req, { name: 'the MCP server', origins: 'loopback', allowed });
 }
 
 function bearer(req: IncomingMessage): string | undefined {
@@ -266,22 +240,20 @@ function digest(token: string): Buffer {
 }
 
 async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) {
-      sendJson(res, 413, {
-        jsonrpc: '2.0',
-        error: { code: -32600, message: 'request too large' },
-        id: null,
-      });
-      return null;
-    }
-    chunks.push(chunk as Buffer);
+  let raw: Buffer;
+  try {
+    raw = await readBoundedBody(req, MAX_BODY);
+  } catch (err) {
+    if (!isAgentSecretsError(err, 'request_too_large')) throw err;
+    sendJson(res, 413, {
+      jsonrpc: '2.0',
+      error: { code: -32600, message: 'request too large' },
+      id: null,
+    });
+    return null;
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(raw.toString('utf8')) as unknown;
   } catch {
     sendJson(res, 400, {
       jsonrpc: '2.0',
@@ -303,13 +275,12 @@ function unauthorized(
   code = 'invalid_agent_token',
   presented = true,
 ): void {
-  const text = JSON.stringify({ error: code, message });
-  res.writeHead(401, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'www-authenticate': challenge(presented ? message : undefined),
-  });
-  res.end(text);
+  sendJson(
+    res,
+    401,
+    { error: code, message },
+    { 'www-authenticate': challenge(presented ? message : undefined) },
+  );
 }
 
 /** The `WWW-Authenticate` value: `realm`, and with a refused token its error and description. */
@@ -324,13 +295,4 @@ function asciiQuoted(text: string): string {
     .replace(/\u2026/g, '...')
     .replace(/[\u2018\u2019]/g, "'")
     .replace(/[^\x20-\x7e]|["\\]/g, '');
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
 }

@@ -1,6 +1,9 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 
+export { displayAgentName } from '../identity/caller.js';
+import { encodeBody } from '../app/call-request.js';
+
 /** A tool result: structured content plus a short text for clients that show only text. */
 export function result<T extends Record<string, unknown>>(
   structured: T,
@@ -50,12 +53,10 @@ export function bodyForModel(
   body: Buffer,
   max: number,
 ): { body: string; encoding: 'utf8' | 'base64'; truncated: boolean } {
-  const text = body.toString('utf8');
-  const utf8 = Buffer.from(text, 'utf8').equals(body);
-  const full = utf8 ? text : body.toString('base64');
+  const { text: full, encoding } = encodeBody(body);
   return {
     body: full.length > max ? full.slice(0, max) : full,
-    encoding: utf8 ? 'utf8' : 'base64',
+    encoding,
     truncated: full.length > max,
   };
 }

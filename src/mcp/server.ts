@@ -1,6 +1,4 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { registerPrompts } from '../../prompts/index.js';
-import { registerTools } from '../../tools/index.js';
 import { declaredNameFromClient } from '../identity/caller.js';
 import type { PresentedIdentity } from '../proxy/credential-service.js';
 import type { McpDeps, ResolvedTarget, SessionIdentity, ToolContext } from './context.js';
@@ -41,21 +39,14 @@ export function createMcpSession(
     }),
     async target(names = {}) {
       if (names.project === undefined && names.environment === undefined) return defaultTarget();
-      const current = await deps.services.workspaces.resolve({
+      const current = await deps.app.resolveSelection({
         project: names.project,
         environment: names.environment,
       });
-      return {
-        workspaceId: current.workspace.id,
-        projectId: current.project.id,
-        environment: current.environment,
-        workspaceName: current.workspace.name,
-        projectName: current.project.name,
-      };
+      return current.target;
     },
   };
-  registerTools(server, ctx);
-  registerPrompts(server);
+  deps.register(server, ctx);
   return server;
 }
 
@@ -72,14 +63,10 @@ function clientName(server: McpServer): string | undefined {
 export function defaultTargetOnce(deps: McpDeps): () => Promise<ResolvedTarget> {
   let pending: Promise<ResolvedTarget> | undefined;
   return () =>
-    (pending ??= deps.services.workspaces.resolve().then((current) => ({
-      workspaceId: current.workspace.id,
-      projectId: current.project.id,
-      environment: current.environment,
-      workspaceName: current.workspace.name,
-      projectName: current.project.name,
-    }))).catch((err: unknown) => {
-      pending = undefined;
-      throw err;
-    });
+    (pending ??= deps.app.resolveSelection().then((current) => current.target)).catch(
+      (err: unknown) => {
+        pending = undefined;
+        throw err;
+      },
+    );
 }

@@ -7,7 +7,7 @@ import type { Limits } from '../core/config.js';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { listenOn } from '../core/listen.js';
 import { matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
-import type { RunHost, RunSession } from '../run/host.js';
+import type { RunHost, RunSession } from './run-session.js';
 import type { Workspace } from '../workspace/model.js';
 import type { LocalCa } from './ca.js';
 import { type Caller, type Engine, httpStatusOf } from './engine.js';

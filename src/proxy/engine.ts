@@ -1,34 +1,29 @@
 import type { Readable } from 'node:stream';
 import type { Limits } from '../core/config.js';
-import { AgentSecretsError, type ErrorCode, toAgentSecretsError } from '../core/errors.js';
+import {
+  AgentSecretsError,
+  type ErrorCode,
+  HTTP_STATUS,
+  httpStatusOf,
+  toAgentSecretsError,
+} from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
 import { createScrubStream } from '../core/scrub/stream.js';
-import type { AuditEntry, AuditSource, AuditStatus, IdentityLevel } from '../audit/format.js';
+import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
+import type { Caller } from '../identity/caller.js';
+import type { Target } from '../workspace/selection.js';
 import { discard, type Forwarder } from './forward.js';
 import { applyInjections, type Injection, invalidSecretValue, isAscii } from './inject.js';
 import { decodeResponseBody } from './response-body.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
 import { applySubstitutions, checkSubstitutionPlaces, type Substitution } from './substitute.js';
 
-/** Who is calling, as far as the edge could establish. */
-export interface Caller {
-  level: IdentityLevel;
-  agentId: string | null;
-  tokenId: string | null;
-  source: AuditSource;
-}
-
-/** Which workspace, project and environment a call uses (ids). */
-export interface Target {
-  workspaceId: string;
-  projectId: string;
-  environment: string;
-}
+export type { Caller, Target };
 
 /** One authenticated call, as an edge hands it to the engine. */
 export interface CallInput {
@@ -105,39 +100,7 @@ export interface EngineResponse {
   done: Promise<AuditEntry>;
 }
 
-/** The HTTP status of each wire code (DESIGN §7). */
-export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
-  bad_request: 400,
-  invalid_session: 401,
-  invalid_agent_token: 401,
-  invalid_agent_id: 400,
-  token_revoked: 403,
-  identity_required: 403,
-  empty_allowlist: 403,
-  domain_not_in_allowlist: 403,
-  non_https_blocked: 403,
-  ssrf_protection_blocked: 403,
-  policy_denied: 403,
-  secret_binding_mismatch: 403,
-  secret_not_found: 404,
-  request_too_large: 413,
-  rate_limited: 429,
-  upstream_error: 502,
-  response_too_large: 502,
-  upstream_timeout: 504,
-  sync_stale: 503,
-  header_not_allowed: 400,
-  invalid_secret_value: 400,
-  undecodable_response: 502,
-  response_withheld: 502,
-  strict_mode: 403,
-  state_tampered: 409,
-};
-
-/** HTTP status for an error code; 500 for codes that never go on the wire. */
-export function httpStatusOf(code: ErrorCode): number {
-  return HTTP_STATUS[code] ?? 500;
-}
+export { HTTP_STATUS, httpStatusOf };
 
 const BLOCK_CODES = new Set<ErrorCode>([
   'invalid_session',

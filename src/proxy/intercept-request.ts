@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toAgentSecretsError } from '../core/errors.js';
 import type { Limits } from '../core/config.js';
-import type { RunSession } from '../run/host.js';
+import type { RunSession } from './run-session.js';
 import type { Caller, Engine } from './engine.js';
 import { readBody, relayResponse, sendError } from './http-server.js';
 import { stripHopByHop } from './protocol.js';

@@ -1,10 +1,10 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { injectionHeaders, injectionsFrom } from '../app/call-request.js';
 import { loadConfig } from '../core/config.js';
 import { DECLARED_NAME_RULE, isDeclaredName } from '../identity/caller.js';
-import { readProxyState } from '../proxy/state.js';
-import { isProcessAlive } from '../store/fs.js';
+import { liveProxyState } from '../app/key-holder.js';
 import { errorFromProxy, InvalidAgentIdError, ProxyUnavailableError } from './errors.js';
 
 export interface AgentSecretsOptions {
@@ -116,16 +116,12 @@ export class AgentSecrets {
     if (this.#options.project !== undefined) headers['X-AS-Project'] = this.#options.project;
     if (this.#options.environment !== undefined)
       headers['X-AS-Environment'] = this.#options.environment;
-    if (options.bearer !== undefined) headers['X-AS-Inject-Bearer'] = options.bearer;
-    if (options.basic !== undefined) headers['X-AS-Inject-Basic'] = options.basic;
-    for (const [prefix, map] of [
-      ['X-AS-Inject-Header-', options.header],
-      ['X-AS-Inject-Query-', options.query],
-      ['X-AS-Inject-Body-', options.bodyField],
-      ['X-AS-Inject-Form-', options.formField],
-    ] as const) {
-      for (const [name, key] of Object.entries(map ?? {})) headers[`${prefix}${name}`] = key;
-    }
+    const injections = injectionsFrom({
+      ...options,
+      body: options.bodyField,
+      form: options.formField,
+    });
+    for (const [name, key] of injectionHeaders(injections)) headers[name] = key;
     let body: Buffer | undefined;
     if (options.body !== undefined) {
       if (typeof options.body === 'string' || Buffer.isBuffer(options.body))
@@ -160,9 +156,8 @@ export class AgentSecrets {
 
   /** Whether a proxy is running, and where. */
   async status(): Promise<{ running: boolean; port: number | null; pid: number | null }> {
-    const state = await readProxyState(this.#home);
-    if (state === undefined || !isProcessAlive(state.pid))
-      return { running: false, port: null, pid: null };
+    const state = await liveProxyState(this.#home);
+    if (state === undefined) return { running: false, port: null, pid: null };
     return { running: await this.#healthy(state.port), port: state.port, pid: state.pid };
   }
 
@@ -182,7 +177,7 @@ export class AgentSecrets {
     child.unref();
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      const state = await readProxyState(this.#home);
+      const state = await liveProxyState(this.#home);
       if (state !== undefined && state.pid === child.pid && (await this.#healthy(state.port)))
         return;
       if (child.exitCode !== null) break;
@@ -227,12 +222,12 @@ export class AgentSecrets {
   }
 
   async #endpoint(): Promise<{ port: number; sessionToken: string | null }> {
-    let state = await readProxyState(this.#home);
-    if ((state === undefined || !isProcessAlive(state.pid)) && this.#options.autoStart) {
+    let state = await liveProxyState(this.#home);
+    if (state === undefined && this.#options.autoStart) {
       await this.startProxy();
-      state = await readProxyState(this.#home);
+      state = await liveProxyState(this.#home);
     }
-    if (state === undefined || !isProcessAlive(state.pid)) {
+    if (state === undefined) {
       throw new ProxyUnavailableError(
         `no agentsecrets proxy is running for ${this.#home.home}; start one with \`agentsecrets proxy start\` (or pass autoStart: true)`,
       );

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AgentSecretsError } from '../core/errors.js';
+import type { RightsSeal } from '../core/rights-seal.js';
 import type { AgentsFile } from '../identity/agents.js';
 import type { VaultFile } from '../vault/format.js';
 import type { WorkspacesFile } from '../workspace/model.js';
@@ -20,11 +21,7 @@ export const RIGHTS_KEY_LABEL = 'agentsecrets/rights-mac/v1';
 export const RIGHTS_DOCUMENTS = ['workspaces.json', 'agents.json', 'vault.json'] as const;
 export type RightsDocument = (typeof RIGHTS_DOCUMENTS)[number];
 
-/** A sealed copy of a document's rights. */
-export interface RightsSeal {
-  rights: unknown;
-  mac: string;
-}
+export { parseSeal, type RightsSeal } from '../core/rights-seal.js';
 
 /** JSON with sorted object keys: the bytes a MAC covers. */
 export function canonicalJson(value: unknown): string {
@@ -152,13 +149,6 @@ export function tamperedError(doc: RightsDocument, path: string): AgentSecretsEr
     `${doc} (${path}) was changed outside agentsecrets: its rights (allowlist, policy, agents, tokens or bindings) no longer match their seal, so they are not used. Restore the file from a backup, or check it and accept it with \`agentsecrets strict reseal\` (asks for the passphrase).`,
     { context: { file: doc } },
   );
-}
-
-/** Parses a `rights_seal` field (absent or malformed: undefined). */
-export function parseSeal(raw: unknown): RightsSeal | undefined {
-  if (raw === null || typeof raw !== 'object') return undefined;
-  const s = raw as Record<string, unknown>;
-  return typeof s.mac === 'string' && 'rights' in s ? { rights: s.rights, mac: s.mac } : undefined;
 }
 
 /** Verifies a document's seal against its current content. */

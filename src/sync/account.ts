@@ -6,7 +6,7 @@ import { boxKeyPair } from '../crypto/seal.js';
 import { formatSecretKey, newSecretKey, parseSecretKey } from '../crypto/secret-key.js';
 import { signKeyPair } from '../crypto/sign.js';
 import { loadSodium } from '../crypto/sodium.js';
-import type { Services } from '../services.js';
+import type { Services } from '../services/index.js';
 import { withFileLock } from '../store/lock.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { createSyncApi, normalizeServerUrl, notLoggedIn, printable, type SyncApi } from './api.js';

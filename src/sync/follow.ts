@@ -1,6 +1,6 @@
 import { type AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { loadSodium } from '../crypto/sodium.js';
-import type { Services } from '../services.js';
+import type { Services } from '../services/index.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { type AccountSession, openAccount } from './account.js';
 import { HEARTBEAT_EVERY_MS, signHeartbeat } from './chain.js';

@@ -1,6 +1,6 @@
 import { AgentSecretsError } from '../core/errors.js';
-import type { Target } from '../proxy/engine.js';
-import type { Services } from '../services.js';
+import type { Target } from '../workspace/selection.js';
+import type { Services } from '../services/index.js';
 import { openAccount } from './account.js';
 import * as secrets from './secrets.js';
 import { teamContext } from './team.js';

@@ -5,7 +5,7 @@ import { fromBase64, toBase64 } from '../crypto/aead.js';
 import { loadSodium, type Sodium } from '../crypto/sodium.js';
 import { createAgentStore } from '../identity/agents.js';
 import { newSigningKeyRecord, SIGNING_KEY_NAME, signingKeyPublicJwk } from '../identity/tokens.js';
-import type { Services } from '../services.js';
+import type { Services } from '../services/index.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { defaultPolicy, type TeamInfo, type Workspace } from '../workspace/model.js';
 import type { AccountSession } from './account.js';

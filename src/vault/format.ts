@@ -1,6 +1,6 @@
 import type { Sealed } from '../crypto/aead.js';
 import type { KdfParams } from '../crypto/kdf.js';
-import { parseSeal, type RightsSeal } from '../strict/rights.js';
+import { parseSeal, type RightsSeal } from '../core/rights-seal.js';
 import { arr, bool, num, obj, oneOf, ShapeError, str, strArr } from '../core/validate.js';
 
 /** The vault file format version. */

@@ -1,4 +1,4 @@
-import type { RightsSeal } from '../strict/rights.js';
+import type { RightsSeal } from '../core/rights-seal.js';
 import { withSeal } from '../vault/format.js';
 import { ENVIRONMENTS, type Environment } from '../core/config.js';
 import { arr, bool, num, obj, oneOf, optStr, str, strArr } from '../core/validate.js';

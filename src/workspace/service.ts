@@ -5,7 +5,6 @@ import { AgentSecretsError, UsageError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
 import { createDocumentStore } from '../store/document.js';
 import { ensurePrivateDir, isErrno, writeFileAtomic } from '../store/fs.js';
-import type { Selection } from '../vault/vault.js';
 import {
   type ConfigFile,
   defaultPolicy,
@@ -18,29 +17,23 @@ import {
   type Workspace,
   type WorkspacesFile,
 } from './model.js';
+import {
+  type ResolvedSelection,
+  type SelectionFlags,
+  type SelectionSources,
+  targetOf,
+} from './selection.js';
+import {
+  notInitialized,
+  projectNotFound,
+  staleBinding,
+  workspaceGone,
+  workspaceNotFound,
+} from './errors.js';
 
-/** Where each part of the current selection came from. */
-export interface SelectionSources {
-  project: 'flag' | 'binding' | 'global';
-  environment: 'flag' | 'AGENTSECRETS_ENV' | 'binding' | 'global' | 'default';
-}
+export { projectNotFound, workspaceGone } from './errors.js';
 
-/** The workspace, project and environment a command acts on. */
-export interface ResolvedSelection {
-  workspace: Workspace;
-  project: Project;
-  environment: Environment;
-  selection: Selection;
-  sources: SelectionSources;
-  /** The folder binding in effect, if any. */
-  binding: { path: string; binding: ProjectBinding } | undefined;
-}
-
-/** Overrides given on the command line. */
-export interface SelectionFlags {
-  project?: string | undefined;
-  environment?: string | undefined;
-}
+export type { ResolvedSelection, SelectionFlags, SelectionSources } from './selection.js';
 
 /** The local model: config.json, workspaces.json and folder bindings. */
 export interface WorkspaceService {
@@ -61,6 +54,8 @@ export interface WorkspaceService {
   resolve(flags?: SelectionFlags): Promise<ResolvedSelection>;
   /** The current workspace (no project needed). */
   currentWorkspace(): Promise<Workspace>;
+  /** The workspace with this id, or `workspace_not_found` (the selection changed under us). */
+  require(id: string): Promise<Workspace>;
   createProject(name: string, description?: string): Promise<Project>;
   listProjects(): Promise<{ workspace: Workspace; projects: Project[]; selectedId: string | null }>;
   /** Selects a project globally, or binds the current folder to it. */
@@ -232,6 +227,7 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
       project,
       environment: env,
       selection: { workspace_id: workspace.id, project_id: project.id, environment: env },
+      target: targetOf(workspace, project, env),
       sources: { project: projectSource, environment: environmentSource },
       binding,
     };
@@ -413,6 +409,11 @@ export function createWorkspaceService(deps: WorkspaceServiceDeps): WorkspaceSer
     },
     initLocal,
     resolve: resolveSelection,
+    async require(id: string): Promise<Workspace> {
+      const workspace = (await readWorkspaces()).workspaces.find((w) => w.id === id);
+      if (workspace === undefined) throw workspaceGone();
+      return workspace;
+    },
     currentWorkspace,
     createProject,
     listProjects,
@@ -470,36 +471,6 @@ function assertEnvironment(name: string, source: string): Environment {
     );
   }
   return name;
-}
-
-function notInitialized(): AgentSecretsError {
-  return new AgentSecretsError(
-    'not_initialized',
-    'agentsecrets is not set up yet: run `agentsecrets init`',
-  );
-}
-
-/** A folder binding that points at a workspace this state folder does not have. */
-function staleBinding(path: string, binding: ProjectBinding, home: string): AgentSecretsError {
-  return new AgentSecretsError(
-    'workspace_not_found',
-    `${path} binds this folder to workspace '${binding.workspace_name}' (project '${binding.project_name}'), which is not in the state folder ${home}: the binding was made with another AGENTSECRETS_HOME, or the workspace was removed. Bind the folder again with \`agentsecrets project use NAME\` (a project of the globally selected workspace), or delete ${path}`,
-  );
-}
-
-function workspaceNotFound(): AgentSecretsError {
-  return new AgentSecretsError(
-    'workspace_not_found',
-    'the selected workspace does not exist; run `agentsecrets init` to recreate the local workspace',
-  );
-}
-
-/** `project 'NAME' not found`, with the command that lists projects. */
-export function projectNotFound(name: string): AgentSecretsError {
-  return new AgentSecretsError(
-    'project_not_found',
-    `project '${name}' not found; run \`agentsecrets project list\` to see the projects`,
-  );
 }
 
 /** The default project name for `init` run in `folder`. */

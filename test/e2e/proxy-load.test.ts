@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { newestEntries } from '../../src/audit/reader.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { loadConfig } from '../../src/core/config.js';
-import { createServices } from '../../src/services.js';
+import { createServices } from '../../src/services/index.js';
 import { canary, findLeaks, scanTree } from '../helpers/canary.js';
 import { baseEnv, CLI, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
-import { createServices } from '../../src/services.js';
+import { createServices } from '../../src/services/index.js';
 import { openAccount } from '../../src/sync/account.js';
 import { type CliResult, runCli, runCliInPty } from '../helpers/cli.js';
 import { freshDatabase } from '../helpers/postgres.js';

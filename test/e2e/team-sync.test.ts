@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import { parseSecretKey } from '../../src/crypto/secret-key.js';
 import { loadSodium } from '../../src/crypto/sodium.js';
-import { createServices } from '../../src/services.js';
+import { createServices } from '../../src/services/index.js';
 import { ACCOUNT_SCOPE, openAccount } from '../../src/sync/account.js';
 import { decodeAccountSecrets, decryptTeamRecord } from '../../src/sync/crypto.js';
 import type { RemoteRecord } from '../../src/sync/wire.js';

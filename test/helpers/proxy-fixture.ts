@@ -1,7 +1,7 @@
 import { loadConfig } from '../../src/core/config.js';
 import { TEST_KDF_COST } from '../../src/crypto/kdf.js';
 import type { Resolver } from '../../src/proxy/forward.js';
-import { createServices, type Services } from '../../src/services.js';
+import { createServices, type Services } from '../../src/services/index.js';
 import { createMemoryKeyProvider } from '../../src/vault/key-providers.js';
 import type { SecretBinding } from '../../src/vault/format.js';
 import { tempDir } from './tmp.js';

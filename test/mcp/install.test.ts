@@ -13,7 +13,7 @@ import {
   type Scope,
   shapeEntry,
   tokenInfo,
-} from '../../src/mcp/clients.js';
+} from '../../src/clients/index.js';
 import { CLI, type CliResult, runCli, runCliInPty } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 

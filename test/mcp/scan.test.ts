@@ -10,7 +10,7 @@ import {
   planMigration,
   type Scope,
   secretReason,
-} from '../../src/mcp/clients.js';
+} from '../../src/clients/index.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { CLI, type CliResult, runCli, runCliInPty } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -8,7 +8,10 @@ import {
 } from '../../src/proxy/credential-service.js';
 import type { ServiceCallInput } from '../../src/proxy/credential-service.js';
 import type { Injection } from '../../src/proxy/inject.js';
-import { canary, findLeaks, scanTree } from '../helpers/canary.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { canary, encodings, findLeaks, scanTree } from '../helpers/canary.js';
 import { makeWorkspace, tableResolver, type Workspace } from '../helpers/proxy-fixture.js';
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -442,8 +445,21 @@ describe('checks order and bindings', () => {
   });
 });
 
-describe('canary: nothing leaked by the security suites', () => {
-  it('the canary value appears in no error, audit entry or state file (checked per suite above)', () => {
-    expect(findLeaks('no output here', SECRET)).toEqual([]);
+describe('canary: the scan the suites above rely on can fail', () => {
+  it('scanTree finds the canary in a state folder, raw and in each encoding', async () => {
+    // The suites assert `scanTree(ws.home, SECRET)` is empty; that proves nothing unless the
+    // scan reports a value that is there. Plant it, in each form a leak could take.
+    const home = await mkdtemp(join(tmpdir(), 'as-canary-'));
+    try {
+      expect(await scanTree(home, SECRET)).toEqual([]);
+      for (const [i, form] of encodings(SECRET).entries()) {
+        await writeFile(join(home, `leak-${i}.log`), `before ${form} after`);
+      }
+      const hits = await scanTree(home, SECRET);
+      expect(hits).toHaveLength(encodings(SECRET).length);
+      expect(findLeaks(`{"x":"${SECRET}"}`, SECRET)).toContain(SECRET);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@ import {
 } from '../../src/proxy/credential-service.js';
 import { compileScrubber } from '../../src/core/scrub/scrubber.js';
 import { redactHeaders } from '../../src/proxy/engine.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/runtime.js';
+import { startProxy, type RunningProxy } from '../../src/app/proxy-runtime.js';
 import { canary, encodings } from '../helpers/canary.js';
 import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';

@@ -8,7 +8,7 @@ import {
   type ServiceCallInput,
 } from '../../src/proxy/credential-service.js';
 import { createKeyHolderClient, keyHolderAlive } from '../../src/proxy/key-holder.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/runtime.js';
+import { startProxy, type RunningProxy } from '../../src/app/proxy-runtime.js';
 import { findKeyHolder } from '../../src/proxy/state.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';

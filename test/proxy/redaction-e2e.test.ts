@@ -5,7 +5,7 @@ import {
   createLocalCredentialService,
   type LocalCredentialService,
 } from '../../src/proxy/credential-service.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/runtime.js';
+import { startProxy, type RunningProxy } from '../../src/app/proxy-runtime.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';

@@ -3,7 +3,7 @@
 // way), and any passphrase in the environment. Prints every value it manages to decrypt.
 const dist = new URL('../../dist/src/', import.meta.url);
 const { loadConfig } = await import(new URL('core/config.js', dist));
-const { createServices } = await import(new URL('services.js', dist));
+const { createServices } = await import(new URL('services/index.js', dist));
 const config = loadConfig();
 const guess = process.env.AGENTSECRETS_PASSPHRASE ?? 'password123';
 const services = createServices(config, {

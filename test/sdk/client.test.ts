@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestEntries } from '../../src/audit/reader.js';
 import { createAgentStore, newAgent } from '../../src/identity/agents.js';
 import { issueToken, loadSigningKey } from '../../src/identity/tokens.js';
-import { startProxy, type RunningProxy } from '../../src/proxy/runtime.js';
+import { startProxy, type RunningProxy } from '../../src/app/proxy-runtime.js';
 import {
   AgentSecrets,
   AgentTokenError,

@@ -1,11 +1,17 @@
-import { toAgentSecretsError, UsageError } from '../../core/errors.js';
+import { httpStatusOf, toAgentSecretsError, UsageError } from '../../core/errors.js';
 import { isValidKeyName } from '../../core/keys.js';
 import type { CallResult } from '../../proxy/credential-service.js';
-import { httpStatusOf } from '../../proxy/engine.js';
 import type { Injection } from '../../proxy/inject.js';
+import {
+  encodeBody,
+  groupHeaders,
+  injectionsFrom,
+  type InjectionMaps,
+  withContentType,
+} from '../../app/call-request.js';
 import type { CliContext } from '../context.js';
 import { credentialService, presentedIdentity } from '../credentials.js';
-import { EXIT } from '../exit.js';
+import { EXIT, exitCodeFor } from '../exit.js';
 import type { SelectionOptions } from './secrets.js';
 
 export interface CallOptions extends SelectionOptions {
@@ -52,13 +58,7 @@ export async function call(ctx: CliContext, options: CallOptions): Promise<numbe
       project: options.project,
       environment: options.env,
     });
-    const headers = (options.passHeader ?? []).map(parsePassHeader);
-    if (options.body !== undefined && !headers.some(([n]) => n.toLowerCase() === 'content-type')) {
-      headers.push([
-        'Content-Type',
-        looksLikeJson(options.body) ? 'application/json' : 'text/plain; charset=utf-8',
-      ]);
-    }
+    const headers = withContentType((options.passHeader ?? []).map(parsePassHeader), options.body);
     const credentials = await credentialService(ctx);
     try {
       result = await credentials.call({
@@ -67,11 +67,7 @@ export async function call(ctx: CliContext, options: CallOptions): Promise<numbe
         headers,
         body: options.body === undefined ? undefined : Buffer.from(options.body, 'utf8'),
         injections,
-        target: {
-          workspaceId: current.workspace.id,
-          projectId: current.project.id,
-          environment: current.environment,
-        },
+        target: current.target,
         identity,
       });
     } finally {
@@ -93,9 +89,7 @@ export async function call(ctx: CliContext, options: CallOptions): Promise<numbe
       );
     }
     ctx.out.notice(`error: ${error.message} [${error.code}]`);
-    return error.code === 'usage_error' || error.code === 'invalid_agent_id'
-      ? EXIT.usage
-      : EXIT.failed;
+    return exitCodeFor(error.code);
   }
   if (json) {
     ctx.out.json(
@@ -125,45 +119,38 @@ function envelope(
   durationMs: number,
   error: string | null,
 ): Envelope {
-  const grouped: Record<string, string[]> = {};
-  for (const [name, value] of headers) (grouped[name.toLowerCase()] ??= []).push(value);
-  const text = body.toString('utf8');
-  const utf8 = Buffer.from(text, 'utf8').equals(body);
+  const encoded = encodeBody(body);
   return {
     status,
-    headers: grouped,
-    body: utf8 ? text : body.toString('base64'),
+    headers: groupHeaders(headers),
+    body: encoded.text,
     redacted,
     duration_ms: Math.round(durationMs * 1000) / 1000,
     error,
-    ...(utf8 ? {} : { body_encoding: 'base64' as const }),
+    ...(encoded.encoding === 'utf8' ? {} : { body_encoding: 'base64' as const }),
   };
 }
 
-/** The injection flags, named like the Go tool's. */
+/** The injection flags, named like the Go tool's: `--header Name=KEY` and so on. */
 function collectInjections(options: CallOptions): Injection[] {
-  const injections: Injection[] = [];
-  if (options.bearer !== undefined)
-    injections.push({ style: 'bearer', key: keyArg('--bearer', options.bearer) });
-  if (options.basic !== undefined)
-    injections.push({ style: 'basic', key: keyArg('--basic', options.basic) });
-  const pairs: [keyof CallOptions, Injection['style'], string][] = [
-    ['header', 'header', '--header Name=KEY'],
-    ['query', 'query', '--query param=KEY'],
-    ['bodyField', 'body', '--body-field a.b=KEY'],
-    ['formField', 'form', '--form-field field=KEY'],
+  const pairs: ['header' | 'query' | 'body' | 'form', string[] | undefined, string][] = [
+    ['header', options.header, '--header Name=KEY'],
+    ['query', options.query, '--query param=KEY'],
+    ['body', options.bodyField, '--body-field a.b=KEY'],
+    ['form', options.formField, '--form-field field=KEY'],
   ];
-  for (const [option, style, usage] of pairs) {
-    for (const spec of (options[option] as string[] | undefined) ?? []) {
+  const maps: InjectionMaps = {
+    bearer: options.bearer === undefined ? undefined : keyArg('--bearer', options.bearer),
+    basic: options.basic === undefined ? undefined : keyArg('--basic', options.basic),
+  };
+  for (const [style, specs, usage] of pairs) {
+    maps[style] = (specs ?? []).map((spec): [string, string] => {
       const eq = spec.lastIndexOf('=');
       if (eq <= 0) throw new UsageError(`expected ${usage}`);
-      injections.push({
-        style,
-        target: spec.slice(0, eq),
-        key: keyArg(usage.split(' ')[0]!, spec.slice(eq + 1)),
-      });
-    }
+      return [spec.slice(0, eq), keyArg(usage.split(' ')[0]!, spec.slice(eq + 1))];
+    });
   }
+  const injections = injectionsFrom(maps);
   if (injections.length === 0) {
     throw new UsageError(
       'name at least one secret to inject, e.g. --bearer STRIPE_KEY or --header X-Api-Key=API_KEY',
@@ -182,13 +169,4 @@ function parsePassHeader(spec: string): [string, string] {
   const colon = spec.indexOf(':');
   if (colon <= 0) throw new UsageError("expected --pass-header 'Name: value'");
   return [spec.slice(0, colon).trim(), spec.slice(colon + 1).trim()];
-}
-
-function looksLikeJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }

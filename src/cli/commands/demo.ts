@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../core/config.js';
 import { compileScrubber } from '../../core/scrub/scrubber.js';
 import { runWithSecrets } from '../../env/runner.js';
-import { createServices } from '../../services.js';
+import { createServices } from '../../services/index.js';
 import { createMemoryKeyProvider } from '../../vault/key-providers.js';
 import { createLocalCredentialService } from '../../proxy/credential-service.js';
 import type { CliContext } from '../context.js';
@@ -96,11 +96,7 @@ export async function demo(ctx: CliContext, options: { keep?: boolean }): Promis
       out.line(
         `   (a human allowlisted 127.0.0.1:${upstream.port}, a local echo server standing in for an API)`,
       );
-      const target = {
-        workspaceId: current.workspace.id,
-        projectId: current.project.id,
-        environment: current.environment,
-      };
+      const target = current.target;
       const identity = { agentId: 'demo-agent', source: 'cli' as const };
       const call = (url: string) =>
         credentials.call({

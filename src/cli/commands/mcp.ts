@@ -1,4 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { registerPrompts } from '../../../prompts/index.js';
+import { registerTools } from '../../../tools/index.js';
+import { createApp } from '../../app/index.js';
 import { AgentSecretsError, toAgentSecretsError, UsageError } from '../../core/errors.js';
 import { assertDeclaredName } from '../../identity/caller.js';
 import type { McpDeps } from '../../mcp/context.js';
@@ -34,14 +37,19 @@ export async function mcpServe(
   // The MCP server is a long-lived writer: it signs audit checkpoints when it holds the vault.
   const credentials = await credentialService(ctx, { signAudit: true });
   const maxBodyChars = Number(ctx.config.env.AGENTSECRETS_MCP_MAX_BODY_CHARS ?? 65_536);
+  const app = createApp(services, {
+    credentials: () => credentials,
+    sync: (await import('../../sync/operations.js')).createSyncOperations(services),
+  });
   const deps: McpDeps = {
-    config: ctx.config,
-    services,
-    credentials,
+    app,
     maxBodyChars: Number.isSafeInteger(maxBodyChars) && maxBodyChars > 0 ? maxBodyChars : 65_536,
     version: VERSION,
     inflight: createInflight(),
-    sync: (await import('../../sync/operations.js')).createSyncOperations(services),
+    register(server, tools) {
+      registerTools(server, tools);
+      registerPrompts(server);
+    },
   };
   const defaultTarget = defaultTargetOnce(deps);
   await defaultTarget();
@@ -97,10 +105,7 @@ async function serveStdio(
   if (token !== undefined) {
     // A token that does not verify refuses the session: no silent downgrade.
     try {
-      await deps.credentials.identify(
-        { token, source: 'mcp' },
-        (await defaultTarget()).workspaceId,
-      );
+      await deps.app.calls.identify({ token, source: 'mcp' }, (await defaultTarget()).workspaceId);
     } catch (err) {
       const error = toAgentSecretsError(err);
       throw new AgentSecretsError(error.code, `the MCP session is refused: ${error.message}`);

@@ -4,6 +4,7 @@ import { followEntries, newestEntries } from '../../audit/reader.js';
 import { AgentSecretsError, UsageError } from '../../core/errors.js';
 import { parseResolveList } from '../../proxy/resolve.js';
 import { parseCidrList } from '../../proxy/ssrf.js';
+import { liveProxyState } from '../../app/key-holder.js';
 import { clearProxyState, readProxyState } from '../../proxy/state.js';
 import { isProcessAlive } from '../../store/fs.js';
 import type { CliContext } from '../context.js';
@@ -28,8 +29,8 @@ export async function proxyStart(
   )
     throw new UsageError('--intercept-port must be 0-65535');
   const { out, config } = ctx;
-  const existing = await readProxyState(config.paths);
-  if (existing !== undefined && isProcessAlive(existing.pid)) {
+  const existing = await liveProxyState(config.paths);
+  if (existing !== undefined) {
     throw new AgentSecretsError(
       'conflict',
       `a proxy is already running (pid ${existing.pid}, port ${existing.port}); stop it with \`agentsecrets proxy stop\``,
@@ -44,7 +45,7 @@ export async function proxyStart(
   // passphrase comes from /dev/tty only (the services' passphrase source sees to that).
   if (strict) hardenProcess();
   const vault = await services.vault.unlock();
-  const { startProxy } = await import('../../proxy/runtime.js');
+  const { startProxy } = await import('../../app/proxy-runtime.js');
   let running;
   try {
     running = await startProxy({
@@ -274,9 +275,9 @@ function hostForUrl(host: string): string {
  * revocations) now, through the running proxy if there is one, else in this process.
  */
 export async function proxySync(ctx: CliContext, options: { json?: boolean }): Promise<number> {
-  const state = await readProxyState(ctx.config.paths);
+  const state = await liveProxyState(ctx.config.paths);
   let result: { status?: string; synced?: boolean; reason?: string; workspaces?: SyncOutcome[] };
-  if (state !== undefined && isProcessAlive(state.pid)) {
+  if (state !== undefined) {
     const host = LOOPBACK.has(state.host) ? state.host : '127.0.0.1';
     const response = await fetch(
       `http://${host.includes(':') ? `[${host}]` : host}:${state.port}/sync`,

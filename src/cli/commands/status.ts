@@ -1,66 +1,16 @@
-import { isAgentSecretsError } from '../../core/errors.js';
-import { readProxyState } from '../../proxy/state.js';
-import { interceptStatus } from '../../run/endpoints.js';
-import { isProcessAlive } from '../../store/fs.js';
 import type { CliContext } from '../context.js';
 
 /** `status`: where we are and what is here, without unlocking anything. */
 export async function status(ctx: CliContext, options: { json?: boolean }): Promise<void> {
-  const services = ctx.services();
-  const config = await services.workspaces.readConfig();
-  if (config === undefined || !(await services.vault.exists())) {
-    const result = { initialized: false, home: ctx.config.paths.home };
+  const result = await ctx.app().status.snapshot();
+  if (!result.initialized) {
     if (options.json) return ctx.out.json(result);
-    ctx.out.line(`agentsecrets is not set up in ${ctx.config.paths.home}.`);
+    ctx.out.line(`agentsecrets is not set up in ${result.home}.`);
     ctx.out.line('Run `agentsecrets init` to create the vault and a local workspace.');
     return;
   }
-  const header = await services.vault.read();
-  let selection: Awaited<ReturnType<typeof services.workspaces.resolve>> | undefined;
-  let selectionError: string | undefined;
-  try {
-    selection = await services.workspaces.resolve();
-  } catch (err) {
-    if (!isAgentSecretsError(err)) throw err;
-    selectionError = err.message;
-  }
-  const records = selection ? await services.vault.list(selection.selection) : [];
-  const unbound = records.filter((r) => r.binding === null).map((r) => r.key);
-  const result = {
-    initialized: true,
-    home: ctx.config.paths.home,
-    workspace: selection?.workspace.name ?? null,
-    project: selection?.project.name ?? null,
-    environment: selection?.environment ?? null,
-    environment_source: selection?.sources.environment ?? null,
-    bound_folder: selection?.binding?.path ?? null,
-    backend: header.key.provider,
-    secrets: records.length,
-    unbound_secrets: unbound,
-    last_pull: selection?.project.last_pull_at ?? null,
-    last_push: selection?.project.last_push_at ?? null,
-    remote: config.server_url,
-    account:
-      config.account === null
-        ? null
-        : {
-            email: config.account.email,
-            server: config.account.server_url,
-            fingerprint: config.account.fingerprint ?? null,
-          },
-    team:
-      selection?.workspace.team === undefined
-        ? null
-        : {
-            role: selection.workspace.team.role,
-            key_epoch: selection.workspace.team.epoch,
-            document_seq: selection.workspace.team.doc_seq,
-            synced_at: selection.workspace.team.synced_at,
-          },
-    proxy: await proxyInfo(ctx),
-    intercept: await interceptStatus(ctx.config.paths),
-    problem: selectionError ?? null,
-  };
+  const unbound = result.unbound_secrets;
+  const selectionError = result.problem;
   if (options.json) return ctx.out.json(result);
   const rows: [string, string][] = [
     ['State folder', result.home],
@@ -115,16 +65,4 @@ export async function status(ctx: CliContext, options: { json?: boolean }): Prom
       `${unbound.length} secret(s) are not bound to a domain (${unbound.slice(0, 5).join(', ')}${unbound.length > 5 ? ', …' : ''}): they can be sent to any allowlisted host. Bind them with \`agentsecrets secrets bind KEY api.example.com\``,
     );
   }
-}
-
-async function proxyInfo(ctx: CliContext) {
-  const state = await readProxyState(ctx.config.paths);
-  if (state === undefined || !isProcessAlive(state.pid)) return { running: false as const };
-  return {
-    running: true as const,
-    pid: state.pid,
-    port: state.port,
-    host: state.host,
-    session_token_required: !state.no_session_token,
-  };
 }

@@ -1,16 +1,16 @@
-import type { Config } from './core/config.js';
-import { AgentSecretsError } from './core/errors.js';
-import type { KeyProviderKind } from './vault/format.js';
+import type { Config } from '../core/config.js';
+import { AgentSecretsError } from '../core/errors.js';
+import type { KeyProviderKind } from '../vault/format.js';
 import {
   createKeychainKeyProvider,
   createMemoryKeyProvider,
   createPassphraseKeyProvider,
   type KeyProvider,
   type PassphraseSource,
-} from './vault/key-providers.js';
-import { createOsKeyring, type Keyring } from './vault/keyring.js';
-import { createVault, type Vault } from './vault/vault.js';
-import { createWorkspaceService, type WorkspaceService } from './workspace/service.js';
+} from '../vault/key-providers.js';
+import { createOsKeyring, type Keyring } from '../vault/keyring.js';
+import { createVault, type Vault } from '../vault/vault.js';
+import { createWorkspaceService, type WorkspaceService } from '../workspace/service.js';
 
 /** Everything a face (CLI, proxy, MCP server, SDK host) needs, wired once. */
 export interface Services {

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { Services } from '../services.js';
+import type { Services } from '../services/index.js';
 import { syncSettings } from '../sync/settings.js';
 import type { UnlockedVault } from '../vault/vault.js';
-import { createLocalCredentialService, type LocalCredentialService } from './credential-service.js';
-import type { Resolver } from './forward.js';
-import { createProxyServer } from './http-server.js';
-import { serveKeyHolder } from './key-holder.js';
+import {
+  createLocalCredentialService,
+  type LocalCredentialService,
+} from '../proxy/credential-service.js';
+import type { Resolver } from '../proxy/forward.js';
+import { createProxyServer } from '../proxy/http-server.js';
+import { serveKeyHolder } from '../proxy/key-holder.js';
 import { runEndpoints } from '../run/endpoints.js';
 import { type Interceptor, startInterceptor } from '../run/serve.js';
 import { createAgentStore } from '../identity/agents.js';
@@ -13,7 +16,7 @@ import { rightsKeyOf } from '../strict/documents.js';
 import { createRightsGuard } from '../strict/guard.js';
 import { dumpable } from '../strict/harden.js';
 import type { RightsDocument } from '../strict/rights.js';
-import { clearProxyState, type ProxyState, writeProxyState } from './state.js';
+import { clearProxyState, type ProxyState, writeProxyState } from '../proxy/state.js';
 
 /** The version string the proxy reports on /health. */
 export const PROXY_VERSION = '0.1.0';
@@ -122,11 +125,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       project: names.project,
       environment: names.environment,
     });
-    return {
-      workspaceId: current.workspace.id,
-      projectId: current.project.id,
-      environment: current.environment,
-    };
+    return current.target;
   };
   const defaultTarget = resolveTarget({});
   await defaultTarget;
