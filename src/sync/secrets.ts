@@ -11,6 +11,7 @@ import { ownKeys, syncDoc, type TeamContext, workspaceKey } from './team.js';
 import type { DiffResult, KeyDiff, PullResult, RefusedRecord } from './types.js';
 import { type PushChange, type RemoteRecord, remoteRecord } from './wire.js';
 import { printable } from './api.js';
+import * as wire from './wire.js';
 
 /**
  * push, pull and diff of one project environment against a team workspace (DESIGN §10).
@@ -54,9 +55,10 @@ async function localMeta(ctx: TeamContext, t: SyncTarget): Promise<Map<string, M
 }
 
 async function remoteMeta(ctx: TeamContext, t: SyncTarget): Promise<Map<string, RemoteMeta>> {
-  const { records } = await ctx.session.api.call<{ records: RemoteMeta[] }>(
+  const { records } = await ctx.session.api.call(
     'GET',
     `${recordsPath(t)}/records?meta=1`,
+    wire.recordsMetaResponse,
   );
   return new Map(records.map((r) => [r.key, r]));
 }
@@ -238,7 +240,10 @@ async function pushOnce(
     }
     wk.fill(0);
     options.onProgress?.(`uploading ${changes.length} secret(s)`);
-    await ctx.session.api.call('POST', `${recordsPath(t)}/push`, { changes, force: options.force });
+    await ctx.session.api.call('POST', `${recordsPath(t)}/push`, wire.pushResponse, {
+      changes,
+      force: options.force,
+    });
   }
   // A key edited while this push ran keeps its edit, still to be pushed.
   await ctx.vault.applySync(selectionOf(t), [
@@ -270,9 +275,10 @@ export async function pull(
   requireTeam(t);
   t = { ...t, workspace: await freshWorkspace(ctx, t) };
   options.onProgress?.('downloading');
-  const answer = await ctx.session.api.call<{ records: unknown }>(
+  const answer = await ctx.session.api.call(
     'GET',
     `${recordsPath(t)}/records`,
+    wire.recordsResponse,
   );
   const refused: RefusedRecord[] = [];
   const records = checkedRecords(answer.records, t.workspace.team!.epoch, refused);
@@ -395,6 +401,7 @@ async function ensureRemoteProject(ctx: TeamContext, t: SyncTarget): Promise<voi
   await ctx.session.api.call(
     'POST',
     `/v1/workspaces/${encodeURIComponent(t.workspace.id)}/projects`,
+    wire.statusResponse,
     {
       id: t.project.id,
       name: t.project.name,
@@ -416,9 +423,11 @@ async function markProject(
 
 /** Adds the server's projects that this machine does not know yet (after joining). */
 export async function pullProjects(ctx: TeamContext, workspace: Workspace): Promise<number> {
-  const { projects } = await ctx.session.api.call<{
-    projects: { id: string; name: string; created_at: string }[];
-  }>('GET', `/v1/workspaces/${encodeURIComponent(workspace.id)}/projects`);
+  const { projects } = await ctx.session.api.call(
+    'GET',
+    `/v1/workspaces/${encodeURIComponent(workspace.id)}/projects`,
+    wire.projectsResponse,
+  );
   let added = 0;
   await ctx.services.workspaces.updateWorkspace(workspace.id, (w) => {
     for (const p of projects) {

@@ -12,6 +12,7 @@ import { type DocMember, docBody, type TrustedDoc, type WorkspaceDoc } from './d
 import { type OwnKeys } from './trust.js';
 import type { SignedDoc } from './wire.js';
 import { printable } from './api.js';
+import * as wire from './wire.js';
 
 /**
  * Team workspaces on a sync server (DESIGN §10), from this user's side: the context every
@@ -128,9 +129,11 @@ export async function select(ctx: TeamContext, workspaceId: string): Promise<voi
 }
 
 export async function remoteWorkspaces(ctx: TeamContext) {
-  const { workspaces } = await ctx.session.api.call<{
-    workspaces: { id: string; name: string; epoch: number; role: string; status: string }[];
-  }>('GET', '/v1/workspaces');
+  const { workspaces } = await ctx.session.api.call(
+    'GET',
+    '/v1/workspaces',
+    wire.workspacesResponse,
+  );
   // Everything the server names is made safe for a terminal here, once (F9).
   return workspaces.map((w) => ({
     id: printable(w.id),
@@ -142,10 +145,11 @@ export async function remoteWorkspaces(ctx: TeamContext) {
 }
 
 export async function remoteWorkspace(ctx: TeamContext, id: string): Promise<RemoteWorkspace> {
-  const remote = await ctx.session.api.call<RemoteWorkspace>(
+  const remote = (await await ctx.session.api.call(
     'GET',
     `/v1/workspaces/${encodeURIComponent(id)}`,
-  );
+    wire.remoteWorkspaceResponse,
+  )) as RemoteWorkspace;
   // Fingerprints are computed here; text from the server is made safe for a terminal.
   for (const m of remote.members) {
     m.fingerprint = fingerprintOf(ctx.sodium, m);

@@ -4,12 +4,13 @@ import { createAgentStore } from '../identity/agents.js';
 import type { Services } from '../services.js';
 import { type Workspace } from '../workspace/model.js';
 import type { AccountSession } from './account.js';
-import { type SignedHeartbeat, vouchedAt, walkChain } from './chain.js';
+import { vouchedAt, walkChain } from './chain.js';
 import { parseDocBody, verifyDoc, type WorkspaceDoc } from './doc.js';
 import { checkOwnKeys, type OwnKeys } from './trust.js';
 import type { SignedDoc } from './wire.js';
 import { printable } from './api.js';
 import { type TeamContext, teamOf, trustedOf, signed, ownKeys } from './team-context.js';
+import * as wire from './wire.js';
 
 /** Every link of the log after `after`, paging through the server's answers. */
 export async function docLinks(
@@ -19,9 +20,10 @@ export async function docLinks(
 ): Promise<SignedDoc[]> {
   const links: SignedDoc[] = [];
   for (let from = after; ;) {
-    const page = await api.call<{ docs: SignedDoc[]; more: boolean }>(
+    const page = await api.call(
       'GET',
       `/v1/workspaces/${encodeURIComponent(id)}/docs?after=${from}`,
+      wire.docsResponse,
     );
     links.push(...page.docs);
     if (!page.more || page.docs.length === 0) return links;
@@ -85,12 +87,11 @@ export async function syncDoc(
 ): Promise<{ changed: boolean; workspace: Workspace }> {
   const team = teamOf(workspace);
   const id = encodeURIComponent(workspace.id);
-  const answer = await api.call<{
-    unchanged?: boolean;
-    doc?: SignedDoc;
-    seq: number;
-    heartbeats?: SignedHeartbeat[];
-  }>('GET', `/v1/workspaces/${id}/doc?since=${team.doc_seq}`);
+  const answer = await api.call(
+    'GET',
+    `/v1/workspaces/${id}/doc?since=${team.doc_seq}`,
+    wire.docResponse,
+  );
   let head = { signed: team.doc, doc: parseDocBody(team.doc.body) };
   let changed = false;
   if (answer.unchanged !== true && answer.doc !== undefined) {
@@ -155,9 +156,14 @@ export async function updateDoc(
     doc.issued_at = new Date().toISOString();
     const next = signed(ctx, doc, team.doc.body);
     try {
-      await ctx.session.api.call('PUT', `/v1/workspaces/${encodeURIComponent(current.id)}/doc`, {
-        doc: next,
-      });
+      await ctx.session.api.call(
+        'PUT',
+        `/v1/workspaces/${encodeURIComponent(current.id)}/doc`,
+        wire.statusResponse,
+        {
+          doc: next,
+        },
+      );
     } catch (err) {
       if (attempt === 0 && err instanceof AgentSecretsError && err.code === 'conflict') {
         workspace = current;

@@ -33,6 +33,7 @@ import {
   sameTokenKey,
 } from './team-context.js';
 import { applyDoc, docLinks } from './team-documents.js';
+import * as wire from './wire.js';
 
 /** Creates a team workspace on the server, with this user as its first admin, and selects it. */
 export async function createTeamWorkspace(ctx: TeamContext, name: string): Promise<Workspace> {
@@ -77,7 +78,12 @@ export async function createTeamWorkspace(ctx: TeamContext, name: string): Promi
     ),
   ];
   const signedDoc = signed(ctx, doc, null);
-  await ctx.session.api.call('POST', '/v1/workspaces', { id, name, grants, doc: signedDoc });
+  await ctx.session.api.call('POST', '/v1/workspaces', wire.createWorkspaceResponse, {
+    id,
+    name,
+    grants,
+    doc: signedDoc,
+  });
   await ctx.vault.setReserved(id, keyName(1), toBase64(workspaceKey));
   workspaceKey.fill(0);
   const workspace: Workspace = {
@@ -278,9 +284,10 @@ export async function workspaceKey(
   const stored = await ctx.vault.getReserved(workspace.id, keyName(epoch));
   if (stored !== undefined) return fromBase64(stored);
   const team = teamOf(workspace);
-  const { grants } = await ctx.session.api.call<{ grants: KeyGrant[] }>(
+  const { grants } = await ctx.session.api.call(
     'GET',
     `/v1/workspaces/${encodeURIComponent(workspace.id)}/grants`,
+    wire.grantsResponse,
   );
   await openGrants(ctx, workspace.id, JSON.parse(team.doc.body) as WorkspaceDoc, grants);
   const opened = await ctx.vault.getReserved(workspace.id, keyName(epoch));

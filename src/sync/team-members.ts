@@ -21,6 +21,7 @@ import {
 } from './team-context.js';
 import { syncDoc, updateDoc, applyDoc } from './team-documents.js';
 import { workspaceKey } from './team-join.js';
+import * as wire from './wire.js';
 
 /** Inviting, confirming and promoting members of a team workspace. */
 
@@ -31,10 +32,12 @@ export async function invite(
   email: string,
 ): Promise<{ status: 'pending' | 'invited' | 'already_member'; user: RemoteMember | null }> {
   teamOf(workspace);
-  const result = await ctx.session.api.call<{
-    status: 'pending' | 'invited' | 'already_member';
-    user: RemoteMember | null;
-  }>('POST', `/v1/workspaces/${encodeURIComponent(workspace.id)}/invites`, { email });
+  const result = (await ctx.session.api.call(
+    'POST',
+    `/v1/workspaces/${encodeURIComponent(workspace.id)}/invites`,
+    wire.inviteResponse,
+    { email },
+  )) as { status: 'pending' | 'invited' | 'already_member'; user: RemoteMember | null };
   if (result.user !== null) {
     result.user.fingerprint = fingerprintOf(ctx.sodium, result.user);
     result.user.email = printable(result.user.email);
@@ -94,6 +97,7 @@ export async function confirm(
   await ctx.session.api.call(
     'POST',
     `/v1/workspaces/${encodeURIComponent(current.id)}/members/${encodeURIComponent(member.id)}/confirm`,
+    wire.statusResponse,
     { grants },
   );
   await ctx.services.workspaces.updateWorkspace(current.id, (w) => {
@@ -144,6 +148,7 @@ export async function setRole(
   await ctx.session.api.call(
     'POST',
     `/v1/workspaces/${encodeURIComponent(current.id)}/members/${encodeURIComponent(member.id)}/role`,
+    wire.statusResponse,
     {
       role,
       grants,

@@ -5,7 +5,6 @@ import { newSigningKeyRecord, SIGNING_KEY_NAME, signingKeyPublicJwk } from '../i
 import { type Workspace } from '../workspace/model.js';
 import { decryptTeamRecord, encryptTeamRecord, makeGrant } from './crypto.js';
 import { type WorkspaceDoc } from './doc.js';
-import type { RotateRecord } from './wire.js';
 import { printable } from './api.js';
 import {
   type TeamContext,
@@ -22,6 +21,7 @@ import {
 } from './team-context.js';
 import { syncDoc, applyDoc } from './team-documents.js';
 import { workspaceKey } from './team-join.js';
+import * as wire from './wire.js';
 
 /**
  * Removes a member (or none) and rotates the workspace key: every record is re-encrypted under
@@ -107,14 +107,19 @@ export async function removeMember(
   doc.issued_at = new Date().toISOString();
   const next = signed(ctx, doc, team.doc.body);
   options.onProgress?.('sending the rotation');
-  await ctx.session.api.call('POST', `/v1/workspaces/${encodeURIComponent(current.id)}/rotate`, {
-    from_epoch: team.epoch,
-    epoch,
-    grants,
-    records: reencrypted,
-    doc: next,
-    remove_user_id: removed?.id ?? null,
-  });
+  await ctx.session.api.call(
+    'POST',
+    `/v1/workspaces/${encodeURIComponent(current.id)}/rotate`,
+    wire.statusResponse,
+    {
+      from_epoch: team.epoch,
+      epoch,
+      grants,
+      records: reencrypted,
+      doc: next,
+      remove_user_id: removed?.id ?? null,
+    },
+  );
   await ctx.vault.setReserved(current.id, keyName(epoch), toBase64(newKey));
   if (replaceTokenKey) await ctx.vault.setReserved(current.id, SIGNING_KEY_NAME, tokenKey!);
   newKey.fill(0);
@@ -147,9 +152,10 @@ async function reencryptAll(
   epoch: number,
   onProgress?: (text: string) => void,
 ) {
-  const { records } = await ctx.session.api.call<{ records: (RotateRecord & { epoch: number })[] }>(
+  const { records } = await ctx.session.api.call(
     'GET',
     `/v1/workspaces/${encodeURIComponent(workspaceId)}/records`,
+    wire.allRecordsResponse,
   );
   onProgress?.(`re-encrypting ${records.length} record(s) under the key of epoch ${epoch}`);
   return records.map((r) => {

@@ -164,3 +164,72 @@ export type PushChange = z.infer<typeof pushChange>;
 export type RemoteRecord = z.infer<typeof remoteRecord>;
 export type RotateRecord = z.infer<typeof rotateRecord>;
 export type PublicUser = z.infer<typeof publicUser>;
+
+// --- the server's answers, as the client checks them --------------------------------------
+// Text a person reads (names, emails, roles) is only bounded here: it is made safe for a
+// terminal where it is shown (F9). Records are checked one by one where a bad one must not
+// spoil the others (F8).
+
+const text = z.string().max(1000);
+
+export const tokensResponse = z.object({
+  access_token: z.string().min(1).max(4000),
+  refresh_token: z.string().min(1).max(200),
+  expires_in: z.number().positive(),
+});
+export const okResponse = z.object({ ok: z.boolean() });
+export const statusResponse = z.object({ status: text });
+export const createWorkspaceResponse = z.object({ id: text, name: text, epoch: z.number().int() });
+export const workspacesResponse = z.object({
+  workspaces: z.array(
+    z.object({ id: text, name: text, epoch: z.number().int(), role: text, status: text }),
+  ),
+});
+const remoteMember = z.object({
+  id: text,
+  email: text,
+  box_public: b64,
+  sign_public: b64,
+  fingerprint: text,
+  role: text,
+  status: text,
+});
+export const remoteWorkspaceResponse = z.object({
+  workspace: z.object({ id: text, name: text, epoch: z.number().int() }),
+  role: text,
+  members: z.array(remoteMember),
+  invites: z.array(z.object({ email: text, role: text, created_at: text })),
+  grants: z.array(keyGrant),
+  doc: signedDoc.nullable(),
+});
+export const inviteResponse = z.object({
+  status: z.enum(['pending', 'invited', 'already_member']),
+  user: z
+    .object({ id: text, email: text, box_public: b64, sign_public: b64, fingerprint: text })
+    .nullable(),
+});
+export const heartbeat = z.object({ signer: text, body: text, signature: b64 });
+export const docResponse = z.object({
+  unchanged: z.boolean().optional(),
+  doc: signedDoc.optional(),
+  seq: z.number().int(),
+  heartbeats: z.array(heartbeat).optional(),
+});
+export const docsResponse = z.object({ docs: z.array(signedDoc), more: z.boolean() });
+export const grantsResponse = z.object({ grants: z.array(keyGrant) });
+export const projectsResponse = z.object({
+  projects: z.array(z.object({ id: text, name: text, created_at: text })),
+});
+export const recordsMetaResponse = z.object({
+  records: z.array(
+    z.object({ key: text, version: z.number().int(), epoch: z.number().int(), digest: text }),
+  ),
+});
+/** Records are parsed one by one by the pull (a malformed one is skipped and named). */
+export const recordsResponse = z.object({ records: z.array(z.unknown()) });
+export const allRecordsResponse = z.object({
+  records: z.array(rotateRecord.extend({ epoch: z.number().int().min(1) })),
+});
+export const pushResponse = z.object({
+  records: z.array(z.object({ key: text, version: z.number().int() })),
+});
