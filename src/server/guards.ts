@@ -2,9 +2,10 @@ import { fromBase64 } from '../crypto/aead.js';
 import { verifyDocSignature } from '../sync/crypto.js';
 import { docHash } from '../sync/chain.js';
 import { parseDocBody, type WorkspaceDoc } from '../sync/doc.js';
-import type * as wire from '../sync/wire.js';
+import * as wire from '../sync/wire.js';
+import { verifyManifestSignature } from '../sync/manifest.js';
 import { type Ctx, fail, type RouteDeps } from './http.js';
-import type { DocRow, GrantRow, MemberRow } from './store.js';
+import type { DocRow, GrantRow, ManifestRow, MemberRow } from './store.js';
 
 /** The checks the workspace routes share: membership, signed documents, admins, grants. */
 export function createGuards(deps: RouteDeps) {
@@ -99,7 +100,57 @@ export function createGuards(deps: RouteDeps) {
     return grants.map((g) => ({ ...g }));
   }
 
-  return { membership, acceptDoc, adminIds, checkGrants };
+  /**
+   * Checks a push manifest the caller sends (F10): signed by the caller, for `place`. Clients
+   * check it again against the signed workspace document; the server only keeps the log
+   * honest for honest clients (its seq is checked where it is stored).
+   */
+  async function acceptManifest(
+    c: Ctx,
+    signed: wire.SignedManifest,
+    place?: { projectId: string; environment: string },
+  ): Promise<ManifestRow> {
+    const workspaceId = c.req.param('ws')!;
+    const userId = c.get('userId');
+    const [signer] = await store.usersById([userId]);
+    if (
+      signed.signer !== userId ||
+      !verifyManifestSignature(
+        sodium,
+        fromBase64(signer!.sign_public),
+        signed.body,
+        signed.signature,
+      )
+    )
+      throw fail('signature_invalid', 'the push manifest must be signed by you');
+    let body: unknown;
+    try {
+      body = JSON.parse(signed.body);
+    } catch {
+      body = undefined;
+    }
+    const parsed = wire.manifestBody.safeParse(body);
+    if (
+      !parsed.success ||
+      parsed.data.signer !== userId ||
+      parsed.data.workspace_id !== workspaceId ||
+      (place !== undefined &&
+        (parsed.data.project_id !== place.projectId ||
+          parsed.data.environment !== place.environment))
+    )
+      throw fail('bad_request', 'the push manifest is malformed or for another place');
+    return {
+      workspace_id: workspaceId,
+      project_id: parsed.data.project_id,
+      environment: parsed.data.environment,
+      seq: parsed.data.seq,
+      body: signed.body,
+      signature: signed.signature,
+      signer: userId,
+    };
+  }
+
+  return { membership, acceptDoc, adminIds, checkGrants, acceptManifest };
 }
 
 export type Guards = ReturnType<typeof createGuards>;

@@ -6,7 +6,7 @@ import { body, type Ctx, type Env, fail, limit, PUSH, type RouteDeps, SMALL } fr
 /** Projects and encrypted records (`/v1/workspaces/:ws/projects/…`, `…/records`). */
 export function recordRoutes(deps: RouteDeps, guards: Guards): Hono<Env> {
   const { store, now } = deps;
-  const { membership } = guards;
+  const { membership, acceptManifest } = guards;
   const routes = new Hono<Env>();
 
   routes.get('/:ws/projects', async (c) => {
@@ -42,9 +42,17 @@ export function recordRoutes(deps: RouteDeps, guards: Guards): Hono<Env> {
 
   routes.get(`${recordsPath}/records`, async (c) => {
     await membership(c);
-    const rows = await store.records(c.req.param('ws')!, c.req.param('project')!, envParam(c));
+    const place = [c.req.param('ws')!, c.req.param('project')!, envParam(c)] as const;
+    // The manifest first: a push landing in between makes records newer than it, which a
+    // client reads as "pull again", never as a rollback.
+    const manifest = await store.manifest(...place);
+    const rows = await store.records(...place);
     const withValues = c.req.query('meta') !== '1';
     return c.json({
+      manifest:
+        manifest === undefined
+          ? null
+          : { body: manifest.body, signature: manifest.signature, signer: manifest.signer },
       records: rows.map((r) => ({
         key: r.key,
         version: r.version,
@@ -64,11 +72,23 @@ export function recordRoutes(deps: RouteDeps, guards: Guards): Hono<Env> {
     const projectId = c.req.param('project')!;
     if (!(await store.projects(workspaceId)).some((p) => p.id === projectId))
       throw fail('not_found', 'no such project on the server; push creates it first');
-    const outcome = await store.push(workspaceId, projectId, envParam(c), req.changes, {
+    const environment = envParam(c);
+    const manifest =
+      req.manifest === undefined
+        ? undefined
+        : await acceptManifest(c, req.manifest, { projectId, environment });
+    const outcome = await store.push(workspaceId, projectId, environment, req.changes, {
       force: req.force,
       userId: c.get('userId'),
       now: now(),
+      deletions: req.deletions,
+      manifest,
     });
+    if (outcome.status === 'manifest_conflict')
+      throw fail(
+        'conflict',
+        `the records moved on meanwhile (push manifest ${outcome.seq}); pull, then push again`,
+      );
     if (outcome.status === 'stale_epoch')
       throw fail(
         'stale_epoch',
@@ -88,8 +108,10 @@ export function recordRoutes(deps: RouteDeps, guards: Guards): Hono<Env> {
 
   routes.get('/:ws/records', async (c) => {
     await membership(c, true);
+    const manifests = await store.manifests(c.req.param('ws'));
     const rows = await store.allRecords(c.req.param('ws'));
     return c.json({
+      manifests: manifests.map((m) => ({ body: m.body, signature: m.signature, signer: m.signer })),
       records: rows.map((r) => ({
         project_id: r.project_id,
         environment: r.environment,

@@ -9,7 +9,7 @@ import { body, type Env, fail, limit, ROTATE, type RouteDeps, SMALL } from './ht
 /** Workspaces and their members (`/v1/workspaces`): create, list, invite, confirm, roles, rotate. */
 export function workspaceRoutes(deps: RouteDeps, guards: Guards): Hono<Env> {
   const { store, sodium, now, publicUser } = deps;
-  const { membership, acceptDoc, adminIds, checkGrants } = guards;
+  const { membership, acceptDoc, adminIds, checkGrants, acceptManifest } = guards;
   const routes = new Hono<Env>();
 
   routes.post('/', limit(SMALL), async (c) => {
@@ -190,8 +190,11 @@ export function workspaceRoutes(deps: RouteDeps, guards: Guards): Hono<Env> {
     );
     if (remaining.some((id) => !covered.has(id)))
       throw fail('bad_request', 'every remaining member needs a grant of the new key');
+    const manifests = [];
+    for (const m of req.manifests) manifests.push(await acceptManifest(c, m));
     const at = now().toISOString();
     const outcome = await store.rotate({
+      manifests,
       workspace_id: workspaceId,
       remove_user_id: req.remove_user_id,
       from_epoch: req.from_epoch,

@@ -51,9 +51,10 @@ const SAVED_TABLES = [
   'projects',
   'docLog',
   'heartbeats',
+  'manifests',
 ] as const satisfies readonly TableName[];
 /** Tables added after the first release: absent from an older store.json. */
-const LATER_TABLES: readonly TableName[] = ['docLog', 'heartbeats'];
+const LATER_TABLES: readonly TableName[] = ['docLog', 'heartbeats', 'manifests'];
 
 export function serialize(t: Tables): string {
   const saved: Record<string, unknown> = { format: FORMAT };

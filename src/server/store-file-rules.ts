@@ -1,6 +1,14 @@
 import { AgentSecretsError } from '../core/errors.js';
-import { judgePush, recordFromChange, refreshVerdict, sameRecordSet } from './store-rules.js';
+import {
+  judgeDeletions,
+  judgePush,
+  recordFromChange,
+  refreshVerdict,
+  sameRecordSet,
+} from './store-rules.js';
 import type {
+  ManifestRow,
+  PushDeletionRow,
   DocRow,
   GrantRow,
   InviteRow,
@@ -171,6 +179,7 @@ export function rotate(d: Draft, input: RotateInput): 'ok' | 'conflict' {
   if (input.remove_user_id !== null) removeMember(d, input.workspace_id, input.remove_user_id);
   for (const grant of input.grants) d.put('grants', { ...grant });
   for (const record of input.records) d.put('records', { ...record });
+  for (const manifest of input.manifests ?? []) d.put('manifests', { ...manifest });
   d.put('workspaces', { ...workspace, epoch: input.epoch });
   d.put('docs', { ...input.doc });
   return 'ok';
@@ -203,6 +212,8 @@ export interface PushInput {
   force: boolean;
   userId: string;
   now: Date;
+  deletions?: readonly PushDeletionRow[];
+  manifest?: ManifestRow;
 }
 
 export function push(d: Draft, input: PushInput): PushOutcome {
@@ -213,10 +224,18 @@ export function push(d: Draft, input: PushInput): PushOutcome {
   }
   const scope = scopeKey(input.workspaceId, input.projectId, input.environment);
   const current = new Map(rowsOf(t, 'records', scope).map((r) => [r.key, r.version]));
-  const refusal = judgePush(workspace.epoch, current, input.changes, input.force);
+  const stored = find(t, 'manifests', input.workspaceId, scope);
+  const refusal =
+    judgeDeletions(current, input.changes, input.deletions ?? [], input.force, {
+      stored: stored?.seq ?? 0,
+      next: input.manifest,
+    }) ?? judgePush(workspace.epoch, current, input.changes, input.force);
   if (refusal !== undefined) return refusal;
   const records = input.changes.map((change) => recordFromChange(change, input));
   for (const record of records) d.put('records', record);
+  for (const deletion of input.deletions ?? [])
+    d.remove('records', find(t, 'records', scope, deletion.key)!);
+  if (input.manifest !== undefined) d.put('manifests', { ...input.manifest });
   return { status: 'ok', records: records.map((r) => ({ ...r })) };
 }
 

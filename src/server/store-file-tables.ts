@@ -1,4 +1,5 @@
 import type {
+  ManifestRow,
   DocRow,
   GrantRow,
   InviteRow,
@@ -35,6 +36,7 @@ export interface Rows {
   heartbeats: HeartbeatRow;
   projects: ProjectRow;
   records: RecordRow;
+  manifests: ManifestRow;
 }
 export type TableName = keyof Rows;
 /** Rows by partition (a workspace, a record scope, or '' for a global table), then by key. */
@@ -56,6 +58,7 @@ export const PLACE: { [N in TableName]: (row: Rows[N]) => readonly [part: string
   heartbeats: (r) => [r.workspace_id, r.signer],
   projects: (r) => [r.workspace_id, r.id],
   records: (r) => [scopeKey(r.workspace_id, r.project_id, r.environment), r.key],
+  manifests: (r) => [r.workspace_id, scopeKey(r.workspace_id, r.project_id, r.environment)],
 };
 export const TABLE_NAMES = Object.keys(PLACE) as TableName[];
 

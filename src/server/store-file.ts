@@ -172,5 +172,13 @@ export async function createFileStore(options: { dir: string }): Promise<ServerS
     allRecords: (workspaceId) => read((t) => allRecordsOf(t, workspaceId)),
     push: (workspaceId, projectId, environment, changes, opts) =>
       mutate((d) => push(d, { workspaceId, projectId, environment, changes, ...opts })),
+    manifests: (workspaceId) =>
+      read((t) =>
+        sortBy(rowsOf(t, 'manifests', workspaceId), (m) => [m.project_id, m.environment]),
+      ),
+    manifest: (workspaceId, projectId, environment) =>
+      read((t) =>
+        copy(find(t, 'manifests', workspaceId, scopeKey(workspaceId, projectId, environment))),
+      ),
   };
 }

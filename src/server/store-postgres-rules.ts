@@ -1,5 +1,6 @@
 import { AgentSecretsError } from '../core/errors.js';
 import {
+  judgeDeletions,
   judgePush,
   type RecordIdentity,
   recordFromChange,
@@ -7,6 +8,8 @@ import {
   sameRecordSet,
 } from './store-rules.js';
 import type {
+  ManifestRow,
+  PushDeletionRow,
   DocRow,
   GrantRow,
   InviteRow,
@@ -312,6 +315,7 @@ export async function rotate(t: Query, input: RotateInput): Promise<'ok' | 'conf
   }
   await upsertGrants(t, input.grants);
   await upsertRecords(t, input.records);
+  await upsertManifests(t, input.manifests ?? []);
   await t('UPDATE workspaces SET epoch = $2 WHERE id = $1', [workspaceId, input.epoch]);
   await writeDoc(t, input.doc, input.expected_seq);
   return 'ok';
@@ -345,6 +349,8 @@ export interface PushInput {
   force: boolean;
   userId: string;
   now: Date;
+  deletions?: readonly PushDeletionRow[];
+  manifest?: ManifestRow;
 }
 
 export async function push(t: Query, input: PushInput): Promise<PushOutcome> {
@@ -362,14 +368,50 @@ export async function push(t: Query, input: PushInput): Promise<PushOutcome> {
   const current = await t<{ key: string; version: number }>(
     `SELECT key, version FROM records
      WHERE workspace_id = $1 AND project_id = $2 AND environment = $3 AND key = ANY($4)`,
-    [input.workspaceId, input.projectId, input.environment, input.changes.map((c) => c.key)],
+    [
+      input.workspaceId,
+      input.projectId,
+      input.environment,
+      [...input.changes.map((c) => c.key), ...(input.deletions ?? []).map((d) => d.key)],
+    ],
   );
   const versions = new Map(current.map((r) => [r.key, r.version]));
-  const refusal = judgePush(epoch, versions, input.changes, input.force);
+  const [stored] = await t<{ seq: number }>(
+    `SELECT seq FROM manifests WHERE workspace_id = $1 AND project_id = $2 AND environment = $3`,
+    [input.workspaceId, input.projectId, input.environment],
+  );
+  const refusal =
+    judgeDeletions(versions, input.changes, input.deletions ?? [], input.force, {
+      stored: stored?.seq ?? 0,
+      next: input.manifest,
+    }) ?? judgePush(epoch, versions, input.changes, input.force);
   if (refusal !== undefined) return refusal;
   const records = input.changes.map((change) => recordFromChange(change, input));
   await upsertRecords(t, records);
+  if ((input.deletions ?? []).length > 0)
+    await t(
+      `DELETE FROM records WHERE workspace_id = $1 AND project_id = $2 AND environment = $3
+       AND key = ANY($4)`,
+      [
+        input.workspaceId,
+        input.projectId,
+        input.environment,
+        (input.deletions ?? []).map((d) => d.key),
+      ],
+    );
+  if (input.manifest !== undefined) await upsertManifests(t, [input.manifest]);
   return { status: 'ok', records };
+}
+
+export async function upsertManifests(t: Query, rows: readonly ManifestRow[]): Promise<void> {
+  for (const m of rows)
+    await t(
+      `INSERT INTO manifests (workspace_id, project_id, environment, seq, body, signature, signer)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (workspace_id, project_id, environment) DO UPDATE SET seq = excluded.seq,
+         body = excluded.body, signature = excluded.signature, signer = excluded.signer`,
+      [m.workspace_id, m.project_id, m.environment, m.seq, m.body, m.signature, m.signer],
+    );
 }
 
 export async function upsertRecords(t: Query, records: readonly RecordRow[]): Promise<void> {

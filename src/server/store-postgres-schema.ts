@@ -148,6 +148,19 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (workspace_id, signer)
   );
   `,
+  // Issue 12, F10: the newest signed push manifest of each project environment.
+  `
+  CREATE TABLE manifests (
+    workspace_id text NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    project_id text NOT NULL,
+    environment text NOT NULL,
+    seq integer NOT NULL,
+    body text NOT NULL,
+    signature text NOT NULL,
+    signer text NOT NULL,
+    PRIMARY KEY (workspace_id, project_id, environment)
+  );
+  `,
 ];
 
 export async function migrate(

@@ -1,4 +1,5 @@
 import type {
+  ManifestRow,
   DocRow,
   GrantRow,
   HeartbeatRow,
@@ -178,5 +179,20 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       ),
     push: (workspaceId, projectId, environment, changes, opts) =>
       tx((t) => push(t, { workspaceId, projectId, environment, changes, ...opts })),
+    manifests: (workspaceId) =>
+      q<ManifestRow>(
+        `SELECT workspace_id, project_id, environment, seq, body, signature, signer
+         FROM manifests WHERE workspace_id = $1
+         ORDER BY project_id COLLATE "C", environment COLLATE "C"`,
+        [workspaceId],
+      ),
+    manifest: async (workspaceId, projectId, environment) =>
+      first(
+        await q<ManifestRow>(
+          `SELECT workspace_id, project_id, environment, seq, body, signature, signer
+           FROM manifests WHERE workspace_id = $1 AND project_id = $2 AND environment = $3`,
+          [workspaceId, projectId, environment],
+        ),
+      ),
   };
 }

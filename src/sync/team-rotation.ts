@@ -22,6 +22,7 @@ import {
 import { syncDoc, applyDoc } from './team-documents.js';
 import { workspaceKey } from './team-join.js';
 import * as wire from './wire.js';
+import { rotationManifests } from './push-manifest.js';
 
 /**
  * Removes a member (or none) and rotates the workspace key: every record is re-encrypted under
@@ -65,9 +66,9 @@ export async function removeMember(
   const oldKey = await workspaceKey(ctx, current, team.epoch);
   const newKey = new Uint8Array(randomBytes(32));
   const epoch = team.epoch + 1;
-  const reencrypted = await reencryptAll(
+  const { records: reencrypted, manifests } = await reencryptAll(
     ctx,
-    current.id,
+    current,
     oldKey,
     newKey,
     epoch,
@@ -117,6 +118,7 @@ export async function removeMember(
       grants,
       records: reencrypted,
       doc: next,
+      manifests,
       remove_user_id: removed?.id ?? null,
     },
   );
@@ -146,19 +148,21 @@ function signedMemberOrServer(
 /** Every record of the workspace, decrypted with the old key and sealed under the new epoch. */
 async function reencryptAll(
   ctx: TeamContext,
-  workspaceId: string,
+  workspace: Workspace,
   oldKey: Uint8Array,
   newKey: Uint8Array,
   epoch: number,
   onProgress?: (text: string) => void,
 ) {
-  const { records } = await ctx.session.api.call(
+  const workspaceId = workspace.id;
+  const served = await ctx.session.api.call(
     'GET',
     `/v1/workspaces/${encodeURIComponent(workspaceId)}/records`,
     wire.allRecordsResponse,
   );
+  const { records } = served;
   onProgress?.(`re-encrypting ${records.length} record(s) under the key of epoch ${epoch}`);
-  return records.map((r) => {
+  const reencrypted = records.map((r) => {
     const address = {
       workspace_id: workspaceId,
       project_id: r.project_id,
@@ -176,4 +180,7 @@ async function reencryptAll(
       ...sealed,
     };
   });
+  // Every environment's push manifest, checked and signed afresh under the new epoch (F10).
+  const manifests = await rotationManifests(ctx, workspace, served, reencrypted, epoch);
+  return { records: reencrypted, manifests };
 }

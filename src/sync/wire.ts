@@ -124,10 +124,41 @@ export const pushChange = z.object({
   digest: b64.length(44),
 });
 
-export const pushRequest = z.object({
-  changes: z.array(pushChange).min(1).max(5000),
-  force: z.boolean().default(false),
+/** A push manifest as it travels: the exact body text, its signature and signer (F10). */
+export const signedManifest = z.object({
+  body: z.string().min(2).max(2_000_000),
+  signature: b64.length(88),
+  signer: userId,
 });
+
+/** A manifest's body as a client parses it after checking the signature. */
+export const manifestBody = z.object({
+  format: z.literal(1),
+  workspace_id: z.string(),
+  project_id: z.string(),
+  environment: z.string(),
+  seq: z.number().int().min(1),
+  epoch: z.number().int().min(1),
+  signer: z.string(),
+  issued_at: z.string(),
+  entries: z.array(z.object({ key: keyName, version: z.number().int().min(1), digest: b64 })),
+  deleted: z.array(z.object({ key: keyName, version: z.number().int().min(1) })),
+});
+
+/** A deletion in a push: the key and the remote version it deletes (a tombstone). */
+export const pushDeletion = z.object({
+  key: keyName,
+  base_version: z.number().int().min(1),
+});
+
+export const pushRequest = z
+  .object({
+    changes: z.array(pushChange).max(5000).default([]),
+    deletions: z.array(pushDeletion).max(5000).default([]),
+    force: z.boolean().default(false),
+    manifest: signedManifest.optional(),
+  })
+  .refine((r) => r.changes.length + r.deletions.length > 0, 'a push changes or deletes a key');
 
 export const remoteRecord = z.object({
   key: keyName,
@@ -156,6 +187,8 @@ export const rotateRequest = z.object({
   grants: z.array(keyGrant).min(1).max(1000),
   records: z.array(rotateRecord).max(100_000),
   doc: signedDoc,
+  /** A fresh signed manifest for each project environment with records (F10). */
+  manifests: z.array(signedManifest).max(10_000).default([]),
 });
 
 export type KeyGrantWire = z.infer<typeof keyGrant>;
@@ -163,6 +196,8 @@ export type SignedDoc = z.infer<typeof signedDoc>;
 export type PushChange = z.infer<typeof pushChange>;
 export type RemoteRecord = z.infer<typeof remoteRecord>;
 export type RotateRecord = z.infer<typeof rotateRecord>;
+export type SignedManifest = z.infer<typeof signedManifest>;
+export type PushDeletion = z.infer<typeof pushDeletion>;
 export type PublicUser = z.infer<typeof publicUser>;
 
 // --- the server's answers, as the client checks them --------------------------------------
@@ -224,11 +259,16 @@ export const recordsMetaResponse = z.object({
   records: z.array(
     z.object({ key: text, version: z.number().int(), epoch: z.number().int(), digest: text }),
   ),
+  manifest: signedManifest.nullable().default(null),
 });
 /** Records are parsed one by one by the pull (a malformed one is skipped and named). */
-export const recordsResponse = z.object({ records: z.array(z.unknown()) });
+export const recordsResponse = z.object({
+  records: z.array(z.unknown()),
+  manifest: signedManifest.nullable().default(null),
+});
 export const allRecordsResponse = z.object({
   records: z.array(rotateRecord.extend({ epoch: z.number().int().min(1) })),
+  manifests: z.array(signedManifest).default([]),
 });
 export const pushResponse = z.object({
   records: z.array(z.object({ key: text, version: z.number().int() })),

@@ -337,6 +337,7 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       bVault.close();
       // The operator sets the server's epoch back; a push under the old epoch is then accepted
       // (D's session plays the removed member's accomplice): the attack, without the defence.
+      const clean = await h.operate((store) => store.backup(workspaceId, projectId, 'development'));
       await h.operate((store) => store.update('workspaces', { id: workspaceId }, { epoch: old }));
       const { vault: dVault, account } = await openHome(d);
       const session = await account();
@@ -374,6 +375,9 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       );
       aVault.close();
       expect(values.get('STRIPE_KEY')).toBe(SECRET);
+      // The operator takes the injected record back out: the push manifest (F10) would
+      // otherwise refuse every push before the epoch check this part is about.
+      await h.operate((store) => store.restore(workspaceId, projectId, 'development', clean));
       // F2: D, offline during the removal, has the old document; its push syncs the document
       // first and encrypts under the current epoch, which the set-back server refuses.
       await writeFile(join(d.home, 'workspaces.json'), dStale);

@@ -480,7 +480,8 @@ describe.each(['file', 'postgres'] as const)(
           edit.doc &&
           typeof node.body === 'string' &&
           node.workspace_id === workspaceId &&
-          typeof node.seq === 'number'
+          typeof node.seq === 'number' &&
+          node.project_id === undefined // documents, not push manifests
         ) {
           node.body = edit.doc(node.body);
           node.seq = node.seq + seqDelta;

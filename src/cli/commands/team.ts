@@ -573,7 +573,10 @@ export async function secretsSyncCommand(
         result.keys,
         [
           { header: 'KEY', value: (d) => d.key },
-          { header: 'STATE', value: (d) => d.state },
+          {
+            header: 'STATE',
+            value: (d) => (d.remote_deleted === true ? 'deleted_remote' : d.state),
+          },
           { header: 'NEWER', value: (d) => d.newer ?? '' },
           {
             header: 'LOCAL',
