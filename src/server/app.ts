@@ -14,7 +14,7 @@ import {
   type RouteDeps,
   STATUS,
 } from './http.js';
-import { createBackoff, createRateLimiter } from './rate-limit.js';
+import { createSharedBackoff, createSharedRateLimiter } from './rate-limit.js';
 import { authRoutes } from './routes-auth.js';
 import { documentRoutes } from './routes-documents.js';
 import { recordRoutes } from './routes-records.js';
@@ -34,16 +34,22 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
   const { store, sessions, logger } = options;
   const now = options.now ?? (() => new Date());
   const sodium: Sodium = await loadSodium();
-  const authLimit = createRateLimiter({ limit: 20, windowMs: 60_000, now: () => now().getTime() });
+  // On PostgreSQL the counters live in the database, shared by every replica (F11).
+  const counters = store.counters;
+  const authLimit = createSharedRateLimiter(counters, 'auth', {
+    limit: 20,
+    windowMs: 60_000,
+    now: () => now().getTime(),
+  });
   // Per email: failures back off (1 s doubling to 30 s after 5), never a lock-out (F11).
-  const emailBackoff = createBackoff({
+  const emailBackoff = createSharedBackoff(counters, {
     free: 5,
     baseMs: 1000,
     maxMs: 30_000,
     now: () => now().getTime(),
   });
   // Refresh tokens are 256 random bits: nothing to guess, so only hammering is limited.
-  const refreshLimit = createRateLimiter({
+  const refreshLimit = createSharedRateLimiter(counters, 'refresh', {
     limit: 600,
     windowMs: 60_000,
     now: () => now().getTime(),
@@ -95,10 +101,10 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
       sign_public: u.sign_public,
       fingerprint: memberFingerprint(sodium, fromBase64(u.box_public), fromBase64(u.sign_public)),
     }),
-    throttle: (c, email, limiter = 'auth') => {
+    throttle: async (c, email, limiter = 'auth') => {
       const retry =
-        (limiter === 'auth' ? authLimit : refreshLimit).take(clientKey(c)) ??
-        (email ? emailBackoff.wait(email.toLowerCase()) : undefined);
+        (await (limiter === 'auth' ? authLimit : refreshLimit).take(clientKey(c))) ??
+        (email ? await emailBackoff.wait(email.toLowerCase()) : undefined);
       if (retry !== undefined) {
         c.header('Retry-After', String(Math.ceil(retry / 1000)));
         throw fail('rate_limited', `too many attempts; try again in ${Math.ceil(retry / 1000)} s`);

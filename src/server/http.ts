@@ -34,8 +34,8 @@ export interface RouteDeps {
   now: () => Date;
   publicUser: (u: UserRow) => PublicUser;
   /** Refuses (429) when the caller's address, or the email's back-off, says wait. */
-  throttle: (c: Ctx, email?: string, limiter?: 'auth' | 'refresh') => void;
-  emailBackoff: { fail(key: string): void; succeed(key: string): void };
+  throttle: (c: Ctx, email?: string, limiter?: 'auth' | 'refresh') => Promise<void>;
+  emailBackoff: { fail(key: string): Promise<void>; succeed(key: string): Promise<void> };
 }
 
 export interface PublicUser {

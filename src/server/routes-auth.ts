@@ -13,14 +13,14 @@ export function authRoutes(deps: RouteDeps): Hono<Env> {
 
   routes.post('/params', limit(SMALL), async (c) => {
     const { email } = await body(c, wire.authParamsRequest);
-    throttle(c);
+    await throttle(c);
     const user = await store.userByEmail(email);
     return c.json({ kdf: user?.kdf ?? sessions.fakeKdf(email) });
   });
 
   routes.post('/signup', limit(SMALL), async (c) => {
     const req = await body(c, wire.signupRequest);
-    throttle(c, req.email);
+    await throttle(c, req.email);
     const user: UserRow = {
       id: randomId('usr'),
       email: req.email,
@@ -48,14 +48,14 @@ export function authRoutes(deps: RouteDeps): Hono<Env> {
 
   routes.post('/login', limit(SMALL), async (c) => {
     const req = await body(c, wire.loginRequest);
-    throttle(c, req.email);
+    await throttle(c, req.email);
     const user = await store.userByEmail(req.email);
     const presented = authKeyHash(fromBase64(req.auth_key));
     if (user === undefined || !sameDigest(user.auth_hash, presented)) {
-      emailBackoff.fail(req.email.toLowerCase());
+      await emailBackoff.fail(req.email.toLowerCase());
       throw fail('unauthorized', 'wrong email or password');
     }
-    emailBackoff.succeed(req.email.toLowerCase());
+    await emailBackoff.succeed(req.email.toLowerCase());
     const tokens = await sessions.issue(user.id);
     return c.json({
       ...tokens,
@@ -67,7 +67,7 @@ export function authRoutes(deps: RouteDeps): Hono<Env> {
 
   routes.post('/refresh', limit(SMALL), async (c) => {
     const { refresh_token } = await body(c, wire.refreshRequest);
-    throttle(c, undefined, 'refresh');
+    await throttle(c, undefined, 'refresh');
     const { userId, tokens } = await sessions.refresh(refresh_token);
     const [user] = await store.usersById([userId]);
     if (user === undefined) throw fail('unauthorized', 'this account no longer exists');

@@ -161,6 +161,21 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (workspace_id, project_id, environment)
   );
   `,
+  // Issue 12, F11: rate-limit counters shared by every server process (keys are hashes).
+  `
+  CREATE TABLE rate_windows (
+    bucket text NOT NULL,
+    key text NOT NULL,
+    start_ms bigint NOT NULL,
+    count integer NOT NULL,
+    PRIMARY KEY (bucket, key)
+  );
+  CREATE TABLE rate_backoff (
+    key text PRIMARY KEY,
+    failures integer NOT NULL,
+    until_ms bigint NOT NULL
+  );
+  `,
 ];
 
 export async function migrate(

@@ -12,6 +12,7 @@ import type {
   WorkspaceRow,
 } from './store.js';
 import { migrate } from './store-postgres-schema.js';
+import { postgresCounters } from './store-postgres-counters.js';
 import {
   type Query,
   checkSchemaName,
@@ -61,6 +62,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   return {
     kind: 'postgres',
+    counters: postgresCounters(q),
     init: () => migrate(tx, schema),
     async close() {
       if (closed) return;

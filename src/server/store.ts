@@ -1,3 +1,4 @@
+import type { SharedCounters } from './rate-limit.js';
 /**
  * The sync server's storage (DESIGN §10), with two implementations that must behave the
  * same: `file` (embedded, one process) and `postgres` (several server processes, one
@@ -192,6 +193,8 @@ export interface ServerKeys {
 export type SignupOutcome = 'created' | 'email_taken' | 'invite_required';
 
 export interface ServerStore {
+  /** Rate-limit counters every server process on this store shares (PostgreSQL only). */
+  readonly counters?: SharedCounters;
   readonly kind: 'file' | 'postgres';
   /** Opens the store and runs migrations. */
   init(): Promise<void>;

@@ -10,6 +10,7 @@ import {
   type TeamHarness,
   type User,
 } from './team-sync-harness.js';
+import { docResponse } from '../../src/sync/wire.js';
 
 /**
  * Signed push manifests (issue 12, F10) and deletions that sync (point 12), on both stores,
@@ -227,6 +228,52 @@ describe.each(['file', 'postgres'] as const)('push manifests and tombstones (%s 
       const back = json<{ pulled: string[] }>(await b.cli(['secrets', 'pull', '--json']));
       expect(back.pulled).toContain('OLD_KEY');
       expect(await valueAt(b, 'OLD_KEY')).toBe(GONE);
+    },
+  );
+
+  it.skipIf(skip)(
+    'max staleness: an admin signs a new value in; an operator who edits it in the store is refused',
+    async () => {
+      const shown = json<{ max_staleness_s: number }>(
+        await b.cli(['workspace', 'staleness', '--json']),
+      );
+      expect(shown.max_staleness_s).toBe(24 * 3600);
+      expect((await b.pty(['workspace', 'staleness', '12h', '--yes'])).code).not.toBe(0);
+      const set = await a.pty(['workspace', 'staleness', '12h'], 'acme\r');
+      expect(set.code, set.stdout).toBe(0);
+      ok(await b.cli(['secrets', 'pull']));
+      expect(
+        json<{ max_staleness_s: number }>(await b.cli(['workspace', 'staleness', '--json']))
+          .max_staleness_s,
+      ).toBe(12 * 3600);
+      // The operator stretches the window in the stored document (as a newer seq): the server
+      // hands the edited document out as stored, so the attack reaches the client...
+      const [head] = await h.operate((store) => store.rows('docs', { workspace_id: workspaceId }));
+      const doc = JSON.parse(String(head!.body)) as { seq: number; max_staleness_s: number };
+      const edited = JSON.stringify({ ...doc, seq: doc.seq + 1, max_staleness_s: 366 * 86_400 });
+      await h.operate((store) =>
+        store.update('docs', { workspace_id: workspaceId }, { body: edited, seq: doc.seq + 1 }),
+      );
+      const { vault, account } = await openHome(b);
+      const session = await account();
+      const served = await session.api.call(
+        'GET',
+        `/v1/workspaces/${workspaceId}/doc?since=${doc.seq}`,
+        docResponse,
+      );
+      vault.close();
+      expect(served.doc?.body).toBe(edited);
+      // ...and is refused there: the value is signed, and the signature no longer verifies.
+      const pull = await b.cli(['secrets', 'pull']);
+      expect(pull.code).not.toBe(0);
+      expect(pull.stderr).toMatch(/signature|document/);
+      expect(
+        json<{ max_staleness_s: number }>(await b.cli(['workspace', 'staleness', '--json']))
+          .max_staleness_s,
+      ).toBe(12 * 3600);
+      await h.operate((store) =>
+        store.update('docs', { workspace_id: workspaceId }, { body: head!.body, seq: head!.seq }),
+      );
     },
   );
 
