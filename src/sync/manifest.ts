@@ -154,12 +154,23 @@ export function verifyManifest(
   return m;
 }
 
+/** A manifest with its entries by key, for checking many records. */
+export interface IndexedManifest {
+  manifest: Manifest;
+  entries: Map<string, ManifestEntry>;
+}
+
+export function indexManifest(m: Manifest): IndexedManifest {
+  return { manifest: m, entries: new Map(m.entries.map((e) => [e.key, e])) };
+}
+
 /** Why a served record does not match the manifest, or undefined when it does. */
 export function manifestMismatch(
-  m: Manifest,
+  indexed: IndexedManifest,
   record: { key: string; version: number; epoch: number; digest: string },
 ): string | undefined {
-  const entry = m.entries.find((e) => e.key === record.key);
+  const m = indexed.manifest;
+  const entry = indexed.entries.get(record.key);
   if (entry === undefined)
     return m.deleted.some((d) => d.key === record.key)
       ? 'it was deleted, by the signed push manifest'

@@ -2,6 +2,8 @@ import { AgentSecretsError } from '../core/errors.js';
 import { parseDocBody } from './doc.js';
 import {
   type Manifest,
+  indexManifest,
+  type IndexedManifest,
   manifestMismatch,
   parseManifest,
   type SignedManifest,
@@ -97,8 +99,9 @@ export async function checkServed(
     seen,
   );
   const mismatched: { key: string; reason: string }[] = [];
+  const indexed = indexManifest(manifest);
   for (const r of served.records) {
-    const reason = manifestMismatch(manifest, r);
+    const reason = manifestMismatch(indexed, r);
     if (reason !== undefined) mismatched.push({ key: r.key, reason });
   }
   const withheld = withheldKeys(manifest, new Set(served.records.map((r) => r.key)));
@@ -186,7 +189,7 @@ export async function rotationManifests(
 ): Promise<SignedManifest[]> {
   const doc = parseDocBody(workspace.team!.doc.body);
   const place = (p: string, e: string) => JSON.stringify([p, e]);
-  const current = new Map<string, Manifest>();
+  const current = new Map<string, IndexedManifest>();
   for (const signed of served.manifests) {
     const body = parseManifest(signed.body);
     const target = {
@@ -201,7 +204,7 @@ export async function rotationManifests(
       doc,
       await seenSeq(ctx, target),
     );
-    current.set(place(m.project_id, m.environment), m);
+    current.set(place(m.project_id, m.environment), indexManifest(m));
   }
   for (const r of served.records) {
     const m = current.get(place(r.project_id, r.environment));
@@ -219,7 +222,7 @@ export async function rotationManifests(
   const issued = new Date().toISOString();
   return [...places].map((p) => {
     const [project_id, environment] = JSON.parse(p) as [string, string];
-    const before = current.get(p);
+    const before = current.get(p)?.manifest;
     return signManifest(
       ctx.sodium,
       { userId: ctx.session.account.userId, sign: ctx.session.keys.sign },
