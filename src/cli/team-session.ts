@@ -3,7 +3,7 @@ import { type AgentsFile, createAgentStore } from '../identity/agents.js';
 import { openAccount } from '../sync/account.js';
 import { type TeamContext, teamContext, updateDoc } from '../sync/team.js';
 import type { UnlockedVault } from '../vault/vault.js';
-import type { Workspace } from '../workspace/model.js';
+import type { Project, Workspace } from '../workspace/model.js';
 import type { CliContext } from './context.js';
 
 /**
@@ -22,6 +22,20 @@ export async function withTeam<T>(
   } finally {
     if (vault === undefined) unlocked.close();
   }
+}
+
+/**
+ * `secrets delete` in a team workspace: pushes a signed deletion (a tombstone) before the key
+ * is deleted here, so the next pull does not bring it back. False when the server never had
+ * the key. Fails (nothing deleted) when the server cannot be reached.
+ */
+export async function pushSecretDeletion(
+  ctx: CliContext,
+  target: { workspace: Workspace; project: Project; environment: string },
+  key: string,
+): Promise<boolean> {
+  const { pushDeletion } = await import('../sync/tombstones.js');
+  return withTeam(ctx, async (team) => (await pushDeletion(team, target, key)).remote);
 }
 
 /**

@@ -66,6 +66,7 @@ export const LOCAL_CODES = [
   'signature_invalid',
   'remote_unavailable',
   'remote_error',
+  'bad_server_response',
   'stale_epoch',
 ] as const;
 

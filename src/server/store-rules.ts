@@ -1,4 +1,11 @@
-import type { PushChangeRow, PushOutcome, RecordRow, RefreshRow } from './store.js';
+import type {
+  ManifestRow,
+  PushChangeRow,
+  PushDeletionRow,
+  PushOutcome,
+  RecordRow,
+  RefreshRow,
+} from './store.js';
 
 /**
  * The rules both server stores apply, as pure functions, so that the file store and the
@@ -39,6 +46,32 @@ export function judgePush(
   return {
     status: 'conflict',
     conflicts: [...conflicts].map(([key, remote_version]) => ({ key, remote_version })),
+  };
+}
+
+/**
+ * Judges a push's deletions and manifest (F10): a deleted key must exist at its base version
+ * (any version with `force`) and not be changed by the same push; the manifest's seq must
+ * follow the stored one. `undefined` when the push may be applied.
+ */
+export function judgeDeletions(
+  current: ReadonlyMap<string, number>,
+  changes: readonly PushChangeRow[],
+  deletions: readonly PushDeletionRow[],
+  force: boolean,
+  manifest: { stored: number; next: ManifestRow | undefined },
+): Exclude<PushOutcome, { status: 'ok' }> | undefined {
+  if (manifest.next !== undefined && manifest.next.seq !== manifest.stored + 1)
+    return { status: 'manifest_conflict', seq: manifest.stored };
+  const changed = new Set(changes.map((c) => c.key));
+  const conflicts = deletions.filter((d) => {
+    const remote = current.get(d.key);
+    return remote === undefined || changed.has(d.key) || (!force && remote !== d.base_version);
+  });
+  if (conflicts.length === 0) return undefined;
+  return {
+    status: 'conflict',
+    conflicts: conflicts.map((d) => ({ key: d.key, remote_version: current.get(d.key) ?? null })),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { SharedCounters } from './rate-limit.js';
 /**
  * The sync server's storage (DESIGN §10), with two implementations that must behave the
  * same: `file` (embedded, one process) and `postgres` (several server processes, one
@@ -130,8 +131,39 @@ export interface PushChangeRow {
   digest: string;
 }
 
+/** The newest signed push manifest of one project environment (issue 12, F10). */
+export interface ManifestRow {
+  workspace_id: string;
+  project_id: string;
+  environment: string;
+  seq: number;
+  body: string;
+  signature: string;
+  signer: string;
+}
+
+/** A deletion in a push: the key and the remote version the client deletes. */
+export interface PushDeletionRow {
+  key: string;
+  base_version: number;
+}
+
+export interface PushOptions {
+  force: boolean;
+  userId: string;
+  now: Date;
+  /** Keys deleted by this push (tombstones); a base version that moved is a conflict. */
+  deletions?: readonly PushDeletionRow[];
+  /**
+   * The signed manifest of the environment after this push; its seq must be the stored one
+   * plus one (1 for the first), else `manifest_conflict` and nothing is written.
+   */
+  manifest?: ManifestRow;
+}
+
 export type PushOutcome =
   | { status: 'ok'; records: RecordRow[] }
+  | { status: 'manifest_conflict'; seq: number }
   | { status: 'conflict'; conflicts: { key: string; remote_version: number | null }[] }
   | { status: 'stale_epoch'; epoch: number };
 
@@ -146,6 +178,8 @@ export interface RotateInput {
   records: RecordRow[];
   doc: DocRow;
   expected_seq: number;
+  /** A fresh signed manifest per project environment, stored with the rotation. */
+  manifests?: ManifestRow[];
 }
 
 export interface ServerKeys {
@@ -159,6 +193,8 @@ export interface ServerKeys {
 export type SignupOutcome = 'created' | 'email_taken' | 'invite_required';
 
 export interface ServerStore {
+  /** Rate-limit counters every server process on this store shares (PostgreSQL only). */
+  readonly counters?: SharedCounters;
   readonly kind: 'file' | 'postgres';
   /** Opens the store and runs migrations. */
   init(): Promise<void>;
@@ -258,6 +294,14 @@ export interface ServerStore {
     projectId: string,
     environment: string,
     changes: PushChangeRow[],
-    options: { force: boolean; userId: string; now: Date },
+    options: PushOptions,
   ): Promise<PushOutcome>;
+  /** The newest signed push manifest of every project environment of a workspace. */
+  manifests(workspaceId: string): Promise<ManifestRow[]>;
+  /** The newest signed push manifest of a project environment, if one was pushed. */
+  manifest(
+    workspaceId: string,
+    projectId: string,
+    environment: string,
+  ): Promise<ManifestRow | undefined>;
 }

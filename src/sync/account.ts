@@ -20,6 +20,7 @@ import {
   wrapAccountSecrets,
 } from './crypto.js';
 import { authParamsResponse, type PublicUser } from './wire.js';
+import * as wire from './wire.js';
 
 /**
  * The sync account (DESIGN §10). Its private keys and refresh token are reserved vault
@@ -128,7 +129,7 @@ export async function signup(
   const keys: AccountSecrets = { box: boxKeyPair(sodium), sign: signKeyPair(sodium) };
   try {
     const api = createSyncApi(serverUrl);
-    const session = await api.anonymous<SessionResponse>('POST', '/v1/auth/signup', {
+    const session = await api.anonymous('POST', '/v1/auth/signup', wire.sessionResponse, {
       email,
       auth_key: toBase64(derived.authKey),
       kdf,
@@ -172,16 +173,17 @@ export async function login(
   const email = options.email.trim().toLowerCase();
   const secretKey = parseSecretKey(options.secretKey);
   const api = createSyncApi(serverUrl);
-  const kdf = checkedKdf(await api.anonymous<unknown>('POST', '/v1/auth/params', { email }));
+  const kdf = checkedKdf(
+    await api.anonymous('POST', '/v1/auth/params', wire.authParamsResponse, { email }),
+  );
   const derived = await deriveAccountKeys(options.password, kdf, secretKey);
   secretKey.fill(0);
   try {
     const session = await api
-      .anonymous<SessionResponse & { wrapped_keys: { nonce: string; ciphertext: string } }>(
-        'POST',
-        '/v1/auth/login',
-        { email, auth_key: toBase64(derived.authKey) },
-      )
+      .anonymous('POST', '/v1/auth/login', wire.loginResponse, {
+        email,
+        auth_key: toBase64(derived.authKey),
+      })
       .catch((err: unknown) => {
         if (err instanceof AgentSecretsError && err.code === 'unauthorized')
           throw new AgentSecretsError(
@@ -235,7 +237,7 @@ export async function logout(
   const refresh = await vault.getReserved(ACCOUNT_SCOPE, REFRESH_NAME);
   if (stored !== null && refresh !== undefined) {
     try {
-      await createSyncApi(stored.server_url).anonymous('POST', '/v1/auth/logout', {
+      await createSyncApi(stored.server_url).anonymous('POST', '/v1/auth/logout', wire.okResponse, {
         refresh_token: refresh,
       });
       revoked = true;

@@ -1,4 +1,6 @@
+import type * as z from 'zod';
 import { AgentSecretsError, type ErrorCode, LOCAL_CODES, WIRE_CODES } from '../core/errors.js';
+import { tokensResponse } from './wire.js';
 
 /**
  * The sync server's HTTP client. It holds the access token in memory only; the refresh
@@ -22,10 +24,23 @@ const ACCESS_MARGIN_MS = 30_000;
 
 export interface SyncApi {
   readonly serverUrl: string;
-  /** An unauthenticated call (sign-up, login, params). */
-  anonymous<T>(method: string, path: string, body?: unknown): Promise<T>;
-  /** An authenticated call; refreshes the session once on 401. */
-  call<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /**
+   * An unauthenticated call (sign-up, login, params). The answer is checked against
+   * `schema`; one that does not fit is `bad_server_response`, naming the endpoint.
+   */
+  anonymous<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S,
+    body?: unknown,
+  ): Promise<z.output<S>>;
+  /** An authenticated call; refreshes the session once on 401. Checked like `anonymous`. */
+  call<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S,
+    body?: unknown,
+  ): Promise<z.output<S>>;
   /** Sets the access token (after sign-up or login). */
   useAccess(token: string): void;
 }
@@ -124,7 +139,7 @@ export function createSyncApi(
       if (stored === undefined) throw notLoggedIn();
       const { status, json } = await send('POST', '/v1/auth/refresh', { refresh_token: stored });
       if (status !== 200) throw toError(status, json);
-      const tokens = json as { access_token: string; refresh_token: string; expires_in: number };
+      const tokens = checked('POST', '/v1/auth/refresh', tokensResponse, json);
       await session.setRefresh(tokens.refresh_token);
       access = tokens.access_token;
       await session.setAccess?.(access, now() + tokens.expires_in * 1000);
@@ -133,12 +148,12 @@ export function createSyncApi(
 
   return {
     serverUrl,
-    async anonymous<T>(method: string, path: string, body?: unknown) {
+    async anonymous(method, path, schema, body) {
       const { status, json } = await send(method, path, body);
       if (status >= 400) throw toError(status, json);
-      return json as T;
+      return checked(method, path, schema, json);
     },
-    async call<T>(method: string, path: string, body?: unknown) {
+    async call(method, path, schema, body) {
       if (access === undefined) await storedAccess();
       if (access === undefined) await refresh();
       let { status, json } = await send(method, path, body, access);
@@ -147,12 +162,34 @@ export function createSyncApi(
         ({ status, json } = await send(method, path, body, access));
       }
       if (status >= 400) throw toError(status, json);
-      return json as T;
+      return checked(method, path, schema, json);
     },
     useAccess(token) {
       access = token;
     },
   };
+}
+
+/**
+ * The server's answer checked against its schema (issue 11): a body that does not fit is
+ * refused as `bad_server_response`, naming the endpoint and the first field that is wrong
+ * (never its value), instead of failing later somewhere else.
+ */
+export function checked<S extends z.ZodType>(
+  method: string,
+  path: string,
+  schema: S,
+  json: unknown,
+): z.output<S> {
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.map(String).join('.') || 'body';
+  throw new AgentSecretsError(
+    'bad_server_response',
+    `the sync server's answer to ${method} ${printable(path.split('?')[0])} is malformed (${printable(field).slice(0, 100)}: ${printable(issue.message).slice(0, 200)}); nothing was changed here. Check the server URL (\`agentsecrets status\`) and tell the server's operator`,
+    { context: { endpoint: `${method} ${printable(path.split('?')[0])}` } },
+  );
 }
 
 export function notLoggedIn(): AgentSecretsError {

@@ -7,6 +7,7 @@ import { HEARTBEAT_EVERY_MS, signHeartbeat } from './chain.js';
 import { parseDocBody } from './doc.js';
 import { ownKeys, syncDoc } from './team.js';
 import type { Workspace } from '../workspace/model.js';
+import * as wire from './wire.js';
 
 /**
  * Keeps a key holder's copy of every team workspace's signed document current (DESIGN §10):
@@ -111,10 +112,15 @@ export function startTeamFollower(options: {
       { workspace_id: workspace.id, seq: team.doc_seq, body: team.doc.body },
       new Date(t),
     );
-    await session.api.call('POST', `/v1/workspaces/${encodeURIComponent(workspace.id)}/heartbeat`, {
-      body: hb.body,
-      signature: hb.signature,
-    });
+    await session.api.call(
+      'POST',
+      `/v1/workspaces/${encodeURIComponent(workspace.id)}/heartbeat`,
+      wire.statusResponse,
+      {
+        body: hb.body,
+        signature: hb.signature,
+      },
+    );
     beaten.set(workspace.id, t);
   }
 

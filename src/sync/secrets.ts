@@ -11,6 +11,14 @@ import { ownKeys, syncDoc, type TeamContext, workspaceKey } from './team.js';
 import type { DiffResult, KeyDiff, PullResult, RefusedRecord } from './types.js';
 import { type PushChange, type RemoteRecord, remoteRecord } from './wire.js';
 import { printable } from './api.js';
+import * as wire from './wire.js';
+import {
+  type CheckedServe,
+  checkServed,
+  nextManifest,
+  noteSeen,
+  requireConsistent,
+} from './push-manifest.js';
 
 /**
  * push, pull and diff of one project environment against a team workspace (DESIGN §10).
@@ -33,7 +41,7 @@ type Meta = {
 };
 type RemoteMeta = Pick<RemoteRecord, 'key' | 'version' | 'epoch' | 'digest'>;
 
-const recordsPath = (t: SyncTarget) =>
+export const recordsPath = (t: SyncTarget) =>
   `/v1/workspaces/${encodeURIComponent(t.workspace.id)}/projects/${encodeURIComponent(t.project.id)}/envs/${t.environment}`;
 
 function selectionOf(t: SyncTarget): Selection {
@@ -53,12 +61,18 @@ async function localMeta(ctx: TeamContext, t: SyncTarget): Promise<Map<string, M
   return new Map(records.map((r) => [r.key, r]));
 }
 
-async function remoteMeta(ctx: TeamContext, t: SyncTarget): Promise<Map<string, RemoteMeta>> {
-  const { records } = await ctx.session.api.call<{ records: RemoteMeta[] }>(
+/** The remote's records (no values) and their signed manifest, checked against it (F10). */
+export async function remoteMeta(
+  ctx: TeamContext,
+  t: SyncTarget,
+): Promise<{ map: Map<string, RemoteMeta>; records: RemoteMeta[]; checked: CheckedServe }> {
+  const { records, manifest } = await ctx.session.api.call(
     'GET',
     `${recordsPath(t)}/records?meta=1`,
+    wire.recordsMetaResponse,
   );
-  return new Map(records.map((r) => [r.key, r]));
+  const checked = await checkServed(ctx, t, { records, manifest });
+  return { map: new Map(records.map((r) => [r.key, r])), records, checked };
 }
 
 /** Compares one key: what changed where since the last sync. */
@@ -121,7 +135,8 @@ function address(t: SyncTarget, key: string) {
 /** `secrets diff`: every key of both sides with its state. Reads no remote value. */
 export async function diff(ctx: TeamContext, t: SyncTarget): Promise<DiffResult> {
   requireTeam(t);
-  const [local, remote] = await Promise.all([localMeta(ctx, t), remoteMeta(ctx, t)]);
+  const [local, served] = await Promise.all([localMeta(ctx, t), remoteMeta(ctx, t)]);
+  const remote = served.map;
   const both = [...local.keys()].filter((k) => {
     const l = local.get(k)!;
     const r = remote.get(k);
@@ -129,11 +144,31 @@ export async function diff(ctx: TeamContext, t: SyncTarget): Promise<DiffResult>
   });
   const same = await sameValues(ctx, t, remote, both);
   const keys = [...new Set([...local.keys(), ...remote.keys()])].sort();
-  const result = keys.map((k) => compare(k, local.get(k), remote.get(k), same.has(k)));
+  const tombstones = new Map((served.checked.manifest?.deleted ?? []).map((d) => [d.key, d]));
+  const result = keys.map((k) => {
+    const d = compare(k, local.get(k), remote.get(k), same.has(k));
+    // A key deleted by a member's signed push: a pull deletes it here (tombstone).
+    const l = local.get(k);
+    const stone = tombstones.get(k);
+    if (d.state === 'local_only' && stone !== undefined && l?.base_version != null)
+      return {
+        ...d,
+        state: 'out_of_sync' as const,
+        newer: 'remote' as const,
+        remote_deleted: true,
+      };
+    return d;
+  });
+  if (served.checked.manifest !== null) await noteSeen(ctx, t, served.checked.manifest.seq);
   const pending = result.filter((d) => d.state !== 'in_sync').length;
+  const bad = served.checked.mismatched.length + served.checked.withheld.length;
   return {
     remote_configured: true,
-    message: pending === 0 ? 'in sync' : `${pending} key(s) differ`,
+    message:
+      (pending === 0 ? 'in sync' : `${pending} key(s) differ`) +
+      (bad === 0
+        ? ''
+        : `; ${bad} remote record(s) do not match their signed push manifest (a pull refuses them)`),
     keys: result,
   };
 }
@@ -177,7 +212,7 @@ export async function push(
   }
 }
 
-async function freshWorkspace(ctx: TeamContext, t: SyncTarget): Promise<Workspace> {
+export async function freshWorkspace(ctx: TeamContext, t: SyncTarget): Promise<Workspace> {
   return (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, t.workspace, ownKeys(ctx)))
     .workspace;
 }
@@ -187,7 +222,9 @@ async function pushOnce(
   t: SyncTarget,
   options: { force: boolean; onProgress?: (text: string) => void },
 ): Promise<PushResult> {
-  const [local, remote] = await Promise.all([localMeta(ctx, t), remoteMeta(ctx, t)]);
+  const [local, served] = await Promise.all([localMeta(ctx, t), remoteMeta(ctx, t)]);
+  requireConsistent(served.checked, `${t.project.name}/${t.environment}`);
+  const remote = served.map;
   const candidates = [...local.keys()].filter((k) => {
     const l = local.get(k)!;
     const r = remote.get(k);
@@ -238,7 +275,19 @@ async function pushOnce(
     }
     wk.fill(0);
     options.onProgress?.(`uploading ${changes.length} secret(s)`);
-    await ctx.session.api.call('POST', `${recordsPath(t)}/push`, { changes, force: options.force });
+    const next = nextManifest(
+      ctx,
+      t,
+      { manifest: served.checked.manifest, records: served.records },
+      changes,
+      [],
+    );
+    await ctx.session.api.call('POST', `${recordsPath(t)}/push`, wire.pushResponse, {
+      changes,
+      force: options.force,
+      manifest: next.signed,
+    });
+    await noteSeen(ctx, t, next.seq);
   }
   // A key edited while this push ran keeps its edit, still to be pushed.
   await ctx.vault.applySync(selectionOf(t), [
@@ -270,12 +319,25 @@ export async function pull(
   requireTeam(t);
   t = { ...t, workspace: await freshWorkspace(ctx, t) };
   options.onProgress?.('downloading');
-  const answer = await ctx.session.api.call<{ records: unknown }>(
+  const answer = await ctx.session.api.call(
     'GET',
     `${recordsPath(t)}/records`,
+    wire.recordsResponse,
   );
   const refused: RefusedRecord[] = [];
-  const records = checkedRecords(answer.records, t.workspace.team!.epoch, refused);
+  const parsed = checkedRecords(answer.records, t.workspace.team!.epoch, refused);
+  // Every record as the member who pushed last signed it (F10); a rolled-back manifest
+  // throws here, before anything is applied.
+  const checked = await checkServed(ctx, t, { records: parsed, manifest: answer.manifest });
+  const mismatched = new Map(checked.mismatched.map((m) => [m.key, m.reason]));
+  for (const [key, reason] of mismatched) refused.push({ key, reason });
+  for (const key of checked.withheld)
+    if (!refused.some((r) => r.key === key))
+      refused.push({
+        key,
+        reason: 'the signed push manifest lists it, the server did not send it',
+      });
+  const records = parsed.filter((r) => !mismatched.has(r.key));
   const local = await localMeta(ctx, t);
   const remote = new Map(records.map((r) => [r.key, r]));
   const changedBoth = records
@@ -338,8 +400,25 @@ export async function pull(
     if (kept.has(u.key)) conflicts.push(u.key);
     else if (u.value !== undefined) pulled.push(u.key);
   }
+  // Signed deletions (tombstones): a key synced here and unchanged since is deleted; one
+  // edited here since is a conflict and stays (pull --force deletes it).
+  const deleted: string[] = [];
+  for (const stone of checked.manifest?.deleted ?? []) {
+    const l = local.get(stone.key);
+    if (l === undefined || l.base_version === null || l.base_version > stone.version) continue;
+    if (remote.has(stone.key)) continue;
+    if (l.changed_since_sync && !options.force) {
+      conflicts.push(stone.key);
+      continue;
+    }
+    await ctx.vault.delete(selectionOf(t), stone.key);
+    deleted.push(stone.key);
+  }
+  if (checked.manifest !== null) await noteSeen(ctx, t, checked.manifest.seq);
   await markProject(ctx, t, 'last_pull_at');
   const parts = [`pulled ${pulled.length} secret(s)`];
+  if (deleted.length > 0)
+    parts.push(`deleted ${deleted.join(', ')} (a member deleted them: a signed deletion)`);
   if (conflicts.length > 0)
     parts.push(
       `${conflicts.length} changed on both sides kept their local value (pull --force takes the remote's)`,
@@ -353,8 +432,9 @@ export async function pull(
     message: parts.join('; '),
     pulled,
     conflicts,
+    deleted,
     refused,
-    unchanged: records.length - pulled.length - conflicts.length - refused.length,
+    unchanged: Math.max(0, records.length - pulled.length - conflicts.length - refused.length),
   };
 }
 
@@ -395,6 +475,7 @@ async function ensureRemoteProject(ctx: TeamContext, t: SyncTarget): Promise<voi
   await ctx.session.api.call(
     'POST',
     `/v1/workspaces/${encodeURIComponent(t.workspace.id)}/projects`,
+    wire.statusResponse,
     {
       id: t.project.id,
       name: t.project.name,
@@ -414,26 +495,4 @@ async function markProject(
   });
 }
 
-/** Adds the server's projects that this machine does not know yet (after joining). */
-export async function pullProjects(ctx: TeamContext, workspace: Workspace): Promise<number> {
-  const { projects } = await ctx.session.api.call<{
-    projects: { id: string; name: string; created_at: string }[];
-  }>('GET', `/v1/workspaces/${encodeURIComponent(workspace.id)}/projects`);
-  let added = 0;
-  await ctx.services.workspaces.updateWorkspace(workspace.id, (w) => {
-    for (const p of projects) {
-      if (w.projects.some((x) => x.id === p.id)) continue;
-      w.projects.push({
-        id: p.id,
-        name: printable(p.name),
-        description: '',
-        created_at: p.created_at,
-        updated_at: p.created_at,
-        last_pull_at: null,
-        last_push_at: null,
-      });
-      added++;
-    }
-  });
-  return added;
-}
+export { pullProjects } from './projects.js';

@@ -8,6 +8,8 @@ export interface KeyDiff {
   newer: 'local' | 'remote' | 'both' | null;
   local_version: number | null;
   remote_version: number | null;
+  /** A signed deletion (tombstone) of this key is on the server; a pull deletes it here. */
+  remote_deleted?: boolean;
 }
 
 /** The result of a diff, or the honest answer that there is no remote. */
@@ -23,6 +25,8 @@ export interface PullResult {
   message: string;
   pulled: string[];
   conflicts: string[];
+  /** Keys deleted here because a member pushed a signed deletion (tombstone). */
+  deleted?: string[];
   /** Keys the server sent but this client would not apply, with why (never a value). */
   refused?: RefusedRecord[];
   unchanged: number;

@@ -15,7 +15,8 @@ import {
   signDoc,
 } from '../../src/sync/crypto.js';
 import { verifyDoc, type WorkspaceDoc } from '../../src/sync/doc.js';
-import type { RemoteRecord } from '../../src/sync/wire.js';
+import { pushResponse, remoteRecord, workspacesResponse } from '../../src/sync/wire.js';
+import * as z from 'zod';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { postgresUnavailable } from '../helpers/postgres.js';
 import {
@@ -26,6 +27,8 @@ import {
   type TeamHarness,
   type User,
 } from './team-sync-harness.js';
+
+const recordList = z.object({ records: z.array(remoteRecord) });
 
 /**
  * An active server operator against team sync (issue 12), on both stores, with spawned
@@ -289,9 +292,10 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       });
       const { vault: aVault, account } = await openHome(a);
       const session = await account();
-      const { records } = await session.api.call<{ records: RemoteRecord[] }>(
+      const { records } = await session.api.call(
         'GET',
         `/v1/workspaces/${workspaceId}/projects/${projectId}/envs/development/records`,
+        recordList,
       );
       aVault.close();
       const r = records.find((x) => x.key === 'STRIPE_KEY')!;
@@ -333,12 +337,13 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       bVault.close();
       // The operator sets the server's epoch back; a push under the old epoch is then accepted
       // (D's session plays the removed member's accomplice): the attack, without the defence.
+      const clean = await h.operate((store) => store.backup(workspaceId, projectId, 'development'));
       await h.operate((store) => store.update('workspaces', { id: workspaceId }, { epoch: old }));
       const { vault: dVault, account } = await openHome(d);
       const session = await account();
       const base = `/v1/workspaces/${workspaceId}/projects/${projectId}/envs/development`;
       const listed = async () =>
-        (await session.api.call<{ records: RemoteRecord[] }>('GET', `${base}/records`)).records;
+        (await session.api.call('GET', `${base}/records`, recordList)).records;
       const version = (await listed()).find((x) => x.key === 'STRIPE_KEY')!.version + 1;
       const where = {
         workspace_id: workspaceId,
@@ -349,7 +354,7 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
         epoch: old,
       };
       const sealed = encryptTeamRecord(sodium, oldKey, where, EVIL);
-      await session.api.call('POST', `${base}/push`, {
+      await session.api.call('POST', `${base}/push`, pushResponse, {
         changes: [{ key: 'STRIPE_KEY', base_version: version - 1, version, epoch: old, ...sealed }],
         force: false,
       });
@@ -370,6 +375,9 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
       );
       aVault.close();
       expect(values.get('STRIPE_KEY')).toBe(SECRET);
+      // The operator takes the injected record back out: the push manifest (F10) would
+      // otherwise refuse every push before the epoch check this part is about.
+      await h.operate((store) => store.restore(workspaceId, projectId, 'development', clean));
       // F2: D, offline during the removal, has the old document; its push syncs the document
       // first and encrypts under the current epoch, which the set-back server refuses.
       await writeFile(join(d.home, 'workspaces.json'), dStale);
@@ -453,7 +461,7 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
     // The server hands the name out as stored: the attack reaches the client.
     const { vault, account } = await openHome(g);
     const session = await account();
-    const raw = await session.api.call<{ workspaces: { name: string }[] }>('GET', '/v1/workspaces');
+    const raw = await session.api.call('GET', '/v1/workspaces', workspacesResponse);
     vault.close();
     expect(raw.workspaces[0]!.name).toBe(evil);
     const list = await g.cli(['workspace', 'list']);

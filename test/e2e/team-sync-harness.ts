@@ -29,7 +29,13 @@ export interface User {
 }
 
 type Row = Record<string, unknown>;
-type Table = 'users' | 'workspaces' | 'members' | 'grants' | 'docs';
+type Table = 'users' | 'workspaces' | 'members' | 'grants' | 'docs' | 'manifests';
+
+/** The records and push manifest of one project environment, as an operator's backup holds them. */
+export interface ScopeBackup {
+  records: Row[];
+  manifest: Row | undefined;
+}
 
 /** What an operator can do to the store's rows (column names are the same in both stores). */
 export interface StoreEdit {
@@ -41,6 +47,16 @@ export interface StoreEdit {
   serverKeys(): Promise<Row>;
   /** Sets a record's fields (by key, in a workspace): `ciphertext`, `epoch`, … */
   updateRecord(workspaceId: string, key: string, patch: Row): Promise<void>;
+  /** A backup of one project environment's records and manifest. */
+  backup(workspaceId: string, projectId: string, environment: string): Promise<ScopeBackup>;
+  /** Puts a backup back: its records (all of the scope's replaced) and/or its manifest. */
+  restore(
+    workspaceId: string,
+    projectId: string,
+    environment: string,
+    backup: ScopeBackup,
+    parts?: { records?: boolean; manifest?: boolean },
+  ): Promise<void>;
 }
 
 export interface TeamHarness {
@@ -181,6 +197,33 @@ export async function startTeamHarness(kind: StoreKind): Promise<TeamHarness> {
             [...Object.values(patch), workspaceId, key],
           );
         },
+        async backup(workspaceId, projectId, environment) {
+          const where = [workspaceId, projectId, environment];
+          const scope = 'workspace_id = $1 AND project_id = $2 AND environment = $3';
+          return {
+            records: (await client.query(`SELECT * FROM records WHERE ${scope}`, where))
+              .rows as Row[],
+            manifest: (await client.query(`SELECT * FROM manifests WHERE ${scope}`, where))
+              .rows[0] as Row | undefined,
+          };
+        },
+        async restore(workspaceId, projectId, environment, backup, parts = {}) {
+          const where = [workspaceId, projectId, environment];
+          const scope = 'workspace_id = $1 AND project_id = $2 AND environment = $3';
+          const put = async (table: string, rows: Row[]) => {
+            await client.query(`DELETE FROM ${table} WHERE ${scope}`, where);
+            for (const row of rows) {
+              const cols = Object.keys(row);
+              await client.query(
+                `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+                Object.values(row),
+              );
+            }
+          };
+          if (parts.records !== false) await put('records', backup.records);
+          if (parts.manifest !== false)
+            await put('manifests', backup.manifest === undefined ? [] : [backup.manifest]);
+        },
       });
     } finally {
       await client.end();
@@ -214,6 +257,32 @@ export async function startTeamHarness(kind: StoreKind): Promise<TeamHarness> {
             for (const tuple of scope.records.filter((t) => t[0] === key))
               for (const [field, value] of Object.entries(patch))
                 tuple[RECORD_FIELDS.indexOf(field)] = value;
+        },
+        async backup(workspaceId, projectId, environment) {
+          const same = (r: Row) =>
+            r.workspace_id === workspaceId &&
+            r.project_id === projectId &&
+            r.environment === environment;
+          const scope = (store.records as Row[]).find(same);
+          return structuredClone({
+            records: scope === undefined ? [] : [scope],
+            manifest: (store.manifests ?? []).find(same),
+          });
+        },
+        async restore(workspaceId, projectId, environment, backup, parts = {}) {
+          const other = (r: Row) =>
+            !(
+              r.workspace_id === workspaceId &&
+              r.project_id === projectId &&
+              r.environment === environment
+            );
+          if (parts.records !== false)
+            store.records = [...(store.records as Row[]).filter(other), ...backup.records];
+          if (parts.manifest !== false)
+            store.manifests = [
+              ...(store.manifests ?? []).filter(other),
+              ...(backup.manifest === undefined ? [] : [backup.manifest]),
+            ];
         },
       });
     } finally {

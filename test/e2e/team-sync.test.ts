@@ -12,7 +12,8 @@ import { loadSodium } from '../../src/crypto/sodium.js';
 import { createServices } from '../../src/services/index.js';
 import { ACCOUNT_SCOPE, openAccount } from '../../src/sync/account.js';
 import { decodeAccountSecrets, decryptTeamRecord } from '../../src/sync/crypto.js';
-import type { RemoteRecord } from '../../src/sync/wire.js';
+import { remoteRecord } from '../../src/sync/wire.js';
+import * as z from 'zod';
 import { canary, findLeaks, scanTree } from '../helpers/canary.js';
 import { baseEnv, CLI, type CliResult, runCli, runCliInPty } from '../helpers/cli.js';
 import { dumpDatabase, freshDatabase, postgresUnavailable } from '../helpers/postgres.js';
@@ -479,7 +480,8 @@ describe.each(['file', 'postgres'] as const)(
           edit.doc &&
           typeof node.body === 'string' &&
           node.workspace_id === workspaceId &&
-          typeof node.seq === 'number'
+          typeof node.seq === 'number' &&
+          node.project_id === undefined // documents, not push manifests
         ) {
           node.body = edit.doc(node.body);
           node.seq = node.seq + seqDelta;
@@ -546,9 +548,10 @@ describe.each(['file', 'postgres'] as const)(
             (w) => w.id === workspaceId,
           )!;
           const project = workspace.projects.find((p) => p.name === 'web')!;
-          const { records } = await session.api.call<{ records: RemoteRecord[] }>(
+          const { records } = await session.api.call(
             'GET',
             `/v1/workspaces/${workspaceId}/projects/${project.id}/envs/development/records`,
+            z.object({ records: z.array(remoteRecord) }),
           );
           const sodium = await loadSodium();
           const key = Buffer.from(

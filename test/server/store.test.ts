@@ -24,6 +24,7 @@ import type {
 import { deadPid } from '../store/processes.js';
 import { POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/tmp.js';
+import { MIGRATIONS } from '../../src/server/store-postgres-schema.js';
 
 // --- PostgreSQL: reachable, or skipped with a reason (a failure under CI) --------------------
 
@@ -689,6 +690,42 @@ describe.each(BACKENDS)('$name store', (backend) => {
         s = await seed(store);
       });
 
+      it('keeps the signed manifest in step with the records, and applies deletions (F10)', async () => {
+        const manifest = (seq: number) => ({
+          workspace_id: s.workspace.id,
+          project_id: s.project.id,
+          environment: ENV,
+          seq,
+          body: `{"seq":${seq}}`,
+          signature: 'sig',
+          signer: s.admin.id,
+        });
+        const push = (
+          changes: PushChangeRow[],
+          seq: number,
+          deletions = [] as { key: string; base_version: number }[],
+        ) =>
+          store.push(s.workspace.id, s.project.id, ENV, changes, {
+            force: false,
+            userId: s.admin.id,
+            now: new Date(AT),
+            deletions,
+            manifest: manifest(seq),
+          });
+        expect((await push([change('A', null, 1), change('B', null, 1)], 1)).status).toBe('ok');
+        expect(await store.manifest(s.workspace.id, s.project.id, ENV)).toEqual(manifest(1));
+        // A manifest that does not follow the stored one: nothing is written.
+        expect(await push([change('A', 1, 2)], 1)).toEqual({ status: 'manifest_conflict', seq: 1 });
+        expect((await store.records(s.workspace.id, s.project.id, ENV))[0]!.version).toBe(1);
+        // A deletion from a moved base is a conflict; from the right one it removes the record.
+        expect((await push([], 2, [{ key: 'A', base_version: 5 }])).status).toBe('conflict');
+        expect((await push([], 2, [{ key: 'A', base_version: 1 }])).status).toBe('ok');
+        expect((await store.records(s.workspace.id, s.project.id, ENV)).map((r) => r.key)).toEqual([
+          'B',
+        ]);
+        expect(await store.manifests(s.workspace.id)).toEqual([manifest(2)]);
+      });
+
       it('adds a new key at version 1 and updates it from the right base', async () => {
         const first = change('API_KEY', null, 1);
         const pushed = await pushTo(store, s, [first]);
@@ -1065,7 +1102,7 @@ describe.skipIf(pgProblem !== undefined)('postgres store across processes', () =
     const { rows } = await pgAdmin!.query<{ version: number }>(
       `SELECT version FROM "${space.schema}".agentsecrets_migrations ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2]);
+    expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
   });
 
   it('lets exactly one of two concurrent pushes from the same base win, every round', async () => {

@@ -27,6 +27,7 @@ import {
   updateDoc,
 } from '../../src/sync/team.js';
 import type { Workspace } from '../../src/workspace/model.js';
+import { statusResponse } from '../../src/sync/wire.js';
 import { freshDatabase, postgresUnavailable } from '../helpers/postgres.js';
 import { makeWorkspace } from '../helpers/proxy-fixture.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -213,7 +214,7 @@ describe.each(stores)('the document log on a live %s store', (kind, open) => {
         { workspace_id: workspaceId, seq: revoked.seq, body: revoked.body },
         new Date(),
       );
-      await cy.session.api.call('POST', `/v1/workspaces/${workspaceId}/heartbeat`, {
+      await cy.session.api.call('POST', `/v1/workspaces/${workspaceId}/heartbeat`, statusResponse, {
         body: beat.body,
         signature: beat.signature,
       });

@@ -277,14 +277,21 @@ export async function secretsDelete(
   assertKeyName(key);
   const services = ctx.services();
   const current = await services.workspaces.resolve(flags(options));
+  // A team workspace: the signed deletion goes to the server first (issue 12, point 12).
+  const synced =
+    current.workspace.kind === 'team'
+      ? await (await import('../team-session.js')).pushSecretDeletion(ctx, current, key)
+      : false;
   const vault = await services.vault.unlock();
   try {
     await vault.delete(current.selection, key);
   } finally {
     vault.close();
   }
-  if (options.json) return ctx.out.json({ key, deleted: true });
-  ctx.out.line(`deleted ${key} from ${current.project.name}/${current.environment}`);
+  if (options.json) return ctx.out.json({ key, deleted: true, synced });
+  ctx.out.line(
+    `deleted ${key} from ${current.project.name}/${current.environment}${synced ? ' and from the team workspace (other members delete it on their next pull)' : ''}`,
+  );
 }
 
 /** `secrets import [FILE]`: loads a .env file, reports counts and bad line numbers. */

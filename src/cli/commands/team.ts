@@ -17,7 +17,9 @@ import {
   type TeamContext,
   teamContext,
   ADMIN_PIN_NAME,
+  updateDoc,
 } from '../../sync/team.js';
+import { parseDocBody } from '../../sync/doc.js';
 import {
   checkTypedFingerprint,
   type DocAdmin,
@@ -573,7 +575,10 @@ export async function secretsSyncCommand(
         result.keys,
         [
           { header: 'KEY', value: (d) => d.key },
-          { header: 'STATE', value: (d) => d.state },
+          {
+            header: 'STATE',
+            value: (d) => (d.remote_deleted === true ? 'deleted_remote' : d.state),
+          },
           { header: 'NEWER', value: (d) => d.newer ?? '' },
           {
             header: 'LOCAL',
@@ -615,4 +620,67 @@ export async function secretsSyncCommand(
     }
     return result.conflicts.length > 0 || (result.refused ?? []).length > 0 ? 1 : 0;
   });
+}
+
+/** Parses `90s`, `30m`, `24h`, `7d` or plain seconds into seconds. */
+export function parseStaleness(text: string): number {
+  const match = /^(\d+)\s*(s|m|h|d)?$/.exec(text.trim());
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+  const seconds = match === null ? NaN : Number(match[1]) * unit[(match[2] ?? 's') as 's'];
+  if (!Number.isInteger(seconds) || seconds < 60 || seconds > 366 * 86_400)
+    throw new UsageError(
+      `max staleness must be between 1 minute and 366 days, such as 12h, 30m or 7d (got '${text}')`,
+    );
+  return seconds;
+}
+
+function formatStaleness(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/**
+ * `workspace staleness [DURATION]`: shows, or (an admin, human only) changes, how long members'
+ * agent tokens keep working without a newer admin-signed document or heartbeat. The value is
+ * part of the signed workspace document, so the server cannot change it.
+ */
+export async function workspaceStaleness(
+  ctx: CliContext,
+  value: string | undefined,
+  options: { yes?: boolean; json?: boolean },
+): Promise<void> {
+  const workspace = await ctx.services().workspaces.currentWorkspace();
+  if (workspace.kind !== 'team' || workspace.team === undefined)
+    throw new UsageError(
+      `workspace '${workspace.name}' is not a team workspace: max staleness applies to team workspaces only`,
+    );
+  const current = parseDocBody(workspace.team.doc.body).max_staleness_s;
+  if (value === undefined) {
+    if (options.json) return ctx.out.json({ max_staleness_s: current });
+    ctx.out.line(
+      `max staleness of ${workspace.name}: ${formatStaleness(current)} (agent tokens fail closed when no admin has signed a document or heartbeat for that long)`,
+    );
+    return;
+  }
+  const seconds = parseStaleness(value);
+  await requireHuman(ctx, {
+    action: `Set the max staleness of workspace ${workspace.name} to ${formatStaleness(seconds)} (from ${formatStaleness(current)})`,
+    confirm: workspace.name,
+    yes: options.yes,
+  });
+  await withTeam(ctx, async (team) => {
+    await updateDoc(team, workspace, (doc) => {
+      doc.max_staleness_s = seconds;
+    });
+  });
+  if (options.json) return ctx.out.json({ max_staleness_s: seconds, previous_s: current });
+  ctx.out.line(
+    `max staleness of ${workspace.name} is now ${formatStaleness(seconds)} (signed into the workspace document; members pick it up on their next sync)`,
+  );
+  if (seconds > current)
+    ctx.out.notice(
+      'a longer window also lets a server that withholds a revocation do so for longer',
+    );
 }

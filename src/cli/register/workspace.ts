@@ -101,6 +101,25 @@ export function registerWorkspaceCommands(
         ),
       );
   }
+  workspace
+    .command('staleness [duration]')
+    .description(
+      "show or set how long agent tokens keep working without an admin's signed word (team; admins, human only)",
+    )
+    .option('--yes', 'skip the typed confirmation (a terminal is still required)')
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `\nMembers' key holders fail closed (sync_stale) when the newest document or heartbeat an
+admin signed is older than this (default 24h). The value is signed into the workspace
+document. At least one admin machine must run a key holder within every window.
+${examples('agentsecrets workspace staleness', 'agentsecrets workspace staleness 12h')}`,
+    )
+    .action((duration, opts) =>
+      run(async () =>
+        (await import('../commands/team.js')).workspaceStaleness(ctx, duration, opts),
+      ),
+    );
   const allowlist = workspace
     .command('allowlist')
     .description('domains credentials may be sent to (deny by default)');
