@@ -207,9 +207,7 @@ export async function createLocalCredentialService(
    * the private key); null for a local workspace.
    */
   async function teamPublicKey(workspaceId: string): Promise<CryptoKey | null> {
-    const workspace = (await workspaces.readWorkspaces()).workspaces.find(
-      (w) => w.id === workspaceId,
-    );
+    const workspace = (await readWorkspaces()).workspaces.find((w) => w.id === workspaceId);
     if (workspace?.kind !== 'team' || workspace.team === undefined) return null;
     const jwk = (JSON.parse(workspace.team.doc.body) as { token_public_jwk: JWK | null })
       .token_public_jwk;
@@ -222,9 +220,7 @@ export async function createLocalCredentialService(
    * successful sync is older than the staleness limit, they are refused (fail closed).
    */
   async function requireFresh(workspaceId: string): Promise<void> {
-    const workspace = (await workspaces.readWorkspaces()).workspaces.find(
-      (w) => w.id === workspaceId,
-    );
+    const workspace = (await readWorkspaces()).workspaces.find((w) => w.id === workspaceId);
     if (workspace?.kind !== 'team' || workspace.team === undefined) return;
     const onDisk = Date.parse(workspace.team.synced_at ?? '') || 0;
     const last = Math.max(onDisk, options.teamFreshness?.(workspaceId) ?? 0);

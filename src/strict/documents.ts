@@ -5,7 +5,7 @@ import type { Workspace } from '../workspace/model.js';
 import type { WorkspaceService } from '../workspace/service.js';
 import {
   agentsRights,
-  localWorkspaceIds,
+  sealedWorkspaceIds,
   RIGHTS_KEY_LABEL,
   type RightsDocument,
   seal,
@@ -52,7 +52,7 @@ export async function verifyAll(deps: SealDeps, key: Uint8Array): Promise<Docume
       path: deps.paths.agents,
       ok: verifyDocument(key, 'agents.json', {
         seal: agents.rights_seal,
-        rights: agentsRights(agents, localWorkspaceIds(ws)),
+        rights: agentsRights(agents, sealedWorkspaceIds(ws)),
       }),
     },
     {
@@ -70,9 +70,9 @@ export async function sealAll(deps: SealDeps, vault: UnlockedVault): Promise<voi
     ...file,
     rights_seal: seal(key, 'workspaces.json', workspacesRights(file)),
   }));
-  const localIds = localWorkspaceIds(ws);
+  const sealedIds = sealedWorkspaceIds(ws);
   await createAgentStore(deps.paths).update((file) => {
-    file.rights_seal = seal(key, 'agents.json', agentsRights(file, localIds));
+    file.rights_seal = seal(key, 'agents.json', agentsRights(file, sealedIds));
   });
   await vault.resealRights();
 }
@@ -111,18 +111,63 @@ export async function sealedAgentsChange(
   change: (file: AgentsFile) => void,
 ): Promise<void> {
   const key = rightsKeyOf(vault);
-  const localIds = localWorkspaceIds(await deps.workspaces.readWorkspaces());
+  const sealedIds = sealedWorkspaceIds(await deps.workspaces.readWorkspaces());
   await createAgentStore(deps.paths).update((file) => {
     if (
       vault.strict &&
       !verifyDocument(key, 'agents.json', {
         seal: file.rights_seal,
-        rights: agentsRights(file, localIds),
+        rights: agentsRights(file, sealedIds),
       })
     ) {
       throw tamperedError('agents.json', deps.paths.agents);
     }
     change(file);
-    file.rights_seal = seal(key, 'agents.json', agentsRights(file, localIds));
+    file.rights_seal = seal(key, 'agents.json', agentsRights(file, sealedIds));
+  });
+}
+
+/**
+ * Writes a verified team document's copy here (the workspace entry and its agents) and
+ * re-seals both files with the vault's rights key. In strict mode the files must match their
+ * seals first: a hand edit elsewhere in them is refused, never blessed by this write.
+ */
+export async function sealedTeamApply(
+  deps: SealDeps,
+  vault: UnlockedVault,
+  change: { workspace: Workspace; agents: (file: AgentsFile) => void },
+): Promise<void> {
+  const key = rightsKeyOf(vault);
+  const before = sealedWorkspaceIds(await deps.workspaces.readWorkspaces());
+  const ws = await deps.workspaces.updateWorkspacesFile((file) => {
+    if (
+      vault.strict &&
+      !verifyDocument(key, 'workspaces.json', {
+        seal: file.rights_seal,
+        rights: workspacesRights(file),
+      })
+    ) {
+      throw tamperedError('workspaces.json', deps.paths.workspaces);
+    }
+    const workspaces = [
+      ...file.workspaces.filter((w) => w.id !== change.workspace.id),
+      change.workspace,
+    ];
+    const next = { ...file, workspaces };
+    return { ...next, rights_seal: seal(key, 'workspaces.json', workspacesRights(next)) };
+  });
+  const after = sealedWorkspaceIds(ws);
+  await createAgentStore(deps.paths).update((file) => {
+    if (
+      vault.strict &&
+      !verifyDocument(key, 'agents.json', {
+        seal: file.rights_seal,
+        rights: agentsRights(file, before),
+      })
+    ) {
+      throw tamperedError('agents.json', deps.paths.agents);
+    }
+    change.agents(file);
+    file.rights_seal = seal(key, 'agents.json', agentsRights(file, after));
   });
 }

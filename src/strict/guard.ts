@@ -6,7 +6,7 @@ import type { WorkspacesFile } from '../workspace/model.js';
 import type { WorkspaceService } from '../workspace/service.js';
 import {
   agentsRights,
-  localWorkspaceIds,
+  sealedWorkspaceIds,
   type RecordRights,
   type RightsDocument,
   sealedRecordRights,
@@ -89,7 +89,7 @@ export function createRightsGuard(options: RightsGuardOptions): RightsGuard {
   }
 
   async function agents(): Promise<AgentsFile> {
-    const localIds = localWorkspaceIds(await workspaces());
+    const sealedIds = sealedWorkspaceIds(await workspaces());
     const current = await options.agents.read();
     const ok = judge(
       'agents.json',
@@ -97,7 +97,7 @@ export function createRightsGuard(options: RightsGuardOptions): RightsGuard {
       () =>
         verifyDocument(key, 'agents.json', {
           seal: current.rights_seal,
-          rights: agentsRights(current, localIds),
+          rights: agentsRights(current, sealedIds),
         }),
       paths.agents,
     );
@@ -169,7 +169,7 @@ export function createRightsGuard(options: RightsGuardOptions): RightsGuard {
       if (
         !verifyDocument(key, 'agents.json', {
           seal: ag.rights_seal,
-          rights: agentsRights(ag, localWorkspaceIds(lastWorkspaces ?? ws)),
+          rights: agentsRights(ag, sealedWorkspaceIds(lastWorkspaces ?? ws)),
         })
       )
         bad.push('agents.json');

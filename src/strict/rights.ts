@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { AgentSecretsError } from '../core/errors.js';
 import type { RightsSeal } from '../core/rights-seal.js';
 import type { AgentsFile } from '../identity/agents.js';
@@ -57,28 +57,48 @@ function byId<T extends { id: string }>(a: T, b: T): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** The rights in workspaces.json: each local workspace's allowlist and policy. */
+/**
+ * The rights in workspaces.json: each workspace's allowlist and policy. A team workspace's come
+ * from its admin-signed document, but the copy here is what the engine reads, so it is sealed
+ * too, with what it was verified against: the server and account, the pinned admin keys, and
+ * the document (its seq and a digest of its body and signature, which also carries the team's
+ * token public key). Only a process that verified the document and holds the vault key (the
+ * key holder's follower, a `pull` that unlocked the vault) re-seals it.
+ */
 export function workspacesRights(file: WorkspacesFile): unknown {
-  return [...file.workspaces].sort(byId).map((w) =>
-    w.kind === 'local'
-      ? { id: w.id, kind: w.kind, allowlist: w.allowlist.map((e) => e.pattern), policy: w.policy }
-      : // A team workspace's rights come from its admin-signed document.
-        { id: w.id, kind: w.kind },
-  );
+  return [...file.workspaces].sort(byId).map((w) => ({
+    id: w.id,
+    kind: w.kind,
+    allowlist: w.allowlist.map((e) => e.pattern),
+    policy: w.policy,
+    ...(w.team === undefined
+      ? {}
+      : {
+          team: {
+            server_url: w.team.server_url,
+            user_id: w.team.user_id,
+            pinned: w.team.pinned,
+            doc_seq: w.team.doc_seq,
+            doc: createHash('sha256')
+              .update(`${w.team.doc.body}\n${w.team.doc.signature}\n${w.team.doc.signer}`)
+              .digest('hex'),
+          },
+        }),
+  }));
 }
 
-/** Ids of the local workspaces (whose agents are sealed locally). */
-export function localWorkspaceIds(file: WorkspacesFile): Set<string> {
-  return new Set(file.workspaces.filter((w) => w.kind === 'local').map((w) => w.id));
+/** Ids of the workspaces whose agents are sealed: every workspace, local and team. */
+export function sealedWorkspaceIds(file: WorkspacesFile): Set<string> {
+  return new Set(file.workspaces.map((w) => w.id));
 }
 
 /**
- * The rights in agents.json: agents of local workspaces that hold tokens or rules (an agent
+ * The rights in agents.json: agents (of every workspace) that hold tokens or rules (an agent
  * with neither grants nothing), with token ids, expiry and revocation, generation and rules.
  */
-export function agentsRights(file: AgentsFile, localIds: ReadonlySet<string>): unknown {
+export function agentsRights(file: AgentsFile, sealedIds: ReadonlySet<string>): unknown {
   return file.agents
-    .filter((a) => localIds.has(a.workspace_id) && (a.tokens.length > 0 || a.rules !== null))
+    .filter((a) => sealedIds.has(a.workspace_id) && (a.tokens.length > 0 || a.rules !== null))
     .sort(byId)
     .map((a) => ({
       id: a.id,

@@ -66,6 +66,7 @@ export function startTeamFollower(options: {
           sodium,
           workspace,
           ownKeys({ session }),
+          options.vault,
         );
         const { changed } = synced;
         await beat(synced.workspace);

@@ -213,8 +213,9 @@ export async function push(
 }
 
 export async function freshWorkspace(ctx: TeamContext, t: SyncTarget): Promise<Workspace> {
-  return (await syncDoc(ctx.services, ctx.session.api, ctx.sodium, t.workspace, ownKeys(ctx)))
-    .workspace;
+  return (
+    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, t.workspace, ownKeys(ctx), ctx.vault)
+  ).workspace;
 }
 
 async function pushOnce(

@@ -1,6 +1,8 @@
 import { AgentSecretsError } from '../core/errors.js';
 import { type Sodium } from '../crypto/sodium.js';
-import { createAgentStore } from '../identity/agents.js';
+import { type AgentsFile, createAgentStore } from '../identity/agents.js';
+import { type SealDeps, sealedTeamApply } from '../strict/documents.js';
+import type { UnlockedVault } from '../vault/vault.js';
 import type { Services } from '../services/index.js';
 import { type Workspace } from '../workspace/model.js';
 import type { AccountSession } from './account.js';
@@ -31,6 +33,11 @@ export async function docLinks(
   }
 }
 
+/** What the sealed writers of src/strict need from the services. */
+export function sealDeps(services: Services): SealDeps {
+  return { paths: services.config.paths, workspaces: services.workspaces, vault: services.vault };
+}
+
 /**
  * Applies a verified document here: the workspace's allowlist, policy, name and team state,
  * and its agents in agents.json. Other workspaces are left alone.
@@ -41,6 +48,7 @@ export async function applyDoc(
   signedDoc: SignedDoc,
   doc: WorkspaceDoc,
   identity?: { server_url: string; user_id: string; pinned: Record<string, string> },
+  vault?: UnlockedVault,
 ): Promise<Workspace> {
   const now = new Date().toISOString();
   const existing = (await services.workspaces.readWorkspaces()).workspaces.find((w) => w.id === id);
@@ -67,10 +75,23 @@ export async function applyDoc(
       pinned: identity?.pinned ?? existing?.team?.pinned ?? {},
     },
   };
-  await services.workspaces.putWorkspace(workspace);
-  await createAgentStore(services.config.paths).update((file) => {
+  const agents = (file: AgentsFile) => {
     file.agents = [...file.agents.filter((a) => a.workspace_id !== id), ...doc.agents];
-  });
+  };
+  if (vault !== undefined) {
+    // The rights copied here are sealed (strict mode reads nothing else), by a process that
+    // verified the document and holds the vault key.
+    await sealedTeamApply(sealDeps(services), vault, { workspace, agents });
+  } else {
+    const header = (await services.vault.read()).key;
+    if ('strict' in header && header.strict === true)
+      throw new AgentSecretsError(
+        'strict_mode',
+        'strict mode: a team document is applied only by a process holding the unlocked vault (the key holder, or `agentsecrets pull` at your terminal)',
+      );
+    await services.workspaces.putWorkspace(workspace);
+    await createAgentStore(services.config.paths).update(agents);
+  }
   return workspace;
 }
 
@@ -84,6 +105,7 @@ export async function syncDoc(
   sodium: Sodium,
   workspace: Workspace,
   self?: OwnKeys,
+  vault?: UnlockedVault,
 ): Promise<{ changed: boolean; workspace: Workspace }> {
   const team = teamOf(workspace);
   const id = encodeURIComponent(workspace.id);
@@ -121,7 +143,7 @@ export async function syncDoc(
   const known = Date.parse(team.heartbeat_at ?? '') || 0;
   if (!changed && (vouched === null || vouched <= known)) return { changed: false, workspace };
   const applied = changed
-    ? await applyDoc(services, workspace.id, head.signed, head.doc)
+    ? await applyDoc(services, workspace.id, head.signed, head.doc, undefined, vault)
     : workspace;
   if (vouched === null) return { changed, workspace: applied };
   const at = new Date(vouched).toISOString();
@@ -142,7 +164,7 @@ export async function updateDoc(
 ): Promise<Workspace> {
   for (let attempt = 0; ; attempt++) {
     const current = (
-      await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+      await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx), ctx.vault)
     ).workspace;
     const team = teamOf(current);
     if (team.role !== 'admin')
@@ -171,6 +193,6 @@ export async function updateDoc(
       }
       throw err;
     }
-    return applyDoc(ctx.services, current.id, next, doc);
+    return applyDoc(ctx.services, current.id, next, doc, undefined, ctx.vault);
   }
 }

@@ -32,7 +32,8 @@ import {
   ownKeys,
   sameTokenKey,
 } from './team-context.js';
-import { applyDoc, docLinks } from './team-documents.js';
+import { applyDoc, docLinks, sealDeps } from './team-documents.js';
+import { sealedTeamApply } from '../strict/documents.js';
 import * as wire from './wire.js';
 
 /** Creates a team workspace on the server, with this user as its first admin, and selects it. */
@@ -106,7 +107,8 @@ export async function createTeamWorkspace(ctx: TeamContext, name: string): Promi
       pinned: { [ctx.session.account.userId]: ownFingerprint(ctx) },
     },
   };
-  await ctx.services.workspaces.putWorkspace(workspace);
+  // Sealed like every team workspace's rights (read by strict mode).
+  await sealedTeamApply(sealDeps(ctx.services), ctx.vault, { workspace, agents: () => undefined });
   await select(ctx, id);
   return workspace;
 }
@@ -160,11 +162,18 @@ export async function joinTeamWorkspace(
     newlyTrusted.push({ id: member.user_id, email: printable(member.email), fingerprint });
   }
   pinned[ctx.session.account.userId] = ownFingerprint(ctx);
-  const workspace = await applyDoc(ctx.services, id, remote.doc, doc, {
-    server_url: ctx.session.account.serverUrl,
-    user_id: ctx.session.account.userId,
-    pinned,
-  });
+  const workspace = await applyDoc(
+    ctx.services,
+    id,
+    remote.doc,
+    doc,
+    {
+      server_url: ctx.session.account.serverUrl,
+      user_id: ctx.session.account.userId,
+      pinned,
+    },
+    ctx.vault,
+  );
   await select(ctx, id);
   return { workspace, newlyTrusted };
 }

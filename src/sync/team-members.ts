@@ -19,7 +19,8 @@ import {
   signedMember,
   checkPinned,
 } from './team-context.js';
-import { syncDoc, updateDoc, applyDoc } from './team-documents.js';
+import { syncDoc, updateDoc, applyDoc, sealDeps } from './team-documents.js';
+import { sealedWorkspaceChange } from '../strict/documents.js';
 import { workspaceKey } from './team-join.js';
 import * as wire from './wire.js';
 
@@ -100,7 +101,7 @@ export async function confirm(
     wire.statusResponse,
     { grants },
   );
-  await ctx.services.workspaces.updateWorkspace(current.id, (w) => {
+  await sealedWorkspaceChange(sealDeps(ctx.services), ctx.vault, current.id, (w) => {
     if (w.team !== undefined) w.team.pinned[member.id] = member.fingerprint;
   });
 }
@@ -113,7 +114,7 @@ export async function setRole(
   role: 'admin' | 'member',
 ): Promise<RemoteMember> {
   const current = (
-    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx), ctx.vault)
   ).workspace;
   const team = teamOf(current);
   const remote = await remoteWorkspace(ctx, current.id);
@@ -155,8 +156,8 @@ export async function setRole(
       doc: next,
     },
   );
-  await applyDoc(ctx.services, current.id, next, doc);
-  await ctx.services.workspaces.updateWorkspace(current.id, (w) => {
+  await applyDoc(ctx.services, current.id, next, doc, undefined, ctx.vault);
+  await sealedWorkspaceChange(sealDeps(ctx.services), ctx.vault, current.id, (w) => {
     if (w.team !== undefined) w.team.pinned[member.id] = member.fingerprint;
   });
   return member;

@@ -43,7 +43,7 @@ export async function removeMember(
   tokenKeyReplaced: boolean;
 }> {
   const current = (
-    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx))
+    await syncDoc(ctx.services, ctx.session.api, ctx.sodium, workspace, ownKeys(ctx), ctx.vault)
   ).workspace;
   const team = teamOf(current);
   const doc = JSON.parse(team.doc.body) as WorkspaceDoc;
@@ -126,7 +126,7 @@ export async function removeMember(
   if (replaceTokenKey) await ctx.vault.setReserved(current.id, SIGNING_KEY_NAME, tokenKey!);
   newKey.fill(0);
   oldKey.fill(0);
-  await applyDoc(ctx.services, current.id, next, doc);
+  await applyDoc(ctx.services, current.id, next, doc, undefined, ctx.vault);
   return { epoch, records: reencrypted.length, removed, tokenKeyReplaced: replaceTokenKey };
 }
 

@@ -4,7 +4,7 @@ import type { AgentsFile } from '../../src/identity/agents.js';
 import {
   agentsRights,
   canonicalJson,
-  localWorkspaceIds,
+  sealedWorkspaceIds,
   seal,
   sealIsAuthentic,
   verifyDocument,
@@ -30,6 +30,27 @@ function workspaces(): WorkspacesFile {
         allowlist: [{ pattern: 'api.stripe.com', added_by: 'me', added_at: 't' }],
         allowlist_log: [],
         policy: { ...defaultPolicy(), require_identity: 'issued' },
+      },
+      {
+        id: 'ws_team',
+        name: 'acme',
+        kind: 'team',
+        created_at: 't',
+        projects: [],
+        allowlist: [{ pattern: 'api.github.com', added_by: 'admin', added_at: 't' }],
+        allowlist_log: [],
+        policy: { ...defaultPolicy(), require_identity: 'issued' },
+        team: {
+          server_url: 'https://sync.example',
+          user_id: 'usr_me',
+          role: 'member',
+          epoch: 2,
+          doc: { body: '{"seq":7}', signature: 'sig', signer: 'usr_admin' },
+          doc_seq: 7,
+          synced_at: 't',
+          heartbeat_at: null,
+          pinned: { usr_admin: 'fp-admin' },
+        },
       },
     ],
   };
@@ -131,6 +152,30 @@ describe('rights seals', () => {
       },
     ],
     ['drop the seal', (f) => delete f.rights_seal],
+    // A team workspace's copy of its signed document is what the engine reads: sealed too.
+    [
+      'add a domain to a team workspace',
+      (f) =>
+        f.workspaces[1]!.allowlist.push({ pattern: 'evil.example', added_by: 'x', added_at: 't' }),
+    ],
+    [
+      "lower a team workspace's identity level",
+      (f) => (f.workspaces[1]!.policy.require_identity = 'anonymous'),
+    ],
+    ['pin another admin key', (f) => (f.workspaces[1]!.team!.pinned.usr_evil = 'fp-evil')],
+    [
+      'replace the signed document (its token key)',
+      (f) =>
+        (f.workspaces[1]!.team!.doc = {
+          body: '{"seq":8}',
+          signature: 'forged',
+          signer: 'usr_evil',
+        }),
+    ],
+    [
+      'point it at another server',
+      (f) => (f.workspaces[1]!.team!.server_url = 'https://evil.example'),
+    ],
   ];
   it('workspaces.json as sealed verifies', () => expect(verifyWs(sealedWorkspaces())).toBe(true));
   it.each(wsEdits)('workspaces.json: %s fails', (_name, edit) => {
@@ -140,6 +185,7 @@ describe('rights seals', () => {
   });
   it('a change that grants nothing (a new project, a sync time) keeps the seal valid', () => {
     const file = sealedWorkspaces();
+    file.workspaces[1]!.team!.synced_at = 'later';
     file.workspaces[0]!.projects.push({
       id: 'p',
       name: 'p',
@@ -160,7 +206,7 @@ describe('rights seals', () => {
     ['roll back the generation', (f) => (f.agents[0]!.generation = 0)],
   ];
   it.each(agentEdits)('agents.json: %s fails', (_name, edit) => {
-    const ids = localWorkspaceIds(workspaces());
+    const ids = sealedWorkspaceIds(workspaces());
     const file = agents();
     const s = seal(key, 'agents.json', agentsRights(file, ids));
     expect(verifyDocument(key, 'agents.json', { seal: s, rights: agentsRights(file, ids) })).toBe(

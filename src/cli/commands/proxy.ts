@@ -323,7 +323,14 @@ async function syncInProcess(ctx: CliContext) {
     const outcomes: SyncOutcome[] = [];
     for (const workspace of teams) {
       try {
-        const { changed } = await syncDoc(services, team.session.api, team.sodium, workspace);
+        const { changed } = await syncDoc(
+          services,
+          team.session.api,
+          team.sodium,
+          workspace,
+          undefined,
+          team.vault,
+        );
         await services.workspaces.updateWorkspace(workspace.id, (w) => {
           if (w.team !== undefined) w.team.synced_at = new Date().toISOString();
         });
