@@ -36,6 +36,8 @@ export const WIRE_CODES = [
   'response_withheld',
   'strict_mode',
   'state_tampered',
+  'approval_denied',
+  'approval_timeout',
 ] as const;
 
 /** Codes used locally by the CLI, the vault and the stores. */

@@ -1,3 +1,4 @@
+import type { ApprovalHook } from '../policy/approvals-gate.js';
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import type { Config } from '../core/config.js';
@@ -121,6 +122,8 @@ export interface LocalServiceOptions {
   strict?: { rights: RightsGuard };
   /** When a team workspace last synced in this process (the key holder's follower). */
   teamFreshness?: (workspaceId: string) => number | undefined;
+  /** Holds calls for a human's approval (issue 16; the key holder's dashboard host). */
+  approve?: ApprovalHook;
   now?: () => Date;
 }
 
@@ -323,6 +326,7 @@ export async function createLocalCredentialService(
     override,
     limits: config.limits,
     policy,
+    ...(options.approve === undefined ? {} : { approve: options.approve }),
     overrideNote: overrideNoteOf(override.empty ? null : override.source, resolveTable),
   });
 

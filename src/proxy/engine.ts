@@ -7,6 +7,7 @@ import { createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditSource, AuditStatus, IdentityLevel } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
+import type { ApprovalHook } from '../policy/approvals-gate.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
 import { discard, type Forwarder } from './forward.js';
@@ -87,6 +88,8 @@ export interface EngineOptions {
   override: CidrSet;
   limits: Limits;
   policy?: PolicyCheck;
+  /** Holds a call for a human's approval (src/policy/approvals-gate.ts). */
+  approve?: ApprovalHook;
   now?: () => number;
   /** Recorded in every entry instead of the override's CIDRs (they plus AGENTSECRETS_RESOLVE). */
   overrideNote?: string | null;
@@ -132,6 +135,8 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   response_withheld: 502,
   strict_mode: 403,
   state_tampered: 409,
+  approval_denied: 403,
+  approval_timeout: 403,
 };
 
 /** HTTP status for an error code; 500 for codes that never go on the wire. */
@@ -152,6 +157,8 @@ const BLOCK_CODES = new Set<ErrorCode>([
   'secret_binding_mismatch',
   'rate_limited',
   'sync_stale',
+  'approval_denied',
+  'approval_timeout',
 ]);
 
 /** The credential engine: checks, injection, forwarding, redaction and audit (DESIGN §7). */
@@ -246,7 +253,18 @@ export function createEngine(options: EngineOptions): Engine {
           { context: { domain: url.hostname } },
         );
       }
-      if (matchAllowlist(url, patterns) === undefined) {
+      // Approvals (issue 16): a human may hold a listed call, or let an unlisted one through.
+      const listed = matchAllowlist(url, patterns) !== undefined;
+      const approved = await options.approve?.({
+        ...input,
+        workspace,
+        url,
+        method,
+        keys,
+        listed,
+        requestId,
+      });
+      if (!listed && approved !== true) {
         throw new AgentSecretsError(
           'domain_not_in_allowlist',
           `${hostPort(url)} is not in your workspace allowlist. To authorize it, a human runs: agentsecrets workspace allowlist add ${hostPort(url)}`,

@@ -1,0 +1,156 @@
+import { verifyChain } from '../audit/verify.js';
+import { allowlistAdd } from '../cli/commands/workspace.js';
+import { AgentSecretsError } from '../core/errors.js';
+import { num } from '../core/validate.js';
+import { createApprovalGate, type ApprovalHook } from '../policy/approvals-gate.js';
+import { createApprovalsStore } from '../policy/approvals.js';
+import {
+  type ApprovalAudit,
+  createApprovalQueue,
+  type ApprovalQueue,
+} from '../policy/approvals-queue.js';
+import type { Services } from '../services.js';
+import type { UnlockedVault } from '../vault/vault.js';
+import { createDashboardAuth } from './auth.js';
+import { type BridgeOptions, runAsCli } from './bridge.js';
+import { type AuditFeed, startAuditFeed } from './feed.js';
+import { createOverviewIndex, indexed } from './index.js';
+import { createDashboardServer } from './server.js';
+
+/**
+ * The key holder's side of the dashboard and of approvals (issue 16): the approval gate the
+ * engine calls, the queue of held calls, and the dashboard server, started on the first
+ * `agentsecrets dashboard`. The key holder routes /v1/dashboard/* on its socket here.
+ */
+export interface DashboardHost {
+  approve: ApprovalHook;
+  readonly queue: ApprovalQueue;
+  /** Socket endpoints: /v1/dashboard/start, /v1/dashboard/approvals. */
+  endpoints(
+    path: string,
+    body: Record<string, unknown>,
+  ): Promise<Record<string, unknown> | undefined>;
+  close(): Promise<void>;
+}
+
+export interface DashboardHostOptions {
+  services: Services;
+  vault: UnlockedVault;
+  strict: boolean;
+  /** The key holder's audit writer (built after this host: read on use). */
+  audit: () => ApprovalAudit;
+}
+
+/** Creates the host; nothing listens until the first /v1/dashboard/start. */
+export function createDashboardHost(options: DashboardHostOptions): DashboardHost {
+  const bridge: BridgeOptions = {
+    services: options.services,
+    vault: options.vault,
+    strict: options.strict,
+  };
+  const store = createApprovalsStore(options.services.config.paths);
+  const queue = createApprovalQueue({
+    audit: { append: (input) => options.audit().append(input) },
+  });
+  let running:
+    | {
+        url: string;
+        port: number;
+        server: ReturnType<typeof createDashboardServer>;
+        feed: AuditFeed;
+      }
+    | undefined;
+  let starting: Promise<NonNullable<typeof running>> | undefined;
+  const auth = createDashboardAuth();
+
+  const approve = createApprovalGate({
+    store,
+    queue,
+    dashboardUrl: () => (running === undefined ? null : `${running.url}/approvals`),
+    async allow(_workspace, hostPort) {
+      if (options.strict)
+        throw new AgentSecretsError(
+          'strict_mode',
+          'strict mode: add the domain at a terminal with `agentsecrets workspace allowlist add`',
+        );
+      await runAsCli(bridge, undefined, (ctx) =>
+        allowlistAdd(ctx, [hostPort], { yes: true, json: true }),
+      );
+    },
+  });
+
+  async function start(port: number) {
+    const dir = options.services.config.paths.auditDir;
+    const index = createOverviewIndex();
+    const feed = startAuditFeed(dir);
+    feed.subscribe((entry) => index.add(indexed(entry)));
+    let chain: { text: string; ok: boolean | null } = {
+      text: 'Checking the hash chain…',
+      ok: null,
+    };
+    const server = createDashboardServer({
+      bridge,
+      auth,
+      index,
+      feed,
+      queue,
+      approvals: store,
+      chain: () => chain,
+    });
+    const bound = await server.listen(port);
+    // The index and the chain check run after the port is open: the first page shows
+    // "loading" rather than the command waiting for a pass over a large log.
+    void index.build(dir).catch(() => undefined);
+    void verifyChain(dir)
+      .then((report) => {
+        chain = report.ok
+          ? {
+              ok: true,
+              text: `Intact: ${report.entries} entries in ${report.segments} segment(s) link up (hashes checked when the dashboard started; run \`agentsecrets log verify\` for signatures).`,
+            }
+          : {
+              ok: false,
+              text: `BROKEN at ${report.firstBreak?.segment ?? '?'} line ${report.firstBreak?.line ?? '?'}: run \`agentsecrets log verify\` for the details.`,
+            };
+      })
+      .catch(() => {
+        chain = { ok: false, text: 'The chain could not be read; run `agentsecrets log verify`.' };
+      });
+    return { url: `http://127.0.0.1:${bound}`, port: bound, server, feed };
+  }
+
+  return {
+    approve,
+    queue,
+    async endpoints(path, body) {
+      if (path === '/v1/dashboard/start') {
+        const wanted = body.port === undefined || body.port === null ? 0 : num(body.port, 'port');
+        if (running === undefined) {
+          starting ??= start(wanted);
+          try {
+            running = await starting;
+          } finally {
+            starting = undefined;
+          }
+        }
+        return {
+          url: running.url,
+          port: running.port,
+          login_url: `${running.url}/login?token=${auth.issueLogin()}`,
+          strict: options.strict,
+        };
+      }
+      if (path === '/v1/dashboard/approvals')
+        return {
+          pending: queue.pending(),
+          dashboard_url: running === undefined ? null : `${running.url}/approvals`,
+        };
+      return undefined;
+    },
+    async close() {
+      queue.close();
+      running?.feed.close();
+      await running?.server.close();
+    },
+  };
+}
