@@ -75,7 +75,8 @@ export function createDashboardServer(options: DashboardServerOptions) {
     c.header('content-security-policy', CSP);
     c.header('x-frame-options', 'DENY');
     c.header('x-content-type-options', 'nosniff');
-    c.header('referrer-policy', 'no-referrer');
+    // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts.
+    c.header('referrer-policy', 'same-origin');
     c.header('cache-control', 'no-store');
     return undefined;
   });
