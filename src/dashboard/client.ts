@@ -13,6 +13,7 @@ export const CLIENT_JS = `'use strict';
   var rows = document.getElementById('activity-rows');
   if (rows && rows.dataset.live === 'on') {
     var source = new EventSource('/api/events?' + rows.dataset.query);
+    source.addEventListener('ready', function () { rows.dataset.connected = 'yes'; });
     source.addEventListener('entry', function (ev) {
       var e = JSON.parse(ev.data);
       var tr = document.createElement('tr');

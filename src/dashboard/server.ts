@@ -225,6 +225,8 @@ export function createDashboardServer(options: DashboardServerOptions) {
         stop();
         wake?.();
       });
+      // Tells the page it is subscribed: anything written to the log from now on comes here.
+      await stream.writeSSE({ event: 'ready', data: '' });
       while (!stream.aborted) {
         while (queued.length > 0)
           await stream.writeSSE({ event: 'entry', data: JSON.stringify(queued.shift()) });

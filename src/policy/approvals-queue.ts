@@ -141,12 +141,14 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
             : outcome.decision === 'approve_and_allow'
               ? 'approval_granted_allowlisted'
               : 'approval_granted';
-      await audit(
+      // Not awaited: the writer keeps appends in order, so the decision is logged before the
+      // call's own entry, and an approved call does not wait for a disk write to resume.
+      void audit(
         approval,
         reason,
         outcome.decision === 'timeout' || outcome.decision === 'deny' ? 'BLOCKED' : 'OK',
         outcome.by,
-      );
+      ).catch(() => undefined);
       emit({ type: 'decided', approval, outcome: outcome.decision, by: outcome.by });
       if (outcome.decision === 'timeout')
         throw new AgentSecretsError('approval_timeout', 'no decision in time');

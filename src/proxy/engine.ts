@@ -246,15 +246,8 @@ export function createEngine(options: EngineOptions): Engine {
 
       // Deny by default: the workspace allowlist.
       const patterns = patternsOf(workspace.allowlist);
-      if (patterns.length === 0) {
-        throw new AgentSecretsError(
-          'empty_allowlist',
-          `the workspace allowlist is empty, so no call can be made. To allow this domain, a human runs: agentsecrets workspace allowlist add ${hostPort(url)}`,
-          { context: { domain: url.hostname } },
-        );
-      }
       // Approvals (issue 16): a human may hold a listed call, or let an unlisted one through.
-      const listed = matchAllowlist(url, patterns) !== undefined;
+      const listed = patterns.length > 0 && matchAllowlist(url, patterns) !== undefined;
       const approved = await options.approve?.({
         ...input,
         workspace,
@@ -264,6 +257,13 @@ export function createEngine(options: EngineOptions): Engine {
         listed,
         requestId,
       });
+      if (patterns.length === 0 && approved !== true) {
+        throw new AgentSecretsError(
+          'empty_allowlist',
+          `the workspace allowlist is empty, so no call can be made. To allow this domain, a human runs: agentsecrets workspace allowlist add ${hostPort(url)}`,
+          { context: { domain: url.hostname } },
+        );
+      }
       if (!listed && approved !== true) {
         throw new AgentSecretsError(
           'domain_not_in_allowlist',
