@@ -1,5 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
+import { withApprovalPrompt } from '../src/dashboard/mcp-approval.js';
 import { injectionsFromArgs, runCall } from '../src/mcp/call.js';
 import type { ToolContext } from '../src/mcp/context.js';
 
@@ -65,16 +66,27 @@ export function registerCallTool(server: McpServer, ctx: ToolContext): void {
       },
     },
     ctx.guard(
-      async (args) =>
-        runCall(ctx, {
-          url: args.url,
-          method: args.method,
-          headers: args.headers,
-          body: args.body,
-          injections: injectionsFromArgs(args),
-          project: args.project,
-          environment: args.environment,
-        }),
+      async (args, extra) =>
+        // A call the key holder holds for approval: the client's human is asked (issue 16).
+        withApprovalPrompt(
+          {
+            server,
+            socket: ctx.credentials.mode === 'key-holder' ? ctx.config.paths.socket : undefined,
+            url: args.url,
+            method: args.method ?? 'GET',
+            extra,
+          },
+          () =>
+            runCall(ctx, {
+              url: args.url,
+              method: args.method,
+              headers: args.headers,
+              body: args.body,
+              injections: injectionsFromArgs(args),
+              project: args.project,
+              environment: args.environment,
+            }),
+        ),
       { identityCheckedByCall: true },
     ),
   );

@@ -38,6 +38,7 @@ export const WIRE_CODES = [
   'state_tampered',
   'approval_denied',
   'approval_timeout',
+  'approval_required',
 ] as const;
 
 /** Codes used locally by the CLI, the vault and the stores. */

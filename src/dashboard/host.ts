@@ -1,7 +1,7 @@
 import { verifyChain } from '../audit/verify.js';
 import { allowlistAdd } from '../cli/commands/workspace.js';
 import { AgentSecretsError } from '../core/errors.js';
-import { num } from '../core/validate.js';
+import { num, str } from '../core/validate.js';
 import { createApprovalGate, type ApprovalHook } from '../policy/approvals-gate.js';
 import { createApprovalsStore } from '../policy/approvals.js';
 import {
@@ -100,8 +100,11 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
     const bound = await server.listen(port);
     // The index and the chain check run after the port is open: the first page shows
     // "loading" rather than the command waiting for a pass over a large log.
-    void index.build(dir).catch(() => undefined);
-    void verifyChain(dir)
+    // One after the other: the overview's numbers first, then the slower hash check.
+    void index
+      .build(dir)
+      .catch(() => undefined)
+      .then(() => verifyChain(dir))
       .then((report) => {
         chain = report.ok
           ? {
@@ -139,6 +142,20 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
           login_url: `${running.url}/login?token=${auth.issueLogin()}`,
           strict: options.strict,
         };
+      }
+      if (path === '/v1/dashboard/decide') {
+        // An MCP client's human answered an elicitation. Strict mode takes no decision
+        // without the passphrase, which only the dashboard's page asks for.
+        if (options.strict)
+          throw new AgentSecretsError(
+            'strict_mode',
+            'strict mode: approve or deny this call in the dashboard, with the vault passphrase',
+          );
+        const decision = str(body.decision, 'decision');
+        if (decision !== 'approve_once' && decision !== 'deny')
+          throw new AgentSecretsError('bad_request', 'decision is approve_once or deny');
+        const decided = await queue.decide(str(body.id, 'id'), decision, 'mcp-elicitation');
+        return { decided: decided.id, decision };
       }
       if (path === '/v1/dashboard/approvals')
         return {

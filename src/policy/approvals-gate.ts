@@ -1,6 +1,6 @@
 import type { Caller, Target } from '../proxy/engine.js';
 import type { Workspace } from '../workspace/model.js';
-import { isAgentSecretsError } from '../core/errors.js';
+import { AgentSecretsError, isAgentSecretsError } from '../core/errors.js';
 import {
   approvalDenied,
   approvalReason,
@@ -77,5 +77,29 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
         throw approvalTimeout(hostPort, file.timeout_s, options.dashboardUrl());
       throw err;
     }
+  };
+}
+
+/**
+ * The gate where no human can be asked: calls made in-process, with no key holder running.
+ * A call an `approve` rule holds is refused (`approval_required`), never let through; an
+ * unlisted domain is refused as before.
+ */
+export function createUnattendedGate(store: ApprovalsStore): ApprovalHook {
+  return async ({ caller, workspace, url, keys, listed }) => {
+    const why = approvalReason(await store.read(), {
+      workspaceId: workspace.id,
+      workspaceName: workspace.name,
+      agent: caller.agentId,
+      keys,
+      url,
+      listed,
+    });
+    if (why?.kind !== 'rule') return false;
+    throw new AgentSecretsError(
+      'approval_required',
+      `approve rule ${why.rule.id} holds this call for a human, and only the key holder can ask one: a human runs \`agentsecrets proxy start\` and \`agentsecrets dashboard\`, then retry`,
+      { context: { domain: url.hostname } },
+    );
   };
 }

@@ -1,4 +1,5 @@
-import type { ApprovalHook } from '../policy/approvals-gate.js';
+import { type ApprovalHook, createUnattendedGate } from '../policy/approvals-gate.js';
+import { createApprovalsStore } from '../policy/approvals.js';
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import type { Config } from '../core/config.js';
@@ -326,7 +327,8 @@ export async function createLocalCredentialService(
     override,
     limits: config.limits,
     policy,
-    ...(options.approve === undefined ? {} : { approve: options.approve }),
+    // Without the key holder's queue no human can be asked: held calls are refused.
+    approve: options.approve ?? createUnattendedGate(createApprovalsStore(config.paths)),
     overrideNote: overrideNoteOf(override.empty ? null : override.source, resolveTable),
   });
 

@@ -137,6 +137,7 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   state_tampered: 409,
   approval_denied: 403,
   approval_timeout: 403,
+  approval_required: 403,
 };
 
 /** HTTP status for an error code; 500 for codes that never go on the wire. */
@@ -159,6 +160,7 @@ const BLOCK_CODES = new Set<ErrorCode>([
   'sync_stale',
   'approval_denied',
   'approval_timeout',
+  'approval_required',
 ]);
 
 /** The credential engine: checks, injection, forwarding, redaction and audit (DESIGN §7). */
