@@ -140,6 +140,7 @@ const overview = await timed(async () => {
   await page.waitForSelector('#chart-blocks .uplot');
   await page.waitForSelector('#top-domains tr');
 });
+if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
 const activity = await timed(async () => {
   await page.goto(`${dash.url}/activity`);
   await page.waitForSelector('#activity-rows tr:nth-child(50)');

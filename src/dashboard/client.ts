@@ -69,6 +69,7 @@ export const CLIENT_JS = `'use strict';
   if (calls) {
     fetch('/api/overview', { headers: { 'x-csrf-token': csrf } }).then(function (r) { return r.json(); }).then(function (d) {
       var cards = document.getElementById('cards'); cards.textContent = '';
+      if (!d.ready) cards.appendChild(el('p', 'Still counting the log (it is read once when the dashboard starts): reload in a moment for the full picture.', 'muted'));
       [['Entries', d.entries], ['OK', d.byStatus.OK || 0], ['Blocked', d.byStatus.BLOCKED || 0], ['Errors', d.byStatus.ERROR || 0], ['Since', d.first ? d.first.slice(0, 16).replace('T', ' ') : '\\u2014']].forEach(function (c) {
         var div = el('div', null, 'card'); div.appendChild(el('span', c[0], 'label')); div.appendChild(el('span', c[1], 'value')); cards.appendChild(div);
       });
@@ -80,7 +81,10 @@ export const CLIENT_JS = `'use strict';
       var stacked = []; var acc = d.hours.map(function () { return 0; });
       d.agents.forEach(function (a) { acc = acc.map(function (v, i) { return v + a.calls[i]; }); stacked.push(acc.slice()); });
       var width = Math.max(320, calls.clientWidth || 800);
-      new uPlot({ width: width, height: 240, series: [{}].concat(d.agents.map(function (a, i) { return { label: a.name, stroke: colors[i % colors.length], fill: colors[i % colors.length] + '55' }; })), axes: [{}, {}] }, [d.hours].concat(stacked.slice().reverse().reverse()), calls);
+      // Stacked: each band is drawn as the running total, the largest first so the smaller
+      // ones are painted over it.
+      var bands = d.agents.map(function (a, i) { return { label: a.name, stroke: colors[i % colors.length], fill: colors[i % colors.length] + 'aa' }; }).reverse();
+      new uPlot({ width: width, height: 240, series: [{}].concat(bands), axes: [{}, {}] }, [d.hours].concat(stacked.reverse()), calls);
       new uPlot({ width: width, height: 200, series: [{}, { label: 'blocked', stroke: '#d4494b' }, { label: 'redacted', stroke: '#c7a400' }] }, [d.hours, d.blocks, d.redactions], document.getElementById('chart-blocks'));
     });
   }
