@@ -177,8 +177,8 @@ for (let i = 0; i < RUNS; i++) {
   if (early !== undefined)
     throw new Error(`the call was not held: ${early.status} ${await early.text()}`);
   // The click's own time, taken in the page when the event fires (not Playwright's overhead).
-  clickedAt = 0;
   await page.evaluate(() => {
+    /* global document, window -- this function runs in the page */
     document.addEventListener('click', () => window.reportClick(Date.now()), {
       capture: true,
       once: true,

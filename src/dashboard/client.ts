@@ -77,7 +77,7 @@ export const CLIENT_JS = `'use strict';
       fill('top-domains', d.topDomains.map(function (t) { return [t.domain, t.count]; }));
       fill('levels', Object.keys(d.levels).map(function (k) { return [k, d.levels[k]]; }));
       if (typeof uPlot === 'undefined' || d.hours.length === 0) return;
-      var colors = ['#2f6fde', '#e0803a', '#3aa45b', '#b04fc4', '#c7a400', '#d4494b', '#3bb5b5', '#7a7a7a', '#555'];
+      var colors = ['#2f6fde', '#e0803a', '#3aa45b', '#b04fc4', '#c7a400', '#d4494b', '#3bb5b5', '#7a7a7a', '#555555'];
       var stacked = []; var acc = d.hours.map(function () { return 0; });
       d.agents.forEach(function (a) { acc = acc.map(function (v, i) { return v + a.calls[i]; }); stacked.push(acc.slice()); });
       var width = Math.max(320, calls.clientWidth || 800);
