@@ -179,7 +179,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
     it('shows a proxied call live, and filters by agent', async () => {
       await page.goto(`${dashboard}/activity`);
       // The live stream is open once the page's script ran; a call made now appears.
-      await page.waitForSelector('#activity-rows[data-connected="yes"]');
+      await page.waitForSelector('#activity-rows[data-connected="yes"]', { state: 'attached' });
       const r = await proxied(`http://127.0.0.1:${listed.port}/v1/items`, {
         'X-AS-Agent-ID': 'alpha',
       });

@@ -37,6 +37,10 @@ export async function dashboardOpen(
   }
   const answer = await postToKeyHolder(await keyHolderSocket(ctx), '/v1/dashboard/start', { port });
   const loginUrl = String(answer.login_url);
+  if (port !== null && port !== 0 && answer.port !== port)
+    ctx.out.notice(
+      `the dashboard was already serving on port ${String(answer.port)}; --port applies when the key holder starts it`,
+    );
   const open = options.open !== false && hasDisplay(process.platform, ctx.config.env);
   if (open) openBrowser(loginUrl);
   if (options.json) return ctx.out.json({ url: answer.url, login_url: loginUrl, opened: open });
