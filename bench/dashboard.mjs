@@ -28,7 +28,12 @@ const env = {
   AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32',
 };
 const run = (args, input = '') => {
-  const r = spawnSync(process.execPath, [cli, ...args], { env, input, encoding: 'utf8', cwd: home });
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    env,
+    input,
+    encoding: 'utf8',
+    cwd: home,
+  });
   if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 };
