@@ -1,4 +1,6 @@
-import { verifyChain } from '../audit/verify.js';
+import { Worker } from 'node:worker_threads';
+import type { AuditEntry } from '../audit/format.js';
+import type { ChainBreak } from '../audit/verify.js';
 import { allowlistAdd } from '../cli/commands/workspace.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { num, str } from '../core/validate.js';
@@ -14,7 +16,7 @@ import type { UnlockedVault } from '../vault/vault.js';
 import { createDashboardAuth } from './auth.js';
 import { type BridgeOptions, runAsCli } from './bridge.js';
 import { type AuditFeed, startAuditFeed } from './feed.js';
-import { createOverviewIndex, indexed } from './index.js';
+import { createOverviewIndex, type IndexSnapshot, indexed } from './index.js';
 import { createDashboardServer } from './server.js';
 
 /**
@@ -41,6 +43,17 @@ export interface DashboardHostOptions {
   audit: () => ApprovalAudit;
 }
 
+/** What the scan worker (scan-worker.ts) posts. */
+type ScanMessage =
+  | { type: 'index'; snapshot: IndexSnapshot; lastId: string | null }
+  | {
+      type: 'chain';
+      ok: boolean;
+      entries: number;
+      segments: number;
+      firstBreak: ChainBreak | null;
+    };
+
 /** Creates the host; nothing listens until the first /v1/dashboard/start. */
 export function createDashboardHost(options: DashboardHostOptions): DashboardHost {
   const bridge: BridgeOptions = {
@@ -58,6 +71,7 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
         port: number;
         server: ReturnType<typeof createDashboardServer>;
         feed: AuditFeed;
+        worker: Worker;
       }
     | undefined;
   let starting: Promise<NonNullable<typeof running>> | undefined;
@@ -83,7 +97,13 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
     const dir = options.services.config.paths.auditDir;
     const index = createOverviewIndex();
     const feed = startAuditFeed(dir);
-    feed.subscribe((entry) => index.add(indexed(entry)));
+    // Entries that arrive while the worker reads the log wait here: the worker may read some
+    // of them too, and says which entry it read last.
+    let buffered: AuditEntry[] | undefined = [];
+    feed.subscribe((entry) => {
+      if (buffered !== undefined) buffered.push(entry);
+      else index.add(indexed(entry));
+    });
     let chain: { text: string; ok: boolean | null } = {
       text: 'Checking the hash chain…',
       ok: null,
@@ -98,28 +118,37 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
       chain: () => chain,
     });
     const bound = await server.listen(port);
-    // The index and the chain check run after the port is open: the first page shows
-    // "loading" rather than the command waiting for a pass over a large log.
-    // One after the other: the overview's numbers first, then the slower hash check.
-    void index
-      .build(dir)
-      .catch(() => undefined)
-      .then(() => verifyChain(dir))
-      .then((report) => {
-        chain = report.ok
-          ? {
-              ok: true,
-              text: `Intact: ${report.entries} entries in ${report.segments} segment(s) link up (hashes checked when the dashboard started; run \`agentsecrets log verify\` for signatures).`,
-            }
-          : {
-              ok: false,
-              text: `BROKEN at ${report.firstBreak?.segment ?? '?'} line ${report.firstBreak?.line ?? '?'}: run \`agentsecrets log verify\` for the details.`,
-            };
-      })
-      .catch(() => {
-        chain = { ok: false, text: 'The chain could not be read; run `agentsecrets log verify`.' };
-      });
-    return { url: `http://127.0.0.1:${bound}`, port: bound, server, feed };
+    const settleIndex = (snapshot: IndexSnapshot | undefined, lastId: string | null) => {
+      if (buffered === undefined) return;
+      if (snapshot !== undefined) index.merge(snapshot);
+      const at = lastId === null ? -1 : buffered.findIndex((e) => e.id === lastId);
+      for (const entry of buffered.slice(at + 1)) index.add(indexed(entry));
+      buffered = undefined;
+      index.markReady();
+    };
+    const worker = new Worker(new URL('./scan-worker.js', import.meta.url), {
+      workerData: { dir },
+    });
+    worker.on('message', (message: ScanMessage) => {
+      if (message.type === 'index') return settleIndex(message.snapshot, message.lastId);
+      chain = message.ok
+        ? {
+            ok: true,
+            text: `Intact: ${message.entries} entries in ${message.segments} segment(s) link up (hashes checked when the dashboard started; run \`agentsecrets log verify\` for signatures).`,
+          }
+        : {
+            ok: false,
+            text: `BROKEN at ${message.firstBreak?.segment ?? '?'} line ${message.firstBreak?.line ?? '?'}: run \`agentsecrets log verify\` for the details.`,
+          };
+    });
+    worker.on('error', () => {
+      // The counts stay partial (live entries only); the page says the chain is unknown.
+      settleIndex(undefined, null);
+      if (chain.ok === null)
+        chain = { ok: false, text: 'The log could not be read; run `agentsecrets log verify`.' };
+    });
+    worker.unref();
+    return { url: `http://127.0.0.1:${bound}`, port: bound, server, feed, worker };
   }
 
   return {
@@ -167,6 +196,7 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
     async close() {
       queue.close();
       running?.feed.close();
+      await running?.worker.terminate();
       await running?.server.close();
     },
   };

@@ -51,10 +51,28 @@ export interface UsageRow {
   last: string | null;
 }
 
+/** The index's counts as plain data, to pass from the worker that builds it. */
+export interface IndexSnapshot {
+  entries: number;
+  first: string | null;
+  last: string | null;
+  hours: [string, [string, number][], number, number][];
+  domains: [string, number][];
+  levels: [string, number][];
+  statuses: [string, number][];
+  agentTotals: [string, number][];
+  tokens: [string, UsageRow][];
+  agents: [string, UsageRow & { perDay: Record<string, number> }][];
+}
+
 export interface OverviewIndex {
   add(entry: IndexedEntry): void;
-  /** Reads the whole log once. */
-  build(dir: string): Promise<void>;
+  /** Reads the whole log once; resolves with the id of the last entry read. */
+  build(dir: string): Promise<string | null>;
+  snapshot(): IndexSnapshot;
+  /** Adds another index's counts to this one. */
+  merge(snapshot: IndexSnapshot): void;
+  markReady(): void;
   overview(options?: { hours?: number; agents?: number }): OverviewData;
   tokenUsage(tokenId: string): UsageRow;
   agentUsage(agent: string): UsageRow & { perDay: Record<string, number> };
@@ -117,10 +135,65 @@ export function createOverviewIndex(): OverviewIndex {
     get ready() {
       return ready;
     },
+    markReady() {
+      ready = true;
+    },
+    snapshot() {
+      return {
+        entries,
+        first,
+        last,
+        hours: [...hours].map(([k, b]) => [k, [...b.calls], b.blocks, b.redactions]),
+        domains: [...domains],
+        levels: [...levels],
+        statuses: [...statuses],
+        agentTotals: [...agentTotals],
+        tokens: [...tokens],
+        agents: [...agents],
+      };
+    },
+    merge(snap) {
+      const addAll = (map: Map<string, number>, rows: [string, number][]) => {
+        for (const [k, n] of rows) map.set(k, (map.get(k) ?? 0) + n);
+      };
+      entries += snap.entries;
+      if (snap.first !== null && (first === null || snap.first < first)) first = snap.first;
+      if (snap.last !== null && (last === null || snap.last > last)) last = snap.last;
+      for (const [key, calls, blocks, redactions] of snap.hours) {
+        let bucket = hours.get(key);
+        if (bucket === undefined) {
+          bucket = { calls: new Map(), blocks: 0, redactions: 0 };
+          hours.set(key, bucket);
+        }
+        addAll(bucket.calls, calls);
+        bucket.blocks += blocks;
+        bucket.redactions += redactions;
+      }
+      addAll(domains, snap.domains);
+      addAll(levels, snap.levels);
+      addAll(statuses, snap.statuses);
+      addAll(agentTotals, snap.agentTotals);
+      for (const [id, row] of snap.tokens) {
+        const mine = tokens.get(id) ?? { calls: 0, last: null };
+        mine.calls += row.calls;
+        if (row.last !== null && (mine.last === null || row.last > mine.last)) mine.last = row.last;
+        tokens.set(id, mine);
+      }
+      for (const [name, row] of snap.agents) {
+        const mine = agents.get(name) ?? { calls: 0, last: null, perDay: {} };
+        mine.calls += row.calls;
+        if (row.last !== null && (mine.last === null || row.last > mine.last)) mine.last = row.last;
+        for (const [day, n] of Object.entries(row.perDay))
+          mine.perDay[day] = (mine.perDay[day] ?? 0) + n;
+        agents.set(name, mine);
+      }
+    },
     async build(dir) {
+      let lastId: string | null = null;
       for (const segment of await listSegments(dir)) {
         await forEachLine(segment.path, (line, _n, partial) => {
           if (partial) return;
+          lastId = line.startsWith('{"id":"') ? line.slice(7, line.indexOf('"', 7)) : lastId;
           const fast = readFields(line);
           if (fast !== undefined) return add(fast);
           const entry = parseEntry(line);
@@ -128,6 +201,7 @@ export function createOverviewIndex(): OverviewIndex {
         });
       }
       ready = true;
+      return lastId;
     },
     overview(options = {}) {
       const span = options.hours ?? 24 * 14;

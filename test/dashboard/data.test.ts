@@ -72,6 +72,28 @@ describe('the overview index reads fields from the bytes', () => {
     expect(o.redactions[0]).toBe(6);
     expect(o.topDomains).toEqual([{ domain: 'api.example.com', count: 30 }]);
     expect(index.agentUsage('agent-1').calls).toBe(10);
+    // What the scan worker sends back, merged into the live index, counts the same.
+    const merged = createOverviewIndex();
+    merged.add(indexed({ ...input(37), id: 'live', prev_hash: '', hash: '' } as never));
+    merged.merge(index.snapshot());
+    expect(merged.overview().entries).toBe(31);
+    expect(merged.agentUsage('agent-1').calls).toBe(index.agentUsage('agent-1').calls + 1);
+    expect(merged.overview().byStatus).toEqual({
+      OK: (o.byStatus.OK ?? 0) + 1,
+      BLOCKED: o.byStatus.BLOCKED,
+    });
+  });
+
+  it('build says which entry it read last', async () => {
+    const dir = join(await tempDir(), 'audit');
+    const writer = createAuditWriter({ dir, fsync: 'never' });
+    let last = '';
+    for (let i = 0; i < 5; i++) last = (await writer.append(input(i))).id;
+    await writer.close();
+    const index = createOverviewIndex();
+    expect(await index.build(dir)).toBe(last);
+    expect(index.ready).toBe(true);
+    expect(index.overview().entries).toBe(5);
   });
 });
 

@@ -142,6 +142,12 @@ describe('approvals for MCP clients', () => {
       if (id === undefined) await new Promise((res) => setTimeout(res, 50));
     }
     expect(id).toBeDefined();
+    // The terminal view shows the same waiting call.
+    const listed = await runCli(['approvals', 'list', '--json'], { home, env });
+    expect(
+      (JSON.parse(listed.stdout) as { id: string; path: string }[]).map((p) => p.path),
+    ).toContain('/waited');
+    outputs.push(listed.stdout, listed.stderr);
     for (let i = 0; i < 200 && notices.length === 0; i++)
       await new Promise((res) => setTimeout(res, 50));
     await postToKeyHolder(join(home, 'agentsecrets.sock'), '/v1/dashboard/decide', {
