@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { createAdaptorServer } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { AuditEntry } from '../audit/format.js';
@@ -80,6 +81,9 @@ export function createDashboardServer(options: DashboardServerOptions) {
     c.header('cache-control', 'no-store');
     return undefined;
   });
+
+  // Forms here are a few fields; nothing larger is read.
+  app.use('*', bodyLimit({ maxSize: 64 * 1024 }));
 
   const asset = (body: string, type: string) => (c: Context) =>
     c.body(body, 200, { 'content-type': type });
