@@ -10,6 +10,7 @@ import type { Resolver } from '../proxy/forward.js';
 import { createProxyServer } from '../proxy/http-server.js';
 import { serveKeyHolder } from '../proxy/key-holder.js';
 import { runEndpoints } from '../run/endpoints.js';
+import { createDashboardHost } from '../dashboard/host.js';
 import { type Interceptor, startInterceptor } from '../run/serve.js';
 import { createAgentStore } from '../identity/agents.js';
 import { rightsKeyOf } from '../strict/documents.js';
@@ -82,7 +83,15 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     : undefined;
   // Refuse to start on a document that does not match its seal: there is no good copy yet.
   await rights?.checkAll();
+  // The dashboard and approvals (issue 16); the gate writes to the audit log built below.
+  const dashboard = createDashboardHost({
+    services,
+    vault: options.vault,
+    strict: options.strict === true,
+    audit: () => credentials.audit,
+  });
   const credentials = await createLocalCredentialService({
+    approve: dashboard.approve,
     ...(rights === undefined ? {} : { strict: { rights } }),
     config: services.config,
     workspaces: services.workspaces,
@@ -182,6 +191,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
               dumpable: dumpable(),
               tampered: await rights.tampered().catch(() => []),
             },
+      dashboard.endpoints,
     );
   } catch (err) {
     await interceptor?.close();
@@ -208,6 +218,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       closing ??= (async () => {
         follower?.stop();
         await clearProxyState(paths, process.pid);
+        await dashboard.close();
         await Promise.all([http.close(), holder.close(), interceptor?.close()]);
         await credentials.close();
         options.vault.close();

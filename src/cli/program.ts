@@ -3,6 +3,7 @@ import type { CliContext } from './context.js';
 import { registerAccountCommands } from './register/account.js';
 import { registerAgentCommands } from './register/agent.js';
 import { registerCallsCommands } from './register/calls.js';
+import { registerDashboardCommands } from './register/dashboard.js';
 import { type CommandKit, examples, type Handler } from './register/kit.js';
 import { registerLogCommands } from './register/log.js';
 import { registerMcpCommands } from './register/mcp.js';
@@ -69,6 +70,7 @@ export function buildProgram(ctx: CliContext): ProgramRun {
     registerProjectCommands,
     registerSecretsCommands,
     registerCallsCommands,
+    registerDashboardCommands,
     registerProxyCommands,
     registerWorkspaceCommands,
     registerAgentCommands,

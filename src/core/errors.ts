@@ -36,6 +36,9 @@ export const WIRE_CODES = [
   'response_withheld',
   'strict_mode',
   'state_tampered',
+  'approval_denied',
+  'approval_timeout',
+  'approval_required',
 ] as const;
 
 /** Codes used locally by the CLI, the vault and the stores. */
@@ -104,6 +107,9 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   response_withheld: 502,
   strict_mode: 403,
   state_tampered: 409,
+  approval_denied: 403,
+  approval_timeout: 403,
+  approval_required: 403,
   // The team server's codes.
   usage_error: 400,
   unauthorized: 401,

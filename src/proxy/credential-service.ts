@@ -1,3 +1,5 @@
+import { type ApprovalHook, createUnattendedGate } from '../policy/approvals-gate.js';
+import { createApprovalsStore } from '../policy/approvals.js';
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import type { Config } from '../core/config.js';
@@ -121,6 +123,8 @@ export interface LocalServiceOptions {
   strict?: { rights: RightsGuard };
   /** When a team workspace last synced in this process (the key holder's follower). */
   teamFreshness?: (workspaceId: string) => number | undefined;
+  /** Holds calls for a human's approval (issue 16; the key holder's dashboard host). */
+  approve?: ApprovalHook;
   now?: () => Date;
 }
 
@@ -319,6 +323,8 @@ export async function createLocalCredentialService(
     override,
     limits: config.limits,
     policy,
+    // Without the key holder's queue no human can be asked: held calls are refused.
+    approve: options.approve ?? createUnattendedGate(createApprovalsStore(config.paths)),
     overrideNote: overrideNoteOf(override.empty ? null : override.source, resolveTable),
   });
 

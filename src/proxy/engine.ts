@@ -13,6 +13,7 @@ import { createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
+import type { ApprovalHook } from '../policy/approvals-gate.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
 import type { Caller } from '../identity/caller.js';
@@ -82,6 +83,8 @@ export interface EngineOptions {
   override: CidrSet;
   limits: Limits;
   policy?: PolicyCheck;
+  /** Holds a call for a human's approval (src/policy/approvals-gate.ts). */
+  approve?: ApprovalHook;
   now?: () => number;
   /** Recorded in every entry instead of the override's CIDRs (they plus AGENTSECRETS_RESOLVE). */
   overrideNote?: string | null;
@@ -115,6 +118,9 @@ const BLOCK_CODES = new Set<ErrorCode>([
   'secret_binding_mismatch',
   'rate_limited',
   'sync_stale',
+  'approval_denied',
+  'approval_timeout',
+  'approval_required',
 ]);
 
 /** The credential engine: checks, injection, forwarding, redaction and audit (DESIGN §7). */
@@ -215,14 +221,25 @@ export function createEngine(options: EngineOptions): Engine {
 
       // Deny by default: the workspace allowlist.
       const patterns = patternsOf(workspace.allowlist);
-      if (patterns.length === 0) {
+      // Approvals (issue 16): a human may hold a listed call, or let an unlisted one through.
+      const listed = patterns.length > 0 && matchAllowlist(url, patterns) !== undefined;
+      const approved = await options.approve?.({
+        ...input,
+        workspace,
+        url,
+        method,
+        keys,
+        listed,
+        requestId,
+      });
+      if (patterns.length === 0 && approved !== true) {
         throw new AgentSecretsError(
           'empty_allowlist',
           `the workspace allowlist is empty, so no call can be made. To allow this domain, a human runs: agentsecrets workspace allowlist add ${hostPort(url)}`,
           { context: { domain: url.hostname } },
         );
       }
-      if (matchAllowlist(url, patterns) === undefined) {
+      if (!listed && approved !== true) {
         throw new AgentSecretsError(
           'domain_not_in_allowlist',
           `${hostPort(url)} is not in your workspace allowlist. To authorize it, a human runs: agentsecrets workspace allowlist add ${hostPort(url)}`,

@@ -44,10 +44,12 @@ export async function serveKeyHolder(
   runs?: RunEndpoints,
   /** What /v1/health and /v1/state add about strict mode (no values, nothing secret). */
   describe: () => Promise<Record<string, unknown>> = async () => ({ strict: false }),
+  /** The dashboard and approvals endpoints, /v1/dashboard/* (src/dashboard/host.ts). */
+  dashboard?: RunEndpoints,
 ): Promise<{ server: Server; close(): Promise<void> }> {
   await rm(socketPath, { force: true });
   const server = createServer((req, res) => {
-    void handle(req, res, service, runs, describe);
+    void handle(req, res, service, runs, describe, dashboard);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -82,6 +84,7 @@ async function handle(
   service: CredentialService,
   runs: RunEndpoints | undefined,
   describe: () => Promise<Record<string, unknown>>,
+  dashboard?: RunEndpoints,
 ): Promise<void> {
   try {
     if (req.method === 'GET' && (req.url === '/v1/health' || req.url === '/v1/state'))
@@ -132,6 +135,10 @@ async function handle(
     }
     if (runs !== undefined && req.url?.startsWith('/v1/run/') === true) {
       const answer = await runs(req.url, body);
+      if (answer !== undefined) return send(res, 200, answer);
+    }
+    if (dashboard !== undefined && req.url?.startsWith('/v1/dashboard/') === true) {
+      const answer = await dashboard(req.url, body);
       if (answer !== undefined) return send(res, 200, answer);
     }
     if (req.url === '/v1/env') {

@@ -1,0 +1,146 @@
+import type { CliContext } from '../cli/context.js';
+import { requireStrictApproval } from '../cli/context.js';
+import type { Output } from '../cli/output.js';
+import type { Terminal } from '../cli/tty.js';
+import { AgentSecretsError } from '../core/errors.js';
+import { createServices, type Services } from '../services/index.js';
+import { type App, createApp } from '../app/index.js';
+import { credentialService } from '../cli/credentials.js';
+import type { UnlockedVault } from '../vault/vault.js';
+
+/**
+ * Runs the CLI's own command code for a change made in the dashboard (issue 16), so a token
+ * issued or an allowlist entry added there follows exactly the rules, logs and strict-mode
+ * sealing of the terminal command. The human already proved presence with the session and
+ * the CSRF token; in strict mode the passphrase typed on the page stands in for the one
+ * typed at /dev/tty, and is verified by the same gate (Argon2id, rate limit, audit entry).
+ */
+
+/** What a command printed, captured. */
+export interface Captured {
+  json: unknown;
+  lines: string[];
+  notices: string[];
+}
+
+export interface BridgeOptions {
+  services: Services;
+  /** The key holder's unlocked vault (outside strict mode, commands use it as it is). */
+  vault: UnlockedVault;
+  strict: boolean;
+}
+
+/**
+ * Runs `command` with a context whose output is captured. Its own human gate runs as at a
+ * terminal; in strict mode that gate takes `passphrase` and verifies it.
+ */
+export async function runAsCli(
+  options: BridgeOptions,
+  passphrase: string | undefined,
+  command: (ctx: CliContext) => Promise<unknown>,
+): Promise<Captured> {
+  const { ctx, captured } = bridgeContext(options, passphrase);
+  await command(ctx);
+  return captured;
+}
+
+/** Strict mode's gate for a decision that is no CLI command (an approval): the passphrase. */
+export async function approveStrict(
+  options: BridgeOptions,
+  passphrase: string | undefined,
+  action: string,
+): Promise<void> {
+  if (!options.strict) return;
+  const { ctx } = bridgeContext(options, passphrase);
+  await requireStrictApproval(ctx, { action });
+}
+
+function bridgeContext(
+  options: BridgeOptions,
+  passphrase: string | undefined,
+): { ctx: CliContext; captured: Captured } {
+  if (options.strict && (passphrase === undefined || passphrase === ''))
+    throw new AgentSecretsError(
+      'strict_mode',
+      'strict mode: type the vault passphrase in the field next to the button to approve this change',
+    );
+  const captured: Captured = { json: undefined, lines: [], notices: [] };
+  const out = {
+    stdoutIsTTY: false,
+    stderrIsTTY: false,
+    json: (value: unknown) => {
+      captured.json = value;
+    },
+    line: (text = '') => captured.lines.push(text),
+    raw: (data: string | Uint8Array) => captured.lines.push(String(data)),
+    table: () => undefined,
+    notice: (text: string) => captured.notices.push(text),
+    warn: (text: string) => captured.notices.push(text),
+    progress: () => undefined,
+    endProgress: () => undefined,
+  } as unknown as Output;
+  const refuse = () =>
+    Promise.reject(
+      new AgentSecretsError('needs_terminal', 'the dashboard cannot answer this prompt'),
+    );
+  let services: Services | undefined;
+  let app: App | undefined;
+  const ctx: CliContext = {
+    config: options.services.config,
+    out,
+    prompt: { interactive: true, hidden: refuse, text: refuse },
+    approvedPassphrase: undefined,
+    services() {
+      if (services !== undefined) return services;
+      if (!options.strict) {
+        // The held vault, with a close() that leaves it open for the key holder.
+        const held = keepOpen(options.vault);
+        services = {
+          ...options.services,
+          vault: { ...options.services.vault, unlock: async () => held },
+        };
+        return services;
+      }
+      // Strict mode: every unlock derives the key from the passphrase typed on the page.
+      services = createServices(options.services.config, {
+        passphrase: {
+          forUnlock: async () => {
+            if (ctx.approvedPassphrase === undefined)
+              throw new AgentSecretsError('unlock_failed', 'no passphrase');
+            return ctx.approvedPassphrase;
+          },
+          forCreate: refuse,
+        },
+      });
+      return services;
+    },
+    app() {
+      // Commands run from the dashboard reach the vault in this process (the key holder).
+      app ??= createApp(ctx.services(), { credentials: () => credentialService(ctx) });
+      return app;
+    },
+    strict: async () => options.strict,
+    terminal(): Terminal | undefined {
+      if (passphrase === undefined) return undefined;
+      return {
+        prompter: { interactive: true, hidden: async () => passphrase, text: refuse },
+        write: () => undefined,
+        close: () => undefined,
+      };
+    },
+    dispose: () => undefined,
+  };
+  return { ctx, captured };
+}
+
+function keepOpen(vault: UnlockedVault): UnlockedVault {
+  return new Proxy(vault, {
+    get(target, property) {
+      if (property === 'close') return () => undefined;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function'
+        ? (value as (...a: unknown[]) => unknown).bind(target)
+        : value;
+    },
+  });
+}

@@ -1,0 +1,395 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { createAdaptorServer } from '@hono/node-server';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { getCookie, setCookie } from 'hono/cookie';
+import { streamSSE } from 'hono/streaming';
+import type { AuditEntry } from '../audit/format.js';
+import { locateEntry } from '../audit/locate.js';
+import { type AuditFilter, matchesFilter } from '../audit/query.js';
+import { filterFrom } from '../cli/commands/log.js';
+import { allowlistAdd, allowlistRemove } from '../cli/commands/workspace.js';
+import { tokenIssue, tokenRevoke } from '../cli/commands/agent.js';
+import { listenOn } from '../core/listen.js';
+import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
+import { createAgentStore } from '../identity/agents.js';
+import type { ApprovalsStore } from '../policy/approvals.js';
+import type { ApprovalDecision, ApprovalQueue } from '../policy/approvals-queue.js';
+import { httpStatusOf } from '../proxy/engine.js';
+import { activityPage, decodeCursor } from './activity.js';
+import {
+  CSP,
+  checkHostAndOrigin,
+  type DashboardAuth,
+  SESSION_COOKIE,
+  type Session,
+} from './auth.js';
+import { approveStrict, type BridgeOptions, runAsCli } from './bridge.js';
+import { CLIENT_CSS, CLIENT_JS } from './client.js';
+import type { AuditFeed } from './feed.js';
+import { html, layout } from './html.js';
+import type { OverviewIndex } from './index.js';
+import {
+  activityBody,
+  agentsBody,
+  allowlistBody,
+  approvalsBody,
+  entryBody,
+  FILTER_FIELDS,
+  overviewBody,
+  resultBody,
+} from './pages.js';
+
+/** Rows per Activity page. */
+export const PAGE_SIZE = 50;
+
+export interface DashboardServerOptions {
+  bridge: BridgeOptions;
+  auth: DashboardAuth;
+  index: OverviewIndex;
+  feed: AuditFeed;
+  queue: ApprovalQueue;
+  approvals: ApprovalsStore;
+  chain: () => { text: string; ok: boolean | null };
+}
+
+type Env = { Variables: { session: Session } };
+
+/** The dashboard's routes (Hono) and its HTTP server on 127.0.0.1. */
+export function createDashboardServer(options: DashboardServerOptions) {
+  const { bridge, auth, index, queue } = options;
+  const auditDir = bridge.services.config.paths.auditDir;
+  const strict = bridge.strict;
+  const require = createRequire(import.meta.url);
+  // uPlot is served from our own node_modules: nothing is fetched from a CDN.
+  const uplotJs = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
+  const uplotCss = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
+  let port = 0;
+  const app = new Hono<Env>();
+
+  app.use('*', async (c, next) => {
+    const refusal = checkHostAndOrigin(c.req.header('host'), c.req.header('origin'), port);
+    if (refusal !== undefined) return c.json({ error: 'invalid_session', message: refusal }, 403);
+    await next();
+    c.header('content-security-policy', CSP);
+    c.header('x-frame-options', 'DENY');
+    c.header('x-content-type-options', 'nosniff');
+    // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts.
+    c.header('referrer-policy', 'same-origin');
+    c.header('cache-control', 'no-store');
+    return undefined;
+  });
+
+  // Forms here are a few fields; nothing larger is read.
+  app.use('*', bodyLimit({ maxSize: 64 * 1024 }));
+
+  const asset = (body: string, type: string) => (c: Context) =>
+    c.body(body, 200, { 'content-type': type });
+  app.get('/static/app.js', asset(CLIENT_JS, 'text/javascript; charset=utf-8'));
+  app.get('/static/app.css', asset(CLIENT_CSS, 'text/css; charset=utf-8'));
+  app.get('/static/uplot.js', asset(uplotJs, 'text/javascript; charset=utf-8'));
+  app.get('/static/uplot.css', asset(uplotCss, 'text/css; charset=utf-8'));
+
+  app.get('/login', (c) => {
+    const session = auth.login(c.req.query('token') ?? '');
+    if (session === undefined)
+      return c.html(
+        '<!doctype html><title>agentsecrets</title><p>This login link is not valid (each link works once, for 5 minutes). Run <code>agentsecrets dashboard</code> for a new one.</p>',
+        401,
+      );
+    setCookie(c, SESSION_COOKIE, session.id, {
+      httpOnly: true,
+      sameSite: 'Strict',
+      path: '/',
+    });
+    return c.redirect('/', 303);
+  });
+
+  app.use('*', async (c, next) => {
+    const session = auth.session(getCookie(c, SESSION_COOKIE));
+    if (session === undefined)
+      return c.html(
+        '<!doctype html><title>agentsecrets</title><p>Not logged in. Run <code>agentsecrets dashboard</code> and open the login URL it prints.</p>',
+        401,
+      );
+    c.set('session', session);
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      // Every change: the page's own origin and the session's CSRF token.
+      if (c.req.header('origin') === undefined)
+        return c.json(
+          { error: 'invalid_session', message: 'a change needs an Origin header' },
+          403,
+        );
+      const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+      const presented =
+        c.req.header('x-csrf-token') ?? (typeof form._csrf === 'string' ? form._csrf : undefined);
+      if (!auth.checkCsrf(session, presented))
+        return c.json(
+          { error: 'invalid_session', message: 'missing or wrong CSRF token; reload the page' },
+          403,
+        );
+    }
+    await next();
+    return undefined;
+  });
+
+  const page = (
+    c: Context<Env>,
+    title: string,
+    body: ReturnType<typeof html>,
+    extra: Partial<Parameters<typeof layout>[0]> = {},
+  ) =>
+    c.html(
+      layout({
+        title,
+        path: new URL(c.req.url).pathname,
+        csrf: c.get('session').csrf,
+        strict,
+        body,
+        ...extra,
+      }),
+    );
+
+  app.onError((err, c) => {
+    const error = toAgentSecretsError(err);
+    const status =
+      error.code === 'usage_error'
+        ? 400
+        : error.code === 'not_found'
+          ? 404
+          : httpStatusOf(error.code);
+    const session = c.get('session') as Session | undefined;
+    const body = html`<p class="bad">${error.code}: ${error.message}</p>
+      <p><a href="/">Back to the dashboard</a></p>`;
+    if (session === undefined)
+      return c.json({ error: error.code, message: error.message }, status as 400);
+    return c.html(
+      layout({ title: 'Refused', path: '', csrf: session.csrf, strict, body }),
+      status as 400,
+    );
+  });
+
+  const filtersOf = (c: Context<Env>) => {
+    const raw: Record<string, string> = {};
+    for (const name of FILTER_FIELDS) {
+      const v = c.req.query(name);
+      if (v !== undefined && v !== '') raw[name] = v;
+    }
+    const query = new URLSearchParams(raw).toString();
+    return { raw, query, filter: filterFrom(raw) };
+  };
+
+  app.get('/', (c) =>
+    page(c, 'Overview', overviewBody(options.chain()), {
+      scripts: ['/static/uplot.js'],
+      styles: ['/static/uplot.css'],
+    }),
+  );
+  app.get('/api/overview', (c) =>
+    c.json({ ...index.overview(), ready: index.ready, chain: options.chain() }),
+  );
+
+  app.get('/activity', async (c) => {
+    const { raw, query, filter } = filtersOf(c);
+    const before = decodeCursor(c.req.query('before'));
+    const result = await activityPage(auditDir, filter, PAGE_SIZE, before);
+    return page(
+      c,
+      'Activity',
+      activityBody(before === undefined ? raw : { ...raw, until: before.timestamp }, result, query),
+    );
+  });
+  app.get('/api/activity', async (c) => {
+    const { filter } = filtersOf(c);
+    return c.json(
+      await activityPage(auditDir, filter, PAGE_SIZE, decodeCursor(c.req.query('before'))),
+    );
+  });
+  app.get('/activity/:id', async (c) => {
+    const id = c.req.param('id');
+    if (!/^[\w-]+$/.test(id)) throw new AgentSecretsError('bad_request', 'not an entry id');
+    const found = await locateEntry(auditDir, id);
+    if (found === undefined)
+      throw new AgentSecretsError('not_found', `no entry ${id} in the audit log`);
+    return page(c, `Entry ${id}`, entryBody(found));
+  });
+  app.get('/api/events', (c) => {
+    const { filter } = filtersOf(c);
+    return streamSSE(c, async (stream) => {
+      const queued: AuditEntry[] = [];
+      let wake: (() => void) | undefined;
+      const stop = options.feed.subscribe((entry) => {
+        if (!matchesFilter(entry, filter as AuditFilter)) return;
+        queued.push(entry);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        stop();
+        wake?.();
+      });
+      // Tells the page it is subscribed: anything written to the log from now on comes here.
+      await stream.writeSSE({ event: 'ready', data: '' });
+      while (!stream.aborted) {
+        while (queued.length > 0)
+          await stream.writeSSE({ event: 'entry', data: JSON.stringify(queued.shift()) });
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 15_000);
+        });
+        if (queued.length === 0 && !stream.aborted)
+          await stream.writeSSE({ event: 'ping', data: '' });
+      }
+      stop();
+    });
+  });
+
+  app.get('/approvals', async (c) =>
+    page(
+      c,
+      'Approvals',
+      approvalsBody(queue.pending(), await options.approvals.read(), c.get('session').csrf, strict),
+    ),
+  );
+  app.get('/api/approvals', (c) => c.json(queue.pending()));
+  app.get('/api/approvals/events', (c) =>
+    streamSSE(c, async (stream) => {
+      let wake: (() => void) | undefined;
+      const stop = queue.subscribe(() => wake?.());
+      stream.onAbort(() => {
+        stop();
+        wake?.();
+      });
+      while (!stream.aborted) {
+        await stream.writeSSE({ event: 'pending', data: JSON.stringify(queue.pending()) });
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 15_000);
+        });
+      }
+      stop();
+    }),
+  );
+  app.post('/approvals/:id', async (c) => {
+    const form = await c.req.parseBody();
+    const decision = String(form.decision ?? '');
+    if (!['approve_once', 'approve_and_allow', 'deny'].includes(decision))
+      throw new AgentSecretsError(
+        'bad_request',
+        'decision is approve_once, approve_and_allow or deny',
+      );
+    const id = c.req.param('id');
+    const waiting = queue.pending().find((p) => p.id === id);
+    if (waiting === undefined)
+      throw new AgentSecretsError(
+        'not_found',
+        `no call ${id} is waiting (it was decided or timed out)`,
+      );
+    await approveStrict(
+      bridge,
+      passphraseOf(form),
+      `${decision} ${waiting.method} ${waiting.host}${waiting.path} for ${waiting.agent ?? 'an anonymous caller'}`,
+    );
+    await queue.decide(
+      id,
+      decision as ApprovalDecision,
+      `dashboard:${c.get('session').id.slice(0, 6)}`,
+    );
+    return c.redirect('/approvals', 303);
+  });
+
+  app.get('/agents', async (c) => {
+    const workspace = await bridge.services.workspaces.currentWorkspace();
+    const agents = (await createAgentStore(bridge.services.config.paths).read()).agents.filter(
+      (a) => a.workspace_id === workspace.id,
+    );
+    return page(
+      c,
+      'Agents',
+      agentsBody(
+        workspace,
+        agents,
+        { token: index.tokenUsage, agent: index.agentUsage },
+        c.get('session').csrf,
+        strict,
+        new Date(),
+      ),
+    );
+  });
+  app.post('/agents/issue', async (c) => {
+    const form = await c.req.parseBody();
+    const agent = String(form.agent ?? '');
+    const label = String(form.label ?? '');
+    const ttl = String(form.ttl ?? '');
+    const out = await runAsCli(bridge, passphraseOf(form), (ctx) =>
+      tokenIssue(ctx, agent, {
+        ...(label === '' ? {} : { label }),
+        ...(ttl === '' ? {} : { ttl }),
+        yes: true,
+      }),
+    );
+    return page(
+      c,
+      'Token issued',
+      resultBody(`agent ${agent}`, out.notices, '/agents', out.lines[0]),
+    );
+  });
+  app.post('/agents/revoke', async (c) => {
+    const form = await c.req.parseBody();
+    await runAsCli(bridge, passphraseOf(form), (ctx) =>
+      tokenRevoke(ctx, String(form.token ?? ''), {
+        agent: String(form.agent ?? ''),
+        yes: true,
+        json: true,
+      }),
+    );
+    return c.redirect('/agents', 303);
+  });
+
+  app.get('/allowlist', async (c) =>
+    page(
+      c,
+      'Allowlist',
+      allowlistBody(
+        await bridge.services.workspaces.currentWorkspace(),
+        c.get('session').csrf,
+        strict,
+      ),
+    ),
+  );
+  app.post('/allowlist/add', async (c) => {
+    const form = await c.req.parseBody();
+    await runAsCli(bridge, passphraseOf(form), (ctx) =>
+      allowlistAdd(ctx, [String(form.domain ?? '')], { yes: true, json: true }),
+    );
+    return c.redirect('/allowlist', 303);
+  });
+  app.post('/allowlist/remove', async (c) => {
+    const form = await c.req.parseBody();
+    await runAsCli(bridge, passphraseOf(form), (ctx) =>
+      allowlistRemove(ctx, String(form.domain ?? ''), { yes: true, json: true }),
+    );
+    return c.redirect('/allowlist', 303);
+  });
+
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: '127.0.0.1' }) as Server;
+  return {
+    app,
+    server,
+    async listen(wanted: number): Promise<number> {
+      port = (await listenOn(server, wanted, '127.0.0.1')).port;
+      return port;
+    },
+    async close(): Promise<void> {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function passphraseOf(form: Record<string, unknown>): string | undefined {
+  return typeof form.passphrase === 'string' && form.passphrase !== ''
+    ? form.passphrase
+    : undefined;
+}

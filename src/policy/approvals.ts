@@ -1,0 +1,202 @@
+import { join } from 'node:path';
+import type { Paths } from '../core/config.js';
+import { AgentSecretsError, UsageError } from '../core/errors.js';
+import { randomId } from '../core/ids.js';
+import { arr, obj, optStr } from '../core/validate.js';
+import { createDocumentStore, type DocumentStore } from '../store/document.js';
+import { matchAllowlist, parseAllowlistEntry } from './allowlist.js';
+
+/**
+ * Approval rules (issue 16): which calls a human approves before they go out. Pure matching
+ * here; the held calls themselves live in approvals-queue.ts, and the engine's one call site
+ * is the gate in approvals-gate.ts.
+ *
+ * An `approve` rule names any of workspace, agent, secret and domain pattern; a field left
+ * out matches everything. `ask_unlisted` asks a human instead of refusing a domain that is
+ * not in the allowlist. Rules only hold calls back: they never let through what the
+ * allowlist, bindings or per-agent rules refuse.
+ */
+
+/** One `approve` rule. */
+export interface ApprovalRule {
+  id: string;
+  /** Workspace name or id; null matches every workspace. */
+  workspace: string | null;
+  /** Agent name as the caller presents it (any identity level); null matches every caller. */
+  agent: string | null;
+  secret: string | null;
+  /** An allowlist-style pattern (`api.example.com`, `*.example.com`, `host:8443`). */
+  domain: string | null;
+  added_at: string;
+  added_by: string;
+}
+
+/** approvals.json in the state folder. */
+export interface ApprovalsFile {
+  format: 1;
+  /** Ask a human instead of refusing a domain outside the allowlist. */
+  ask_unlisted: boolean;
+  /** How long a call waits for a decision. */
+  timeout_s: number;
+  rules: ApprovalRule[];
+}
+
+/** The default wait for a decision. */
+export const DEFAULT_APPROVAL_TIMEOUT_S = 120;
+/** The longest wait a human may configure (clients give up long before this). */
+export const MAX_APPROVAL_TIMEOUT_S = 3600;
+
+/** What the gate knows of a call when it asks. */
+export interface ApprovalSubject {
+  workspaceId: string;
+  workspaceName: string;
+  agent: string | null;
+  keys: readonly string[];
+  url: URL;
+  /** The domain is in the allowlist. */
+  listed: boolean;
+}
+
+/** Why a call needs a human, or undefined when it does not. */
+export function approvalReason(
+  file: ApprovalsFile,
+  subject: ApprovalSubject,
+): { kind: 'rule'; rule: ApprovalRule } | { kind: 'unlisted' } | undefined {
+  if (!subject.listed) return file.ask_unlisted ? { kind: 'unlisted' } : undefined;
+  const rule = file.rules.find((r) => ruleMatches(r, subject));
+  return rule === undefined ? undefined : { kind: 'rule', rule };
+}
+
+/** True when every field the rule names matches the call. */
+export function ruleMatches(rule: ApprovalRule, subject: ApprovalSubject): boolean {
+  if (
+    rule.workspace !== null &&
+    rule.workspace !== subject.workspaceId &&
+    rule.workspace !== subject.workspaceName
+  )
+    return false;
+  if (rule.agent !== null && rule.agent !== subject.agent) return false;
+  if (rule.secret !== null && !subject.keys.includes(rule.secret)) return false;
+  if (
+    rule.domain !== null &&
+    matchAllowlist(subject.url, [parseAllowlistEntry(rule.domain)]) === undefined
+  )
+    return false;
+  return true;
+}
+
+/** A new rule from command-line or form fields; at least one field must be given. */
+export function newRule(
+  fields: { workspace?: string; agent?: string; secret?: string; domain?: string },
+  by: string,
+  now: Date = new Date(),
+): ApprovalRule {
+  const clean = (v: string | undefined) => (v === undefined || v.trim() === '' ? null : v.trim());
+  const domain = clean(fields.domain);
+  const rule: ApprovalRule = {
+    id: randomId('apr', 6),
+    workspace: clean(fields.workspace),
+    agent: clean(fields.agent),
+    secret: clean(fields.secret),
+    domain: domain === null ? null : parseAllowlistEntry(domain).text,
+    added_at: now.toISOString(),
+    added_by: by,
+  };
+  if (
+    rule.workspace === null &&
+    rule.agent === null &&
+    rule.secret === null &&
+    rule.domain === null
+  )
+    throw new UsageError(
+      'an approve rule names at least one of --workspace, --agent, --secret or --domain',
+    );
+  return rule;
+}
+
+/** Parses a timeout in seconds within the allowed range. */
+export function parseApprovalTimeout(text: string): number {
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_APPROVAL_TIMEOUT_S)
+    throw new UsageError(
+      `the approval timeout is a whole number of seconds from 1 to ${MAX_APPROVAL_TIMEOUT_S}`,
+    );
+  return seconds;
+}
+
+function emptyFile(): ApprovalsFile {
+  return { format: 1, ask_unlisted: false, timeout_s: DEFAULT_APPROVAL_TIMEOUT_S, rules: [] };
+}
+
+function parseFile(raw: unknown): ApprovalsFile {
+  const o = obj(raw, 'approvals');
+  const timeout = typeof o.timeout_s === 'number' ? o.timeout_s : DEFAULT_APPROVAL_TIMEOUT_S;
+  return {
+    format: 1,
+    ask_unlisted: o.ask_unlisted === true,
+    timeout_s: Math.min(Math.max(1, Math.floor(timeout)), MAX_APPROVAL_TIMEOUT_S),
+    rules: arr(o.rules ?? [], 'rules').map((r, i) => {
+      const rule = obj(r, `rules[${i}]`);
+      const field = (name: string) =>
+        optStr(rule[name] ?? undefined, `rules[${i}].${name}`) ?? null;
+      return {
+        id: field('id') ?? `apr_${i}`,
+        workspace: field('workspace'),
+        agent: field('agent'),
+        secret: field('secret'),
+        domain: field('domain'),
+        added_at: field('added_at') ?? '',
+        added_by: field('added_by') ?? '',
+      };
+    }),
+  };
+}
+
+/** The approvals document store. */
+export interface ApprovalsStore {
+  read(): Promise<ApprovalsFile>;
+  update(change: (file: ApprovalsFile) => void): Promise<ApprovalsFile>;
+}
+
+/** Opens approvals.json (cached by inode, size and mtime: it is read on every call). */
+export function createApprovalsStore(paths: Paths): ApprovalsStore {
+  const store: DocumentStore<ApprovalsFile> = createDocumentStore({
+    path: join(paths.home, 'approvals.json'),
+    parse: parseFile,
+    cache: true,
+  });
+  return {
+    async read() {
+      return (await store.read()) ?? emptyFile();
+    },
+    update(change) {
+      return store.update((current) => {
+        const file = structuredClone(current ?? emptyFile());
+        change(file);
+        return file;
+      });
+    },
+  };
+}
+
+/** The error a denied call fails with. */
+export function approvalDenied(host: string, by: string): AgentSecretsError {
+  return new AgentSecretsError(
+    'approval_denied',
+    `a human denied this call to ${host} (${by}); do not retry it unchanged, ask the human what to do instead`,
+    { context: { domain: host } },
+  );
+}
+
+/** The error a call that waited in vain fails with. */
+export function approvalTimeout(
+  host: string,
+  seconds: number,
+  dashboard: string | null,
+): AgentSecretsError {
+  return new AgentSecretsError(
+    'approval_timeout',
+    `this call to ${host} waited ${seconds} s for a human's approval and nobody answered. Ask the human to open ${dashboard ?? 'the dashboard (`agentsecrets dashboard`)'} or watch \`agentsecrets approvals watch\`, then retry`,
+    { context: { domain: host } },
+  );
+}

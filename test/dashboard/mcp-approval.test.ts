@@ -1,0 +1,164 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import {
+  ElicitRequestSchema,
+  LoggingMessageNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postToKeyHolder } from '../../src/proxy/key-holder.js';
+import { canary, findLeaks } from '../helpers/canary.js';
+import { baseEnv, CLI, runCli, runCliInPty } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
+
+/**
+ * Approvals through MCP (issue 16): the real MCP client over stdio against `mcp serve`,
+ * which sends its calls to the spawned key holder; the key holder holds a call to a domain
+ * outside the allowlist (ask_unlisted) until someone decides.
+ */
+
+const SECRET = canary('MCPAPPROVE');
+
+describe('approvals for MCP clients', () => {
+  let home: string;
+  let listed: Upstream;
+  let unlisted: Upstream;
+  let proxy: ChildProcess;
+  const env = {
+    AGENTSECRETS_PASSPHRASE: 'mcp-approval-passphrase',
+    AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32',
+  };
+  const outputs: string[] = [];
+
+  const connect = async (elicitation: boolean) => {
+    const client = new Client(
+      { name: elicitation ? 'eliciting-client' : 'plain-client', version: '1.0.0' },
+      { capabilities: elicitation ? { elicitation: {} } : {} },
+    );
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, 'mcp', 'serve'],
+      env: baseEnv(home, env) as Record<string, string>,
+      stderr: 'pipe',
+    });
+    await client.connect(transport);
+    return client;
+  };
+
+  beforeAll(async () => {
+    listed = await startUpstream(echo);
+    unlisted = await startUpstream(echo);
+    home = join(await tempDir(), 'state');
+    const cli = (args: string[], input?: string) => runCli(args, { home, env, input });
+    expect((await cli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests'])).code).toBe(0);
+    expect((await cli(['secrets', 'set', 'API_KEY'], SECRET)).code).toBe(0);
+    const add = await runCliInPty(
+      ['workspace', 'allowlist', 'add', `127.0.0.1:${listed.port}`, '--yes'],
+      { home, env },
+    );
+    expect(add.code, add.stdout).toBe(0);
+    const config = await runCliInPty(
+      ['approvals', 'config', '--ask-unlisted', 'on', '--timeout', '30', '--yes'],
+      { home, env },
+    );
+    expect(config.code, config.stdout).toBe(0);
+    proxy = spawn(process.execPath, [CLI, 'proxy', 'start', '--port', '0'], {
+      env: baseEnv(home, env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (let i = 0; i < 400; i++) {
+      if ((await readFile(join(home, 'proxy.json'), 'utf8').catch(() => undefined)) !== undefined)
+        break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+
+  afterAll(async () => {
+    if (proxy !== undefined && proxy.exitCode === null && proxy.signalCode === null) {
+      proxy.kill('SIGTERM');
+      await new Promise((r) => proxy.once('exit', r));
+    }
+    await Promise.all([listed?.close(), unlisted?.close()]);
+  });
+
+  it('asks a client that supports elicitation, and the approved call reaches the upstream', async () => {
+    const client = await connect(true);
+    const asked: string[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(String(request.params.message));
+      return { action: 'accept', content: { decision: 'approve_once' } };
+    });
+    const result = await client.callTool({
+      name: 'call',
+      arguments: { url: `http://127.0.0.1:${unlisted.port}/elicited`, bearer: 'API_KEY' },
+    });
+    outputs.push(JSON.stringify(result), ...asked);
+    expect(result.isError, JSON.stringify(result)).not.toBe(true);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toContain(`GET 127.0.0.1:${unlisted.port}/elicited`);
+    expect(unlisted.seen.some((r) => r.url === '/elicited')).toBe(true);
+    await client.close();
+  });
+
+  it('a declined prompt fails the call with approval_denied', async () => {
+    const client = await connect(true);
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }));
+    const result = await client.callTool({
+      name: 'call',
+      arguments: { url: `http://127.0.0.1:${unlisted.port}/declined`, bearer: 'API_KEY' },
+    });
+    outputs.push(JSON.stringify(result));
+    expect(result.isError).toBe(true);
+    expect(JSON.stringify(result.content)).toContain('approval_denied');
+    expect(unlisted.seen.some((r) => r.url === '/declined')).toBe(false);
+    await client.close();
+  });
+
+  it('tells a client without elicitation that the call waits, then returns when a human approves', async () => {
+    const dashboard = await runCli(['dashboard', '--no-open', '--json'], { home, env });
+    const url = (JSON.parse(dashboard.stdout) as { url: string }).url;
+    const client = await connect(false);
+    const notices: string[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
+      notices.push(String(n.params.data));
+    });
+    const call = client.callTool({
+      name: 'call',
+      arguments: { url: `http://127.0.0.1:${unlisted.port}/waited`, bearer: 'API_KEY' },
+    });
+    // The human, elsewhere (here: the key holder's own decision endpoint, which the dashboard's
+    // button uses through the same queue), approves once the call is waiting.
+    let id: string | undefined;
+    for (let i = 0; i < 200 && id === undefined; i++) {
+      const r = await postToKeyHolder(
+        join(home, 'agentsecrets.sock'),
+        '/v1/dashboard/approvals',
+        {},
+      );
+      id = (r.pending as { id: string; path: string }[]).find((p) => p.path === '/waited')?.id;
+      if (id === undefined) await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(id).toBeDefined();
+    // The terminal view shows the same waiting call.
+    const listed = await runCli(['approvals', 'list', '--json'], { home, env });
+    expect(
+      (JSON.parse(listed.stdout) as { id: string; path: string }[]).map((p) => p.path),
+    ).toContain('/waited');
+    outputs.push(listed.stdout, listed.stderr);
+    for (let i = 0; i < 200 && notices.length === 0; i++)
+      await new Promise((res) => setTimeout(res, 50));
+    await postToKeyHolder(join(home, 'agentsecrets.sock'), '/v1/dashboard/decide', {
+      id,
+      decision: 'approve_once',
+    });
+    const result = await call;
+    outputs.push(JSON.stringify(result), ...notices);
+    expect(result.isError, JSON.stringify(result)).not.toBe(true);
+    expect(notices.join('\n')).toContain(`${url}/approvals`);
+    await client.close();
+    for (const text of outputs) expect(findLeaks(text, SECRET)).toEqual([]);
+  });
+});
