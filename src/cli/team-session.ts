@@ -33,9 +33,10 @@ export async function pushSecretDeletion(
   ctx: CliContext,
   target: { workspace: Workspace; project: Project; environment: string },
   key: string,
+  vault?: UnlockedVault,
 ): Promise<boolean> {
   const { pushDeletion } = await import('../sync/tombstones.js');
-  return withTeam(ctx, async (team) => (await pushDeletion(team, target, key)).remote);
+  return withTeam(ctx, async (team) => (await pushDeletion(team, target, key)).remote, vault);
 }
 
 /**

@@ -277,13 +277,16 @@ export async function secretsDelete(
   assertKeyName(key);
   const services = ctx.services();
   const current = await services.workspaces.resolve(flags(options));
-  // A team workspace: the signed deletion goes to the server first (issue 12, point 12).
-  const synced =
-    current.workspace.kind === 'team'
-      ? await (await import('../team-session.js')).pushSecretDeletion(ctx, current, key)
-      : false;
   const vault = await services.vault.unlock();
+  let synced = false;
   try {
+    // A team workspace: the signed deletion goes to the server first (issue 12, point 12),
+    // once the key is known to exist here.
+    if (current.workspace.kind === 'team') {
+      if (!(await vault.getMany(current.selection, [key])).has(key)) throw secretNotFound(key);
+      const { pushSecretDeletion } = await import('../team-session.js');
+      synced = await pushSecretDeletion(ctx, current, key, vault);
+    }
     await vault.delete(current.selection, key);
   } finally {
     vault.close();
