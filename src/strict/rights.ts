@@ -1,6 +1,6 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { AgentSecretsError } from '../core/errors.js';
-import type { RightsSeal } from '../core/rights-seal.js';
+import { createHash } from 'node:crypto';
+import { canonicalJson, type RightsSeal, sealIsAuthentic } from '../core/rights-seal.js';
+import { verifyVaultSeal } from '../vault/rights.js';
 import type { AgentsFile } from '../identity/agents.js';
 import type { VaultFile } from '../vault/format.js';
 import type { WorkspacesFile } from '../workspace/model.js';
@@ -14,44 +14,26 @@ import type { WorkspacesFile } from '../workspace/model.js';
  * new one. Pure functions: the key and the documents come in as values.
  */
 
-/** The HKDF label of the rights key. */
-export const RIGHTS_KEY_LABEL = 'agentsecrets/rights-mac/v1';
+export {
+  canonicalJson,
+  parseSeal,
+  RIGHTS_KEY_LABEL,
+  type RightsSeal,
+  seal,
+  sealIsAuthentic,
+  tamperedError,
+} from '../core/rights-seal.js';
+export {
+  type RecordRights,
+  sealedRecordRights,
+  vaultMatches,
+  vaultRights,
+  verifyVaultSeal,
+} from '../vault/rights.js';
 
 /** The documents that carry a seal. */
 export const RIGHTS_DOCUMENTS = ['workspaces.json', 'agents.json', 'vault.json'] as const;
 export type RightsDocument = (typeof RIGHTS_DOCUMENTS)[number];
-
-export { parseSeal, type RightsSeal } from '../core/rights-seal.js';
-
-/** JSON with sorted object keys: the bytes a MAC covers. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-function macOf(key: Uint8Array, doc: RightsDocument, rights: unknown): string {
-  return createHmac('sha256', key)
-    .update(`${doc}\n${canonicalJson(rights)}`)
-    .digest('hex');
-}
-
-/** Seals `rights` for one document. */
-export function seal(key: Uint8Array, doc: RightsDocument, rights: unknown): RightsSeal {
-  return { rights, mac: macOf(key, doc, rights) };
-}
-
-/** True when the seal was made with `key` for `doc`. */
-export function sealIsAuthentic(key: Uint8Array, doc: RightsDocument, s: RightsSeal): boolean {
-  const expected = Buffer.from(macOf(key, doc, s.rights), 'hex');
-  const actual = Buffer.from(s.mac, 'hex');
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
-}
 
 function byId<T extends { id: string }>(a: T, b: T): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
@@ -114,63 +96,6 @@ export function agentsRights(file: AgentsFile, sealedIds: ReadonlySet<string>): 
     }));
 }
 
-/** One record's rights, keyed by where it lives. */
-export interface RecordRights {
-  where: string;
-  binding: VaultFile['records'][number]['binding'];
-  allow_short: boolean;
-}
-
-function recordWhere(r: {
-  workspace_id: string;
-  project_id: string;
-  environment: string;
-  key: string;
-}) {
-  return `${r.workspace_id}/${r.project_id}/${r.environment}/${r.key}`;
-}
-
-/** The rights in vault.json: the records that are bound or allowed short. */
-export function vaultRights(file: VaultFile): RecordRights[] {
-  return file.records
-    .filter((r) => r.binding !== null || r.allow_short)
-    .map((r) => ({ where: recordWhere(r), binding: r.binding, allow_short: r.allow_short }))
-    .sort((a, b) => (a.where < b.where ? -1 : a.where > b.where ? 1 : 0));
-}
-
-/**
- * True when every record of vault.json carries exactly the sealed rights (none when the seal
- * has no entry). Records may be gone: removing a record removes its value too.
- */
-export function vaultMatches(file: VaultFile, sealed: readonly RecordRights[]): boolean {
-  const byWhere = new Map(sealed.map((r) => [r.where, r]));
-  return file.records.every((r) => {
-    const want = byWhere.get(recordWhere(r));
-    return (
-      canonicalJson(r.binding) === canonicalJson(want?.binding ?? null) &&
-      r.allow_short === (want?.allow_short ?? false)
-    );
-  });
-}
-
-/** The sealed rights of a record, for serving the last verified copy. */
-export function sealedRecordRights(
-  sealed: readonly RecordRights[],
-  r: { workspace_id: string; project_id: string; environment: string; key: string },
-): { binding: RecordRights['binding']; allow_short: boolean } {
-  const found = sealed.find((s) => s.where === recordWhere(r));
-  return { binding: found?.binding ?? null, allow_short: found?.allow_short ?? false };
-}
-
-/** The error for a document whose rights do not match its seal. */
-export function tamperedError(doc: RightsDocument, path: string): AgentSecretsError {
-  return new AgentSecretsError(
-    'state_tampered',
-    `${doc} (${path}) was changed outside agentsecrets: its rights (allowlist, policy, agents, tokens or bindings) no longer match their seal, so they are not used. Restore the file from a backup, or check it and accept it with \`agentsecrets strict reseal\` (asks for the passphrase).`,
-    { context: { file: doc } },
-  );
-}
-
 /** Verifies a document's seal against its current content. */
 export function verifyDocument(
   key: Uint8Array,
@@ -180,8 +105,7 @@ export function verifyDocument(
     | { seal: RightsSeal | undefined; vault: VaultFile },
 ): boolean {
   const s = current.seal;
+  if ('vault' in current) return verifyVaultSeal(key, s, current.vault);
   if (s === undefined || !sealIsAuthentic(key, doc, s)) return false;
-  if ('vault' in current)
-    return Array.isArray(s.rights) && vaultMatches(current.vault, s.rights as RecordRights[]);
   return canonicalJson(s.rights) === canonicalJson(current.rights);
 }

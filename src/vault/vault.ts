@@ -1,11 +1,6 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
-import {
-  RIGHTS_KEY_LABEL,
-  seal,
-  tamperedError,
-  vaultRights,
-  verifyDocument,
-} from '../strict/rights.js';
+import { RIGHTS_KEY_LABEL, seal, tamperedError } from '../core/rights-seal.js';
+import { vaultRights, verifyVaultSeal } from './rights.js';
 import type { Paths } from '../core/config.js';
 import { AgentSecretsError, UnlockFailedError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
@@ -347,7 +342,7 @@ function openVault(state: OpenState): UnlockedVault {
       if (
         state.doc.key.provider === 'passphrase' &&
         state.doc.key.strict === true &&
-        !verifyDocument(rightsKey, 'vault.json', { seal: doc.rights_seal, vault: doc })
+        !verifyVaultSeal(rightsKey, doc.rights_seal, doc)
       ) {
         throw tamperedError('vault.json', store.path);
       }
