@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AgentSecretsError } from './errors.js';
 
 /*
- * What every hand-written local HTTP edge needs (the MCP HTTP server today; the proxy's
- * http-server.ts and key holder are to adopt it): a loopback Host and Origin guard against DNS
+ * What every hand-written local HTTP edge needs (the MCP HTTP server and the proxy's
+ * http-server.ts): a loopback Host and Origin guard against DNS
  * rebinding and CSRF, JSON responses, and request bodies read with a bound.
  */
 
@@ -58,6 +58,8 @@ export function checkLocalRequest(req: IncomingMessage, policy: OriginPolicy): s
   return `requests from origin ${origin} are refused`;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Sends `body` as JSON with its length; extra headers are added as given. */
 export function sendJson(
   res: ServerResponse,
@@ -85,7 +87,11 @@ export async function readBoundedBody(
 ): Promise<Buffer> {
   const tooLarge = () =>
     new AgentSecretsError('request_too_large', `the request body is larger than ${what}`);
-  const declared = Number(req.headers['content-length']);
+  const length = req.headers['content-length'];
+  // No length and no chunked framing: HTTP/1.1 says there is no body (most GETs).
+  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined)
+    return EMPTY;
+  const declared = Number(length);
   if (Number.isFinite(declared) && declared > max) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;

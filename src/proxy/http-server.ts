@@ -4,12 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { listenOn } from '../core/listen.js';
+import { checkLocalRequest, readBoundedBody, sendJson as sendEdgeJson } from '../core/http-edge.js';
 import type { Caller, Engine, EngineResponse, Target } from './engine.js';
 import { httpStatusOf } from './engine.js';
 import { declaredCaller } from '../identity/caller.js';
 import { parseProxyHeaders } from './protocol.js';
-
-const EMPTY = Buffer.alloc(0);
 
 /** Bodies up to this size are buffered so X-AS-Redacted and Content-Length are exact. */
 const BUFFER_LIMIT = 1024 * 1024;
@@ -175,27 +174,10 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
  * that carries an Origin (any browser page) gets nothing. There are no CORS grants at all.
  */
 function checkLocalOrigin(req: IncomingMessage): AgentSecretsError | undefined {
-  const host = (req.headers.host ?? '').toLowerCase();
-  const hostname = host.startsWith('[')
-    ? host.slice(0, host.indexOf(']') + 1)
-    : host.split(':')[0]!;
-  const loopback =
-    hostname === 'localhost' ||
-    hostname === '[::1]' ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
-  if (!loopback) {
-    return new AgentSecretsError(
-      'invalid_session',
-      'the proxy answers only to loopback Host names (127.0.0.1, localhost, [::1])',
-    );
-  }
-  if (req.headers.origin !== undefined || req.method === 'OPTIONS') {
-    return new AgentSecretsError(
-      'invalid_session',
-      'browser requests (with an Origin, or CORS preflights) are refused',
-    );
-  }
-  return undefined;
+  const refused =
+    checkLocalRequest(req, { name: 'the proxy', origins: 'none' }) ??
+    (req.method === 'OPTIONS' ? 'CORS preflights are refused' : undefined);
+  return refused === undefined ? undefined : new AgentSecretsError('invalid_session', refused);
 }
 
 /**
@@ -302,28 +284,8 @@ function collect(body: Readable, limit: number): Promise<Collected> {
 }
 
 /** Reads a request body, refusing one over `max` bytes (declared or actual). */
-export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  const length = req.headers['content-length'];
-  // No length and no chunked framing: HTTP/1.1 says there is no body (most GETs).
-  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined)
-    return EMPTY;
-  const declared = Number(length);
-  if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw tooLarge(max);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function tooLarge(max: number): AgentSecretsError {
-  return new AgentSecretsError(
-    'request_too_large',
-    `the request body is larger than ${max} bytes (AGENTSECRETS_MAX_REQUEST_BYTES)`,
-  );
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return readBoundedBody(req, max, `${max} bytes (AGENTSECRETS_MAX_REQUEST_BYTES)`);
 }
 
 function safeEqual(a: string, right: Buffer): boolean {
@@ -354,14 +316,9 @@ function sendJson(
     res.destroy();
     return;
   }
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    ...(status >= 400 && typeof (body as { error?: unknown }).error === 'string'
-      ? { 'x-as-error': (body as { error: string }).error }
-      : {}),
+  const code = (body as { error?: unknown }).error;
+  sendEdgeJson(res, status, body, {
+    ...(status >= 400 && typeof code === 'string' ? { 'x-as-error': code } : {}),
     ...(closeConnection ? { connection: 'close' } : {}),
   });
-  res.end(text);
 }
