@@ -8,10 +8,11 @@ import { createPostgresStore } from '../../src/server/store-postgres.js';
 import type { DocRow, ServerStore } from '../../src/server/store.js';
 import { signup } from '../../src/sync/account.js';
 import { checkSignedFreshness, docHash, signHeartbeat } from '../../src/sync/chain.js';
-import { anchorFor } from '../../src/sync/trust.js';
+import { anchorFor, newInviteSecret } from '../../src/sync/trust.js';
 import { signDoc } from '../../src/sync/crypto.js';
 import { verifyDoc, type WorkspaceDoc } from '../../src/sync/doc.js';
 import {
+  acceptInvite,
   confirm,
   createTeamWorkspace,
   invite,
@@ -101,7 +102,9 @@ describe.each(stores)('the document log on a live %s store', (kind, open) => {
     workspaceId = created.id;
     for (const name of ['bob', 'cy'] as const) {
       const ctx = users[name];
-      await invite(ada, await current(ada), ctx.session.account.email);
+      const code = newInviteSecret();
+      await invite(ada, await current(ada), ctx.session.account.email, code.hash);
+      await acceptInvite(ctx, workspaceId, code.secret);
       const pending = await pendingMember(ada, await current(ada), ctx.session.account.email);
       await confirm(ada, await current(ada), pending, ownFingerprint(ctx));
       await joinTeamWorkspace(ctx, workspaceId, { pin: ownFingerprint(ada) });
@@ -234,7 +237,9 @@ describe.each(stores)('the document log on a live %s store', (kind, open) => {
       await user('dee');
       const { dee } = users;
       // Ada invited Dee (her code pins Ada's key); since then Cy took over and signed on.
-      await invite(cy, await current(cy), dee.session.account.email);
+      const code = newInviteSecret();
+      await invite(cy, await current(cy), dee.session.account.email, code.hash);
+      await acceptInvite(dee, workspaceId, code.secret);
       const pending = await pendingMember(cy, await current(cy), dee.session.account.email);
       await confirm(cy, await current(cy), pending, ownFingerprint(dee));
       const head = (await store.doc(workspaceId))!;
