@@ -377,7 +377,18 @@ async function savePin(team: TeamContext, text: string | undefined): Promise<Inv
   const code = parseInviteCode(text);
   await team.vault.setReserved(code.workspaceId, ADMIN_PIN_NAME, code.fingerprint);
   // The code's one-time secret accepts the invitation (the server burns it).
-  if (code.secret !== undefined) await acceptInvite(team, code.workspaceId, code.secret);
+  if (code.secret !== undefined) {
+    try {
+      await acceptInvite(team, code.workspaceId, code.secret);
+    } catch (err) {
+      if (err instanceof AgentSecretsError && err.code === 'forbidden')
+        throw new AgentSecretsError(
+          'forbidden',
+          `${err.message}. You are signed in; once you have the right code, join with \`agentsecrets workspace join CODE\``,
+        );
+      throw err;
+    }
+  }
   return code;
 }
 
