@@ -10,6 +10,8 @@ import {
 import { createKeyHolderClient } from '../proxy/key-holder.js';
 import { findKeyHolder } from '../proxy/state.js';
 import type { CliContext } from './context.js';
+import { withCallFreshness } from '../app/call-freshness.js';
+import type { UnlockedVault } from '../vault/vault.js';
 
 /**
  * The credential service for a CLI command: the running key holder when there is one (no
@@ -22,13 +24,25 @@ export async function credentialService(
   const services = ctx.services();
   const holder = options.inProcess ? undefined : await findKeyHolder(ctx.config.paths);
   if (holder !== undefined) return createKeyHolderClient(holder.socket);
-  return createLocalCredentialService({
+  // One unlock, shared by the calls and the team document fetch before them (issue 12, 11).
+  let unlocked: Promise<UnlockedVault> | undefined;
+  const unlock = () => (unlocked ??= services.vault.unlock());
+  const local = await createLocalCredentialService({
     config: ctx.config,
     workspaces: services.workspaces,
     vault: services.vault,
-    unlock: () => services.vault.unlock(),
+    unlock,
     signAudit: options.signAudit === true,
   });
+  const fresh = withCallFreshness(local, { services, unlock });
+  return {
+    ...fresh,
+    async close() {
+      await fresh.close();
+      // Unlocked for the document fetch alone (a call refused before it read a value).
+      (await unlocked?.catch(() => undefined))?.close();
+    },
+  };
 }
 
 /**

@@ -17,6 +17,12 @@ export function createGuards(deps: RouteDeps) {
     const member = await store.member(workspaceId, c.get('userId'));
     if (member === undefined || member.status !== 'active')
       throw fail('not_found', 'no such workspace, or you are not a confirmed member of it');
+    // Invited with a code whose one-time secret was never presented: no join (issue 12, 4).
+    if (typeof member.invite_hash === 'string')
+      throw fail(
+        'forbidden',
+        'you have not presented the invite code of this workspace yet: run `agentsecrets workspace join CODE` with the code the admin sent you',
+      );
     if (admin && member.role !== 'admin')
       throw fail('forbidden', 'only a workspace admin can do this; ask one of the admins');
     return member;

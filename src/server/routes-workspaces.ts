@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import { fromBase64 } from '../crypto/aead.js';
 import { verifyDocSignature } from '../sync/crypto.js';
@@ -119,9 +120,27 @@ export function workspaceRoutes(deps: RouteDeps, guards: Guards): Hono<Env> {
       role: 'member',
       invited_by: c.get('userId'),
       created_at: now().toISOString(),
+      secret_hash: req.secret_hash ?? null,
     });
     const user = outcome === 'invited' ? undefined : await store.userByEmail(req.email);
     return c.json({ status: outcome, user: user === undefined ? null : publicUser(user) }, 201);
+  });
+
+  // Accepting an invitation with its code's one-time secret; the stored hash is burnt.
+  routes.post('/:ws/accept', limit(SMALL), async (c) => {
+    const req = await body(c, wire.acceptRequest);
+    const hash = createHash('sha256').update(req.secret, 'utf8').digest('hex');
+    const outcome = await store.acceptInvite(c.req.param('ws'), c.get('userId'), hash);
+    if (outcome === 'not_invited')
+      throw fail('not_found', 'no invitation to this workspace for your account');
+    if (outcome === 'wrong_secret')
+      throw fail(
+        'forbidden',
+        'this invite code does not match your invitation: ask the admin for the code again (`agentsecrets workspace invite EMAIL` makes a fresh one)',
+      );
+    if (outcome === 'used')
+      throw fail('conflict', 'this invitation has no unused code: it was accepted already');
+    return c.json({ status: 'accepted' });
   });
 
   routes.post('/:ws/members/:user/confirm', limit(SMALL), async (c) => {

@@ -6,6 +6,7 @@ import {
   refreshVerdict,
   sameRecordSet,
 } from './store-rules.js';
+import { type AcceptOutcome, sameHash } from './store.js';
 import type {
   ManifestRow,
   PushDeletionRow,
@@ -71,7 +72,23 @@ export function pendingMember(invite: InviteRow, userId: string, at: string): Me
     status: 'pending',
     added_at: at,
     confirmed_by: null,
+    ...(typeof invite.secret_hash === 'string' ? { invite_hash: invite.secret_hash } : {}),
   };
+}
+
+export function acceptInvite(
+  d: Draft,
+  workspaceId: string,
+  userId: string,
+  secretHash: string,
+): AcceptOutcome {
+  const member = find(d.tables, 'members', workspaceId, userId);
+  if (member === undefined) return 'not_invited';
+  if (member.invite_hash === undefined || member.invite_hash === null) return 'used';
+  if (!sameHash(member.invite_hash, secretHash)) return 'wrong_secret';
+  const { invite_hash: _burnt, ...accepted } = member;
+  d.put('members', accepted);
+  return 'accepted';
 }
 
 export function insertRefresh(d: Draft, row: RefreshRow): void {
@@ -122,7 +139,17 @@ export function inviteEmail(d: Draft, invite: InviteRow): 'pending' | 'invited' 
     d.put('invites', { ...invite });
     return 'invited';
   }
-  if (find(t, 'members', invite.workspace_id, user.id) !== undefined) return 'already_member';
+  const existing = find(t, 'members', invite.workspace_id, user.id);
+  // Invited again before accepting: the new code replaces the old one.
+  if (existing?.status === 'pending' && typeof existing.invite_hash === 'string') {
+    const { invite_hash: _old, ...rest } = existing;
+    d.put(
+      'members',
+      typeof invite.secret_hash === 'string' ? { ...rest, invite_hash: invite.secret_hash } : rest,
+    );
+    return 'pending';
+  }
+  if (existing !== undefined) return 'already_member';
   d.put('members', pendingMember(invite, user.id, invite.created_at));
   return 'pending';
 }

@@ -25,6 +25,7 @@ import {
   revokeFamily,
   createWorkspace,
   inviteEmail,
+  acceptInvite,
   confirmMember,
   setRole,
   putDoc,
@@ -127,6 +128,8 @@ export async function createFileStore(options: { dir: string }): Promise<ServerS
     member: (workspaceId, userId) => read((t) => copy(find(t, 'members', workspaceId, userId))),
 
     invite: (invite) => mutate((d) => inviteEmail(d, invite)),
+    acceptInvite: (workspaceId, userId, secretHash) =>
+      mutate((d) => acceptInvite(d, workspaceId, userId, secretHash)),
     invites: (workspaceId) =>
       read((t) => sortBy(rowsOf(t, 'invites', workspaceId), (i) => [i.created_at, i.email])),
 

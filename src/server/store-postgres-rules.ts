@@ -27,6 +27,7 @@ import type {
   UserRow,
   WorkspaceRow,
 } from './store.js';
+import { type AcceptOutcome, sameHash } from './store.js';
 import { SIGNUP_LOCK } from './store-postgres-schema.js';
 import { type Query, first } from './store-postgres-db.js';
 
@@ -78,8 +79,9 @@ export async function createUser(
     ],
   );
   await t(
-    `INSERT INTO members (workspace_id, user_id, role, status, added_at, confirmed_by)
-     SELECT workspace_id, $1, role, 'pending', $2, NULL FROM invites WHERE lower(email) = lower($3)
+    `INSERT INTO members (workspace_id, user_id, role, status, added_at, confirmed_by, invite_hash)
+     SELECT workspace_id, $1, role, 'pending', $2, NULL, secret_hash FROM invites
+     WHERE lower(email) = lower($3)
      ON CONFLICT DO NOTHING`,
     [user.id, user.created_at, user.email],
   );
@@ -206,21 +208,57 @@ export async function inviteEmail(
   ]);
   if (user === undefined) {
     await t(
-      `INSERT INTO invites (workspace_id, email, role, invited_by, created_at)
-       VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO invites (workspace_id, email, role, invited_by, created_at, secret_hash)
+       VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (workspace_id, lower(email)) DO UPDATE SET email = excluded.email,
-         role = excluded.role, invited_by = excluded.invited_by, created_at = excluded.created_at`,
-      [invite.workspace_id, invite.email, invite.role, invite.invited_by, invite.created_at],
+         role = excluded.role, invited_by = excluded.invited_by, created_at = excluded.created_at,
+         secret_hash = excluded.secret_hash`,
+      [
+        invite.workspace_id,
+        invite.email,
+        invite.role,
+        invite.invited_by,
+        invite.created_at,
+        invite.secret_hash ?? null,
+      ],
     );
     return 'invited';
   }
   const added = await t(
-    `INSERT INTO members (workspace_id, user_id, role, status, added_at, confirmed_by)
-     VALUES ($1, $2, $3, 'pending', $4, NULL)
+    `INSERT INTO members (workspace_id, user_id, role, status, added_at, confirmed_by, invite_hash)
+     VALUES ($1, $2, $3, 'pending', $4, NULL, $5)
      ON CONFLICT DO NOTHING RETURNING user_id`,
-    [invite.workspace_id, user.id, invite.role, invite.created_at],
+    [invite.workspace_id, user.id, invite.role, invite.created_at, invite.secret_hash ?? null],
   );
-  return added.length === 1 ? 'pending' : 'already_member';
+  if (added.length === 1) return 'pending';
+  // Invited again before accepting: the new code replaces the old one.
+  const renewed = await t(
+    `UPDATE members SET invite_hash = $3
+     WHERE workspace_id = $1 AND user_id = $2 AND status = 'pending' AND invite_hash IS NOT NULL
+     RETURNING user_id`,
+    [invite.workspace_id, user.id, invite.secret_hash ?? null],
+  );
+  return renewed.length === 1 ? 'pending' : 'already_member';
+}
+
+export async function acceptInvite(
+  t: Query,
+  workspaceId: string,
+  userId: string,
+  secretHash: string,
+): Promise<AcceptOutcome> {
+  const [member] = await t<{ invite_hash: string | null }>(
+    'SELECT invite_hash FROM members WHERE workspace_id = $1 AND user_id = $2 FOR UPDATE',
+    [workspaceId, userId],
+  );
+  if (member === undefined) return 'not_invited';
+  if (member.invite_hash === null) return 'used';
+  if (!sameHash(member.invite_hash, secretHash)) return 'wrong_secret';
+  await t('UPDATE members SET invite_hash = NULL WHERE workspace_id = $1 AND user_id = $2', [
+    workspaceId,
+    userId,
+  ]);
+  return 'accepted';
 }
 
 export async function confirmMember(

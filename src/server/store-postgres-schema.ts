@@ -176,6 +176,11 @@ export const MIGRATIONS: readonly string[] = [
     until_ms bigint NOT NULL
   );
   `,
+  // Issue 12, point 4: the hash of an invite code's one-time secret, burnt when accepted.
+  `
+  ALTER TABLE invites ADD COLUMN secret_hash text;
+  ALTER TABLE members ADD COLUMN invite_hash text;
+  `,
 ];
 
 export async function migrate(

@@ -30,6 +30,7 @@ import {
   workspacesOf,
   inviteEmail,
   confirmMember,
+  acceptInvite,
   setRole,
   writeDoc,
   rotate,
@@ -105,24 +106,34 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     workspace: async (id) =>
       first(await q<WorkspaceRow>('SELECT * FROM workspaces WHERE id = $1', [id])),
     workspacesOf: (userId) => workspacesOf(q, userId),
-    members: (workspaceId) =>
-      q<MemberRow>(
-        'SELECT * FROM members WHERE workspace_id = $1 ORDER BY added_at, user_id COLLATE "C"',
-        [workspaceId],
-      ),
-    member: async (workspaceId, userId) =>
-      first(
+    members: async (workspaceId) =>
+      (
+        await q<MemberRow>(
+          'SELECT * FROM members WHERE workspace_id = $1 ORDER BY added_at, user_id COLLATE "C"',
+          [workspaceId],
+        )
+      ).map(memberRow),
+    member: async (workspaceId, userId) => {
+      const row = first(
         await q<MemberRow>('SELECT * FROM members WHERE workspace_id = $1 AND user_id = $2', [
           workspaceId,
           userId,
         ]),
-      ),
+      );
+      return row === undefined ? undefined : memberRow(row);
+    },
 
     invite: (invite) => tx((t) => inviteEmail(t, invite)),
-    invites: (workspaceId) =>
-      q<InviteRow>(
-        'SELECT * FROM invites WHERE workspace_id = $1 ORDER BY created_at, email COLLATE "C"',
-        [workspaceId],
+    acceptInvite: (workspaceId, userId, secretHash) =>
+      tx((t) => acceptInvite(t, workspaceId, userId, secretHash)),
+    invites: async (workspaceId) =>
+      (
+        await q<InviteRow>(
+          'SELECT * FROM invites WHERE workspace_id = $1 ORDER BY created_at, email COLLATE "C"',
+          [workspaceId],
+        )
+      ).map(({ secret_hash, ...rest }) =>
+        secret_hash === null || secret_hash === undefined ? rest : { ...rest, secret_hash },
       ),
 
     confirmMember: (workspaceId, userId, confirmedBy, grants) =>
@@ -197,4 +208,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         ),
       ),
   };
+}
+
+/** A member row as both stores give it: `invite_hash` only while an invitation waits for it. */
+function memberRow(row: MemberRow): MemberRow {
+  const { invite_hash, ...rest } = row;
+  return invite_hash === null || invite_hash === undefined ? rest : { ...rest, invite_hash };
 }

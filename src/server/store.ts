@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { SharedCounters } from './rate-limit.js';
 /**
  * The sync server's storage (DESIGN §10), with two implementations that must behave the
@@ -61,6 +62,20 @@ export interface MemberRow {
   status: 'pending' | 'active';
   added_at: string;
   confirmed_by: string | null;
+  /**
+   * SHA-256 (hex) of the invite code's one-time secret while the invitation is not accepted;
+   * null once accepted (burnt), and for invitations made without one (older clients).
+   */
+  invite_hash?: string | null;
+}
+
+export type AcceptOutcome = 'accepted' | 'wrong_secret' | 'used' | 'not_invited';
+
+/** Compares two hex SHA-256 digests in constant time. */
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === 32 && y.length === 32 && timingSafeEqual(x, y);
 }
 
 export interface InviteRow {
@@ -69,6 +84,8 @@ export interface InviteRow {
   role: Role;
   invited_by: string;
   created_at: string;
+  /** SHA-256 (hex) of the invite code's one-time secret; the secret itself is never stored. */
+  secret_hash?: string | null;
 }
 
 export interface GrantRow {
@@ -237,6 +254,11 @@ export interface ServerStore {
    */
   invite(invite: InviteRow): Promise<'pending' | 'invited' | 'already_member'>;
   invites(workspaceId: string): Promise<InviteRow[]>;
+  /**
+   * Accepts an invitation with the SHA-256 of its code's secret: the stored hash is burnt on
+   * the first match. `used`: nothing left to accept (accepted already, or made without one).
+   */
+  acceptInvite(workspaceId: string, userId: string, secretHash: string): Promise<AcceptOutcome>;
 
   /** A pending member becomes active with its key grants, atomically. */
   confirmMember(

@@ -31,19 +31,44 @@ export async function invite(
   ctx: TeamContext,
   workspace: Workspace,
   email: string,
+  secretHash: string,
 ): Promise<{ status: 'pending' | 'invited' | 'already_member'; user: RemoteMember | null }> {
   teamOf(workspace);
   const result = (await ctx.session.api.call(
     'POST',
     `/v1/workspaces/${encodeURIComponent(workspace.id)}/invites`,
     wire.inviteResponse,
-    { email },
+    { email, secret_hash: secretHash },
   )) as { status: 'pending' | 'invited' | 'already_member'; user: RemoteMember | null };
   if (result.user !== null) {
     result.user.fingerprint = fingerprintOf(ctx.sodium, result.user);
     result.user.email = printable(result.user.email);
   }
   return result;
+}
+
+/**
+ * Presents an invite code's one-time secret to the server, which burns it (issue 12, point 4).
+ * Returns false when the invitation has no unused secret (accepted already, by this account):
+ * nothing to do. A wrong secret is refused by the server (`forbidden`).
+ */
+export async function acceptInvite(
+  ctx: TeamContext,
+  workspaceId: string,
+  secret: string,
+): Promise<boolean> {
+  try {
+    await ctx.session.api.call(
+      'POST',
+      `/v1/workspaces/${encodeURIComponent(workspaceId)}/accept`,
+      wire.statusResponse,
+      { secret },
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof AgentSecretsError && err.code === 'conflict') return false;
+    throw err;
+  }
 }
 
 /** The pending member with this email, for an admin to check the fingerprint before confirming. */

@@ -23,5 +23,5 @@ export {
   type JoinTrust,
   workspaceKey,
 } from './team-join.js';
-export { confirm, invite, pendingMember, setRole } from './team-members.js';
+export { acceptInvite, confirm, invite, pendingMember, setRole } from './team-members.js';
 export { removeMember } from './team-rotation.js';

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { AgentSecretsError } from '../core/errors.js';
 import { fromBase64 } from '../crypto/aead.js';
 import { memberFingerprint } from './crypto.js';
@@ -141,27 +142,46 @@ export function anchorFor(
   };
 }
 
-/** What an invite code carries: where to join and which admin key to trust there. */
+/**
+ * What an invite code carries: where to join, which admin key to trust there, and a one-time
+ * secret (issue 12, point 4) that the server knows only as a SHA-256 hash and burns when the
+ * invitation is accepted. Codes of older clients (`asinv1`) have no secret.
+ */
 export interface InviteCode {
   workspaceId: string;
   /** The inviting admin's key fingerprint, compact (32 hex characters). */
   fingerprint: string;
+  /** The one-time secret: 128 random bits as 32 lower-case hex characters. */
+  secret?: string | undefined;
 }
 
-const CODE_PREFIX = 'asinv1';
-
-/** Formats an invite code: `asinv1.<workspace id>.<admin fingerprint>`. */
+/** Formats an invite code: `asinv2.<workspace id>.<admin fingerprint>.<secret>`. */
 export function formatInviteCode(code: InviteCode): string {
-  return `${CODE_PREFIX}.${code.workspaceId}.${compactFingerprint(code.fingerprint)}`;
+  const base = `${code.workspaceId}.${compactFingerprint(code.fingerprint)}`;
+  return code.secret === undefined ? `asinv1.${base}` : `asinv2.${base}.${code.secret}`;
+}
+
+/** A new one-time invite secret and the hash the server keeps of it. */
+export function newInviteSecret(): { secret: string; hash: string } {
+  const secret = randomBytes(16).toString('hex');
+  return { secret, hash: inviteSecretHash(secret) };
+}
+
+/** SHA-256 (hex) of an invite secret's text, as the server stores and checks it. */
+export function inviteSecretHash(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
 /** Parses an invite code; `usage_error` saying what a code looks like. */
 export function parseInviteCode(text: string): InviteCode {
-  const match = /^asinv1\.(ws_[0-9a-z]{8,40})\.([0-9A-F]{32})$/.exec(text.trim());
-  if (match === null)
+  const trimmed = text.trim();
+  const v2 = /^asinv2\.(ws_[0-9a-z]{8,40})\.([0-9A-F]{32})\.([0-9a-f]{32})$/.exec(trimmed);
+  if (v2 !== null) return { workspaceId: v2[1]!, fingerprint: v2[2]!, secret: v2[3]! };
+  const v1 = /^asinv1\.(ws_[0-9a-z]{8,40})\.([0-9A-F]{32})$/.exec(trimmed);
+  if (v1 === null)
     throw new AgentSecretsError(
       'usage_error',
-      "not an invite code: it looks like asinv1.ws_….<32 hex characters>, as printed by `agentsecrets workspace invite EMAIL` on the admin's machine",
+      "not an invite code: it looks like asinv2.ws_….<32 hex characters>.<32 hex characters>, as printed by `agentsecrets workspace invite EMAIL` on the admin's machine",
     );
-  return { workspaceId: match[1]!, fingerprint: match[2]! };
+  return { workspaceId: v1[1]!, fingerprint: v1[2]! };
 }

@@ -99,7 +99,11 @@ export const createWorkspaceRequest = z.object({
 });
 
 /** Invites are always for members: an admin is made only by a signed document (promote). */
-export const inviteRequest = z.object({ email });
+/** The SHA-256 (hex) of an invite code's one-time secret; the server never sees the secret. */
+const secretHash = z.string().regex(/^[0-9a-f]{64}$/);
+export const inviteRequest = z.object({ email, secret_hash: secretHash.optional() });
+/** Accepting an invitation: the code's one-time secret (32 hex characters). */
+export const acceptRequest = z.object({ secret: z.string().regex(/^[0-9a-f]{32}$/) });
 export const confirmRequest = z.object({ grants: z.array(keyGrant).min(1).max(64) });
 export const roleRequest = z.object({
   role,

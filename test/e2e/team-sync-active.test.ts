@@ -188,12 +188,21 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
           { workspace_id: workspaceId },
           { body, seq: forged.seq, signer: opId, signature },
         );
+        const [member] = await store.rows('members', {
+          workspace_id: workspaceId,
+          user_id: ids[d.email]!,
+        });
+        // The operator also clears the invite secret's hash D never presented.
         await store.update(
           'members',
           { workspace_id: workspaceId, user_id: ids[d.email]! },
-          { status: 'active' },
+          { status: 'active', invite_hash: null },
         );
-        return { doc: doc!, forged: { body, signature, signer: opId } };
+        return {
+          doc: doc!,
+          forged: { body, signature, signer: opId },
+          inviteHash: member!.invite_hash,
+        };
       });
       // Without the defence (the old trust on first use), the forgery verifies.
       expect(
@@ -224,7 +233,7 @@ describe.each(['file', 'postgres'] as const)('an active server operator (%s stor
         await store.update(
           'members',
           { workspace_id: workspaceId, user_id: ids[d.email]! },
-          { status: 'pending' },
+          { status: 'pending', invite_hash: saved.inviteHash },
         );
       });
       ok(

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -505,6 +506,41 @@ describe.each(BACKENDS)('$name store', (backend) => {
         expect(await invite('carol@example.com')).toBe('already_member');
         expect(await invite(s.admin.email)).toBe('already_member');
         expect((await store.member(s.workspace.id, s.admin.id))?.status).toBe('active');
+      });
+
+      it('keeps an invite secret as its hash, carries it to the sign-up, burns it once', async () => {
+        const s = await seed(store);
+        const hashOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
+        const invite = (email: string, secret: string) =>
+          store.invite({
+            workspace_id: s.workspace.id,
+            email,
+            role: 'member',
+            invited_by: s.admin.id,
+            created_at: LATER,
+            secret_hash: hashOf(secret),
+          });
+        // Before the sign-up the invitation holds the hash; the account's membership takes it.
+        expect(await invite('erin@example.com', 'a'.repeat(32))).toBe('invited');
+        const erin = userRow('erin@example.com');
+        await store.createUser(erin, { requireInvite: true });
+        expect((await store.member(s.workspace.id, erin.id))?.invite_hash).toBe(
+          hashOf('a'.repeat(32)),
+        );
+        // Invited again before accepting: the new code's hash replaces the old one.
+        expect(await invite('erin@example.com', 'b'.repeat(32))).toBe('pending');
+        const accept = (secret: string) =>
+          store.acceptInvite(s.workspace.id, erin.id, hashOf(secret));
+        expect(await accept('a'.repeat(32))).toBe('wrong_secret');
+        expect(await accept('c'.repeat(32))).toBe('wrong_secret');
+        expect(await accept('b'.repeat(32))).toBe('accepted');
+        expect((await store.member(s.workspace.id, erin.id))?.invite_hash).toBeUndefined();
+        expect(await accept('b'.repeat(32))).toBe('used');
+        expect(await store.acceptInvite(s.workspace.id, 'usr_nobody', hashOf('b'))).toBe(
+          'not_invited',
+        );
+        // Accepted, an invite no longer renews anything.
+        expect(await invite('erin@example.com', 'd'.repeat(32))).toBe('already_member');
       });
 
       it('refuses an invite to a workspace that does not exist', async () => {

@@ -8,10 +8,13 @@ import { createPostgresStore } from '../../src/server/store-postgres.js';
 import type { DocRow, ServerStore } from '../../src/server/store.js';
 import { signup } from '../../src/sync/account.js';
 import { checkSignedFreshness, docHash, signHeartbeat } from '../../src/sync/chain.js';
-import { anchorFor } from '../../src/sync/trust.js';
+import { anchorFor, newInviteSecret } from '../../src/sync/trust.js';
+import { createDocFreshener } from '../../src/sync/call-freshness.js';
+import { createServer } from 'node:net';
 import { signDoc } from '../../src/sync/crypto.js';
 import { verifyDoc, type WorkspaceDoc } from '../../src/sync/doc.js';
 import {
+  acceptInvite,
   confirm,
   createTeamWorkspace,
   invite,
@@ -101,7 +104,9 @@ describe.each(stores)('the document log on a live %s store', (kind, open) => {
     workspaceId = created.id;
     for (const name of ['bob', 'cy'] as const) {
       const ctx = users[name];
-      await invite(ada, await current(ada), ctx.session.account.email);
+      const code = newInviteSecret();
+      await invite(ada, await current(ada), ctx.session.account.email, code.hash);
+      await acceptInvite(ctx, workspaceId, code.secret);
       const pending = await pendingMember(ada, await current(ada), ctx.session.account.email);
       await confirm(ada, await current(ada), pending, ownFingerprint(ctx));
       await joinTeamWorkspace(ctx, workspaceId, { pin: ownFingerprint(ada) });
@@ -234,7 +239,9 @@ describe.each(stores)('the document log on a live %s store', (kind, open) => {
       await user('dee');
       const { dee } = users;
       // Ada invited Dee (her code pins Ada's key); since then Cy took over and signed on.
-      await invite(cy, await current(cy), dee.session.account.email);
+      const code = newInviteSecret();
+      await invite(cy, await current(cy), dee.session.account.email, code.hash);
+      await acceptInvite(dee, workspaceId, code.secret);
       const pending = await pendingMember(cy, await current(cy), dee.session.account.email);
       await confirm(cy, await current(cy), pending, ownFingerprint(dee));
       const head = (await store.doc(workspaceId))!;
@@ -251,6 +258,56 @@ describe.each(stores)('the document log on a live %s store', (kind, open) => {
           pin: '0123 4567 89AB CDEF 0123 4567 89AB CDEF',
         }),
       ).rejects.toThrow(/not signed by the admin you were told to trust/);
+    },
+  );
+
+  it.skipIf(skip)(
+    'a call without a key holder: the server unreachable, the copy here serves within max_staleness, then sync_stale',
+    async () => {
+      const { dee } = users;
+      const freshener = (now: number) =>
+        createDocFreshener({
+          services: dee.services,
+          unlock: async () => dee.vault,
+          now: () => now,
+        });
+      const synced = async () => (await current(dee)).team!.synced_at;
+      // Past 30 s with the server up: fetched, and the copy counts as synced now.
+      const t0 = Date.now();
+      await dee.services.workspaces.updateWorkspace(workspaceId, (w) => {
+        w.team!.synced_at = new Date(t0 - 60_000).toISOString();
+      });
+      await freshener(t0)(workspaceId);
+      expect(await synced()).toBe(new Date(t0).toISOString());
+      // The server unreachable (the account pointed at a closed port).
+      const real = (await dee.services.workspaces.readConfig())!.account!.server_url;
+      const dead = await new Promise<string>((resolve) => {
+        const s = createServer().listen(0, '127.0.0.1', () => {
+          const { port } = s.address() as { port: number };
+          s.close(() => resolve(`http://127.0.0.1:${port}`));
+        });
+      });
+      await dee.services.workspaces.updateConfig((c) => ({
+        ...c,
+        account: { ...c.account!, server_url: dead },
+      }));
+      try {
+        // Within max_staleness of what an admin signed: the copy here stays in force.
+        await freshener(t0 + 60_000)(workspaceId);
+        expect(await synced()).toBe(new Date(t0).toISOString());
+        // Past it: sync_stale, naming the failed fetch.
+        const err = await freshener(t0 + 400 * 24 * HOUR)(workspaceId).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toMatchObject({ code: 'sync_stale' });
+        expect(String((err as Error).message)).toMatch(/fetching the current document failed/);
+      } finally {
+        await dee.services.workspaces.updateConfig((c) => ({
+          ...c,
+          account: { ...c.account!, server_url: real },
+        }));
+      }
     },
   );
 });

@@ -4,6 +4,7 @@ import { login, logout, signup, storedSecretKey } from '../../sync/account.js';
 import type { UnlockedVault } from '../../vault/vault.js';
 import * as secretsSync from '../../sync/secrets.js';
 import {
+  acceptInvite,
   confirm,
   createTeamWorkspace,
   invite,
@@ -26,6 +27,7 @@ import {
   FINGERPRINT_PREFIX,
   formatInviteCode,
   type InviteCode,
+  newInviteSecret,
   parseInviteCode,
 } from '../../sync/trust.js';
 import type { CliContext } from '../context.js';
@@ -365,9 +367,7 @@ export async function workspaceJoin(
   options: { json?: boolean },
 ): Promise<void> {
   const code = parseInviteCode(text);
-  await withTeam(ctx, (team) =>
-    team.vault.setReserved(code.workspaceId, ADMIN_PIN_NAME, code.fingerprint),
-  );
+  await withTeam(ctx, (team) => savePin(team, text));
   await workspaceSwitch(ctx, code.workspaceId, options, code);
 }
 
@@ -376,6 +376,19 @@ async function savePin(team: TeamContext, text: string | undefined): Promise<Inv
   if (text === undefined) return null;
   const code = parseInviteCode(text);
   await team.vault.setReserved(code.workspaceId, ADMIN_PIN_NAME, code.fingerprint);
+  // The code's one-time secret accepts the invitation (the server burns it).
+  if (code.secret !== undefined) {
+    try {
+      await acceptInvite(team, code.workspaceId, code.secret);
+    } catch (err) {
+      if (err instanceof AgentSecretsError && err.code === 'forbidden')
+        throw new AgentSecretsError(
+          'forbidden',
+          `${err.message}. You are signed in; once you have the right code, join with \`agentsecrets workspace join CODE\``,
+        );
+      throw err;
+    }
+  }
   return code;
 }
 
@@ -420,10 +433,13 @@ export async function workspaceInvite(
 ): Promise<void> {
   await withTeam(ctx, async (team) => {
     const workspace = await ctx.services().workspaces.currentWorkspace();
-    const result = await invite(team, workspace, address);
+    // A one-time secret in the code; the server keeps only its hash and burns it on use.
+    const { secret, hash } = newInviteSecret();
+    const result = await invite(team, workspace, address, hash);
     const code = formatInviteCode({
       workspaceId: workspace.id,
       fingerprint: ownFingerprint(team),
+      secret,
     });
     if (options.json)
       return ctx.out.json({

@@ -11,7 +11,10 @@ export function registerAccountCommands(
     .description('create an account on a sync server (the password never leaves this machine)')
     .option('--server <url>', 'the sync server, e.g. https://sync.example.com')
     .option('--email <email>', 'your email')
-    .option('--invite <code>', "an admin's invite code: pins their key for your first join")
+    .option(
+      '--invite <code>',
+      "an admin's invite code: presents its one-time secret and pins their key for your first join",
+    )
     .option('--json', 'print as JSON')
     .addOption(new Option('--weak-kdf-for-tests').hideHelp())
     .addHelpText(
@@ -27,7 +30,10 @@ ${examples('agentsecrets signup --server http://127.0.0.1:8780 --email ada@examp
     .description('sign in to a sync server')
     .option('--server <url>', 'the sync server (default: the last one)')
     .option('--email <email>', 'your email (default: the last one)')
-    .option('--invite <code>', "an admin's invite code: pins their key for your first join")
+    .option(
+      '--invite <code>',
+      "an admin's invite code: presents its one-time secret and pins their key for your first join",
+    )
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',

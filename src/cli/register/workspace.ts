@@ -39,9 +39,11 @@ export function registerWorkspaceCommands(
     );
   workspace
     .command('join <code>')
-    .description("join a team workspace with an admin's invite code (pins that admin's key)")
+    .description(
+      "join a team workspace with an admin's invite code (presents its one-time secret, pins that admin's key)",
+    )
     .option('--json', 'print as JSON')
-    .addHelpText('after', examples('agentsecrets workspace join asinv1.ws_abc12345.3F2A…'))
+    .addHelpText('after', examples('agentsecrets workspace join asinv2.ws_abc12345.3F2A….9c1e…'))
     .action((code, opts) =>
       run(async () => (await import('../commands/team.js')).workspaceJoin(ctx, code, opts)),
     );
@@ -54,7 +56,9 @@ export function registerWorkspaceCommands(
     );
   workspace
     .command('invite <email>')
-    .description('invite someone as a member (admins); they sign up, then you confirm them')
+    .description(
+      'invite someone as a member (admins): prints a code with a one-time secret; they join with it, then you confirm them',
+    )
     .option('--json', 'print as JSON')
     .addHelpText('after', examples('agentsecrets workspace invite bob@example.com'))
     .action((email, opts) =>
