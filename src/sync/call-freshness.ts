@@ -47,7 +47,16 @@ export function createDocFreshener(options: {
     try {
       const session = await openAccount(services, vault);
       const sodium = await loadSodium();
-      const fetched = await syncDoc(services, session.api, sodium, workspace, ownKeys({ session }));
+      // The vault goes along so that the applied document is re-sealed (strict mode reads the
+      // sealed copy only).
+      const fetched = await syncDoc(
+        services,
+        session.api,
+        sodium,
+        workspace,
+        ownKeys({ session }),
+        vault,
+      );
       // Unchanged is a successful sync too: the next call within 30 s need not ask again.
       if (!fetched.changed) {
         const at = new Date(now()).toISOString();
