@@ -1,19 +1,11 @@
 import { Hono } from 'hono';
-import { toAgentSecretsError } from '../core/errors.js';
+import { httpStatusOf, toAgentSecretsError } from '../core/errors.js';
 import { fromBase64 } from '../crypto/aead.js';
 import { loadSodium, type Sodium } from '../crypto/sodium.js';
 import { memberFingerprint } from '../sync/crypto.js';
 import { clientAddress } from './client-address.js';
 import { createGuards } from './guards.js';
-import {
-  type AppOptions,
-  type Ctx,
-  type Env,
-  errorName,
-  fail,
-  type RouteDeps,
-  STATUS,
-} from './http.js';
+import { type AppOptions, type Ctx, type Env, errorName, fail, type RouteDeps } from './http.js';
 import { createSharedBackoff, createSharedRateLimiter } from './rate-limit.js';
 import { authRoutes } from './routes-auth.js';
 import { documentRoutes } from './routes-documents.js';
@@ -58,7 +50,7 @@ export async function createApp(options: AppOptions): Promise<Hono<Env>> {
 
   app.onError((err, c) => {
     const error = toAgentSecretsError(err);
-    const status = STATUS[error.code] ?? 500;
+    const status = httpStatusOf(error.code);
     if (status === 500) logger.error({ code: error.code, err: errorName(err) }, 'request failed');
     return c.json({ error: error.code, message: error.message }, status as 500);
   });

@@ -46,20 +46,6 @@ export interface PublicUser {
   fingerprint: string;
 }
 
-export const STATUS: Partial<Record<ErrorCode, number>> = {
-  bad_request: 400,
-  usage_error: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  signature_invalid: 400,
-  not_found: 404,
-  conflict: 409,
-  stale_epoch: 409,
-  request_too_large: 413,
-  rate_limited: 429,
-  store_busy: 503,
-};
-
 export const SMALL = 64 * 1024;
 /** Links of the document log per answer; a client pages through longer ones. */
 export const CHAIN_PAGE = 2000;
