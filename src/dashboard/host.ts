@@ -1,7 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditEntry } from '../audit/format.js';
 import type { ChainBreak } from '../audit/verify.js';
-import { allowlistAdd } from '../cli/commands/workspace.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { num, str } from '../core/validate.js';
 import { createApprovalGate, type ApprovalHook } from '../policy/approvals-gate.js';
@@ -14,7 +13,7 @@ import {
 import type { Services } from '../services/index.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { createDashboardAuth } from './auth.js';
-import { type BridgeOptions, runAsCli } from './bridge.js';
+import type { DashboardActions } from './actions.js';
 import { type AuditFeed, startAuditFeed } from './feed.js';
 import { createOverviewIndex, type IndexSnapshot, indexed } from './index.js';
 import { createDashboardServer } from './server.js';
@@ -41,6 +40,8 @@ export interface DashboardHostOptions {
   strict: boolean;
   /** The key holder's audit writer (built after this host: read on use). */
   audit: () => ApprovalAudit;
+  /** The changes the page makes, built by the CLI (src/cli/dashboard-actions.ts). */
+  actions: DashboardActions;
 }
 
 /** What the scan worker (scan-worker.ts) posts. */
@@ -56,11 +57,7 @@ type ScanMessage =
 
 /** Creates the host; nothing listens until the first /v1/dashboard/start. */
 export function createDashboardHost(options: DashboardHostOptions): DashboardHost {
-  const bridge: BridgeOptions = {
-    services: options.services,
-    vault: options.vault,
-    strict: options.strict,
-  };
+  const { actions } = options;
   const store = createApprovalsStore(options.services.config.paths);
   const queue = createApprovalQueue({
     audit: { append: (input) => options.audit().append(input) },
@@ -87,9 +84,7 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
           'strict_mode',
           'strict mode: add the domain at a terminal with `agentsecrets workspace allowlist add`',
         );
-      await runAsCli(bridge, undefined, (ctx) =>
-        allowlistAdd(ctx, [hostPort], { yes: true, json: true }),
-      );
+      await actions.allowlistAdd(hostPort, undefined);
     },
   });
 
@@ -109,7 +104,9 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
       ok: null,
     };
     const server = createDashboardServer({
-      bridge,
+      services: options.services,
+      strict: options.strict,
+      actions,
       auth,
       index,
       feed,

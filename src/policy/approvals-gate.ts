@@ -1,4 +1,5 @@
-import type { Caller, Target } from '../proxy/engine.js';
+import type { Caller } from '../identity/caller.js';
+import type { Target } from '../workspace/selection.js';
 import type { Workspace } from '../workspace/model.js';
 import { AgentSecretsError, isAgentSecretsError } from '../core/errors.js';
 import {
