@@ -114,6 +114,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     vault: options.vault,
     strict: options.strict === true,
     audit: () => credentials.audit,
+    ...(rights === undefined ? {} : { verifiedApprovals: () => rights.approvals() }),
     actions: (options.dashboardActions ?? noDashboardActions)({
       services,
       vault: options.vault,

@@ -4,7 +4,7 @@ import type { ChainBreak } from '../audit/verify.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { num, str } from '../core/validate.js';
 import { createApprovalGate, type ApprovalHook } from '../policy/approvals-gate.js';
-import { createApprovalsStore } from '../policy/approvals.js';
+import { type ApprovalsFile, createApprovalsStore } from '../policy/approvals.js';
 import {
   type ApprovalAudit,
   createApprovalQueue,
@@ -40,6 +40,8 @@ export interface DashboardHostOptions {
   strict: boolean;
   /** The key holder's audit writer (built after this host: read on use). */
   audit: () => ApprovalAudit;
+  /** Strict mode: the verified approvals.json (the last good copy while the file is tampered). */
+  verifiedApprovals?: () => Promise<ApprovalsFile>;
   /** The changes the page makes, built by the CLI (src/cli/dashboard-actions.ts). */
   actions: DashboardActions;
 }
@@ -58,7 +60,8 @@ type ScanMessage =
 /** Creates the host; nothing listens until the first /v1/dashboard/start. */
 export function createDashboardHost(options: DashboardHostOptions): DashboardHost {
   const { actions } = options;
-  const store = createApprovalsStore(options.services.config.paths);
+  const file = createApprovalsStore(options.services.config.paths);
+  const store = { ...file, read: options.verifiedApprovals ?? file.read };
   const queue = createApprovalQueue({
     audit: { append: (input) => options.audit().append(input) },
   });

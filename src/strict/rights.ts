@@ -2,6 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { AgentSecretsError } from '../core/errors.js';
 import type { RightsSeal } from '../core/rights-seal.js';
 import type { AgentsFile } from '../identity/agents.js';
+import type { ApprovalsFile } from '../store/approvals-file.js';
 import type { VaultFile } from '../vault/format.js';
 import type { WorkspacesFile } from '../workspace/model.js';
 
@@ -18,7 +19,12 @@ import type { WorkspacesFile } from '../workspace/model.js';
 export const RIGHTS_KEY_LABEL = 'agentsecrets/rights-mac/v1';
 
 /** The documents that carry a seal. */
-export const RIGHTS_DOCUMENTS = ['workspaces.json', 'agents.json', 'vault.json'] as const;
+export const RIGHTS_DOCUMENTS = [
+  'workspaces.json',
+  'agents.json',
+  'vault.json',
+  'approvals.json',
+] as const;
 export type RightsDocument = (typeof RIGHTS_DOCUMENTS)[number];
 
 export { parseSeal, type RightsSeal } from '../core/rights-seal.js';
@@ -114,6 +120,19 @@ export function agentsRights(file: AgentsFile, sealedIds: ReadonlySet<string>): 
     }));
 }
 
+/**
+ * The rights in approvals.json: the `approve` rules and the settings. Rules only hold calls
+ * back, so it is removing one (or turning asking off) that a hand edit must not do. An absent
+ * file reads as the empty default, which carries no seal: deleting the file is tampering too.
+ */
+export function approvalsRights(file: ApprovalsFile): unknown {
+  return {
+    ask_unlisted: file.ask_unlisted,
+    timeout_s: file.timeout_s,
+    rules: [...file.rules].sort(byId),
+  };
+}
+
 /** One record's rights, keyed by where it lives. */
 export interface RecordRights {
   where: string;
@@ -166,7 +185,7 @@ export function sealedRecordRights(
 export function tamperedError(doc: RightsDocument, path: string): AgentSecretsError {
   return new AgentSecretsError(
     'state_tampered',
-    `${doc} (${path}) was changed outside agentsecrets: its rights (allowlist, policy, agents, tokens or bindings) no longer match their seal, so they are not used. Restore the file from a backup, or check it and accept it with \`agentsecrets strict reseal\` (asks for the passphrase).`,
+    `${doc} (${path}) was changed outside agentsecrets: its rights (allowlist, policy, agents, tokens, bindings or approval rules) no longer match their seal, so they are not used. Restore the file from a backup, or check it and accept it with \`agentsecrets strict reseal\` (asks for the passphrase).`,
     { context: { file: doc } },
   );
 }
