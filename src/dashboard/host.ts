@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { AuditEntry } from '../audit/format.js';
 import type { ChainBreak } from '../audit/verify.js';
 import { AgentSecretsError } from '../core/errors.js';
-import { num, str } from '../core/validate.js';
+import { num } from '../core/validate.js';
 import { createApprovalGate, type ApprovalHook } from '../policy/approvals-gate.js';
 import { type ApprovalsFile, createApprovalsStore } from '../policy/approvals.js';
 import {
@@ -171,20 +171,6 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
           login_url: `${running.url}/login?token=${auth.issueLogin()}`,
           strict: options.strict,
         };
-      }
-      if (path === '/v1/dashboard/decide') {
-        // An MCP client's human answered an elicitation. Strict mode takes no decision
-        // without the passphrase, which only the dashboard's page asks for.
-        if (options.strict)
-          throw new AgentSecretsError(
-            'strict_mode',
-            'strict mode: approve or deny this call in the dashboard, with the vault passphrase',
-          );
-        const decision = str(body.decision, 'decision');
-        if (decision !== 'approve_once' && decision !== 'deny')
-          throw new AgentSecretsError('bad_request', 'decision is approve_once or deny');
-        const decided = await queue.decide(str(body.id, 'id'), decision, 'mcp-elicitation');
-        return { decided: decided.id, decision };
       }
       if (path === '/v1/dashboard/approvals')
         return {
