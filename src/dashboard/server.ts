@@ -70,7 +70,15 @@ export function createDashboardServer(options: DashboardServerOptions) {
   const app = new Hono<Env>();
 
   app.use('*', async (c, next) => {
-    const refusal = checkHostAndOrigin(c.req.header('host'), c.req.header('origin'), port);
+    // The login page `agentsecrets dashboard` opens is a file in the state folder (so the token
+    // is in no command line): its form posts with `Origin: null`, accepted for that one route.
+    const origin = c.req.header('origin');
+    const fromLoginFile = c.req.method === 'POST' && c.req.path === '/login' && origin === 'null';
+    const refusal = checkHostAndOrigin(
+      c.req.header('host'),
+      fromLoginFile ? undefined : origin,
+      port,
+    );
     if (refusal !== undefined) return c.json({ error: 'invalid_session', message: refusal }, 403);
     await next();
     c.header('content-security-policy', CSP);
@@ -94,6 +102,14 @@ export function createDashboardServer(options: DashboardServerOptions) {
 
   app.get('/login', (c) => {
     const session = auth.login(c.req.query('token') ?? '');
+    return loggedIn(c, session, false);
+  });
+  app.post('/login', async (c) => {
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const token = typeof form.token === 'string' ? form.token : '';
+    return loggedIn(c, auth.login(token), true);
+  });
+  function loggedIn(c: Context, session: Session | undefined, posted: boolean) {
     if (session === undefined)
       return c.html(
         '<!doctype html><title>agentsecrets</title><p>This login link is not valid (each link works once, for 5 minutes). Run <code>agentsecrets dashboard</code> for a new one.</p>',
@@ -104,8 +120,14 @@ export function createDashboardServer(options: DashboardServerOptions) {
       sameSite: 'Strict',
       path: '/',
     });
+    // After a post from the login file (another site), a redirect would still count as that
+    // site's navigation and the Strict cookie would not be sent: the page moves on itself.
+    if (posted)
+      return c.html(
+        '<!doctype html><title>agentsecrets</title><meta http-equiv="refresh" content="0;url=/"><p><a href="/">Open the dashboard</a></p>',
+      );
     return c.redirect('/', 303);
-  });
+  }
 
   app.use('*', async (c, next) => {
     const session = auth.session(getCookie(c, SESSION_COOKIE));
