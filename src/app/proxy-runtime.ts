@@ -11,6 +11,8 @@ import { createProxyServer } from '../proxy/http-server.js';
 import { serveKeyHolder } from '../proxy/key-holder.js';
 import { runEndpoints } from '../run/endpoints.js';
 import { createDashboardHost } from '../dashboard/host.js';
+import type { DashboardActions, DashboardActionsFactory } from '../dashboard/actions.js';
+import { AgentSecretsError } from '../core/errors.js';
 import { type Interceptor, startInterceptor } from '../run/serve.js';
 import { createAgentStore } from '../identity/agents.js';
 import { rightsKeyOf } from '../strict/documents.js';
@@ -34,6 +36,29 @@ export interface StartProxyOptions {
   interceptPort?: number | null;
   /** Strict mode: the caller has already hardened the process (see src/strict/harden.ts). */
   strict?: boolean;
+  /**
+   * The changes the dashboard makes (allowlist, tokens, strict approval), built by the CLI
+   * (src/cli/dashboard-actions.ts). Without it the dashboard shows but refuses every change.
+   */
+  dashboardActions?: DashboardActionsFactory;
+}
+
+/** The dashboard's actions when the starter gave none: every change is refused. */
+function noDashboardActions(): DashboardActions {
+  const refuse = (): never => {
+    throw new AgentSecretsError(
+      'needs_terminal',
+      'this key holder was started without the dashboard actions; start it with `agentsecrets proxy start`',
+    );
+  };
+  return {
+    allowlistAdd: async () => refuse(),
+    allowlistRemove: async () => refuse(),
+    tokenIssue: async () => refuse(),
+    tokenRevoke: async () => refuse(),
+    approveStrict: async () => refuse(),
+    filterFrom: () => ({}),
+  };
 }
 
 /** A running proxy and key holder. */
@@ -89,6 +114,12 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     vault: options.vault,
     strict: options.strict === true,
     audit: () => credentials.audit,
+    ...(rights === undefined ? {} : { verifiedApprovals: () => rights.approvals() }),
+    actions: (options.dashboardActions ?? noDashboardActions)({
+      services,
+      vault: options.vault,
+      strict: options.strict === true,
+    }),
   });
   const credentials = await createLocalCredentialService({
     approve: dashboard.approve,

@@ -56,7 +56,7 @@ export function sealIsAuthentic(key: Uint8Array, doc: string, s: RightsSeal): bo
 export function tamperedError(doc: string, path: string): AgentSecretsError {
   return new AgentSecretsError(
     'state_tampered',
-    `${doc} (${path}) was changed outside agentsecrets: its rights (allowlist, policy, agents, tokens or bindings) no longer match their seal, so they are not used. Restore the file from a backup, or check it and accept it with \`agentsecrets strict reseal\` (asks for the passphrase).`,
+    `${doc} (${path}) was changed outside agentsecrets: its rights (allowlist, policy, agents, tokens, bindings or approval rules) no longer match their seal, so they are not used. Restore the file from a backup, or check it and accept it with \`agentsecrets strict reseal\` (asks for the passphrase).`,
     { context: { file: doc } },
   );
 }

@@ -1,11 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditEntry } from '../audit/format.js';
 import type { ChainBreak } from '../audit/verify.js';
-import { allowlistAdd } from '../cli/commands/workspace.js';
 import { AgentSecretsError } from '../core/errors.js';
-import { num, str } from '../core/validate.js';
+import { num } from '../core/validate.js';
 import { createApprovalGate, type ApprovalHook } from '../policy/approvals-gate.js';
-import { createApprovalsStore } from '../policy/approvals.js';
+import { type ApprovalsFile, createApprovalsStore } from '../policy/approvals.js';
 import {
   type ApprovalAudit,
   createApprovalQueue,
@@ -14,7 +13,7 @@ import {
 import type { Services } from '../services/index.js';
 import type { UnlockedVault } from '../vault/vault.js';
 import { createDashboardAuth } from './auth.js';
-import { type BridgeOptions, runAsCli } from './bridge.js';
+import type { DashboardActions } from './actions.js';
 import { type AuditFeed, startAuditFeed } from './feed.js';
 import { createOverviewIndex, type IndexSnapshot, indexed } from './index.js';
 import { createDashboardServer } from './server.js';
@@ -41,6 +40,10 @@ export interface DashboardHostOptions {
   strict: boolean;
   /** The key holder's audit writer (built after this host: read on use). */
   audit: () => ApprovalAudit;
+  /** Strict mode: the verified approvals.json (the last good copy while the file is tampered). */
+  verifiedApprovals?: () => Promise<ApprovalsFile>;
+  /** The changes the page makes, built by the CLI (src/cli/dashboard-actions.ts). */
+  actions: DashboardActions;
 }
 
 /** What the scan worker (scan-worker.ts) posts. */
@@ -56,12 +59,9 @@ type ScanMessage =
 
 /** Creates the host; nothing listens until the first /v1/dashboard/start. */
 export function createDashboardHost(options: DashboardHostOptions): DashboardHost {
-  const bridge: BridgeOptions = {
-    services: options.services,
-    vault: options.vault,
-    strict: options.strict,
-  };
-  const store = createApprovalsStore(options.services.config.paths);
+  const { actions } = options;
+  const file = createApprovalsStore(options.services.config.paths);
+  const store = { ...file, read: options.verifiedApprovals ?? file.read };
   const queue = createApprovalQueue({
     audit: { append: (input) => options.audit().append(input) },
   });
@@ -87,9 +87,7 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
           'strict_mode',
           'strict mode: add the domain at a terminal with `agentsecrets workspace allowlist add`',
         );
-      await runAsCli(bridge, undefined, (ctx) =>
-        allowlistAdd(ctx, [hostPort], { yes: true, json: true }),
-      );
+      await actions.allowlistAdd(hostPort, undefined);
     },
   });
 
@@ -109,7 +107,9 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
       ok: null,
     };
     const server = createDashboardServer({
-      bridge,
+      services: options.services,
+      strict: options.strict,
+      actions,
       auth,
       index,
       feed,
@@ -171,20 +171,6 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
           login_url: `${running.url}/login?token=${auth.issueLogin()}`,
           strict: options.strict,
         };
-      }
-      if (path === '/v1/dashboard/decide') {
-        // An MCP client's human answered an elicitation. Strict mode takes no decision
-        // without the passphrase, which only the dashboard's page asks for.
-        if (options.strict)
-          throw new AgentSecretsError(
-            'strict_mode',
-            'strict mode: approve or deny this call in the dashboard, with the vault passphrase',
-          );
-        const decision = str(body.decision, 'decision');
-        if (decision !== 'approve_once' && decision !== 'deny')
-          throw new AgentSecretsError('bad_request', 'decision is approve_once or deny');
-        const decided = await queue.decide(str(body.id, 'id'), decision, 'mcp-elicitation');
-        return { decided: decided.id, decision };
       }
       if (path === '/v1/dashboard/approvals')
         return {

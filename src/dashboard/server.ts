@@ -9,12 +9,10 @@ import { streamSSE } from 'hono/streaming';
 import type { AuditEntry } from '../audit/format.js';
 import { locateEntry } from '../audit/locate.js';
 import { type AuditFilter, matchesFilter } from '../audit/query.js';
-import { filterFrom } from '../cli/commands/log.js';
-import { allowlistAdd, allowlistRemove } from '../cli/commands/workspace.js';
-import { tokenIssue, tokenRevoke } from '../cli/commands/agent.js';
 import { listenOn } from '../core/listen.js';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { createAgentStore } from '../identity/agents.js';
+import type { Services } from '../services/index.js';
 import type { ApprovalsStore } from '../policy/approvals.js';
 import type { ApprovalDecision, ApprovalQueue } from '../policy/approvals-queue.js';
 import { httpStatusOf } from '../proxy/engine.js';
@@ -26,7 +24,7 @@ import {
   SESSION_COOKIE,
   type Session,
 } from './auth.js';
-import { approveStrict, type BridgeOptions, runAsCli } from './bridge.js';
+import type { DashboardActions } from './actions.js';
 import { CLIENT_CSS, CLIENT_JS } from './client.js';
 import type { AuditFeed } from './feed.js';
 import { html, layout } from './html.js';
@@ -46,7 +44,10 @@ import {
 export const PAGE_SIZE = 50;
 
 export interface DashboardServerOptions {
-  bridge: BridgeOptions;
+  services: Services;
+  strict: boolean;
+  /** The changes the page makes (built by the CLI). */
+  actions: DashboardActions;
   auth: DashboardAuth;
   index: OverviewIndex;
   feed: AuditFeed;
@@ -59,9 +60,8 @@ type Env = { Variables: { session: Session } };
 
 /** The dashboard's routes (Hono) and its HTTP server on 127.0.0.1. */
 export function createDashboardServer(options: DashboardServerOptions) {
-  const { bridge, auth, index, queue } = options;
-  const auditDir = bridge.services.config.paths.auditDir;
-  const strict = bridge.strict;
+  const { services, actions, auth, index, queue, strict } = options;
+  const auditDir = services.config.paths.auditDir;
   const require = createRequire(import.meta.url);
   // uPlot is served from our own node_modules: nothing is fetched from a CDN.
   const uplotJs = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
@@ -70,7 +70,15 @@ export function createDashboardServer(options: DashboardServerOptions) {
   const app = new Hono<Env>();
 
   app.use('*', async (c, next) => {
-    const refusal = checkHostAndOrigin(c.req.header('host'), c.req.header('origin'), port);
+    // The login page `agentsecrets dashboard` opens is a file in the state folder (so the token
+    // is in no command line): its form posts with `Origin: null`, accepted for that one route.
+    const origin = c.req.header('origin');
+    const fromLoginFile = c.req.method === 'POST' && c.req.path === '/login' && origin === 'null';
+    const refusal = checkHostAndOrigin(
+      c.req.header('host'),
+      fromLoginFile ? undefined : origin,
+      port,
+    );
     if (refusal !== undefined) return c.json({ error: 'invalid_session', message: refusal }, 403);
     await next();
     c.header('content-security-policy', CSP);
@@ -94,6 +102,14 @@ export function createDashboardServer(options: DashboardServerOptions) {
 
   app.get('/login', (c) => {
     const session = auth.login(c.req.query('token') ?? '');
+    return loggedIn(c, session, false);
+  });
+  app.post('/login', async (c) => {
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const token = typeof form.token === 'string' ? form.token : '';
+    return loggedIn(c, auth.login(token), true);
+  });
+  function loggedIn(c: Context, session: Session | undefined, posted: boolean) {
     if (session === undefined)
       return c.html(
         '<!doctype html><title>agentsecrets</title><p>This login link is not valid (each link works once, for 5 minutes). Run <code>agentsecrets dashboard</code> for a new one.</p>',
@@ -104,8 +120,14 @@ export function createDashboardServer(options: DashboardServerOptions) {
       sameSite: 'Strict',
       path: '/',
     });
+    // After a post from the login file (another site), a redirect would still count as that
+    // site's navigation and the Strict cookie would not be sent: the page moves on itself.
+    if (posted)
+      return c.html(
+        '<!doctype html><title>agentsecrets</title><meta http-equiv="refresh" content="0;url=/"><p><a href="/">Open the dashboard</a></p>',
+      );
     return c.redirect('/', 303);
-  });
+  }
 
   app.use('*', async (c, next) => {
     const session = auth.session(getCookie(c, SESSION_COOKIE));
@@ -178,7 +200,7 @@ export function createDashboardServer(options: DashboardServerOptions) {
       if (v !== undefined && v !== '') raw[name] = v;
     }
     const query = new URLSearchParams(raw).toString();
-    return { raw, query, filter: filterFrom(raw) };
+    return { raw, query, filter: actions.filterFrom(raw) };
   };
 
   app.get('/', (c) =>
@@ -286,8 +308,7 @@ export function createDashboardServer(options: DashboardServerOptions) {
         'not_found',
         `no call ${id} is waiting (it was decided or timed out)`,
       );
-    await approveStrict(
-      bridge,
+    await actions.approveStrict(
       passphraseOf(form),
       `${decision} ${waiting.method} ${waiting.host}${waiting.path} for ${waiting.agent ?? 'an anonymous caller'}`,
     );
@@ -300,8 +321,8 @@ export function createDashboardServer(options: DashboardServerOptions) {
   });
 
   app.get('/agents', async (c) => {
-    const workspace = await bridge.services.workspaces.currentWorkspace();
-    const agents = (await createAgentStore(bridge.services.config.paths).read()).agents.filter(
+    const workspace = await services.workspaces.currentWorkspace();
+    const agents = (await createAgentStore(services.config.paths).read()).agents.filter(
       (a) => a.workspace_id === workspace.id,
     );
     return page(
@@ -322,27 +343,19 @@ export function createDashboardServer(options: DashboardServerOptions) {
     const agent = String(form.agent ?? '');
     const label = String(form.label ?? '');
     const ttl = String(form.ttl ?? '');
-    const out = await runAsCli(bridge, passphraseOf(form), (ctx) =>
-      tokenIssue(ctx, agent, {
-        ...(label === '' ? {} : { label }),
-        ...(ttl === '' ? {} : { ttl }),
-        yes: true,
-      }),
+    const out = await actions.tokenIssue(
+      agent,
+      { ...(label === '' ? {} : { label }), ...(ttl === '' ? {} : { ttl }) },
+      passphraseOf(form),
     );
-    return page(
-      c,
-      'Token issued',
-      resultBody(`agent ${agent}`, out.notices, '/agents', out.lines[0]),
-    );
+    return page(c, 'Token issued', resultBody(`agent ${agent}`, out.notices, '/agents', out.line));
   });
   app.post('/agents/revoke', async (c) => {
     const form = await c.req.parseBody();
-    await runAsCli(bridge, passphraseOf(form), (ctx) =>
-      tokenRevoke(ctx, String(form.token ?? ''), {
-        agent: String(form.agent ?? ''),
-        yes: true,
-        json: true,
-      }),
+    await actions.tokenRevoke(
+      String(form.token ?? ''),
+      String(form.agent ?? ''),
+      passphraseOf(form),
     );
     return c.redirect('/agents', 303);
   });
@@ -351,25 +364,17 @@ export function createDashboardServer(options: DashboardServerOptions) {
     page(
       c,
       'Allowlist',
-      allowlistBody(
-        await bridge.services.workspaces.currentWorkspace(),
-        c.get('session').csrf,
-        strict,
-      ),
+      allowlistBody(await services.workspaces.currentWorkspace(), c.get('session').csrf, strict),
     ),
   );
   app.post('/allowlist/add', async (c) => {
     const form = await c.req.parseBody();
-    await runAsCli(bridge, passphraseOf(form), (ctx) =>
-      allowlistAdd(ctx, [String(form.domain ?? '')], { yes: true, json: true }),
-    );
+    await actions.allowlistAdd(String(form.domain ?? ''), passphraseOf(form));
     return c.redirect('/allowlist', 303);
   });
   app.post('/allowlist/remove', async (c) => {
     const form = await c.req.parseBody();
-    await runAsCli(bridge, passphraseOf(form), (ctx) =>
-      allowlistRemove(ctx, String(form.domain ?? ''), { yes: true, json: true }),
-    );
+    await actions.allowlistRemove(String(form.domain ?? ''), passphraseOf(form));
     return c.redirect('/allowlist', 303);
   });
 

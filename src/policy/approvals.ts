@@ -1,10 +1,11 @@
-import { join } from 'node:path';
-import type { Paths } from '../core/config.js';
 import { AgentSecretsError, UsageError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
-import { arr, obj, optStr } from '../core/validate.js';
-import { createDocumentStore, type DocumentStore } from '../store/document.js';
 import { matchAllowlist, parseAllowlistEntry } from './allowlist.js';
+import {
+  type ApprovalRule,
+  type ApprovalsFile,
+  MAX_APPROVAL_TIMEOUT_S,
+} from '../store/approvals-file.js';
 
 /**
  * Approval rules (issue 16): which calls a human approves before they go out. Pure matching
@@ -17,34 +18,15 @@ import { matchAllowlist, parseAllowlistEntry } from './allowlist.js';
  * allowlist, bindings or per-agent rules refuse.
  */
 
-/** One `approve` rule. */
-export interface ApprovalRule {
-  id: string;
-  /** Workspace name or id; null matches every workspace. */
-  workspace: string | null;
-  /** Agent name as the caller presents it (any identity level); null matches every caller. */
-  agent: string | null;
-  secret: string | null;
-  /** An allowlist-style pattern (`api.example.com`, `*.example.com`, `host:8443`). */
-  domain: string | null;
-  added_at: string;
-  added_by: string;
-}
-
-/** approvals.json in the state folder. */
-export interface ApprovalsFile {
-  format: 1;
-  /** Ask a human instead of refusing a domain outside the allowlist. */
-  ask_unlisted: boolean;
-  /** How long a call waits for a decision. */
-  timeout_s: number;
-  rules: ApprovalRule[];
-}
-
-/** The default wait for a decision. */
-export const DEFAULT_APPROVAL_TIMEOUT_S = 120;
-/** The longest wait a human may configure (clients give up long before this). */
-export const MAX_APPROVAL_TIMEOUT_S = 3600;
+export {
+  type ApprovalRule,
+  type ApprovalsFile,
+  approvalsPath,
+  type ApprovalsStore,
+  createApprovalsStore,
+  DEFAULT_APPROVAL_TIMEOUT_S,
+  MAX_APPROVAL_TIMEOUT_S,
+} from '../store/approvals-file.js';
 
 /** What the gate knows of a call when it asks. */
 export interface ApprovalSubject {
@@ -122,61 +104,6 @@ export function parseApprovalTimeout(text: string): number {
       `the approval timeout is a whole number of seconds from 1 to ${MAX_APPROVAL_TIMEOUT_S}`,
     );
   return seconds;
-}
-
-function emptyFile(): ApprovalsFile {
-  return { format: 1, ask_unlisted: false, timeout_s: DEFAULT_APPROVAL_TIMEOUT_S, rules: [] };
-}
-
-function parseFile(raw: unknown): ApprovalsFile {
-  const o = obj(raw, 'approvals');
-  const timeout = typeof o.timeout_s === 'number' ? o.timeout_s : DEFAULT_APPROVAL_TIMEOUT_S;
-  return {
-    format: 1,
-    ask_unlisted: o.ask_unlisted === true,
-    timeout_s: Math.min(Math.max(1, Math.floor(timeout)), MAX_APPROVAL_TIMEOUT_S),
-    rules: arr(o.rules ?? [], 'rules').map((r, i) => {
-      const rule = obj(r, `rules[${i}]`);
-      const field = (name: string) =>
-        optStr(rule[name] ?? undefined, `rules[${i}].${name}`) ?? null;
-      return {
-        id: field('id') ?? `apr_${i}`,
-        workspace: field('workspace'),
-        agent: field('agent'),
-        secret: field('secret'),
-        domain: field('domain'),
-        added_at: field('added_at') ?? '',
-        added_by: field('added_by') ?? '',
-      };
-    }),
-  };
-}
-
-/** The approvals document store. */
-export interface ApprovalsStore {
-  read(): Promise<ApprovalsFile>;
-  update(change: (file: ApprovalsFile) => void): Promise<ApprovalsFile>;
-}
-
-/** Opens approvals.json (cached by inode, size and mtime: it is read on every call). */
-export function createApprovalsStore(paths: Paths): ApprovalsStore {
-  const store: DocumentStore<ApprovalsFile> = createDocumentStore({
-    path: join(paths.home, 'approvals.json'),
-    parse: parseFile,
-    cache: true,
-  });
-  return {
-    async read() {
-      return (await store.read()) ?? emptyFile();
-    },
-    update(change) {
-      return store.update((current) => {
-        const file = structuredClone(current ?? emptyFile());
-        change(file);
-        return file;
-      });
-    },
-  };
 }
 
 /** The error a denied call fails with. */

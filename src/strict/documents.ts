@@ -1,10 +1,16 @@
 import type { Paths } from '../core/config.js';
 import { type AgentsFile, createAgentStore } from '../identity/agents.js';
+import {
+  approvalsPath,
+  type ApprovalsFile,
+  createApprovalsStore,
+} from '../store/approvals-file.js';
 import type { UnlockedVault, Vault } from '../vault/vault.js';
 import type { Workspace } from '../workspace/model.js';
 import type { WorkspaceService } from '../workspace/service.js';
 import {
   agentsRights,
+  approvalsRights,
   sealedWorkspaceIds,
   RIGHTS_KEY_LABEL,
   type RightsDocument,
@@ -33,11 +39,12 @@ export function rightsKeyOf(vault: UnlockedVault): Uint8Array {
   return vault.subkey(RIGHTS_KEY_LABEL);
 }
 
-/** Verifies the three rights documents against their seals. */
+/** Verifies the four rights documents against their seals. */
 export async function verifyAll(deps: SealDeps, key: Uint8Array): Promise<DocumentCheck[]> {
   const ws = await deps.workspaces.readWorkspaces();
   const agents = await createAgentStore(deps.paths).read();
   const vault = await deps.vault.read();
+  const approvals = await createApprovalsStore(deps.paths).read();
   return [
     {
       doc: 'workspaces.json',
@@ -60,10 +67,18 @@ export async function verifyAll(deps: SealDeps, key: Uint8Array): Promise<Docume
       path: deps.paths.vault,
       ok: verifyDocument(key, 'vault.json', { seal: vault.rights_seal, vault }),
     },
+    {
+      doc: 'approvals.json',
+      path: approvalsPath(deps.paths),
+      ok: verifyDocument(key, 'approvals.json', {
+        seal: approvals.rights_seal,
+        rights: approvalsRights(approvals),
+      }),
+    },
   ];
 }
 
-/** Seals all three documents as they are now (strict enable, reseal: after a human's check). */
+/** Seals all four documents as they are now (strict enable, reseal: after a human's check). */
 export async function sealAll(deps: SealDeps, vault: UnlockedVault): Promise<void> {
   const key = rightsKeyOf(vault);
   const ws = await deps.workspaces.updateWorkspacesFile((file) => ({
@@ -75,6 +90,33 @@ export async function sealAll(deps: SealDeps, vault: UnlockedVault): Promise<voi
     file.rights_seal = seal(key, 'agents.json', agentsRights(file, sealedIds));
   });
   await vault.resealRights();
+  await createApprovalsStore(deps.paths).update((file) => {
+    file.rights_seal = seal(key, 'approvals.json', approvalsRights(file));
+  });
+}
+
+/**
+ * Changes approvals.json and re-seals it. With a strict vault, the current content must match
+ * its seal first: a rule deleted by hand is refused, never blessed by a later write.
+ */
+export async function sealedApprovalsChange(
+  deps: Pick<SealDeps, 'paths'>,
+  vault: UnlockedVault,
+  change: (file: ApprovalsFile) => void,
+): Promise<ApprovalsFile> {
+  const key = rightsKeyOf(vault);
+  return createApprovalsStore(deps.paths).update((file) => {
+    if (
+      vault.strict &&
+      !verifyDocument(key, 'approvals.json', {
+        seal: file.rights_seal,
+        rights: approvalsRights(file),
+      })
+    )
+      throw tamperedError('approvals.json', approvalsPath(deps.paths));
+    change(file);
+    file.rights_seal = seal(key, 'approvals.json', approvalsRights(file));
+  });
 }
 
 /**

@@ -1,11 +1,17 @@
 import type { Paths } from '../core/config.js';
 import type { AgentStore, AgentsFile } from '../identity/agents.js';
 import { agentNotFound } from '../identity/agents.js';
+import {
+  approvalsPath,
+  type ApprovalsFile,
+  createApprovalsStore,
+} from '../store/approvals-file.js';
 import type { Vault } from '../vault/vault.js';
 import type { WorkspacesFile } from '../workspace/model.js';
 import type { WorkspaceService } from '../workspace/service.js';
 import {
   agentsRights,
+  approvalsRights,
   sealedWorkspaceIds,
   type RecordRights,
   type RightsDocument,
@@ -21,7 +27,7 @@ import {
  * file) and the last verified copy keeps serving.
  */
 export interface RightsGuard {
-  /** Verifies all three documents now; throws `state_tampered` naming the first that fails. */
+  /** Verifies all four documents now; throws `state_tampered` naming the first that fails. */
   checkAll(): Promise<void>;
   workspaces(): Promise<WorkspacesFile>;
   /** An agent store whose reads are the verified agents.json. */
@@ -33,6 +39,8 @@ export interface RightsGuard {
     environment: string;
     key: string;
   }): Promise<{ binding: RecordRights['binding']; allow_short: boolean }>;
+  /** The verified approvals.json (rules and settings). */
+  approvals(): Promise<ApprovalsFile>;
   /** Documents that currently fail verification. */
   tampered(): Promise<RightsDocument[]>;
 }
@@ -57,6 +65,9 @@ export function createRightsGuard(options: RightsGuardOptions): RightsGuard {
   let lastWorkspaces: WorkspacesFile | undefined;
   let lastAgents: AgentsFile | undefined;
   let lastVaultRights: RecordRights[] | undefined;
+  let lastApprovals: ApprovalsFile | undefined;
+  const approvalsStore = createApprovalsStore(paths);
+  const approvalsFile = approvalsPath(paths);
 
   function judge(doc: RightsDocument, file: object, ok: () => boolean, path: string): boolean {
     let verdict = verdicts.get(file);
@@ -119,6 +130,23 @@ export function createRightsGuard(options: RightsGuardOptions): RightsGuard {
     return lastVaultRights;
   }
 
+  async function approvals(): Promise<ApprovalsFile> {
+    const current = await approvalsStore.read();
+    const ok = judge(
+      'approvals.json',
+      current,
+      () =>
+        verifyDocument(key, 'approvals.json', {
+          seal: current.rights_seal,
+          rights: approvalsRights(current),
+        }),
+      approvalsFile,
+    );
+    if (ok) lastApprovals = current;
+    if (lastApprovals === undefined) throw tamperedError('approvals.json', approvalsFile);
+    return lastApprovals;
+  }
+
   const agentStore: AgentStore = {
     read: agents,
     update: (fn) => options.agents.update(fn),
@@ -136,6 +164,7 @@ export function createRightsGuard(options: RightsGuardOptions): RightsGuard {
       await workspaces();
       await agents();
       await vaultRights();
+      await approvals();
       const bad = await this.tampered();
       if (bad.length > 0) {
         const doc = bad[0]!;
@@ -145,12 +174,15 @@ export function createRightsGuard(options: RightsGuardOptions): RightsGuard {
             ? paths.workspaces
             : doc === 'agents.json'
               ? paths.agents
-              : paths.vault,
+              : doc === 'vault.json'
+                ? paths.vault
+                : approvalsFile,
         );
       }
     },
     workspaces,
     agentStore: () => agentStore,
+    approvals,
     async recordRights(r) {
       return sealedRecordRights(await vaultRights(), r);
     },
@@ -175,6 +207,14 @@ export function createRightsGuard(options: RightsGuardOptions): RightsGuard {
         bad.push('agents.json');
       if (!verifyDocument(key, 'vault.json', { seal: vf.rights_seal, vault: vf }))
         bad.push('vault.json');
+      const ap = await approvalsStore.read();
+      if (
+        !verifyDocument(key, 'approvals.json', {
+          seal: ap.rights_seal,
+          rights: approvalsRights(ap),
+        })
+      )
+        bad.push('approvals.json');
       return bad;
     },
   };

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson, type RightsSeal, sealIsAuthentic } from '../core/rights-seal.js';
 import { verifyVaultSeal } from '../vault/rights.js';
 import type { AgentsFile } from '../identity/agents.js';
+import type { ApprovalsFile } from '../store/approvals-file.js';
 import type { VaultFile } from '../vault/format.js';
 import type { WorkspacesFile } from '../workspace/model.js';
 
@@ -32,7 +33,12 @@ export {
 } from '../vault/rights.js';
 
 /** The documents that carry a seal. */
-export const RIGHTS_DOCUMENTS = ['workspaces.json', 'agents.json', 'vault.json'] as const;
+export const RIGHTS_DOCUMENTS = [
+  'workspaces.json',
+  'agents.json',
+  'vault.json',
+  'approvals.json',
+] as const;
 export type RightsDocument = (typeof RIGHTS_DOCUMENTS)[number];
 
 function byId<T extends { id: string }>(a: T, b: T): number {
@@ -94,6 +100,19 @@ export function agentsRights(file: AgentsFile, sealedIds: ReadonlySet<string>): 
       })),
       rules: a.rules,
     }));
+}
+
+/**
+ * The rights in approvals.json: the `approve` rules and the settings. Rules only hold calls
+ * back, so it is removing one (or turning asking off) that a hand edit must not do. An absent
+ * file reads as the empty default, which carries no seal: deleting the file is tampering too.
+ */
+export function approvalsRights(file: ApprovalsFile): unknown {
+  return {
+    ask_unlisted: file.ask_unlisted,
+    timeout_s: file.timeout_s,
+    rules: [...file.rules].sort(byId),
+  };
 }
 
 /** Verifies a document's seal against its current content. */

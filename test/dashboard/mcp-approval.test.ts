@@ -3,10 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import {
-  ElicitRequestSchema,
-  LoggingMessageNotificationSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postToKeyHolder } from '../../src/proxy/key-holder.js';
 import { canary, findLeaks } from '../helpers/canary.js';
@@ -84,80 +81,60 @@ describe('approvals for MCP clients', () => {
     await Promise.all([listed?.close(), unlisted?.close()]);
   });
 
-  it('asks a client that supports elicitation, and the approved call reaches the upstream', async () => {
+  it('never asks the MCP client: the call waits for the dashboard, where a human approves it', async () => {
+    // A client that supports elicitation could answer for itself (review finding 3): it is
+    // not asked, and the key holder takes no decision over its socket.
     const client = await connect(true);
     const asked: string[] = [];
     client.setRequestHandler(ElicitRequestSchema, async (request) => {
       asked.push(String(request.params.message));
       return { action: 'accept', content: { decision: 'approve_once' } };
     });
-    const result = await client.callTool({
-      name: 'call',
-      arguments: { url: `http://127.0.0.1:${unlisted.port}/elicited`, bearer: 'API_KEY' },
-    });
-    outputs.push(JSON.stringify(result), ...asked);
-    expect(result.isError, JSON.stringify(result)).not.toBe(true);
-    expect(asked).toHaveLength(1);
-    expect(asked[0]).toContain(`GET 127.0.0.1:${unlisted.port}/elicited`);
-    expect(unlisted.seen.some((r) => r.url === '/elicited')).toBe(true);
-    await client.close();
-  });
-
-  it('a declined prompt fails the call with approval_denied', async () => {
-    const client = await connect(true);
-    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }));
-    const result = await client.callTool({
-      name: 'call',
-      arguments: { url: `http://127.0.0.1:${unlisted.port}/declined`, bearer: 'API_KEY' },
-    });
-    outputs.push(JSON.stringify(result));
-    expect(result.isError).toBe(true);
-    expect(JSON.stringify(result.content)).toContain('approval_denied');
-    expect(unlisted.seen.some((r) => r.url === '/declined')).toBe(false);
-    await client.close();
-  });
-
-  it('tells a client without elicitation that the call waits, then returns when a human approves', async () => {
-    const dashboard = await runCli(['dashboard', '--no-open', '--json'], { home, env });
-    const url = (JSON.parse(dashboard.stdout) as { url: string }).url;
-    const client = await connect(false);
-    const notices: string[] = [];
-    client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
-      notices.push(String(n.params.data));
-    });
     const call = client.callTool({
       name: 'call',
       arguments: { url: `http://127.0.0.1:${unlisted.port}/waited`, bearer: 'API_KEY' },
     });
-    // The human, elsewhere (here: the key holder's own decision endpoint, which the dashboard's
-    // button uses through the same queue), approves once the call is waiting.
+    const socket = join(home, 'agentsecrets.sock');
     let id: string | undefined;
     for (let i = 0; i < 200 && id === undefined; i++) {
-      const r = await postToKeyHolder(
-        join(home, 'agentsecrets.sock'),
-        '/v1/dashboard/approvals',
-        {},
-      );
+      const r = await postToKeyHolder(socket, '/v1/dashboard/approvals', {});
       id = (r.pending as { id: string; path: string }[]).find((p) => p.path === '/waited')?.id;
       if (id === undefined) await new Promise((res) => setTimeout(res, 50));
     }
     expect(id).toBeDefined();
+    await expect(
+      postToKeyHolder(socket, '/v1/dashboard/decide', { id, decision: 'approve_once' }),
+    ).rejects.toThrow();
     // The terminal view shows the same waiting call.
-    const listed = await runCli(['approvals', 'list', '--json'], { home, env });
+    const listing = await runCli(['approvals', 'list', '--json'], { home, env });
     expect(
-      (JSON.parse(listed.stdout) as { id: string; path: string }[]).map((p) => p.path),
+      (JSON.parse(listing.stdout) as { id: string; path: string }[]).map((p) => p.path),
     ).toContain('/waited');
-    outputs.push(listed.stdout, listed.stderr);
-    for (let i = 0; i < 200 && notices.length === 0; i++)
-      await new Promise((res) => setTimeout(res, 50));
-    await postToKeyHolder(join(home, 'agentsecrets.sock'), '/v1/dashboard/decide', {
-      id,
-      decision: 'approve_once',
+    outputs.push(listing.stdout, listing.stderr);
+    // The human approves in the dashboard.
+    const dash = await runCli(['dashboard', '--no-open', '--json'], { home, env });
+    expect(dash.code, dash.stderr).toBe(0);
+    const { url, login_url } = JSON.parse(dash.stdout) as { url: string; login_url: string };
+    const login = await fetch(login_url, { redirect: 'manual' });
+    const cookie = String(login.headers.get('set-cookie')).split(';')[0]!;
+    const page = await (await fetch(`${url}/approvals`, { headers: { cookie } })).text();
+    const csrf = /name="csrf-token" content="([^"]+)"/.exec(page)![1]!;
+    const decided = await fetch(`${url}/approvals/${id}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: {
+        cookie,
+        origin: url,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ _csrf: csrf, decision: 'approve_once' }).toString(),
     });
+    expect(decided.status).toBe(303);
     const result = await call;
-    outputs.push(JSON.stringify(result), ...notices);
+    outputs.push(JSON.stringify(result), ...asked);
     expect(result.isError, JSON.stringify(result)).not.toBe(true);
-    expect(notices.join('\n')).toContain(`${url}/approvals`);
+    expect(asked).toEqual([]);
+    expect(unlisted.seen.some((r) => r.url === '/waited')).toBe(true);
     await client.close();
     for (const text of outputs) expect(findLeaks(text, SECRET)).toEqual([]);
   });

@@ -1,10 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentSecretsError } from '../../core/errors.js';
 import { arr, obj } from '../../core/validate.js';
-import { createApprovalsStore, newRule, parseApprovalTimeout } from '../../policy/approvals.js';
+import {
+  type ApprovalsFile,
+  createApprovalsStore,
+  newRule,
+  parseApprovalTimeout,
+} from '../../policy/approvals.js';
+import { sealedApprovalsChange } from '../../strict/documents.js';
 import type { PendingApproval } from '../../policy/approvals-queue.js';
 import { postToKeyHolder } from '../../proxy/key-holder.js';
-import { type CliContext, requireHuman } from '../context.js';
+import { type CliContext, requireHuman, requireStrictApproval } from '../context.js';
 import { localActor } from './workspace.js';
 import { keyHolderSocket } from './dashboard.js';
 
@@ -58,6 +64,23 @@ export async function approvalsWatch(
   }
 }
 
+/**
+ * Writes approvals.json. In strict mode it is a sealed rights document: the change is checked
+ * against the seal first and re-sealed under the vault's key (the gate has the passphrase).
+ */
+async function changeApprovals(
+  ctx: CliContext,
+  change: (file: ApprovalsFile) => void,
+): Promise<ApprovalsFile> {
+  if (!(await ctx.strict())) return createApprovalsStore(ctx.config.paths).update(change);
+  const vault = await ctx.services().vault.unlock();
+  try {
+    return await sealedApprovalsChange({ paths: ctx.config.paths }, vault, change);
+  } finally {
+    vault.close();
+  }
+}
+
 /** `approvals rules`: the configuration and the `approve` rules. */
 export async function approvalsRules(ctx: CliContext, options: { json?: boolean }): Promise<void> {
   const file = await createApprovalsStore(ctx.config.paths).read();
@@ -84,7 +107,10 @@ export async function approvalsRuleAdd(
   options: { workspace?: string; agent?: string; secret?: string; domain?: string; json?: boolean },
 ): Promise<void> {
   const rule = newRule(options, localActor());
-  await createApprovalsStore(ctx.config.paths).update((file) => {
+  // Strict mode: sealing the new rule takes the vault key, so the passphrase is asked.
+  if (await ctx.strict())
+    await requireStrictApproval(ctx, { action: `Add approve rule ${rule.id}` });
+  await changeApprovals(ctx, (file) => {
     file.rules.push(rule);
   });
   if (options.json) return ctx.out.json(rule);
@@ -108,7 +134,7 @@ export async function approvalsRuleRemove(
     confirm: 'remove',
     yes: options.yes,
   });
-  await store.update((file) => {
+  await changeApprovals(ctx, (file) => {
     file.rules = file.rules.filter((r) => r.id !== id);
   });
   if (options.json) return ctx.out.json({ removed: id });
@@ -138,7 +164,7 @@ export async function approvalsConfig(
     confirm: 'yes',
     yes: options.yes,
   });
-  const file = await createApprovalsStore(ctx.config.paths).update((f) => {
+  const file = await changeApprovals(ctx, (f) => {
     if (options.askUnlisted !== undefined) f.ask_unlisted = options.askUnlisted === 'on';
     if (timeout !== undefined) f.timeout_s = timeout;
   });

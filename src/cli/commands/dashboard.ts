@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { writeFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { AgentSecretsError } from '../../core/errors.js';
 import { postToKeyHolder } from '../../proxy/key-holder.js';
 import { findKeyHolder } from '../../proxy/state.js';
@@ -42,12 +45,34 @@ export async function dashboardOpen(
       `the dashboard was already serving on port ${String(answer.port)}; --port applies when the key holder starts it`,
     );
   const open = options.open !== false && hasDisplay(process.platform, ctx.config.env);
-  if (open) openBrowser(loginUrl);
+  // The browser is opened on a file that posts the token: a URL holding it would sit in the
+  // opener's and the browser's command lines, which every user of the machine can read.
+  if (open) openBrowser(pathToFileURL(await writeLoginFile(ctx, loginUrl)).href);
   if (options.json) return ctx.out.json({ url: answer.url, login_url: loginUrl, opened: open });
   ctx.out.line(loginUrl);
   ctx.out.notice(
     `The dashboard is at ${String(answer.url)} (127.0.0.1 only, served by the key holder). The login URL above works once, for 5 minutes${open ? '; a browser was opened with it' : ''}.`,
   );
+}
+
+/** Writes the 0600 login page (state folder) that posts the one-time token to the dashboard. */
+async function writeLoginFile(ctx: CliContext, loginUrl: string): Promise<string> {
+  const url = new URL(loginUrl);
+  const token = url.searchParams.get('token') ?? '';
+  const action = `${url.origin}/login`;
+  const attr = (v: string) =>
+    v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  const path = join(ctx.config.paths.home, 'dashboard-login.html');
+  await rm(path, { force: true });
+  await writeFile(
+    path,
+    `<!doctype html><meta charset="utf-8"><title>agentsecrets dashboard</title>
+<form method="post" action="${attr(action)}"><input type="hidden" name="token" value="${attr(token)}"><button>Open the dashboard</button></form>
+<script>document.forms[0].submit()</script>
+`,
+    { mode: 0o600, flag: 'wx' },
+  );
+  return path;
 }
 
 function openBrowser(url: string): void {

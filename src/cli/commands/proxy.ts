@@ -1,3 +1,4 @@
+import { createDashboardActions } from '../dashboard-actions.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEntry } from '../../audit/format.js';
 import { followEntries, newestEntries } from '../../audit/reader.js';
@@ -56,6 +57,7 @@ export async function proxyStart(
       sessionToken: options.sessionToken !== false,
       interceptPort,
       strict: vault.strict,
+      dashboardActions: createDashboardActions,
     });
   } catch (err) {
     vault.close();

@@ -1,12 +1,16 @@
-import type { CliContext } from '../cli/context.js';
-import { requireStrictApproval } from '../cli/context.js';
-import type { Output } from '../cli/output.js';
-import type { Terminal } from '../cli/tty.js';
+import type { CliContext } from './context.js';
+import { requireStrictApproval } from './context.js';
+import type { Output } from './output.js';
+import type { Terminal } from './tty.js';
+import { credentialService } from './credentials.js';
+import { filterFrom } from './commands/log.js';
+import { allowlistAdd, allowlistRemove } from './commands/workspace.js';
+import { tokenIssue, tokenRevoke } from './commands/agent.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { createServices, type Services } from '../services/index.js';
 import { type App, createApp } from '../app/index.js';
-import { credentialService } from '../cli/credentials.js';
 import type { UnlockedVault } from '../vault/vault.js';
+import type { DashboardActions, DashboardActionsContext } from '../dashboard/actions.js';
 
 /**
  * Runs the CLI's own command code for a change made in the dashboard (issue 16), so a token
@@ -14,27 +18,51 @@ import type { UnlockedVault } from '../vault/vault.js';
  * sealing of the terminal command. The human already proved presence with the session and
  * the CSRF token; in strict mode the passphrase typed on the page stands in for the one
  * typed at /dev/tty, and is verified by the same gate (Argon2id, rate limit, audit entry).
+ * `agentsecrets proxy start` hands these actions to the key holder (src/dashboard imports
+ * no CLI code).
  */
+export function createDashboardActions(options: BridgeOptions): DashboardActions {
+  return {
+    async allowlistAdd(domain, passphrase) {
+      await runAsCli(options, passphrase, (ctx) =>
+        allowlistAdd(ctx, [domain], { yes: true, json: true }),
+      );
+    },
+    async allowlistRemove(domain, passphrase) {
+      await runAsCli(options, passphrase, (ctx) =>
+        allowlistRemove(ctx, domain, { yes: true, json: true }),
+      );
+    },
+    async tokenIssue(agent, issue, passphrase) {
+      const out = await runAsCli(options, passphrase, (ctx) =>
+        tokenIssue(ctx, agent, { ...issue, yes: true }),
+      );
+      return { notices: out.notices, line: out.lines[0] };
+    },
+    async tokenRevoke(token, agent, passphrase) {
+      await runAsCli(options, passphrase, (ctx) =>
+        tokenRevoke(ctx, token, { agent, yes: true, json: true }),
+      );
+    },
+    approveStrict: (passphrase, action) => approveStrict(options, passphrase, action),
+    filterFrom: (raw) => filterFrom(raw),
+  };
+}
 
 /** What a command printed, captured. */
-export interface Captured {
+interface Captured {
   json: unknown;
   lines: string[];
   notices: string[];
 }
 
-export interface BridgeOptions {
-  services: Services;
-  /** The key holder's unlocked vault (outside strict mode, commands use it as it is). */
-  vault: UnlockedVault;
-  strict: boolean;
-}
+type BridgeOptions = DashboardActionsContext;
 
 /**
  * Runs `command` with a context whose output is captured. Its own human gate runs as at a
  * terminal; in strict mode that gate takes `passphrase` and verifies it.
  */
-export async function runAsCli(
+async function runAsCli(
   options: BridgeOptions,
   passphrase: string | undefined,
   command: (ctx: CliContext) => Promise<unknown>,
@@ -45,7 +73,7 @@ export async function runAsCli(
 }
 
 /** Strict mode's gate for a decision that is no CLI command (an approval): the passphrase. */
-export async function approveStrict(
+async function approveStrict(
   options: BridgeOptions,
   passphrase: string | undefined,
   action: string,
