@@ -14,6 +14,7 @@ import {
   sealedWorkspaceIds,
   RIGHTS_KEY_LABEL,
   type RightsDocument,
+  type RightsSeal,
   seal,
   tamperedError,
   verifyDocument,
@@ -96,6 +97,20 @@ export async function sealAll(deps: SealDeps, vault: UnlockedVault): Promise<voi
 }
 
 /**
+ * With a strict vault, refuses (`state_tampered`) a document whose content no longer matches its
+ * seal, so that a write never blesses a hand edit.
+ */
+function requireSealed(
+  vault: UnlockedVault,
+  key: Uint8Array,
+  doc: RightsDocument,
+  path: string,
+  current: { seal: RightsSeal | undefined; rights: unknown },
+): void {
+  if (vault.strict && !verifyDocument(key, doc, current)) throw tamperedError(doc, path);
+}
+
+/**
  * Changes approvals.json and re-seals it. With a strict vault, the current content must match
  * its seal first: a rule deleted by hand is refused, never blessed by a later write.
  */
@@ -106,14 +121,10 @@ export async function sealedApprovalsChange(
 ): Promise<ApprovalsFile> {
   const key = rightsKeyOf(vault);
   return createApprovalsStore(deps.paths).update((file) => {
-    if (
-      vault.strict &&
-      !verifyDocument(key, 'approvals.json', {
-        seal: file.rights_seal,
-        rights: approvalsRights(file),
-      })
-    )
-      throw tamperedError('approvals.json', approvalsPath(deps.paths));
+    requireSealed(vault, key, 'approvals.json', approvalsPath(deps.paths), {
+      seal: file.rights_seal,
+      rights: approvalsRights(file),
+    });
     change(file);
     file.rights_seal = seal(key, 'approvals.json', approvalsRights(file));
   });
@@ -131,15 +142,10 @@ export async function sealedWorkspaceChange(
 ): Promise<void> {
   const key = rightsKeyOf(vault);
   await deps.workspaces.updateWorkspacesFile((file) => {
-    if (
-      vault.strict &&
-      !verifyDocument(key, 'workspaces.json', {
-        seal: file.rights_seal,
-        rights: workspacesRights(file),
-      })
-    ) {
-      throw tamperedError('workspaces.json', deps.paths.workspaces);
-    }
+    requireSealed(vault, key, 'workspaces.json', deps.paths.workspaces, {
+      seal: file.rights_seal,
+      rights: workspacesRights(file),
+    });
     const target = file.workspaces.find((w) => w.id === id);
     if (target !== undefined) change(target);
     return { ...file, rights_seal: seal(key, 'workspaces.json', workspacesRights(file)) };
@@ -155,15 +161,10 @@ export async function sealedAgentsChange(
   const key = rightsKeyOf(vault);
   const sealedIds = sealedWorkspaceIds(await deps.workspaces.readWorkspaces());
   await createAgentStore(deps.paths).update((file) => {
-    if (
-      vault.strict &&
-      !verifyDocument(key, 'agents.json', {
-        seal: file.rights_seal,
-        rights: agentsRights(file, sealedIds),
-      })
-    ) {
-      throw tamperedError('agents.json', deps.paths.agents);
-    }
+    requireSealed(vault, key, 'agents.json', deps.paths.agents, {
+      seal: file.rights_seal,
+      rights: agentsRights(file, sealedIds),
+    });
     change(file);
     file.rights_seal = seal(key, 'agents.json', agentsRights(file, sealedIds));
   });
@@ -182,15 +183,10 @@ export async function sealedTeamApply(
   const key = rightsKeyOf(vault);
   const before = sealedWorkspaceIds(await deps.workspaces.readWorkspaces());
   const ws = await deps.workspaces.updateWorkspacesFile((file) => {
-    if (
-      vault.strict &&
-      !verifyDocument(key, 'workspaces.json', {
-        seal: file.rights_seal,
-        rights: workspacesRights(file),
-      })
-    ) {
-      throw tamperedError('workspaces.json', deps.paths.workspaces);
-    }
+    requireSealed(vault, key, 'workspaces.json', deps.paths.workspaces, {
+      seal: file.rights_seal,
+      rights: workspacesRights(file),
+    });
     const workspaces = [
       ...file.workspaces.filter((w) => w.id !== change.workspace.id),
       change.workspace,
@@ -200,15 +196,10 @@ export async function sealedTeamApply(
   });
   const after = sealedWorkspaceIds(ws);
   await createAgentStore(deps.paths).update((file) => {
-    if (
-      vault.strict &&
-      !verifyDocument(key, 'agents.json', {
-        seal: file.rights_seal,
-        rights: agentsRights(file, before),
-      })
-    ) {
-      throw tamperedError('agents.json', deps.paths.agents);
-    }
+    requireSealed(vault, key, 'agents.json', deps.paths.agents, {
+      seal: file.rights_seal,
+      rights: agentsRights(file, before),
+    });
     change.agents(file);
     file.rights_seal = seal(key, 'agents.json', agentsRights(file, after));
   });
