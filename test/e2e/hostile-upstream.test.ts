@@ -286,12 +286,14 @@ const ROWS: Row[] = [
     cli: true,
     after: (face) => expect(hostile.store.has(`pin-${face}`)).toBe(false),
     proof: async () => {
-      // Undefended, a scrubber holding the short value marks exactly one of all 10,000 PINs.
+      // Undefended, a scrubber holding the short value singles the PIN out of all 10,000: its
+      // line is marked, and at most 8 others are (lines whose digits, read across a line
+      // break as hex, spell the PIN: "3132\n3334" decodes to "1234").
       const marked = compileScrubber([PIN]).redact(pinList()).output.toString();
       const survivors = new Set(marked.split('\n'));
       expect(survivors.has(PIN)).toBe(false);
       expect(survivors.has(PLACEHOLDER)).toBe(true);
-      expect(survivors.size).toBe(10000);
+      expect(survivors.size).toBeGreaterThanOrEqual(10000 - 8);
     },
   },
   {
