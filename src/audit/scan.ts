@@ -5,8 +5,8 @@ const CHUNK = 4 * 1024 * 1024;
 
 /**
  * Visits the complete lines of a file in order, reading 4 MiB at a time (readline costs
- * several times more per line). `visit` gets the line and its 1-based number; returning
- * `false` stops the scan. A last line without its newline is passed with `partial: true`.
+ * several times more per line). `visit` gets the line, its 1-based number and the byte
+ * offset where it starts; returning `false` stops the scan. A last line without its newline is passed with `partial: true`.
  *
  * With `prefilter`, only lines containing every one of those strings are decoded and
  * visited: the chunk is searched for the first string (memchr speed), so a full scan for a
@@ -14,7 +14,7 @@ const CHUNK = 4 * 1024 * 1024;
  */
 export async function forEachLine(
   path: string,
-  visit: (line: string, lineNo: number, partial: boolean) => boolean | void,
+  visit: (line: string, lineNo: number, partial: boolean, offset: number) => boolean | void,
   options: { prefilter?: readonly string[] } = {},
 ): Promise<void> {
   const fh = await openIfExists(path);
@@ -23,6 +23,7 @@ export async function forEachLine(
   try {
     let carry = Buffer.alloc(0);
     let lineNo = 0;
+    let base = 0; // the file offset of data[0]
     const buf = Buffer.allocUnsafe(CHUNK);
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
@@ -38,13 +39,14 @@ export async function forEachLine(
       }
       const stop =
         needles.length === 0
-          ? visitAll(data, end, lineNo, visit)
-          : visitMatching(data, end, lineNo, needles, visit);
+          ? visitAll(data, end, lineNo, base, visit)
+          : visitMatching(data, end, lineNo, base, needles, visit);
       if (stop === false) return;
       lineNo = stop;
+      base += end;
       carry = Buffer.from(data.subarray(end));
     }
-    if (carry.length > 0) visit(carry.toString('utf8'), lineNo + 1, true);
+    if (carry.length > 0) visit(carry.toString('utf8'), lineNo + 1, true, base);
   } finally {
     await fh.close();
   }
@@ -55,13 +57,15 @@ function visitAll(
   data: Buffer,
   end: number,
   lineNo: number,
-  visit: (line: string, lineNo: number, partial: boolean) => boolean | void,
+  base: number,
+  visit: (line: string, lineNo: number, partial: boolean, offset: number) => boolean | void,
 ): number | false {
   let start = 0;
   while (start < end) {
     const nl = data.indexOf(0x0a, start);
     lineNo++;
-    if (visit(data.toString('utf8', start, nl), lineNo, false) === false) return false;
+    if (visit(data.toString('utf8', start, nl), lineNo, false, base + start) === false)
+      return false;
     start = nl + 1;
   }
   return lineNo;
@@ -72,8 +76,9 @@ function visitMatching(
   data: Buffer,
   end: number,
   lineNo: number,
+  base: number,
   needles: readonly Buffer[],
-  visit: (line: string, lineNo: number, partial: boolean) => boolean | void,
+  visit: (line: string, lineNo: number, partial: boolean, offset: number) => boolean | void,
 ): number | false {
   const [first, ...rest] = needles;
   let counted = 0; // offset up to which newlines have been counted into lineNo
@@ -88,7 +93,8 @@ function visitMatching(
     const line = lineNo + 1;
     const lineBytes = data.subarray(lineStart, lineEnd);
     if (rest.every((n) => lineBytes.includes(n))) {
-      if (visit(data.toString('utf8', lineStart, lineEnd), line, false) === false) return false;
+      if (visit(data.toString('utf8', lineStart, lineEnd), line, false, base + lineStart) === false)
+        return false;
     }
     from = lineEnd + 1;
   }

@@ -50,3 +50,20 @@ export function timeOrderedId(prefix: string, now: Date = new Date()): string {
   pooledRandom(8).copy(bytes, 6);
   return `${prefix}_${base32(bytes)}`;
 }
+
+/**
+ * The creation time (ms) a `timeOrderedId` carries, or undefined for any other id. Used as a
+ * hint only (where to look first): the random part is not checked.
+ */
+export function timeOfOrderedId(id: string): number | undefined {
+  const body = id.slice(id.indexOf('_') + 1);
+  if (id.indexOf('_') < 1 || body.length !== 23) return undefined;
+  let ms = 0;
+  // The first 48 bits are the first 9.6 base32 characters: take 10 (50 bits) and drop 2.
+  for (const c of body.slice(0, 10)) {
+    const v = ALPHABET.indexOf(c);
+    if (v === -1) return undefined;
+    ms = ms * 32 + v;
+  }
+  return Math.floor(ms / 4);
+}
