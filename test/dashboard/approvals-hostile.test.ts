@@ -26,7 +26,9 @@ import {
   type LocalCredentialService,
   type ServiceCallInput,
 } from '../../src/proxy/credential-service.js';
+import { createProxyServer } from '../../src/proxy/http-server.js';
 import { createKeyHolderClient, serveKeyHolder } from '../../src/proxy/key-holder.js';
+import { request as httpRequest } from 'node:http';
 import { canary } from '../helpers/canary.js';
 import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -404,6 +406,71 @@ describe('4. a held call whose caller went away', () => {
       expect(upstream.seen).toEqual([]);
     } finally {
       await served.close();
+      await service.close();
+      await upstream.close();
+    }
+  });
+});
+
+describe('4b. an HTTP client of the proxy that hangs up', () => {
+  it('takes its held call out of the queue', async () => {
+    const upstream = await startUpstream(echo);
+    const ws = await makeWorkspace({
+      secrets: { API_KEY: canary('PROXYHANGUP') },
+      allowlist: ['listed.example.com'],
+      env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
+    });
+    const audit = recorder();
+    const queue = createApprovalQueue({ audit });
+    const file: ApprovalsFile = { format: 1, ask_unlisted: true, timeout_s: 60, rules: [] };
+    const service = await createLocalCredentialService({
+      config: ws.services.config,
+      workspaces: ws.services.workspaces,
+      vault: ws.services.vault,
+      unlock: () => ws.services.vault.unlock(),
+      approve: createApprovalGate({
+        store: { read: async () => file, update: async () => file },
+        queue,
+        dashboardUrl: () => null,
+        allow: async () => undefined,
+        bind: async () => undefined,
+      }),
+    });
+    const proxy = createProxyServer({
+      engine: service.engine,
+      sessionToken: null,
+      maxRequestBytes: 1 << 20,
+      resolveTarget: async () => ws.target,
+      identify: async () => ({ level: 'anonymous', agentId: null, tokenId: null, source: 'proxy' }),
+      version: 'test',
+    });
+    const { port } = await proxy.listen(0, '127.0.0.1');
+    try {
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        path: '/proxy',
+        method: 'GET',
+        headers: {
+          'X-AS-Target-URL': `http://127.0.0.1:${upstream.port}/hangup`,
+          'X-AS-Inject-Bearer': 'API_KEY',
+        },
+      });
+      req.on('error', () => undefined);
+      req.end();
+      await until(() => queue.pending().length === 1);
+      expect(queue.pending()[0]!.path).toBe('/hangup');
+      req.destroy();
+      await until(() => queue.pending().length === 0);
+      expect(queue.pending()).toEqual([]);
+      await until(() => audit.entries.some((e) => e.reason === 'approval_cancelled'));
+      expect(audit.entries.map((e) => e.reason)).toEqual([
+        'approval_pending',
+        'approval_cancelled',
+      ]);
+      expect(upstream.seen).toEqual([]);
+    } finally {
+      await proxy.close();
       await service.close();
       await upstream.close();
     }
