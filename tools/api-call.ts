@@ -32,7 +32,8 @@ export function registerApiCallTool(server: McpServer, ctx: ToolContext): void {
       },
     },
     ctx.guard(
-      async (args) => runCall(ctx, { ...args, injections: injectionsFromSpecs(args.injections) }),
+      async (args, extra) =>
+        runCall(ctx, { ...args, injections: injectionsFromSpecs(args.injections) }, extra),
       { identityCheckedByCall: true },
     ),
   );

@@ -65,16 +65,20 @@ export function registerCallTool(server: McpServer, ctx: ToolContext): void {
       },
     },
     ctx.guard(
-      async (args) =>
-        runCall(ctx, {
-          url: args.url,
-          method: args.method,
-          headers: args.headers,
-          body: args.body,
-          injections: injectionsFromArgs(args),
-          project: args.project,
-          environment: args.environment,
-        }),
+      async (args, extra) =>
+        runCall(
+          ctx,
+          {
+            url: args.url,
+            method: args.method,
+            headers: args.headers,
+            body: args.body,
+            injections: injectionsFromArgs(args),
+            project: args.project,
+            environment: args.environment,
+          },
+          extra,
+        ),
       { identityCheckedByCall: true },
     ),
   );

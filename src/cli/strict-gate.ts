@@ -5,6 +5,7 @@ import type { Config } from '../core/config.js';
 import { AgentSecretsError, isAgentSecretsError } from '../core/errors.js';
 import { writeFileAtomic } from '../store/fs.js';
 import { noTerminal, type Terminal } from './tty.js';
+import { GATE_WINDOW_MS, gateWait } from '../strict/gate-wait.js';
 
 /**
  * Strict mode's human gate (issue 14). A pseudo-terminal proves nothing (`script` makes one),
@@ -14,17 +15,8 @@ import { noTerminal, type Terminal } from './tty.js';
  * socket, which another process of the same user could be impersonating.
  */
 
-const WINDOW_MS = 15 * 60_000;
-const FREE_FAILURES = 3;
-const MAX_WAIT_MS = 15 * 60_000;
-
-/** Wrong passphrases at the gate: a few are free, then each waits twice as long. */
-export function gateWait(failures: readonly number[], now: number): number {
-  const recent = failures.filter((t) => now - t < WINDOW_MS);
-  if (recent.length < FREE_FAILURES) return 0;
-  const wait = Math.min(MAX_WAIT_MS, 30_000 * 2 ** (recent.length - FREE_FAILURES));
-  return Math.max(0, Math.max(...recent) + wait - now);
-}
+export { gateWait };
+const WINDOW_MS = GATE_WINDOW_MS;
 
 function gateFile(config: Config): string {
   return join(config.paths.home, 'gate.json');

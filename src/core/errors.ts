@@ -39,6 +39,7 @@ export const WIRE_CODES = [
   'approval_denied',
   'approval_timeout',
   'approval_required',
+  'approval_queue_full',
 ] as const;
 
 /** Codes used locally by the CLI, the vault and the stores. */
@@ -110,6 +111,7 @@ export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   approval_denied: 403,
   approval_timeout: 403,
   approval_required: 403,
+  approval_queue_full: 429,
   // The team server's codes.
   usage_error: 400,
   unauthorized: 401,

@@ -39,6 +39,7 @@ export const CLIENT_JS = `'use strict';
     var actions = el('div', null, 'actions');
     var choices = [['approve_once', 'Approve once', '']];
     if (p.reason === 'unlisted') choices.push(['approve_and_allow', 'Approve and add to the allowlist', '']);
+    if (p.secret_keys.length > 0) choices.push(['approve_and_bind', 'Approve and bind ' + p.secret_keys.join(', ') + ' to this host', '']);
     choices.push(['deny', 'Deny', 'danger']);
     choices.forEach(function (c) {
       var f = document.createElement('form'); f.method = 'post'; f.action = '/approvals/' + encodeURIComponent(p.id);

@@ -389,7 +389,7 @@ export function pendingCard(p: PendingApproval, csrf: string, strict: boolean): 
       Waits until ${p.expires_at.slice(11, 19)} UTC.
     </p>
     <div class="actions">
-      ${button('approve_once', 'Approve once', '')}${p.reason === 'unlisted' ? button('approve_and_allow', 'Approve and add to the allowlist', '') : ''}${button('deny', 'Deny', 'danger')}
+      ${button('approve_once', 'Approve once', '')}${p.reason === 'unlisted' ? button('approve_and_allow', 'Approve and add to the allowlist', '') : ''}${p.secret_keys.length > 0 ? button('approve_and_bind', `Approve and bind ${p.secret_keys.join(', ')} to this host`, '') : ''}${button('deny', 'Deny', 'danger')}
     </div>
   </article>`;
 }

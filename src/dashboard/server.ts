@@ -296,10 +296,10 @@ export function createDashboardServer(options: DashboardServerOptions) {
   app.post('/approvals/:id', async (c) => {
     const form = await c.req.parseBody();
     const decision = String(form.decision ?? '');
-    if (!['approve_once', 'approve_and_allow', 'deny'].includes(decision))
+    if (!['approve_once', 'approve_and_allow', 'approve_and_bind', 'deny'].includes(decision))
       throw new AgentSecretsError(
         'bad_request',
-        'decision is approve_once, approve_and_allow or deny',
+        'decision is approve_once, approve_and_allow, approve_and_bind or deny',
       );
     const id = c.req.param('id');
     const waiting = queue.pending().find((p) => p.id === id);

@@ -21,6 +21,18 @@ export interface ApprovalContext {
   /** The domain is in the allowlist. */
   listed: boolean;
   requestId: string;
+  /** Aborts when the caller goes away (client disconnected): a held call leaves the queue. */
+  signal?: AbortSignal | undefined;
+  /** Told when the call starts to wait for a human. */
+  onHeld?: ((info: HeldInfo) => void) | undefined;
+}
+
+/** What a caller is told when its call waits: how long, and where a human decides. */
+export interface HeldInfo {
+  approval_id: string;
+  timeout_s: number;
+  /** The dashboard's approvals page, when a dashboard is serving. */
+  dashboard_url: string | null;
 }
 
 /**
@@ -37,16 +49,29 @@ export interface ApprovalGateOptions {
   dashboardUrl: () => string | null;
   /** "Approve and add to the allowlist": adds `hostPort` the way the CLI does. */
   allow: (workspace: Workspace, hostPort: string, by: string) => Promise<void>;
+  /**
+   * "Approve and add to the binding": binds each of `keys` (in the call's target) to
+   * `hostPort` as well as to the domains it is bound to already.
+   */
+  bind: (
+    target: Target,
+    keys: readonly string[],
+    hostPort: string,
+    by: string,
+    approvalId: string,
+  ) => Promise<void>;
 }
 
 /** Creates the hook. */
 export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
-  return async ({ caller, workspace, url, method, keys, listed, requestId }) => {
+  return async (context) => {
+    const { caller, workspace, target, url, method, keys, listed, requestId } = context;
     const file = await options.store.read();
     const why = approvalReason(file, {
       workspaceId: workspace.id,
       workspaceName: workspace.name,
       agent: caller.agentId,
+      level: caller.level,
       keys,
       url,
       listed,
@@ -54,7 +79,7 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
     if (why === undefined) return false;
     const hostPort = url.port === '' ? url.hostname : `${url.hostname}:${url.port}`;
     try {
-      const { decision, by } = await options.queue.hold(
+      const { decision, by, approval } = await options.queue.hold(
         {
           request_id: requestId,
           workspace: workspace.name,
@@ -68,8 +93,19 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
           reason: why.kind === 'rule' ? `rule:${why.rule.id}` : 'unlisted',
         },
         file.timeout_s * 1000,
+        {
+          signal: context.signal,
+          onHeld: (approval) =>
+            context.onHeld?.({
+              approval_id: approval.id,
+              timeout_s: file.timeout_s,
+              dashboard_url: options.dashboardUrl(),
+            }),
+        },
       );
       if (decision === 'approve_and_allow' && !listed) await options.allow(workspace, hostPort, by);
+      if (decision === 'approve_and_bind')
+        await options.bind(target, keys, hostPort, by, approval.id);
       return true;
     } catch (err) {
       if (isAgentSecretsError(err, 'approval_denied'))
@@ -92,6 +128,7 @@ export function createUnattendedGate(store: ApprovalsStore): ApprovalHook {
       workspaceId: workspace.id,
       workspaceName: workspace.name,
       agent: caller.agentId,
+      level: caller.level,
       keys,
       url,
       listed,

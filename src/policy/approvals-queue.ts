@@ -9,8 +9,32 @@ import { randomId } from '../core/ids.js';
  * query string, which an agent controls and could fill with anything).
  */
 
-/** What a human decides. */
-export type ApprovalDecision = 'approve_once' | 'approve_and_allow' | 'deny';
+/**
+ * What a human decides: approve this call once; approve it and add its host to the allowlist
+ * (offered for an unlisted domain) or to the binding of its secrets (offered when it carries
+ * secret keys); or deny it.
+ */
+export type ApprovalDecision = 'approve_once' | 'approve_and_allow' | 'approve_and_bind' | 'deny';
+
+/** Every decision, for the edges that parse one (dashboard form, CLI). */
+export const APPROVAL_DECISIONS: readonly ApprovalDecision[] = [
+  'approve_once',
+  'approve_and_allow',
+  'approve_and_bind',
+  'deny',
+];
+
+/**
+ * How many calls may wait at once (review finding: an agent could flood the dashboard and
+ * `approvals watch` with held calls). Per caller, and in all.
+ */
+export interface ApprovalLimits {
+  perCaller: number;
+  total: number;
+}
+
+/** The default caps: 5 waiting calls per caller, 50 in all. */
+export const DEFAULT_APPROVAL_LIMITS: ApprovalLimits = { perCaller: 5, total: 50 };
 
 /** One held call, as the dashboard and `approvals watch` show it. */
 export interface PendingApproval {
@@ -29,7 +53,18 @@ export interface PendingApproval {
   path: string;
   /** `rule:<id>` or `unlisted` (the domain is outside the allowlist). */
   reason: string;
+  /** The decisions a human may take on this call. */
+  decisions: ApprovalDecision[];
 }
+
+/** What a caller of `hold` describes; the queue adds the id, times and decisions. */
+export type ApprovalRequest = Omit<
+  PendingApproval,
+  'id' | 'created_at' | 'expires_at' | 'decisions'
+>;
+
+/** Why a call stopped waiting without a human's decision. */
+type Ending = 'timeout' | 'cancelled';
 
 /** A change to the queue, for live views. */
 export type ApprovalEvent =
@@ -37,7 +72,7 @@ export type ApprovalEvent =
   | {
       type: 'decided';
       approval: PendingApproval;
-      outcome: ApprovalDecision | 'timeout';
+      outcome: ApprovalDecision | Ending;
       by: string;
     };
 
@@ -49,14 +84,29 @@ export interface ApprovalAudit {
 export interface ApprovalQueueOptions {
   audit: ApprovalAudit;
   now?: () => Date;
+  /** Caps on waiting calls; default {@link DEFAULT_APPROVAL_LIMITS}. */
+  limits?: ApprovalLimits;
+}
+
+/** How a caller of `hold` follows its call. */
+export interface HoldOptions {
+  /** The caller went away: the call leaves the queue at once, audited as cancelled. */
+  signal?: AbortSignal | undefined;
+  /** Told once the call waits (so a client can tell its user where to decide). */
+  onHeld?: ((approval: PendingApproval) => void) | undefined;
 }
 
 /** The held calls of one key holder. */
 export interface ApprovalQueue {
-  /** Holds a call until a decision or `timeoutMs`; resolves with the decision or throws. */
+  /**
+   * Holds a call until a decision, `timeoutMs`, or `signal` (the caller went away: the call
+   * leaves the queue at once, audited as cancelled); resolves with the decision or throws.
+   * Refuses at once with `approval_queue_full` when the caller or the queue has too many.
+   */
   hold(
-    request: Omit<PendingApproval, 'id' | 'created_at' | 'expires_at'>,
+    request: ApprovalRequest,
     timeoutMs: number,
+    options?: HoldOptions,
   ): Promise<{
     decision: Exclude<ApprovalDecision, 'deny'>;
     by: string;
@@ -72,9 +122,39 @@ export interface ApprovalQueue {
 
 interface Waiting {
   approval: PendingApproval;
-  settle: (outcome: { decision: ApprovalDecision | 'timeout'; by: string }) => void;
+  settle: (outcome: { decision: ApprovalDecision | Ending; by: string }) => void;
   timer: NodeJS.Timeout;
 }
+
+/**
+ * Whose share of the queue a call uses. An issued identity is its own caller; a declared name
+ * is only a claim (an agent can claim a new one per call), so every unverified caller of one
+ * source (proxy, mcp, cli, sdk) shares one share.
+ */
+export function approvalCaller(request: ApprovalRequest): string {
+  return request.identity_level === 'issued' && request.agent !== null
+    ? `${request.workspace}\0issued\0${request.agent}`
+    : `${request.workspace}\0unverified\0${request.source}`;
+}
+
+/** The decisions a call offers. */
+function decisionsFor(request: ApprovalRequest): ApprovalDecision[] {
+  return [
+    'approve_once',
+    ...(request.reason === 'unlisted' ? (['approve_and_allow'] as const) : []),
+    ...(request.secret_keys.length > 0 ? (['approve_and_bind'] as const) : []),
+    'deny',
+  ];
+}
+
+const REASONS: Record<ApprovalDecision | Ending, string> = {
+  approve_once: 'approval_granted',
+  approve_and_allow: 'approval_granted_allowlisted',
+  approve_and_bind: 'approval_granted_bound',
+  deny: 'approval_denied',
+  timeout: 'approval_timeout',
+  cancelled: 'approval_cancelled',
+};
 
 /** Creates the queue. */
 export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueue {
@@ -91,7 +171,12 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
     }
   };
 
-  const audit = (approval: PendingApproval, reason: string, status: 'OK' | 'BLOCKED', by: string) =>
+  const audit = (
+    approval: PendingApproval,
+    reason: string,
+    status: 'OK' | 'BLOCKED' | 'ERROR',
+    by: string,
+  ) =>
     options.audit.append({
       workspace: approval.workspace,
       project: null,
@@ -113,48 +198,89 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
       command: `${approval.id} ${approval.method} for ${approval.request_id} (${approval.reason}) by ${by}`,
     });
 
+  const limits = options.limits ?? DEFAULT_APPROVAL_LIMITS;
+  /** Places taken per caller (see approvalCaller), and in all. */
+  const shares = new Map<string, number>();
+  let taken = 0;
+
+  async function holdTaken(request: ApprovalRequest, timeoutMs: number, hold: HoldOptions) {
+    const { signal } = hold;
+    const created = now();
+    const approval: PendingApproval = {
+      ...request,
+      id: randomId('apv', 8),
+      created_at: created.toISOString(),
+      expires_at: new Date(created.getTime() + timeoutMs).toISOString(),
+      decisions: decisionsFor(request),
+    };
+    await audit(approval, 'approval_pending', 'OK', 'agentsecrets');
+    const outcome = await new Promise<{ decision: ApprovalDecision | Ending; by: string }>(
+      (resolve) => {
+        const gone = () => {
+          if (!waiting.delete(approval.id)) return;
+          clearTimeout(timer);
+          resolve({ decision: 'cancelled', by: 'the caller went away' });
+        };
+        const settle = (o: { decision: ApprovalDecision | Ending; by: string }) => {
+          signal?.removeEventListener('abort', gone);
+          resolve(o);
+        };
+        const timer = setTimeout(() => {
+          waiting.delete(approval.id);
+          settle({ decision: 'timeout', by: 'timeout' });
+        }, timeoutMs);
+        waiting.set(approval.id, { approval, settle, timer });
+        // The caller may have gone while the pending entry was written.
+        if (signal?.aborted === true) return gone();
+        signal?.addEventListener('abort', gone, { once: true });
+        emit({ type: 'held', approval });
+        try {
+          hold.onHeld?.(approval);
+        } catch {
+          // A caller that cannot be told still waits for the human.
+        }
+      },
+    );
+    // Not awaited: the writer keeps appends in order, so the decision is logged before the
+    // call's own entry, and an approved call does not wait for a disk write to resume.
+    void audit(
+      approval,
+      REASONS[outcome.decision],
+      outcome.decision === 'cancelled'
+        ? 'ERROR'
+        : outcome.decision === 'timeout' || outcome.decision === 'deny'
+          ? 'BLOCKED'
+          : 'OK',
+      outcome.by,
+    ).catch(() => undefined);
+    emit({ type: 'decided', approval, outcome: outcome.decision, by: outcome.by });
+    if (outcome.decision === 'cancelled') throw cancelled();
+    if (outcome.decision === 'timeout')
+      throw new AgentSecretsError('approval_timeout', 'no decision in time');
+    if (outcome.decision === 'deny')
+      throw new AgentSecretsError('approval_denied', `denied by ${outcome.by}`);
+    return { decision: outcome.decision, by: outcome.by, approval };
+  }
+
   return {
-    async hold(request, timeoutMs) {
-      const created = now();
-      const approval: PendingApproval = {
-        ...request,
-        id: randomId('apv', 8),
-        created_at: created.toISOString(),
-        expires_at: new Date(created.getTime() + timeoutMs).toISOString(),
-      };
-      await audit(approval, 'approval_pending', 'OK', 'agentsecrets');
-      const outcome = await new Promise<{ decision: ApprovalDecision | 'timeout'; by: string }>(
-        (resolve) => {
-          const timer = setTimeout(() => {
-            waiting.delete(approval.id);
-            resolve({ decision: 'timeout', by: 'timeout' });
-          }, timeoutMs);
-          waiting.set(approval.id, { approval, settle: resolve, timer });
-          emit({ type: 'held', approval });
-        },
-      );
-      const reason =
-        outcome.decision === 'timeout'
-          ? 'approval_timeout'
-          : outcome.decision === 'deny'
-            ? 'approval_denied'
-            : outcome.decision === 'approve_and_allow'
-              ? 'approval_granted_allowlisted'
-              : 'approval_granted';
-      // Not awaited: the writer keeps appends in order, so the decision is logged before the
-      // call's own entry, and an approved call does not wait for a disk write to resume.
-      void audit(
-        approval,
-        reason,
-        outcome.decision === 'timeout' || outcome.decision === 'deny' ? 'BLOCKED' : 'OK',
-        outcome.by,
-      ).catch(() => undefined);
-      emit({ type: 'decided', approval, outcome: outcome.decision, by: outcome.by });
-      if (outcome.decision === 'timeout')
-        throw new AgentSecretsError('approval_timeout', 'no decision in time');
-      if (outcome.decision === 'deny')
-        throw new AgentSecretsError('approval_denied', `denied by ${outcome.by}`);
-      return { decision: outcome.decision, by: outcome.by, approval };
+    async hold(request, timeoutMs, holdOptions = {}) {
+      if (holdOptions.signal?.aborted === true) throw cancelled();
+      // The cap is checked and the place taken before anything waits (no await in between),
+      // so a burst of calls cannot all pass the check together.
+      const caller = approvalCaller(request);
+      const mine = shares.get(caller) ?? 0;
+      if (mine >= limits.perCaller || taken >= limits.total)
+        throw queueFull(mine >= limits.perCaller, limits);
+      shares.set(caller, mine + 1);
+      taken++;
+      try {
+        return await holdTaken(request, timeoutMs, holdOptions);
+      } finally {
+        taken--;
+        const left = (shares.get(caller) ?? 1) - 1;
+        if (left === 0) shares.delete(caller);
+        else shares.set(caller, left);
+      }
     },
     pending() {
       return [...waiting.values()].map((w) => w.approval);
@@ -165,6 +291,11 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
         throw new AgentSecretsError(
           'not_found',
           `no call ${id} is waiting (it was decided or timed out); see the pending list`,
+        );
+      if (!entry.approval.decisions.includes(decision))
+        throw new AgentSecretsError(
+          'bad_request',
+          `${decision} is not offered for ${id}: choose one of ${entry.approval.decisions.join(', ')}`,
         );
       waiting.delete(id);
       clearTimeout(entry.timer);
@@ -183,4 +314,20 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
       }
     },
   };
+}
+
+function cancelled(): AgentSecretsError {
+  return new AgentSecretsError(
+    'cancelled',
+    'the caller went away while its call waited for approval; nothing was sent',
+  );
+}
+
+function queueFull(mine: boolean, limits: ApprovalLimits): AgentSecretsError {
+  return new AgentSecretsError(
+    'approval_queue_full',
+    mine
+      ? `${limits.perCaller} of your calls already wait for a human's approval: wait for their answers (the human sees them in the dashboard or \`agentsecrets approvals watch\`) before you make more`
+      : `${limits.total} calls already wait for a human's approval: retry after the human has answered them (dashboard or \`agentsecrets approvals watch\`)`,
+  );
 }

@@ -1,3 +1,4 @@
+import type { IdentityLevel } from '../audit/format.js';
 import { AgentSecretsError, UsageError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
 import { matchAllowlist, parseAllowlistEntry } from './allowlist.js';
@@ -16,6 +17,11 @@ import {
  * out matches everything. `ask_unlisted` asks a human instead of refusing a domain that is
  * not in the allowlist. Rules only hold calls back: they never let through what the
  * allowlist, bindings or per-agent rules refuse.
+ *
+ * A rule scoped to an agent binds that agent's issued identity (a verified token) only: a
+ * declared name is a claim, so it is not matched by name. Since an unverified caller (anonymous
+ * or declared) could be that agent, it is held by every agent-scoped rule whose other fields
+ * match: claiming another name, or none, never dodges a rule.
  */
 
 export {
@@ -33,6 +39,8 @@ export interface ApprovalSubject {
   workspaceId: string;
   workspaceName: string;
   agent: string | null;
+  /** How the caller is known: only `issued` is matched by agent name. */
+  level: IdentityLevel;
   keys: readonly string[];
   url: URL;
   /** The domain is in the allowlist. */
@@ -57,7 +65,9 @@ export function ruleMatches(rule: ApprovalRule, subject: ApprovalSubject): boole
     rule.workspace !== subject.workspaceName
   )
     return false;
-  if (rule.agent !== null && rule.agent !== subject.agent) return false;
+  // An unverified caller may be any agent: only a verified one is told apart by name.
+  if (rule.agent !== null && subject.level === 'issued' && rule.agent !== subject.agent)
+    return false;
   if (rule.secret !== null && !subject.keys.includes(rule.secret)) return false;
   if (
     rule.domain !== null &&

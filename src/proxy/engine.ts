@@ -8,12 +8,13 @@ import {
   toAgentSecretsError,
 } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
+import { isValidKeyName } from '../core/keys.js';
 import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
 import { createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
-import type { ApprovalHook } from '../policy/approvals-gate.js';
+import type { ApprovalHook, HeldInfo } from '../policy/approvals-gate.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
 import type { Caller } from '../identity/caller.js';
@@ -37,6 +38,10 @@ export interface CallInput {
   caller: Caller;
   /** `run` traffic: the injections are placeholder substitutions (src/proxy/substitute.ts). */
   substitute?: boolean;
+  /** Aborts when the caller went away: a call held for approval stops waiting. */
+  signal?: AbortSignal | undefined;
+  /** Told when the call waits for a human's approval (src/policy/approvals-gate.ts). */
+  onHeld?: ((info: HeldInfo) => void) | undefined;
 }
 
 /** What the engine needs to know of a secret before it reads the value. */
@@ -121,6 +126,7 @@ const BLOCK_CODES = new Set<ErrorCode>([
   'approval_denied',
   'approval_timeout',
   'approval_required',
+  'approval_queue_full',
 ]);
 
 /** The credential engine: checks, injection, forwarding, redaction and audit (DESIGN §7). */
@@ -207,6 +213,11 @@ export function createEngine(options: EngineOptions): Engine {
       url = parseTarget(input.url);
       const method = input.method.toUpperCase();
       if (!/^[A-Z]+$/.test(method)) throw badRequest(`'${input.method}' is not an HTTP method`);
+      // Before the approval gate, which shows key names to a human: never attacker text.
+      if (!keys.every(isValidKeyName))
+        throw badRequest(
+          'a secret name is letters, digits and _, not starting with a digit, e.g. STRIPE_KEY',
+        );
       for (const [name] of input.headers) {
         if (REFUSED_HEADERS.has(name.toLowerCase())) {
           throw new AgentSecretsError(

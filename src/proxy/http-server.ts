@@ -128,8 +128,14 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     }
 
     let response;
+    // A client that hangs up stops its call (one held for approval leaves the queue at once).
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     try {
       response = await options.engine.execute({
+        signal: gone.signal,
         url: parsed.targetUrl,
         method: parsed.method ?? req.method ?? 'GET',
         headers: parsed.forward,

@@ -62,8 +62,14 @@ export async function handleIntercepted(
   }
 
   let response;
+  // A program that hangs up stops its call (one held for approval leaves the queue at once).
+  const gone = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
   try {
     response = await context.engine.execute({
+      signal: gone.signal,
       url: url.href,
       method,
       headers: stripHopByHop(headers),

@@ -15,6 +15,7 @@ import {
   WIRE_CODES,
 } from '../core/errors.js';
 import { AUDIT_SOURCES } from '../audit/format.js';
+import { isValidKeyName } from '../core/keys.js';
 import { handedInputs } from '../audit/handover.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
@@ -36,6 +37,11 @@ import { INJECTION_STYLES, type Injection } from './inject.js';
  */
 
 const MAX_BODY = 64 * 1024 * 1024;
+
+/** The interim (103) header that says a /v1/call waits for a human's approval. */
+const HELD_HEADER = 'x-as-approval-held';
+/** 103 Early Hints must carry a Link header; this one names where the waiting call shows. */
+const HELD_LINK = '</v1/dashboard/approvals>; rel="agentsecrets-approvals"';
 
 /** Serves a credential service on a Unix socket. */
 export async function serveKeyHolder(
@@ -112,7 +118,20 @@ async function handle(
       return send(res, 200, { status: 'ok' });
     }
     if (req.url === '/v1/call') {
-      const result = await service.call(callFromWire(body));
+      // A client that hangs up stops its call (one held for approval leaves the queue).
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
+      const result = await service.call({
+        ...callFromWire(body),
+        signal: gone.signal,
+        // An interim answer (103) while the call waits for a human; the final one follows.
+        onHeld: (info) => {
+          if (!res.headersSent && !res.writableEnded)
+            res.writeEarlyHints({ link: HELD_LINK, [HELD_HEADER]: JSON.stringify(info) });
+        },
+      });
       return send(res, 200, {
         status: result.status,
         headers: result.headers,
@@ -191,7 +210,14 @@ export async function postToKeyHolder(
   socketPath: string,
   path: string,
   payload: unknown,
+  follow: {
+    /** Hangs up when aborted (the key holder then stops the work). */
+    signal?: AbortSignal | undefined;
+    /** Told of each interim (1xx) answer's headers. */
+    onInterim?: ((headers: Record<string, unknown>) => void) | undefined;
+  } = {},
 ): Promise<Record<string, unknown>> {
+  const { signal } = follow;
   const text = JSON.stringify(payload);
   const { status, body } = await new Promise<{ status: number; body: string }>(
     (resolve, reject) => {
@@ -200,6 +226,7 @@ export async function postToKeyHolder(
           socketPath,
           path,
           method: 'POST',
+          ...(signal === undefined ? {} : { signal }),
           headers: {
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(text),
@@ -217,13 +244,17 @@ export async function postToKeyHolder(
           res.on('error', reject);
         },
       );
+      if (follow.onInterim !== undefined)
+        req.on('information', (info) => follow.onInterim?.(info.headers));
       req.on('error', (cause) =>
         reject(
-          new AgentSecretsError(
-            'internal_error',
-            'the key holder (agentsecrets proxy) stopped answering; restart it with `agentsecrets proxy start`',
-            { cause },
-          ),
+          signal?.aborted === true
+            ? new AgentSecretsError('cancelled', 'the call was cancelled by its caller', { cause })
+            : new AgentSecretsError(
+                'internal_error',
+                'the key holder (agentsecrets proxy) stopped answering; restart it with `agentsecrets proxy start`',
+                { cause },
+              ),
         ),
       );
       req.end(text);
@@ -253,7 +284,23 @@ export function createKeyHolderClient(socketPath: string): CredentialService {
   return {
     mode: 'key-holder',
     async call(input: ServiceCallInput): Promise<CallResult> {
-      const r = await post('/v1/call', callToWire(input));
+      const r = await postToKeyHolder(socketPath, '/v1/call', callToWire(input), {
+        signal: input.signal,
+        onInterim: (headers) => {
+          const held = headers[HELD_HEADER];
+          if (typeof held !== 'string' || input.onHeld === undefined) return;
+          try {
+            const info = obj(JSON.parse(held), 'held');
+            input.onHeld({
+              approval_id: str(info.approval_id, 'approval_id'),
+              timeout_s: num(info.timeout_s, 'timeout_s'),
+              dashboard_url: optStr(info.dashboard_url ?? undefined, 'dashboard_url') ?? null,
+            });
+          } catch {
+            // A malformed hint changes nothing: the call still gets its answer.
+          }
+        },
+      });
       return {
         status: num(r.status, 'status'),
         headers: arr(r.headers, 'headers').map((h) => {
@@ -351,6 +398,8 @@ export async function keyHolderAlive(socketPath: string, timeoutMs = 1000): Prom
 function callToWire(input: ServiceCallInput) {
   return {
     ...input,
+    signal: undefined,
+    onHeld: undefined,
     body: undefined,
     body_base64: input.body === undefined ? null : input.body.toString('base64'),
   };
@@ -391,9 +440,16 @@ function injectionFromWire(raw: unknown): Injection {
   if (!(INJECTION_STYLES as readonly string[]).includes(style))
     throw new AgentSecretsError('bad_request', `unknown injection style ${style}`);
   const target = optStr(i.target, 'target');
+  const key = str(i.key, 'key');
+  // Checked here as in the engine: a held call shows its key names to a human.
+  if (!isValidKeyName(key))
+    throw new AgentSecretsError(
+      'bad_request',
+      'a secret name is letters, digits and _, not starting with a digit, e.g. STRIPE_KEY',
+    );
   return {
     style: style as Injection['style'],
-    key: str(i.key, 'key'),
+    key,
     ...(target === undefined ? {} : { target }),
   };
 }

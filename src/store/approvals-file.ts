@@ -13,7 +13,10 @@ export interface ApprovalRule {
   id: string;
   /** Workspace name or id; null matches every workspace. */
   workspace: string | null;
-  /** Agent name as the caller presents it (any identity level); null matches every caller. */
+  /**
+   * Agent name: matches that agent's issued (token-verified) calls, and every anonymous or
+   * declared call (which could be that agent); null matches every caller.
+   */
   agent: string | null;
   secret: string | null;
   /** An allowlist-style pattern (`api.example.com`, `*.example.com`, `host:8443`). */

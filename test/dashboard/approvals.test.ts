@@ -10,13 +10,14 @@ import {
   parseApprovalTimeout,
   type ApprovalSubject,
 } from '../../src/policy/approvals.js';
-import { createApprovalQueue, type PendingApproval } from '../../src/policy/approvals-queue.js';
+import { type ApprovalRequest, createApprovalQueue } from '../../src/policy/approvals-queue.js';
 import type { Workspace } from '../../src/workspace/model.js';
 
 const subject = (over: Partial<ApprovalSubject> = {}): ApprovalSubject => ({
   workspaceId: 'ws_1',
   workspaceName: 'local',
   agent: 'billing',
+  level: 'issued',
   keys: ['STRIPE_KEY'],
   url: new URL('https://api.stripe.com/v1/charges'),
   listed: true,
@@ -44,7 +45,13 @@ describe('approve rules', () => {
   const cases: [string, Partial<ApprovalRule>, Partial<ApprovalSubject>, boolean][] = [
     ['agent matches', { agent: 'billing' }, {}, true],
     ['another agent', { agent: 'support' }, {}, false],
-    ['anonymous caller under an agent rule', { agent: 'billing' }, { agent: null }, false],
+    // An unverified caller could be the agent: held, whatever name it gives (or none).
+    [
+      'anonymous caller under an agent rule',
+      { agent: 'billing' },
+      { agent: null, level: 'anonymous' },
+      true,
+    ],
     ['secret matches', { secret: 'STRIPE_KEY' }, {}, true],
     ['another secret', { secret: 'GITHUB_TOKEN' }, {}, false],
     ['domain pattern', { domain: '*.stripe.com' }, {}, true],
@@ -84,7 +91,7 @@ function recorder() {
   return { entries, append: async (input: AuditInput) => void entries.push(input) };
 }
 
-const request = (): Omit<PendingApproval, 'id' | 'created_at' | 'expires_at'> => ({
+const request = (): ApprovalRequest => ({
   request_id: 'evt_1',
   workspace: 'local',
   agent: 'billing',
@@ -173,6 +180,7 @@ describe('the gate the engine calls', () => {
       queue,
       dashboardUrl: () => 'http://127.0.0.1:9/approvals',
       allow: async (_w, host) => void allowed.push(host),
+      bind: async () => undefined,
     });
     expect(await gate(context(true))).toBe(false);
     expect(await gate(context(false))).toBe(false);

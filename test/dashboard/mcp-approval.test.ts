@@ -3,7 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ElicitRequestSchema,
+  LoggingMessageNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postToKeyHolder } from '../../src/proxy/key-holder.js';
 import { canary, findLeaks } from '../helpers/canary.js';
@@ -43,6 +46,42 @@ describe('approvals for MCP clients', () => {
     });
     await client.connect(transport);
     return client;
+  };
+
+  const socket = () => join(home, 'agentsecrets.sock');
+  /** The id of the waiting call to `path`, once it waits. */
+  const waitingFor = async (path: string) => {
+    for (let i = 0; i < 200; i++) {
+      const r = await postToKeyHolder(socket(), '/v1/dashboard/approvals', {});
+      const id = (r.pending as { id: string; path: string }[]).find((p) => p.path === path)?.id;
+      if (id !== undefined) return id;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    throw new Error(`no call to ${path} waits`);
+  };
+  const pendingPaths = async () =>
+    (
+      (await postToKeyHolder(socket(), '/v1/dashboard/approvals', {})).pending as {
+        path: string;
+      }[]
+    ).map((p) => p.path);
+  /** A human's decision in the dashboard (login URL, session cookie, CSRF token). */
+  const decideInDashboard = async (id: string, decision: string) => {
+    const dash = await runCli(['dashboard', '--no-open', '--json'], { home, env });
+    expect(dash.code, dash.stderr).toBe(0);
+    const { url, login_url } = JSON.parse(dash.stdout) as { url: string; login_url: string };
+    const login = await fetch(login_url, { redirect: 'manual' });
+    const cookie = String(login.headers.get('set-cookie')).split(';')[0]!;
+    const page = await (await fetch(`${url}/approvals`, { headers: { cookie } })).text();
+    const csrf = /name="csrf-token" content="([^"]+)"/.exec(page)![1]!;
+    const decided = await fetch(`${url}/approvals/${id}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie, origin: url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf, decision }).toString(),
+    });
+    expect(decided.status).toBe(303);
+    return url;
   };
 
   beforeAll(async () => {
@@ -137,5 +176,80 @@ describe('approvals for MCP clients', () => {
     expect(unlisted.seen.some((r) => r.url === '/waited')).toBe(true);
     await client.close();
     for (const text of outputs) expect(findLeaks(text, SECRET)).toEqual([]);
+  });
+
+  it('tells a client without elicitation that the call waits, and where a human decides', async () => {
+    // The dashboard is serving (the test above started it): its URL is named.
+    const client = await connect(false);
+    const progress: string[] = [];
+    const call = client.callTool(
+      {
+        name: 'call',
+        arguments: { url: `http://127.0.0.1:${unlisted.port}/told`, bearer: 'API_KEY' },
+      },
+      undefined,
+      {
+        onprogress: (p) => progress.push(String(p.message)),
+        resetTimeoutOnProgress: true,
+      },
+    );
+    const id = await waitingFor('/told');
+    for (let i = 0; i < 100 && progress.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(progress[0]).toMatch(
+      /^waiting for a human's approval \(up to 30 s\): open http:\/\/127\.0\.0\.1:\d+\/approvals or run `agentsecrets approvals watch`$/,
+    );
+    const url = await decideInDashboard(id, 'deny');
+    const result = (await call) as { isError?: boolean; content: { text: string }[] };
+    outputs.push(JSON.stringify(result), ...progress);
+    expect(result.isError).toBe(true);
+    const text = result.content.map((c) => c.text).join('\n');
+    expect(text).toContain('approval_denied');
+    expect(text).toContain(`${url}/approvals`);
+    expect(text).toContain('agentsecrets approvals watch');
+    expect(unlisted.seen.some((r) => r.url === '/told')).toBe(false);
+    await client.close();
+    for (const t of outputs) expect(findLeaks(t, SECRET)).toEqual([]);
+  });
+
+  it('logs the wait to a client that asked for no progress, and a cancelled call leaves the queue', async () => {
+    const client = await connect(false);
+    const logged: string[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      logged.push(String(n.params.data));
+    });
+    const stop = new AbortController();
+    const call = client
+      .callTool(
+        {
+          name: 'call',
+          arguments: { url: `http://127.0.0.1:${unlisted.port}/abandoned`, bearer: 'API_KEY' },
+        },
+        undefined,
+        { signal: stop.signal },
+      )
+      .catch((e: unknown) => e);
+    await waitingFor('/abandoned');
+    for (let i = 0; i < 100 && logged.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(logged[0]).toMatch(/^waiting for a human's approval \(up to 30 s\): open http/);
+    stop.abort();
+    await call;
+    // Gone from the queue without a human, and audited as cancelled.
+    let paths = await pendingPaths();
+    for (let i = 0; i < 100 && paths.includes('/abandoned'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      paths = await pendingPaths();
+    }
+    expect(paths).not.toContain('/abandoned');
+    const log = await runCli(['log', '--json', '--limit', '50'], { home, env });
+    const reasons = (JSON.parse(log.stdout) as { reason: string | null; target_url: string }[])
+      .filter((e) => e.target_url?.endsWith('/abandoned'))
+      .map((e) => e.reason);
+    expect(reasons).toContain('approval_cancelled');
+    expect(unlisted.seen.some((r) => r.url === '/abandoned')).toBe(false);
+    outputs.push(log.stdout, ...logged);
+    await client.close();
+    for (const t of outputs) expect(findLeaks(t, SECRET)).toEqual([]);
   });
 });

@@ -61,6 +61,7 @@ async function attempt(store: ApprovalsStore): Promise<'held' | 'out'> {
     queue,
     dashboardUrl: () => null,
     allow: async () => undefined,
+    bind: async () => undefined,
   });
   let settled = false;
   const outcome = gate(call).finally(() => {

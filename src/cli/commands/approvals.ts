@@ -10,6 +10,7 @@ import {
 import { sealedApprovalsChange } from '../../strict/documents.js';
 import type { PendingApproval } from '../../policy/approvals-queue.js';
 import { postToKeyHolder } from '../../proxy/key-holder.js';
+import { printable } from '../../sync/api.js';
 import { type CliContext, requireHuman, requireStrictApproval } from '../context.js';
 import { localActor } from './workspace.js';
 import { keyHolderSocket } from './dashboard.js';
@@ -22,8 +23,15 @@ async function pendingNow(socket: string) {
   };
 }
 
-function describe(p: PendingApproval): string {
-  return `${p.id}  ${p.agent ?? '(anonymous)'} (${p.identity_level}) ${p.method} ${p.host}${p.path}  secrets: ${p.secret_keys.join(', ') || 'none'}  ${p.reason}  until ${p.expires_at.slice(11, 19)}Z`;
+/**
+ * One waiting call as a line for a terminal. Every field is made printable (control characters
+ * and bidi or invisible marks become `?`): an agent chooses its declared name and the path,
+ * and an escape sequence in them must not repaint the human's terminal.
+ */
+export function describe(p: PendingApproval): string {
+  const t = (v: unknown) => printable(v);
+  const decisions = Array.isArray(p.decisions) ? p.decisions.map(t).join('|') : '';
+  return `${t(p.id)}  ${p.agent === null ? '(anonymous)' : t(p.agent)} (${t(p.identity_level)}) ${t(p.method)} ${t(p.host)}${t(p.path)}  secrets: ${p.secret_keys.map(t).join(', ') || 'none'}  ${t(p.reason)}  until ${t(p.expires_at).slice(11, 19)}Z${decisions === '' ? '' : `  [${decisions}]`}`;
 }
 
 /** `approvals list`: the calls waiting now. */
@@ -57,7 +65,7 @@ export async function approvalsWatch(
       if (now.has(id)) continue;
       if (options.json)
         ctx.out.line(JSON.stringify({ event: 'done', id, request_id: p.request_id }));
-      else ctx.out.line(`DONE     ${id} (see \`agentsecrets log\` for how it ended)`);
+      else ctx.out.line(`DONE     ${printable(id)} (see \`agentsecrets log\` for how it ended)`);
     }
     shown = now;
     await sleep(options.intervalMs ?? 500);

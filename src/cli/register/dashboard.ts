@@ -56,16 +56,23 @@ ${examples('agentsecrets dashboard', 'agentsecrets dashboard --no-open --port 87
     .command('add')
     .description('hold matching calls until a human approves them (fields left out match all)')
     .option('--workspace <name>', 'workspace name or id')
-    .option('--agent <name>', 'agent name as the caller presents it')
+    .option(
+      '--agent <name>',
+      "agent name: holds that agent's token-verified calls, and every anonymous or declared call",
+    )
     .option('--secret <key>', 'secret name')
     .option('--domain <pattern>', 'domain pattern, as in the allowlist')
     .option('--json', 'print as JSON')
     .addHelpText(
       'after',
-      examples(
-        'agentsecrets approvals rule add --secret STRIPE_KEY',
-        'agentsecrets approvals rule add --agent billing --domain api.stripe.com',
-      ),
+      `
+An --agent rule tells agents apart only by their issued tokens: a declared name (X-AS-Agent-ID,
+--agent-id, an MCP client's name) is a claim any caller can make. So an anonymous or declared
+call is held by every --agent rule whose other fields match, whatever name it gives.
+${examples(
+  'agentsecrets approvals rule add --secret STRIPE_KEY',
+  'agentsecrets approvals rule add --agent billing --domain api.stripe.com',
+)}`,
     )
     .action((opts) =>
       run(async () => (await import('../commands/approvals.js')).approvalsRuleAdd(ctx, opts)),
