@@ -63,7 +63,10 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
     let browser: Browser;
     let context: BrowserContext;
     let page: Page;
+    /** The session's base URL: http://127.0.0.1:PORT/s/<path secret> */
     let dashboard: string;
+    /** The dashboard's origin: http://127.0.0.1:PORT */
+    let origin: string;
     const seen: string[] = [];
     const env = {
       AGENTSECRETS_PASSPHRASE: PASSPHRASE,
@@ -152,7 +155,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
 
     it('refuses a browser without the login URL, and lets one in with it (once)', async () => {
       const { url, login_url } = await login();
-      dashboard = url;
+      origin = url;
       const before = await page.goto(`${url}/activity`);
       expect(before!.status()).toBe(401);
       expect(await page.textContent('body')).toContain('Not logged in');
@@ -161,19 +164,36 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       expect(forged!.status()).toBe(401);
 
       await page.goto(login_url);
-      expect(new URL(page.url()).pathname).toBe('/');
+      // Everything behind the login lives under a per-session path secret (review of issue 16).
+      const home = new URL(page.url()).pathname;
+      expect(home).toMatch(/^\/s\/[\w-]{43}\/$/);
+      dashboard = `${url}${home.slice(0, -1)}`;
       expect(await page.textContent('h1')).toBe('Overview');
       const cookie = (await context.cookies()).find((c) => c.name === 'as_dashboard')!;
       expect(cookie.httpOnly).toBe(true);
       expect(cookie.sameSite).toBe('Strict');
+      expect(cookie.path).toBe(home);
       await page.waitForSelector('#cards .card');
       await snap('overview');
 
-      // The same login URL does not work a second time (another browser tries it).
-      const other = await browser.newContext();
-      const second = await (await other.newPage()).goto(login_url);
-      expect(second!.status()).toBe(401);
+      // Another server on 127.0.0.1 (a dev server an agent started) gets no dashboard cookie
+      // when the browser visits it: the cookie is scoped to the session's path secret.
+      const received: string[] = [];
+      const other = await startUpstream((req, res) => {
+        received.push(req.headers.cookie ?? '');
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<p>a dev server</p>');
+      });
+      await page.goto(`${other.url}/`);
       await other.close();
+      expect(received.length).toBeGreaterThan(0);
+      expect(received.join('; ')).not.toContain('as_dashboard');
+      await page.goto(`${dashboard}/`);
+
+      // The same login URL does not work a second time (another browser tries it).
+      const another = await browser.newContext();
+      const second = await (await another.newPage()).goto(login_url);
+      expect(second!.status()).toBe(401);
+      await another.close();
     });
 
     it('shows a proxied call live, and filters by agent', async () => {
@@ -246,7 +266,9 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       });
       expect(late.status).toBe(403);
       expect(JSON.parse(late.body).error).toBe('approval_timeout');
-      expect(JSON.parse(late.body).message).toContain(`${dashboard}/approvals`);
+      expect(JSON.parse(late.body).message).toContain(`${origin}/approvals`);
+      // That address holds no path secret (an agent reads it): it asks for the login.
+      expect(JSON.parse(late.body).message).not.toContain(dashboard);
       await setApprovals({ ask_unlisted: true, timeout_s: 30 });
 
       // Every step is in the audit log.
@@ -285,10 +307,11 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
     it('refuses a forged change: no CSRF token, another Origin, another Host', async () => {
       const cookie = (await context.cookies()).find((c) => c.name === 'as_dashboard')!;
       const port = Number(new URL(dashboard).port);
+      const base = new URL(dashboard).pathname;
       await page.goto(`${dashboard}/allowlist`);
       const csrf = (await page.getAttribute('meta[name="csrf-token"]', 'content'))!;
       const post = (domain: string, headers: Record<string, string>, withCsrf: boolean) =>
-        http(port, '/allowlist/add', {
+        http(port, `${base}/allowlist/add`, {
           method: 'POST',
           headers: {
             'content-type': 'application/x-www-form-urlencoded',

@@ -56,6 +56,8 @@ describe('dashboard changes in strict mode', () => {
   let port: number;
   let cookie: string;
   let csrf: string;
+  /** The session's base path, /s/<path secret>. */
+  let base: string;
 
   beforeAll(async () => {
     home = join(await tempDir(), 'state');
@@ -90,7 +92,8 @@ describe('dashboard changes in strict mode', () => {
     const login = await http(port, new URL(login_url).pathname + new URL(login_url).search);
     expect(login.status).toBe(303);
     cookie = String(login.headers['set-cookie']).split(';')[0]!;
-    const page = await http(port, '/allowlist', { headers: { cookie } });
+    base = String(login.headers.location).replace(/\/$/, '');
+    const page = await http(port, `${base}/allowlist`, { headers: { cookie } });
     expect(page.body).toContain('name="passphrase"');
     csrf = /name="csrf-token" content="([^"]+)"/.exec(page.body)![1]!;
   });
@@ -108,7 +111,7 @@ describe('dashboard changes in strict mode', () => {
   });
 
   const add = (domain: string, passphrase?: string) =>
-    http(port, '/allowlist/add', {
+    http(port, `${base}/allowlist/add`, {
       method: 'POST',
       headers: {
         cookie,
