@@ -126,9 +126,8 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
     });
 
     it('a session ends after an hour unused, and after 12 hours whatever its use', async () => {
-      const { createDashboardAuth, SESSION_IDLE_MS, SESSION_MAX_MS } = await import(
-        '../../src/dashboard/auth.js'
-      );
+      const { createDashboardAuth, SESSION_IDLE_MS, SESSION_MAX_MS } =
+        await import('../../src/dashboard/auth.js');
       expect(SESSION_IDLE_MS).toBe(3600_000);
       expect(SESSION_MAX_MS).toBe(12 * 3600_000);
       let now = 0;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, CLI, runCli, runCliInPty, shellQuote } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
+import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
 
 /**
  * Strict mode (issue 14) and the dashboard (issue 16): a change made on the page needs the
@@ -58,6 +59,8 @@ describe('dashboard changes in strict mode', () => {
   let csrf: string;
   /** The session's base path, /s/<path secret>. */
   let base: string;
+  let upstream: Upstream;
+  let proxy: { port: number; session_token: string };
 
   beforeAll(async () => {
     home = join(await tempDir(), 'state');
@@ -65,6 +68,16 @@ describe('dashboard changes in strict mode', () => {
     expect(
       (await runCli(['init', '--backend', 'passphrase', '--weak-kdf-for-tests'], { home, env }))
         .code,
+    ).toBe(0);
+    upstream = await startUpstream(echo);
+    expect(
+      (
+        await runCli(['secrets', 'set', 'API_KEY'], {
+          home,
+          env,
+          input: 'strict-dashboard-value-0123',
+        })
+      ).code,
     ).toBe(0);
     const on = await runCliInPty(['strict', 'enable'], {
       home,
@@ -76,13 +89,18 @@ describe('dashboard changes in strict mode', () => {
     const command = [process.execPath, CLI, 'proxy', 'start', '--port', '0']
       .map(shellQuote)
       .join(' ');
-    holder = spawn('script', ['-qec', command, '/dev/null'], { env: baseEnv(home, noEnv) });
+    holder = spawn('script', ['-qec', command, '/dev/null'], {
+      env: baseEnv(home, { ...noEnv, AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' }),
+    });
     holder.stdin!.on('error', () => undefined);
     holder.stdout!.resume();
     setTimeout(() => holder.stdin!.write(`${PASSPHRASE}\r`), 300);
     for (let i = 0; i < 600; i++) {
-      if ((await readFile(join(home, 'proxy.json'), 'utf8').catch(() => undefined)) !== undefined)
+      const state = await readFile(join(home, 'proxy.json'), 'utf8').catch(() => undefined);
+      if (state !== undefined) {
+        proxy = JSON.parse(state) as typeof proxy;
         break;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     const dash = await runCli(['dashboard', '--no-open', '--json'], { home, env: noEnv });
@@ -99,6 +117,7 @@ describe('dashboard changes in strict mode', () => {
   });
 
   afterAll(async () => {
+    await upstream?.close();
     if (holder !== undefined && holder.exitCode === null) {
       const pid = JSON.parse(
         await readFile(join(home, 'proxy.json'), 'utf8').catch(() => '{}'),
@@ -144,5 +163,99 @@ describe('dashboard changes in strict mode', () => {
     // Nothing of the passphrase in what the page answered or what was logged.
     for (const text of [none.body, wrong.body, right.body, log.stdout])
       expect(text).not.toContain(PASSPHRASE);
+  });
+
+  const post = (path: string, fields: Record<string, string>) =>
+    http(port, `${base}${path}`, {
+      method: 'POST',
+      headers: {
+        cookie,
+        origin: `http://127.0.0.1:${port}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ _csrf: csrf, ...fields }).toString(),
+    });
+  const rules = async () =>
+    JSON.parse((await runCli(['approvals', 'rules', '--json'], { home, env: noEnv })).stdout) as {
+      ask_unlisted: boolean;
+      timeout_s: number;
+      rules: { id: string; agent: string | null }[];
+    };
+
+  it('edits the sealed approvals.json with the passphrase typed on the page, and only with it', async () => {
+    const refused = await post('/approval-config', { ask_unlisted: 'on', timeout: '30' });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('strict_mode');
+    expect((await rules()).ask_unlisted).toBe(false);
+    const set = await post('/approval-config', {
+      ask_unlisted: 'on',
+      timeout: '30',
+      passphrase: PASSPHRASE,
+    });
+    expect(set.status, set.body).toBe(303);
+    const added = await post('/approval-rules/add', {
+      agent: 'strict-agent',
+      passphrase: PASSPHRASE,
+    });
+    expect(added.status, added.body).toBe(303);
+    const now = await rules();
+    expect(now).toMatchObject({ ask_unlisted: true, timeout_s: 30 });
+    const rule = now.rules.find((r) => r.agent === 'strict-agent')!;
+    expect(rule).toBeDefined();
+    // Sealed: the CLI (which verifies the seal in strict mode) reads it back, and the key
+    // holder's page shows it.
+    expect((await http(port, `${base}/approvals`, { headers: { cookie } })).body).toContain(
+      rule.id,
+    );
+    const removed = await post('/approval-rules/remove', { rule: rule.id, passphrase: PASSPHRASE });
+    expect(removed.status, removed.body).toBe(303);
+    expect((await rules()).rules.some((r) => r.id === rule.id)).toBe(false);
+  });
+
+  it('"approve and add to the allowlist" adds the domain through the sealed path, then lets the call through', async () => {
+    const hostPort = `127.0.0.1:${upstream.port}`;
+    expect(await allowlist()).not.toContain(hostPort);
+    const call = http(proxy.port, '/proxy', {
+      headers: {
+        host: `127.0.0.1:${proxy.port}`,
+        'X-AS-Session-Token': proxy.session_token,
+        'X-AS-Target-URL': `http://${hostPort}/held`,
+        'X-AS-Inject-Bearer': 'API_KEY',
+        'X-AS-Agent-ID': 'alpha',
+      },
+    });
+    let pending: { id: string; host: string }[] = [];
+    for (let i = 0; i < 200 && pending.length === 0; i++) {
+      pending = JSON.parse(
+        (await http(port, `${base}/api/approvals`, { headers: { cookie } })).body,
+      ) as typeof pending;
+      if (pending.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(pending[0]!.host).toBe(hostPort);
+    // A wrong passphrase adds nothing and decides nothing: the call still waits.
+    const wrong = await post(`/approvals/${pending[0]!.id}`, {
+      decision: 'approve_and_allow',
+      passphrase: 'not-the-passphrase',
+    });
+    expect(wrong.body).toContain('wrong passphrase');
+    expect(await allowlist()).not.toContain(hostPort);
+    const right = await post(`/approvals/${pending[0]!.id}`, {
+      decision: 'approve_and_allow',
+      passphrase: PASSPHRASE,
+    });
+    expect(right.status, right.body).toBe(303);
+    const answered = await call;
+    expect(answered.status, answered.body).toBe(200);
+    expect(upstream.seen.at(-1)!.url).toBe('/held');
+    // Added by the CLI's own command, sealed: `allowlist list` verifies the seal in strict mode.
+    expect(await allowlist()).toContain(hostPort);
+    // The audit says what happened: the strict gate's entry for the add, then the approval.
+    const log = await runCli(['log', 'list', '--json', '--limit', '20'], { home, env: noEnv });
+    const entries = JSON.parse(log.stdout) as { reason: string | null; command: string | null }[];
+    const reasons = entries.map((e) => e.reason);
+    expect(reasons).toContain('approval_granted');
+    expect(reasons).not.toContain('approval_granted_allowlisted');
+    expect(log.stdout).toContain(`Allow credentials to be sent to ${hostPort}`);
+    expect(log.stdout).not.toContain(PASSPHRASE);
   });
 });
