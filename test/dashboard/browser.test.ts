@@ -254,7 +254,16 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       });
       const card = page.locator('article.pending', { hasText: '/deny-me' });
       await card.waitFor();
+      // A second tab sees the decision live (the stream's `decided` event removes the card).
+      const watcher = await context.newPage();
+      await watcher.goto(`${dashboard}/approvals`);
+      const watched = watcher.locator('article.pending', { hasText: '/deny-me' });
+      await watched.waitFor();
+      expect(await watcher.textContent('#pending-badge')).toBe('1 waiting');
       await card.locator('button[data-decision="deny"]').click();
+      await watched.waitFor({ state: 'detached' });
+      expect(await watcher.isHidden('#pending-badge')).toBe(true);
+      await watcher.close();
       const denied = await call;
       expect(denied.status).toBe(403);
       expect(JSON.parse(denied.body).error).toBe('approval_denied');
@@ -281,6 +290,30 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
         'approval_timeout',
       ])
         expect(reasons).toContain(reason);
+    });
+
+    it('"approve and add to the allowlist" adds the domain, then the call reaches the upstream', async () => {
+      const third = await startUpstream(echo);
+      try {
+        const hostPort = `127.0.0.1:${third.port}`;
+        await page.goto(`${dashboard}/approvals`);
+        const call = proxied(`http://${hostPort}/allow-me`, { 'X-AS-Agent-ID': 'alpha' });
+        const card = page.locator('article.pending', { hasText: '/allow-me' });
+        await card.waitFor();
+        await card.locator('button[data-decision="approve_and_allow"]').click();
+        const r = await call;
+        expect(r.status, r.body).toBe(200);
+        expect(third.seen.at(-1)!.url).toBe('/allow-me');
+        expect((await cli(['workspace', 'allowlist', 'list', '--json'])).stdout).toContain(
+          hostPort,
+        );
+        const log = await cli(['log', '--json', '--limit', '10']);
+        expect(
+          (JSON.parse(log.stdout) as { reason: string | null }[]).map((e) => e.reason),
+        ).toContain('approval_granted_allowlisted');
+      } finally {
+        await third.close();
+      }
     });
 
     it('issues a token, sees it work, revokes it, and the next call is refused', async () => {
