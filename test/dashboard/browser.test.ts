@@ -337,6 +337,64 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       expect(JSON.parse(refused.body).error).toBe('token_revoked');
     });
 
+    it('binds a secret on the Allowlist page, and the key holder enforces it; unbinding lifts it', async () => {
+      const other = await startUpstream(echo);
+      try {
+        const add = await runCliInPty(
+          ['workspace', 'allowlist', 'add', `127.0.0.1:${other.port}`, '--yes'],
+          { home, env },
+        );
+        expect(add.code, add.stdout).toBe(0);
+        expect((await proxied(`http://127.0.0.1:${other.port}/before`)).status).toBe(200);
+        await page.goto(`${dashboard}/allowlist`);
+        const row = page.locator('#bindings tr[data-key="API_KEY"]');
+        await row.locator('form.bind input[name="domains"]').fill(`127.0.0.1:${listed.port}`);
+        await row.locator('form.bind button').click();
+        await page.waitForURL(/\/allowlist$/);
+        expect((await row.locator('td.bound').textContent())!.trim()).toBe(
+          `127.0.0.1:${listed.port}`,
+        );
+        await snap('bindings');
+        // Bound: still sent to its own host, no longer to the other allowlisted one.
+        expect((await proxied(`http://127.0.0.1:${listed.port}/bound`)).status).toBe(200);
+        const refused = await proxied(`http://127.0.0.1:${other.port}/after`);
+        expect(refused.status).toBe(403);
+        expect(other.seen.some((q) => q.url === '/after')).toBe(false);
+        await row.locator('form.unbind button').click();
+        await page.waitForURL(/\/allowlist$/);
+        expect((await row.locator('td.bound').textContent())!.trim()).toBe('not bound');
+        expect((await proxied(`http://127.0.0.1:${other.port}/unbound`)).status).toBe(200);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('adds an approve rule on the Approvals page; a matching call then waits for a human', async () => {
+      await page.goto(`${dashboard}/approvals`);
+      await page.fill('#approval-rule-add input[name="agent"]', 'ruled');
+      await page.click('#approval-rule-add button');
+      await page.waitForURL(/\/approvals$/);
+      const rule = page.locator('#approval-rules tr', { hasText: 'ruled' });
+      await rule.waitFor();
+      // A listed domain, held by the rule, until approved here.
+      const call = proxied(`http://127.0.0.1:${listed.port}/ruled`, { 'X-AS-Agent-ID': 'ruled' });
+      const card = page.locator('article.pending', { hasText: '/ruled' });
+      await card.waitFor();
+      expect(await card.textContent()).toContain('asks for approval');
+      await snap('approvals-rule');
+      await card.locator('button[data-decision="approve_once"]').click();
+      expect((await call).status).toBe(200);
+      await page.waitForURL(/\/approvals$/);
+      await rule.locator('button', { hasText: 'Remove' }).click();
+      await page.waitForURL(/\/approvals$/);
+      expect(await page.locator('#approval-rules tr', { hasText: 'ruled' }).count()).toBe(0);
+      // Without the rule the same call goes straight through.
+      expect(
+        (await proxied(`http://127.0.0.1:${listed.port}/ruled`, { 'X-AS-Agent-ID': 'ruled' }))
+          .status,
+      ).toBe(200);
+    });
+
     it('refuses a forged change: no CSRF token, another Origin, another Host', async () => {
       const cookie = (await context.cookies()).find((c) => c.name === 'as_dashboard')!;
       const port = Number(new URL(dashboard).port);
