@@ -258,4 +258,34 @@ describe('dashboard changes in strict mode', () => {
     expect(log.stdout).toContain(`Allow credentials to be sent to ${hostPort}`);
     expect(log.stdout).not.toContain(PASSPHRASE);
   });
+
+  it('binds and unbinds a secret with the passphrase typed on the page, re-sealing the vault', async () => {
+    const target = { project: 'default', environment: 'development', key: 'API_KEY' };
+    const listed = async () =>
+      (
+        JSON.parse((await runCli(['secrets', 'list', '--json'], { home, env: noEnv })).stdout) as {
+          key: string;
+          binding: { domains: string[] } | null;
+        }[]
+      ).find((r) => r.key === 'API_KEY')!.binding;
+    const none = await post('/bindings/set', { ...target, domains: 'api.example.com' });
+    expect(none.status).toBe(403);
+    expect(none.body).toContain('strict_mode');
+    expect(await listed()).toBeNull();
+    const bound = await post('/bindings/set', {
+      ...target,
+      domains: 'api.example.com',
+      passphrase: PASSPHRASE,
+    });
+    expect(bound.status, bound.body).toBe(303);
+    expect(await listed()).toMatchObject({ domains: ['api.example.com'] });
+    // The strict gate audited it, as `secrets bind` at the terminal.
+    const log = await runCli(['log', 'list', '--json', '--limit', '10'], { home, env: noEnv });
+    expect(log.stdout).toContain('Bind API_KEY to api.example.com');
+    // A strict-mode vault write checks the seal first: the unbind succeeding shows the bind
+    // left the rights sealed.
+    const unbound = await post('/bindings/remove', { ...target, passphrase: PASSPHRASE });
+    expect(unbound.status, unbound.body).toBe(303);
+    expect(await listed()).toBeNull();
+  });
 });
