@@ -12,6 +12,7 @@ export const CLIENT_JS = `'use strict';
   function el(tag, text, cls) { var e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = String(text); if (cls) e.className = cls; return e; }
 
   // Activity: live rows over SSE, filtered on the server with the page's own filters.
+  var LIVE_ROWS = 500;
   var rows = document.getElementById('activity-rows');
   if (rows && rows.dataset.live === 'on') {
     var source = new EventSource(base + '/api/events?' + rows.dataset.query);
@@ -23,6 +24,8 @@ export const CLIENT_JS = `'use strict';
       var td = document.createElement('td'); var a = el('a', e.timestamp.replace('T', ' ').slice(0, 19)); a.href = base + '/activity/' + encodeURIComponent(e.id); td.appendChild(a); tr.appendChild(td);
       [e.agent_id || '\\u2014', e.identity_level, e.source, e.method, e.domain || '', e.secret_keys.join(', '), e.status, e.status_code === null ? '' : e.status_code, e.reason || '', e.redacted ? 'yes' : ''].forEach(function (v) { tr.appendChild(el('td', v)); });
       rows.insertBefore(tr, rows.firstChild);
+      // A page left open keeps the newest LIVE_ROWS rows (older ones are a click on Activity away).
+      while (rows.rows.length > LIVE_ROWS) rows.deleteRow(rows.rows.length - 1);
       var empty = document.getElementById('empty'); if (empty) empty.remove();
     });
     source.onerror = function () { var s = document.getElementById('live-state'); if (s) s.textContent = 'Live updates paused (reconnecting).'; };

@@ -225,6 +225,9 @@ export function createDashboardServer(options: DashboardServerOptions) {
   app.onError(onError);
   s.onError(onError);
 
+  // A stream outlives the request that opened it: it ends when its session does.
+  const alive = (c: Context<Env>) => auth.session(c.get('session').id) !== undefined;
+
   const filtersOf = (c: Context<Env>) => {
     const raw: Record<string, string> = {};
     for (const name of FILTER_FIELDS) {
@@ -295,7 +298,7 @@ export function createDashboardServer(options: DashboardServerOptions) {
       });
       // Tells the page it is subscribed: anything written to the log from now on comes here.
       await stream.writeSSE({ event: 'ready', data: '' });
-      while (!stream.aborted) {
+      while (!stream.aborted && alive(c)) {
         while (queued.length > 0)
           await stream.writeSSE({ event: 'entry', data: JSON.stringify(queued.shift()) });
         await new Promise<void>((resolve) => {
@@ -342,7 +345,7 @@ export function createDashboardServer(options: DashboardServerOptions) {
         event: 'snapshot',
         data: JSON.stringify({ total: all.length, pending: all.slice(0, PENDING_SHOWN) }),
       });
-      while (!stream.aborted) {
+      while (!stream.aborted && alive(c)) {
         while (queued.length > 0) {
           const event = queued.shift()!;
           const total = queue.pending().length;

@@ -204,3 +204,64 @@ describe('bindings, approval rules and the approvals stream in the dashboard', (
     }
   });
 });
+
+describe('a live stream ends with its session', () => {
+  it('closes the approvals stream once the session has expired', async () => {
+    let now = Date.now();
+    const h = await startHarness({ authNow: () => now });
+    try {
+      const s = await h.login();
+      const events: string[] = [];
+      const ended = new Promise<void>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: h.port,
+            path: `${s.base}/api/approvals/events`,
+            headers: { host: `127.0.0.1:${h.port}`, cookie: s.cookie },
+          },
+          (res) => {
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => events.push(...(chunk.match(/^event: .*$/gm) ?? [])));
+            res.on('end', () => resolve());
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      const hold = () =>
+        h.queue
+          .hold(
+            {
+              request_id: 'evt_x',
+              workspace: 'local',
+              agent: null,
+              identity_level: 'anonymous',
+              source: 'proxy',
+              secret_keys: [],
+              method: 'GET',
+              host: 'x.example.com',
+              path: '/',
+              reason: 'unlisted',
+            },
+            60_000,
+          )
+          .catch(() => undefined);
+      while (!events.includes('event: snapshot')) await new Promise((r) => setTimeout(r, 10));
+      // While the session lives, a held call reaches the page.
+      const first = hold();
+      while (!events.includes('event: held')) await new Promise((r) => setTimeout(r, 10));
+      // An hour and a minute unused: the session is over, and the next change ends the stream
+      // instead of reaching the page.
+      now += 61 * 60_000;
+      const second = hold();
+      await ended;
+      expect(events.filter((e) => e === 'event: held')).toHaveLength(1);
+      expect((await s.get('/approvals')).status).toBe(401);
+      h.queue.close();
+      await Promise.all([first, second]);
+    } finally {
+      await h.close();
+    }
+  });
+});

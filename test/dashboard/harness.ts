@@ -82,6 +82,8 @@ export async function startHarness(
     workspace?: WorkspaceOptions;
     unsafePortAgnosticCookie?: boolean;
     now?: () => number;
+    /** The sessions' clock (ms). */
+    authNow?: () => number;
     /** Changes the state folder before the server starts (a team workspace, say). */
     prepare?: (services: Services) => Promise<void>;
   } = {},
@@ -94,7 +96,7 @@ export async function startHarness(
   const writer = createAuditWriter({ dir: paths.auditDir, fsync: 'never' });
   const queue = createApprovalQueue({ audit: writer });
   const feed = startAuditFeed(paths.auditDir);
-  const auth = createDashboardAuth();
+  const auth = createDashboardAuth(options.authNow);
   const server = createDashboardServer({
     services,
     strict: false,
