@@ -124,8 +124,10 @@ const browser = await chromium.launch({
 });
 const page = await (await browser.newContext()).newPage();
 await page.goto(dash.login_url);
+// Every page of the session lives under its path secret: http://127.0.0.1:PORT/s/<secret>
+const base = page.url().replace(/\/$/, '');
 for (;;) {
-  const r = await page.request.get(`${dash.url}/api/overview`);
+  const r = await page.request.get(`${base}/api/overview`);
   if ((await r.json()).ready) break;
   await new Promise((r) => setTimeout(r, 100));
 }
@@ -141,23 +143,23 @@ async function timed(fn) {
   return median(samples);
 }
 const overview = await timed(async () => {
-  await page.goto(`${dash.url}/`);
+  await page.goto(`${base}/`);
   await page.waitForSelector('#chart-calls .uplot');
   await page.waitForSelector('#chart-blocks .uplot');
   await page.waitForSelector('#top-domains tr');
 });
 if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
 const activity = await timed(async () => {
-  await page.goto(`${dash.url}/activity`);
+  await page.goto(`${base}/activity`);
   await page.waitForSelector('#activity-rows tr:nth-child(50)');
 });
 const filtered = await timed(async () => {
-  await page.goto(`${dash.url}/activity?agent=rare-agent`);
+  await page.goto(`${base}/activity?agent=rare-agent`);
   await page.waitForSelector(
     `#activity-rows tr:nth-child(${Math.min(50, Math.floor(ENTRIES / 1000))})`,
   );
 });
-await page.goto(`${dash.url}/activity`);
+await page.goto(`${base}/activity`);
 const older = await page.getAttribute('#older', 'href');
 const page2 = await timed(async () => {
   await page.goto(`${dash.url}${older}`);
@@ -168,7 +170,7 @@ const page2 = await timed(async () => {
 const resumes = [];
 let clickedAt = 0;
 await page.exposeFunction('reportClick', (at) => (clickedAt = at));
-await page.goto(`${dash.url}/approvals`);
+await page.goto(`${base}/approvals`);
 for (let i = 0; i < RUNS; i++) {
   const call = fetch(`http://127.0.0.1:${state.port}/proxy`, {
     headers: {

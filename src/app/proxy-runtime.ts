@@ -56,6 +56,11 @@ function noDashboardActions(): DashboardActions {
     allowlistRemove: async () => refuse(),
     tokenIssue: async () => refuse(),
     tokenRevoke: async () => refuse(),
+    bindingSet: async () => refuse(),
+    bindingRemove: async () => refuse(),
+    approvalRuleAdd: async () => refuse(),
+    approvalRuleRemove: async () => refuse(),
+    approvalsConfig: async () => refuse(),
     approveStrict: async () => refuse(),
     filterFrom: () => ({}),
   };

@@ -6,6 +6,8 @@ import { credentialService } from './credentials.js';
 import { filterFrom } from './commands/log.js';
 import { allowlistAdd, allowlistRemove } from './commands/workspace.js';
 import { tokenIssue, tokenRevoke } from './commands/agent.js';
+import { approvalsConfig, approvalsRuleAdd, approvalsRuleRemove } from './commands/approvals.js';
+import { secretsBind, secretsUnbind } from './commands/secrets.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { createServices, type Services } from '../services/index.js';
 import { type App, createApp } from '../app/index.js';
@@ -42,6 +44,40 @@ export function createDashboardActions(options: BridgeOptions): DashboardActions
     async tokenRevoke(token, agent, passphrase) {
       await runAsCli(options, passphrase, (ctx) =>
         tokenRevoke(ctx, token, { agent, yes: true, json: true }),
+      );
+    },
+    async bindingSet({ key, project, environment, domains, styles }, passphrase) {
+      if (domains.length === 0)
+        throw new AgentSecretsError(
+          'usage_error',
+          'name at least one domain to bind the secret to',
+        );
+      await runAsCli(options, passphrase, (ctx) =>
+        secretsBind(ctx, key, domains, {
+          project,
+          env: environment,
+          ...(styles === '' ? {} : { styles }),
+          yes: true,
+          json: true,
+        }),
+      );
+    },
+    async bindingRemove({ key, project, environment }, passphrase) {
+      await runAsCli(options, passphrase, (ctx) =>
+        secretsUnbind(ctx, key, { project, env: environment, yes: true, json: true }),
+      );
+    },
+    async approvalRuleAdd(rule, passphrase) {
+      await runAsCli(options, passphrase, (ctx) => approvalsRuleAdd(ctx, { ...rule, json: true }));
+    },
+    async approvalRuleRemove(id, passphrase) {
+      await runAsCli(options, passphrase, (ctx) =>
+        approvalsRuleRemove(ctx, id, { yes: true, json: true }),
+      );
+    },
+    async approvalsConfig(settings, passphrase) {
+      await runAsCli(options, passphrase, (ctx) =>
+        approvalsConfig(ctx, { ...settings, yes: true, json: true }),
       );
     },
     approveStrict: (passphrase, action) => approveStrict(options, passphrase, action),

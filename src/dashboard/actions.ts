@@ -21,10 +21,37 @@ export interface DashboardActions {
     passphrase: string | undefined,
   ): Promise<{ notices: string[]; line: string | undefined }>;
   tokenRevoke(token: string, agent: string, passphrase: string | undefined): Promise<void>;
+  /** `secrets bind KEY DOMAINS… --project P --env E [--styles …]`. */
+  bindingSet(
+    binding: BindingTarget & { domains: string[]; styles: string },
+    passphrase: string | undefined,
+  ): Promise<void>;
+  /** `secrets unbind KEY --project P --env E`. */
+  bindingRemove(binding: BindingTarget, passphrase: string | undefined): Promise<void>;
+  /** `approvals rule add [--workspace W] [--agent A] [--secret S] [--domain D]`. */
+  approvalRuleAdd(
+    rule: { workspace?: string; agent?: string; secret?: string; domain?: string },
+    passphrase: string | undefined,
+  ): Promise<void>;
+  /** `approvals rule remove ID`. */
+  approvalRuleRemove(id: string, passphrase: string | undefined): Promise<void>;
+  /** `approvals config [--ask-unlisted on|off] [--timeout SECONDS]`. */
+  approvalsConfig(
+    settings: { askUnlisted?: string; timeout?: string },
+    passphrase: string | undefined,
+  ): Promise<void>;
   /** Strict mode's gate for a decision that is no CLI command (an approval). */
   approveStrict(passphrase: string | undefined, action: string): Promise<void>;
   /** The Activity page's filter fields, parsed as `agentsecrets log` parses its flags. */
   filterFrom(raw: Record<string, string>): AuditFilter;
+}
+
+/** One secret of the current workspace, as `secrets bind` selects it. */
+export interface BindingTarget {
+  key: string;
+  /** The project's name. */
+  project: string;
+  environment: string;
 }
 
 /** What the actions act on: the key holder's services and vault. */

@@ -2,22 +2,38 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Who may use the dashboard (issue 16). A one-time login token, printed by `agentsecrets
- * dashboard`, becomes an HttpOnly, SameSite=Strict session cookie; every change also needs
- * the session's CSRF token and an Origin that is the dashboard itself. Nothing is stored on
- * disk: sessions end with the key holder.
+ * dashboard`, becomes a session of two halves: an HttpOnly, SameSite=Strict cookie, and a
+ * random path secret every page lives under (`/s/<path>/…`). The cookie is scoped to that path:
+ * browsers isolate cookies neither by port nor (for SameSite) between ports of 127.0.0.1, so a
+ * cookie with `Path=/` would be sent to any other local server the browser visits (a dev
+ * server an agent started), which could replay it. Scoped to a path it never learns, the
+ * cookie goes nowhere else, and the path secret alone (in history, a screenshot) is not
+ * enough either. Every change also needs the session's CSRF token and an Origin that is the
+ * dashboard itself. Nothing is stored on disk: sessions end with the key holder.
  */
 
 /** How long a printed login URL works. */
 export const LOGIN_TTL_MS = 5 * 60_000;
 /** How long a session lasts without use. */
-export const SESSION_IDLE_MS = 12 * 3600_000;
+export const SESSION_IDLE_MS = 3600_000;
+/** How long a session lasts at most, used or not. */
+export const SESSION_MAX_MS = 12 * 3600_000;
 
 export const SESSION_COOKIE = 'as_dashboard';
 
 export interface Session {
+  /** The cookie's value. */
   id: string;
+  /** The path secret: the session's pages live under `/s/<path>/`. */
+  path: string;
   csrf: string;
+  created: number;
   lastUsed: number;
+}
+
+/** Where a session's pages live (no trailing slash): `/s/<path secret>`. */
+export function sessionBase(session: Session): string {
+  return `/s/${session.path}`;
 }
 
 export interface DashboardAuth {
@@ -25,7 +41,15 @@ export interface DashboardAuth {
   issueLogin(): string;
   /** Spends a login token; a session when it was valid. */
   login(token: string): Session | undefined;
+  /**
+   * The session whose cookie this is, while it is neither idle too long nor too old. It is
+   * not marked used: that waits for the path check (`touch`).
+   */
   session(cookie: string | undefined): Session | undefined;
+  /** Marks a session used now (after every check passed). */
+  touch(session: Session): void;
+  /** True when `presented` (from the request's path) is this session's path secret. */
+  checkPath(session: Session, presented: string | undefined): boolean;
   checkCsrf(session: Session, presented: string | undefined): boolean;
 }
 
@@ -46,7 +70,13 @@ export function createDashboardAuth(now: () => number = Date.now): DashboardAuth
       for (const t of logins.keys()) if (safeEqual(t, presented)) match = t;
       if (match === undefined) return undefined;
       logins.delete(match);
-      const session = { id: token(), csrf: token(), lastUsed: now() };
+      const session = {
+        id: token(),
+        path: token(),
+        csrf: token(),
+        created: now(),
+        lastUsed: now(),
+      };
       sessions.set(session.id, session);
       return session;
     },
@@ -54,12 +84,17 @@ export function createDashboardAuth(now: () => number = Date.now): DashboardAuth
       if (cookie === undefined) return undefined;
       const session = sessions.get(cookie);
       if (session === undefined) return undefined;
-      if (now() - session.lastUsed > SESSION_IDLE_MS) {
+      if (now() - session.lastUsed > SESSION_IDLE_MS || now() - session.created > SESSION_MAX_MS) {
         sessions.delete(cookie);
         return undefined;
       }
-      session.lastUsed = now();
       return session;
+    },
+    touch(session) {
+      session.lastUsed = now();
+    },
+    checkPath(session, presented) {
+      return presented !== undefined && safeEqual(session.path, presented);
     },
     checkCsrf(session, presented) {
       return presented !== undefined && safeEqual(session.csrf, presented);

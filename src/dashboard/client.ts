@@ -7,20 +7,25 @@ export const CLIENT_JS = `'use strict';
 (function () {
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var strict = document.querySelector('meta[name="strict-mode"]').content === 'on';
+  // Every page of this session lives under /s/<path secret> (see auth.ts): so does every URL here.
+  var base = document.querySelector('meta[name="base-path"]').content;
   function el(tag, text, cls) { var e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = String(text); if (cls) e.className = cls; return e; }
 
   // Activity: live rows over SSE, filtered on the server with the page's own filters.
+  var LIVE_ROWS = 500;
   var rows = document.getElementById('activity-rows');
   if (rows && rows.dataset.live === 'on') {
-    var source = new EventSource('/api/events?' + rows.dataset.query);
+    var source = new EventSource(base + '/api/events?' + rows.dataset.query);
     source.addEventListener('ready', function () { rows.dataset.connected = 'yes'; });
     source.addEventListener('entry', function (ev) {
       var e = JSON.parse(ev.data);
       var tr = document.createElement('tr');
       tr.dataset.id = e.id; tr.className = e.status.toLowerCase() + ' live';
-      var td = document.createElement('td'); var a = el('a', e.timestamp.replace('T', ' ').slice(0, 19)); a.href = '/activity/' + encodeURIComponent(e.id); td.appendChild(a); tr.appendChild(td);
+      var td = document.createElement('td'); var a = el('a', e.timestamp.replace('T', ' ').slice(0, 19)); a.href = base + '/activity/' + encodeURIComponent(e.id); td.appendChild(a); tr.appendChild(td);
       [e.agent_id || '\\u2014', e.identity_level, e.source, e.method, e.domain || '', e.secret_keys.join(', '), e.status, e.status_code === null ? '' : e.status_code, e.reason || '', e.redacted ? 'yes' : ''].forEach(function (v) { tr.appendChild(el('td', v)); });
       rows.insertBefore(tr, rows.firstChild);
+      // A page left open keeps the newest LIVE_ROWS rows (older ones are a click on Activity away).
+      while (rows.rows.length > LIVE_ROWS) rows.deleteRow(rows.rows.length - 1);
       var empty = document.getElementById('empty'); if (empty) empty.remove();
     });
     source.onerror = function () { var s = document.getElementById('live-state'); if (s) s.textContent = 'Live updates paused (reconnecting).'; };
@@ -42,7 +47,7 @@ export const CLIENT_JS = `'use strict';
     if (p.secret_keys.length > 0) choices.push(['approve_and_bind', 'Approve and bind ' + p.secret_keys.join(', ') + ' to this host', '']);
     choices.push(['deny', 'Deny', 'danger']);
     choices.forEach(function (c) {
-      var f = document.createElement('form'); f.method = 'post'; f.action = '/approvals/' + encodeURIComponent(p.id);
+      var f = document.createElement('form'); f.method = 'post'; f.action = base + '/approvals/' + encodeURIComponent(p.id);
       f.appendChild(hidden('_csrf', csrf)); f.appendChild(hidden('decision', c[0]));
       if (strict) { var pw = document.createElement('input'); pw.type = 'password'; pw.name = 'passphrase'; pw.placeholder = 'vault passphrase'; pw.required = true; pw.autocomplete = 'off'; f.appendChild(pw); }
       var b = el('button', c[1], c[2]); b.type = 'submit'; b.dataset.decision = c[0]; f.appendChild(b); actions.appendChild(f);
@@ -50,25 +55,49 @@ export const CLIENT_JS = `'use strict';
     art.appendChild(actions);
     return art;
   }
-  var approvals = new EventSource('/api/approvals/events');
-  approvals.addEventListener('pending', function (ev) {
-    var pending = JSON.parse(ev.data);
-    if (badge) { badge.hidden = pending.length === 0; badge.textContent = pending.length + ' waiting'; }
+  // A snapshot first, then one event per held or decided call; at most SHOWN cards at a time.
+  var SHOWN = 50;
+  var total = 0;
+  function cards() { return list ? list.querySelectorAll('article.pending') : []; }
+  function shownIds() { var ids = {}; Array.prototype.forEach.call(cards(), function (a) { ids[a.dataset.id] = a; }); return ids; }
+  function add(p) { if (!list || shownIds()[p.id] || cards().length >= SHOWN) return; list.appendChild(card(p)); }
+  function refresh() {
+    if (badge) { badge.hidden = total === 0; badge.textContent = total + ' waiting'; }
     if (!list) return;
-    var shown = {};
-    Array.prototype.forEach.call(list.querySelectorAll('article.pending'), function (a) { shown[a.dataset.id] = a; });
-    var keep = {};
-    pending.forEach(function (p) { keep[p.id] = true; if (!shown[p.id]) list.appendChild(card(p)); });
-    Object.keys(shown).forEach(function (id) { if (!keep[id]) shown[id].remove(); });
     var none = document.getElementById('none-pending');
-    if (pending.length === 0 && !none) { none = el('p', 'Nothing is waiting.', 'muted'); none.id = 'none-pending'; list.appendChild(none); }
-    if (pending.length > 0 && none) none.remove();
+    if (total === 0 && !none) { none = el('p', 'Nothing is waiting.', 'muted'); none.id = 'none-pending'; list.appendChild(none); }
+    if (total > 0 && none) none.remove();
+    var more = document.getElementById('more-pending'); var n = total - cards().length;
+    if (more) { more.hidden = n <= 0; more.textContent = n > 0 ? n + ' more waiting (shown as these are decided).' : ''; }
+  }
+  var refilling = false;
+  function refill() {
+    // Cards went and more wait than are shown: fetch the first SHOWN again.
+    if (!list || refilling || cards().length >= Math.min(total, SHOWN)) return;
+    refilling = true;
+    fetch(base + '/api/approvals').then(function (r) { return r.json(); }).then(function (pending) { pending.forEach(add); refilling = false; refresh(); }, function () { refilling = false; });
+  }
+  var approvals = new EventSource(base + '/api/approvals/events');
+  approvals.addEventListener('snapshot', function (ev) {
+    var d = JSON.parse(ev.data); total = d.total;
+    if (list) {
+      var keep = {}; d.pending.forEach(function (p) { keep[p.id] = true; });
+      var shown = shownIds(); Object.keys(shown).forEach(function (id) { if (!keep[id]) shown[id].remove(); });
+      d.pending.forEach(add);
+    }
+    refresh();
+  });
+  approvals.addEventListener('held', function (ev) { var d = JSON.parse(ev.data); total = d.total; add(d.approval); refresh(); });
+  approvals.addEventListener('decided', function (ev) {
+    var d = JSON.parse(ev.data); total = d.total;
+    var gone = shownIds()[d.id]; if (gone) gone.remove();
+    refresh(); refill();
   });
 
   // Overview: numbers and charts from /api/overview.
   var calls = document.getElementById('chart-calls');
   if (calls) {
-    fetch('/api/overview', { headers: { 'x-csrf-token': csrf } }).then(function (r) { return r.json(); }).then(function (d) {
+    fetch(base + '/api/overview', { headers: { 'x-csrf-token': csrf } }).then(function (r) { return r.json(); }).then(function (d) {
       var cards = document.getElementById('cards'); cards.textContent = '';
       if (!d.ready) cards.appendChild(el('p', 'Still counting the log (it is read once when the dashboard starts): reload in a moment for the full picture.', 'muted'));
       [['Entries', d.entries], ['OK', d.byStatus.OK || 0], ['Blocked', d.byStatus.BLOCKED || 0], ['Errors', d.byStatus.ERROR || 0], ['Since', d.first ? d.first.slice(0, 16).replace('T', ' ') : '\\u2014']].forEach(function (c) {

@@ -40,6 +40,7 @@ function render(value: unknown): string {
   return esc(value);
 }
 
+/** The pages, relative to the session's base (`/s/<path secret>`). */
 const NAV = [
   ['/', 'Overview'],
   ['/activity', 'Activity'],
@@ -48,9 +49,15 @@ const NAV = [
   ['/allowlist', 'Allowlist'],
 ] as const;
 
-/** The page frame: navigation, the CSRF token for the client script, our own assets. */
+/**
+ * The page frame: navigation, the CSRF token and the session's base path for the client script,
+ * our own assets (public, under /static).
+ */
 export function layout(options: {
   title: string;
+  /** The session's base path, `/s/<path secret>` (every link starts with it). */
+  base: string;
+  /** This page's path relative to `base` (`/`, `/activity`…), for the navigation. */
   path: string;
   csrf: string;
   strict: boolean;
@@ -63,6 +70,7 @@ export function layout(options: {
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <meta name="csrf-token" content="${options.csrf}" />
+      <meta name="base-path" content="${options.base}" />
       <meta name="strict-mode" content="${options.strict ? 'on' : 'off'}" />
       <title>${options.title} · agentsecrets</title>
       <link rel="stylesheet" href="/static/app.css" />
@@ -74,7 +82,9 @@ export function layout(options: {
         <nav>
           ${NAV.map(
             ([href, label]) =>
-              html`<a href="${href}" ${new Raw(options.path === href ? ' aria-current="page"' : '')}
+              html`<a
+                href="${options.base}${href}"
+                ${new Raw(options.path === href ? ' aria-current="page"' : '')}
                 >${label}</a
               >`,
           )}

@@ -3,9 +3,11 @@ import type { LocatedEntry } from '../audit/locate.js';
 import type { AgentRecord } from '../identity/agents.js';
 import type { ApprovalsFile } from '../policy/approvals.js';
 import type { PendingApproval } from '../policy/approvals-queue.js';
+import type { RecordMeta } from '../vault/vault.js';
 import type { Workspace } from '../workspace/model.js';
 import { type ActivityPage, encodeCursor } from './activity.js';
-import { html, passphraseField, type Raw } from './html.js';
+import type { TeamFreshness } from './freshness.js';
+import { html, passphraseField, Raw } from './html.js';
 import type { UsageRow } from './index.js';
 
 /** The filter fields of the Activity page, named as `log`'s flags. */
@@ -25,8 +27,15 @@ export const FILTER_FIELDS = [
 ] as const;
 
 /** The Overview: numbers rendered here, charts drawn by the client from /api/overview. */
-export function overviewBody(chain: { text: string; ok: boolean | null }): Raw {
+export function overviewBody(
+  chain: { text: string; ok: boolean | null },
+  freshness: TeamFreshness,
+): Raw {
   return html`<section class="cards" id="cards"><p>Loading…</p></section>
+    <section>
+      <h2>Team freshness</h2>
+      ${freshnessBody(freshness)}
+    </section>
     <section>
       <h2>Calls per hour, by agent</h2>
       <div id="chart-calls" class="chart"></div>
@@ -58,9 +67,9 @@ export function overviewBody(chain: { text: string; ok: boolean | null }): Raw {
 }
 
 /** One row of the Activity table (the client builds the same cells for live rows). */
-function row(e: AuditEntry): Raw {
+function row(base: string, e: AuditEntry): Raw {
   return html`<tr data-id="${e.id}" class="${e.status.toLowerCase()}">
-    <td><a href="/activity/${e.id}">${e.timestamp.replace('T', ' ').slice(0, 19)}</a></td>
+    <td><a href="${base}/activity/${e.id}">${e.timestamp.replace('T', ' ').slice(0, 19)}</a></td>
     <td>${e.agent_id ?? '—'}</td>
     <td>${e.identity_level}</td>
     <td>${e.source}</td>
@@ -76,6 +85,7 @@ function row(e: AuditEntry): Raw {
 
 /** The Activity page: filters, one page of rows, live rows added by the client. */
 export function activityBody(
+  base: string,
   filters: Record<string, string>,
   page: ActivityPage,
   query: string,
@@ -90,12 +100,12 @@ export function activityBody(
       : html`<a
           class="button"
           id="older"
-          href="/activity?${query}${query === '' ? '' : '&'}before=${encodeCursor(page.next)}"
+          href="${base}/activity?${query}${query === '' ? '' : '&'}before=${encodeCursor(page.next)}"
           >Older entries</a
         >`;
-  return html`<form method="get" action="/activity" class="filters">
+  return html`<form method="get" action="${base}/activity" class="filters">
       ${input('agent', 'name')}${input('identity', 'issued')}${input('status', 'OK, BLOCKED, ERROR')}${input('domain', 'api.example.com')}${input('secret', 'KEY')}${input('method', 'GET')}${input('since', '1h, 7d')}${input('until', '2026-11-20')}
-      <button type="submit">Filter</button> <a href="/activity">Clear</a>
+      <button type="submit">Filter</button> <a href="${base}/activity">Clear</a>
     </form>
     <p class="muted">
       <span id="live-state">Live updates on.</span> Showing the newest ${page.entries.length}
@@ -122,14 +132,14 @@ export function activityBody(
         data-query="${query}"
         data-live="${filters.until === undefined ? 'on' : 'off'}"
       >
-        ${page.entries.map(row)}
+        ${page.entries.map((e) => row(base, e))}
       </tbody>
     </table>
     ${page.entries.length === 0 ? html`<p id="empty">No entries match.</p>` : ''}${next}`;
 }
 
 /** One entry in full, with its place in the chain. */
-export function entryBody(found: LocatedEntry): Raw {
+export function entryBody(base: string, found: LocatedEntry): Raw {
   const e = found.entry;
   const fields = Object.entries(e).filter(([k]) => k !== 'hash' && k !== 'prev_hash');
   return html`<table class="detail">
@@ -168,11 +178,12 @@ export function entryBody(found: LocatedEntry): Raw {
         </tr>
       </tbody>
     </table>
-    <p><a href="/activity">Back to activity</a></p>`;
+    <p><a href="${base}/activity">Back to activity</a></p>`;
 }
 
 /** The Agents page: each agent's tokens with issue and revoke forms. */
 export function agentsBody(
+  base: string,
   workspace: Workspace,
   agents: AgentRecord[],
   usage: {
@@ -235,7 +246,7 @@ export function agentsBody(
                 <td>
                   ${
                     status === 'active'
-                      ? html`<form method="post" action="/agents/revoke">
+                      ? html`<form method="post" action="${base}/agents/revoke">
                           <input type="hidden" name="_csrf" value="${csrf}" /><input
                             type="hidden"
                             name="agent"
@@ -255,7 +266,7 @@ export function agentsBody(
             })}
           </tbody>
         </table>
-        <form method="post" action="/agents/issue" class="inline">
+        <form method="post" action="${base}/agents/issue" class="inline">
           <input type="hidden" name="_csrf" value="${csrf}" /><input
             type="hidden"
             name="agent"
@@ -269,8 +280,67 @@ export function agentsBody(
     })}`;
 }
 
-/** The Allowlist page. */
-export function allowlistBody(workspace: Workspace, csrf: string, strict: boolean): Raw {
+/** Team freshness: a team workspace's last sync and newest admin signature, or "local". */
+function freshnessBody(f: TeamFreshness): Raw {
+  if (f.kind === 'local')
+    return html`<p id="freshness" class="muted">
+      Workspace ${f.workspace}: local workspace, no sync.
+    </p>`;
+  return html`<p
+      id="freshness"
+      class="${f.stale ? 'bad' : 'good'}"
+      data-stale="${f.stale ? 'yes' : 'no'}"
+    >
+      Workspace ${f.workspace}:
+      ${f.stale ? 'STALE: agent tokens are refused (sync_stale) until this machine syncs a newer signed document or heartbeat' : 'fresh'}.
+    </p>
+    <table id="freshness-detail">
+      <tbody>
+        <tr>
+          <th>Last successful sync</th>
+          <td>${f.syncedAt === null ? 'never' : `${f.syncedAge} ago (${f.syncedAt})`}</td>
+        </tr>
+        <tr>
+          <th>Newest admin signature (document or heartbeat)</th>
+          <td>${f.signedAt === null ? 'none' : `${f.signedAge} ago (${f.signedAt})`}</td>
+        </tr>
+        <tr>
+          <th>Max staleness</th>
+          <td>
+            ${f.limit ?? 'unknown'}${f.problem === null ? '' : ` (the signed document: ${f.problem})`}
+          </td>
+        </tr>
+      </tbody>
+    </table>
+    ${f.stale ? html`<p class="muted">Run <code>agentsecrets proxy sync</code> at a terminal (is the server reachable, is an admin's machine online?).</p>` : ''}`;
+}
+
+/** The Allowlist page: the workspace's allowlist and its secrets' bindings. */
+export function allowlistBody(
+  base: string,
+  workspace: Workspace,
+  records: RecordMeta[],
+  csrf: string,
+  strict: boolean,
+): Raw {
+  const projects = new Map(workspace.projects.map((p) => [p.id, p.name]));
+  const rows = records
+    .map((r) => ({ ...r, project: projects.get(r.project_id) ?? r.project_id }))
+    .sort((a, b) =>
+      `${a.project}\0${a.environment}\0${a.key}`.localeCompare(
+        `${b.project}\0${b.environment}\0${b.key}`,
+      ),
+    );
+  const target = (r: { project: string; environment: string; key: string }) =>
+    html`<input type="hidden" name="_csrf" value="${csrf}" /><input
+        type="hidden"
+        name="project"
+        value="${r.project}"
+      /><input type="hidden" name="environment" value="${r.environment}" /><input
+        type="hidden"
+        name="key"
+        value="${r.key}"
+      />`;
   return html`<p class="muted">
       Workspace ${workspace.name}. Credentials are sent only to these domains;
       <code>*.example.com</code> matches one label.
@@ -292,7 +362,7 @@ export function allowlistBody(workspace: Workspace, csrf: string, strict: boolea
               <td>${e.added_by}</td>
               <td>${e.added_at}</td>
               <td>
-                <form method="post" action="/allowlist/remove">
+                <form method="post" action="${base}/allowlist/remove">
                   <input type="hidden" name="_csrf" value="${csrf}" /><input
                     type="hidden"
                     name="domain"
@@ -304,13 +374,67 @@ export function allowlistBody(workspace: Workspace, csrf: string, strict: boolea
         )}
       </tbody>
     </table>
-    <form method="post" action="/allowlist/add" class="inline">
+    <form method="post" action="${base}/allowlist/add" class="inline" id="allowlist-add">
       <input type="hidden" name="_csrf" value="${csrf}" /><input
         name="domain"
         placeholder="api.example.com"
         required
       />${passphraseField(strict)}<button type="submit">Add</button>
     </form>
+    <h2>Bindings</h2>
+    <p class="muted">
+      A bound secret is sent only to its own domains (and only in the listed injection styles, if
+      any), even when another domain is in the allowlist. Same rules as
+      <code>agentsecrets secrets bind</code> and <code>secrets unbind</code>.
+    </p>
+    <table>
+      <thead>
+        <tr>
+          <th>Project</th>
+          <th>Environment</th>
+          <th>Secret</th>
+          <th>Bound to</th>
+          <th>Styles</th>
+          <th></th>
+        </tr>
+      </thead>
+      <tbody id="bindings">
+        ${rows.map(
+          (r) =>
+            html`<tr
+              data-key="${r.key}"
+              data-environment="${r.environment}"
+              data-project="${r.project}"
+            >
+              <td>${r.project}</td>
+              <td>${r.environment}</td>
+              <td>${r.key}</td>
+              <td class="bound">
+                ${r.binding === null ? 'not bound' : r.binding.domains.join(', ')}
+              </td>
+              <td>${r.binding === null ? '' : r.binding.styles.join(', ') || 'any'}</td>
+              <td>
+                <form method="post" action="${base}/bindings/set" class="bind">
+                  ${target(r)}<input name="domains" placeholder="api.example.com" required /><input
+                    name="styles"
+                    placeholder="styles (optional)"
+                  />${passphraseField(strict)}<button type="submit">Bind</button>
+                </form>
+                ${
+                  r.binding === null
+                    ? ''
+                    : html`<form method="post" action="${base}/bindings/remove" class="unbind">
+                        ${target(r)}${passphraseField(strict)}<button type="submit" class="danger">
+                          Unbind
+                        </button>
+                      </form>`
+                }
+              </td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+    ${rows.length === 0 ? html`<p class="muted">This workspace has no secrets yet.</p>` : ''}
     <h2>Recent changes</h2>
     <ul>
       ${workspace.allowlist_log
@@ -322,23 +446,39 @@ export function allowlistBody(workspace: Workspace, csrf: string, strict: boolea
 
 /** The Approvals page: what waits now (kept live by the client), and the rules. */
 export function approvalsBody(
-  pending: PendingApproval[],
+  base: string,
+  pending: { shown: PendingApproval[]; total: number },
   file: ApprovalsFile,
   csrf: string,
   strict: boolean,
 ): Raw {
+  const more = pending.total - pending.shown.length;
   return html`<section>
       <h2>Waiting for you</h2>
       <div id="pending" data-strict="${strict ? 'on' : 'off'}">
-        ${pending.length === 0 ? html`<p class="muted" id="none-pending">Nothing is waiting.</p>` : ''}${pending.map((p) => pendingCard(p, csrf, strict))}
+        ${pending.total === 0 ? html`<p class="muted" id="none-pending">Nothing is waiting.</p>` : ''}${pending.shown.map((p) => pendingCard(base, p, csrf, strict))}
       </div>
+      <p id="more-pending" class="muted" ${new Raw(more > 0 ? '' : 'hidden')}>
+        ${more > 0 ? `${more} more waiting (shown as these are decided).` : ''}
+      </p>
     </section>
     <section>
       <h2>Rules</h2>
-      <p>
+      <form method="post" action="${base}/approval-config" class="inline" id="approval-config">
+        <input type="hidden" name="_csrf" value="${csrf}" /><label
+          >Domains outside the allowlist
+          <select name="ask_unlisted">
+            <option value="on" ${new Raw(file.ask_unlisted ? 'selected' : '')}>ask a human</option>
+            <option value="off" ${new Raw(file.ask_unlisted ? '' : 'selected')}>refuse</option>
+          </select></label
+        ><label
+          >Wait up to (s)
+          <input name="timeout" type="number" min="1" max="3600" value="${file.timeout_s}" /></label
+        >${passphraseField(strict)}<button type="submit">Save</button>
+      </form>
+      <p id="approval-settings">
         Calls wait up to ${file.timeout_s} s. Domains outside the allowlist are
-        ${file.ask_unlisted ? 'asked about' : 'refused'}. Change these with
-        <code>agentsecrets approvals config</code> and <code>agentsecrets approvals rule add</code>.
+        ${file.ask_unlisted ? 'asked about' : 'refused'}.
       </p>
       <table>
         <thead>
@@ -348,28 +488,56 @@ export function approvalsBody(
             <th>Agent</th>
             <th>Secret</th>
             <th>Domain</th>
+            <th></th>
           </tr>
         </thead>
-        <tbody>
+        <tbody id="approval-rules">
           ${file.rules.map(
             (r) =>
-              html`<tr>
+              html`<tr data-rule="${r.id}">
                 <td>${r.id}</td>
                 <td>${r.workspace ?? 'any'}</td>
                 <td>${r.agent ?? 'any'}</td>
                 <td>${r.secret ?? 'any'}</td>
                 <td>${r.domain ?? 'any'}</td>
+                <td>
+                  <form method="post" action="${base}/approval-rules/remove">
+                    <input type="hidden" name="_csrf" value="${csrf}" /><input
+                      type="hidden"
+                      name="rule"
+                      value="${r.id}"
+                    />${passphraseField(strict)}<button type="submit" class="danger">Remove</button>
+                  </form>
+                </td>
               </tr>`,
           )}
         </tbody>
       </table>
+      <p class="muted">
+        A new rule holds every call that matches all the fields given (an empty field matches
+        anything; the domain is an allowlist pattern such as <code>*.example.com</code>). As
+        <code>agentsecrets approvals rule add</code>.
+      </p>
+      <form method="post" action="${base}/approval-rules/add" class="inline" id="approval-rule-add">
+        <input type="hidden" name="_csrf" value="${csrf}" /><input
+          name="workspace"
+          placeholder="workspace"
+        /><input name="agent" placeholder="agent" /><input
+          name="secret"
+          placeholder="SECRET_NAME"
+        /><input name="domain" placeholder="api.example.com" />${passphraseField(strict)}<button
+          type="submit"
+        >
+          Add a rule
+        </button>
+      </form>
     </section>`;
 }
 
 /** One waiting call with its three buttons (the client builds the same for live ones). */
-export function pendingCard(p: PendingApproval, csrf: string, strict: boolean): Raw {
+export function pendingCard(base: string, p: PendingApproval, csrf: string, strict: boolean): Raw {
   const button = (decision: string, label: string, cls: string) =>
-    html`<form method="post" action="/approvals/${p.id}">
+    html`<form method="post" action="${base}/approvals/${p.id}">
       <input type="hidden" name="_csrf" value="${csrf}" /><input
         type="hidden"
         name="decision"

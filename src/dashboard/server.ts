@@ -14,7 +14,7 @@ import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { createAgentStore } from '../identity/agents.js';
 import type { Services } from '../services/index.js';
 import type { ApprovalsStore } from '../policy/approvals.js';
-import type { ApprovalDecision, ApprovalQueue } from '../policy/approvals-queue.js';
+import type { ApprovalDecision, ApprovalEvent, ApprovalQueue } from '../policy/approvals-queue.js';
 import { httpStatusOf } from '../proxy/engine.js';
 import { activityPage, decodeCursor } from './activity.js';
 import {
@@ -23,9 +23,11 @@ import {
   type DashboardAuth,
   SESSION_COOKIE,
   type Session,
+  sessionBase,
 } from './auth.js';
 import type { DashboardActions } from './actions.js';
 import { CLIENT_CSS, CLIENT_JS } from './client.js';
+import { teamFreshness } from './freshness.js';
 import type { AuditFeed } from './feed.js';
 import { html, layout } from './html.js';
 import type { OverviewIndex } from './index.js';
@@ -42,6 +44,8 @@ import {
 
 /** Rows per Activity page. */
 export const PAGE_SIZE = 50;
+/** Waiting calls one Approvals page shows (the rest are counted, and shown as these go). */
+export const PENDING_SHOWN = 50;
 
 export interface DashboardServerOptions {
   services: Services;
@@ -54,9 +58,17 @@ export interface DashboardServerOptions {
   queue: ApprovalQueue;
   approvals: ApprovalsStore;
   chain: () => { text: string; ok: boolean | null };
+  /**
+   * TESTS ONLY, never set by the key holder: the session as it was before the path secret, a
+   * cookie with `Path=/` accepted under any path. It exists so that a test can show the
+   * cookie replay it allowed (test/dashboard/cookie-scope.test.ts).
+   */
+  unsafePortAgnosticCookie?: boolean;
+  /** The clock (ms) the freshness of a team workspace is judged by. */
+  now?: () => number;
 }
 
-type Env = { Variables: { session: Session } };
+type Env = { Variables: { session: Session; base: string } };
 
 /** The dashboard's routes (Hono) and its HTTP server on 127.0.0.1. */
 export function createDashboardServer(options: DashboardServerOptions) {
@@ -67,7 +79,9 @@ export function createDashboardServer(options: DashboardServerOptions) {
   const uplotJs = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
   const uplotCss = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
   let port = 0;
-  const app = new Hono<Env>();
+  const legacy = options.unsafePortAgnosticCookie === true;
+  // Not strict: `/s/<secret>/` and `/s/<secret>` are the same page.
+  const app = new Hono<Env>({ strict: false });
 
   app.use('*', async (c, next) => {
     // The login page `agentsecrets dashboard` opens is a file in the state folder (so the token
@@ -115,28 +129,42 @@ export function createDashboardServer(options: DashboardServerOptions) {
         '<!doctype html><title>agentsecrets</title><p>This login link is not valid (each link works once, for 5 minutes). Run <code>agentsecrets dashboard</code> for a new one.</p>',
         401,
       );
+    const home = `${sessionBase(session)}/`;
+    // The cookie goes only to this session's own pages: not to another local server's.
     setCookie(c, SESSION_COOKIE, session.id, {
       httpOnly: true,
       sameSite: 'Strict',
-      path: '/',
+      path: legacy ? '/' : home,
     });
     // After a post from the login file (another site), a redirect would still count as that
     // site's navigation and the Strict cookie would not be sent: the page moves on itself.
     if (posted)
       return c.html(
-        '<!doctype html><title>agentsecrets</title><meta http-equiv="refresh" content="0;url=/"><p><a href="/">Open the dashboard</a></p>',
+        `<!doctype html><title>agentsecrets</title><meta http-equiv="refresh" content="0;url=${home}"><p><a href="${home}">Open the dashboard</a></p>`,
       );
-    return c.redirect('/', 303);
+    return c.redirect(home, 303);
   }
 
-  app.use('*', async (c, next) => {
+  const notLoggedIn = (c: Context) =>
+    c.html(
+      `<!doctype html><title>agentsecrets</title><p>Not logged in here. The dashboard's pages live under the address a login opened (<code>http://127.0.0.1:${port}/s/…/</code>): use that tab, or run <code>agentsecrets dashboard</code> and open the login URL it prints.</p>`,
+      401,
+    );
+
+  // Everything behind the login lives under /s/<path secret>/ (see auth.ts).
+  const s = new Hono<Env>({ strict: false });
+  s.use('*', async (c, next) => {
+    const key = c.req.param('key');
+    // The cookie's path ends in a slash: without it the browser would not send the cookie.
+    const pathname = new URL(c.req.url).pathname;
+    if (c.req.method === 'GET' && /^\/s\/[\w-]+$/.test(pathname))
+      return c.redirect(`${pathname}/`, 308);
     const session = auth.session(getCookie(c, SESSION_COOKIE));
-    if (session === undefined)
-      return c.html(
-        '<!doctype html><title>agentsecrets</title><p>Not logged in. Run <code>agentsecrets dashboard</code> and open the login URL it prints.</p>',
-        401,
-      );
+    // Both halves: the cookie (scoped to this path), and the path secret (constant time).
+    if (session === undefined || (!legacy && !auth.checkPath(session, key))) return notLoggedIn(c);
+    auth.touch(session);
     c.set('session', session);
+    c.set('base', sessionBase(session));
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       // Every change: the page's own origin and the session's CSRF token.
       if (c.req.header('origin') === undefined)
@@ -166,7 +194,8 @@ export function createDashboardServer(options: DashboardServerOptions) {
     c.html(
       layout({
         title,
-        path: new URL(c.req.url).pathname,
+        base: c.get('base'),
+        path: new URL(c.req.url).pathname.slice(c.get('base').length).replace(/\/$/, '') || '/',
         csrf: c.get('session').csrf,
         strict,
         body,
@@ -174,7 +203,7 @@ export function createDashboardServer(options: DashboardServerOptions) {
       }),
     );
 
-  app.onError((err, c) => {
+  const onError = (err: Error, c: Context<Env>) => {
     const error = toAgentSecretsError(err);
     const status =
       error.code === 'usage_error'
@@ -183,15 +212,21 @@ export function createDashboardServer(options: DashboardServerOptions) {
           ? 404
           : httpStatusOf(error.code);
     const session = c.get('session') as Session | undefined;
-    const body = html`<p class="bad">${error.code}: ${error.message}</p>
-      <p><a href="/">Back to the dashboard</a></p>`;
     if (session === undefined)
       return c.json({ error: error.code, message: error.message }, status as 400);
+    const base = sessionBase(session);
+    const body = html`<p class="bad">${error.code}: ${error.message}</p>
+      <p><a href="${base}/">Back to the dashboard</a></p>`;
     return c.html(
-      layout({ title: 'Refused', path: '', csrf: session.csrf, strict, body }),
+      layout({ title: 'Refused', base, path: '', csrf: session.csrf, strict, body }),
       status as 400,
     );
-  });
+  };
+  app.onError(onError);
+  s.onError(onError);
+
+  // A stream outlives the request that opened it: it ends when its session does.
+  const alive = (c: Context<Env>) => auth.session(c.get('session').id) !== undefined;
 
   const filtersOf = (c: Context<Env>) => {
     const raw: Record<string, string> = {};
@@ -203,41 +238,51 @@ export function createDashboardServer(options: DashboardServerOptions) {
     return { raw, query, filter: actions.filterFrom(raw) };
   };
 
-  app.get('/', (c) =>
-    page(c, 'Overview', overviewBody(options.chain()), {
-      scripts: ['/static/uplot.js'],
-      styles: ['/static/uplot.css'],
-    }),
+  s.get('/', async (c) =>
+    page(
+      c,
+      'Overview',
+      overviewBody(
+        options.chain(),
+        teamFreshness(await services.workspaces.currentWorkspace(), (options.now ?? Date.now)()),
+      ),
+      { scripts: ['/static/uplot.js'], styles: ['/static/uplot.css'] },
+    ),
   );
-  app.get('/api/overview', (c) =>
+  s.get('/api/overview', (c) =>
     c.json({ ...index.overview(), ready: index.ready, chain: options.chain() }),
   );
 
-  app.get('/activity', async (c) => {
+  s.get('/activity', async (c) => {
     const { raw, query, filter } = filtersOf(c);
     const before = decodeCursor(c.req.query('before'));
     const result = await activityPage(auditDir, filter, PAGE_SIZE, before);
     return page(
       c,
       'Activity',
-      activityBody(before === undefined ? raw : { ...raw, until: before.timestamp }, result, query),
+      activityBody(
+        c.get('base'),
+        before === undefined ? raw : { ...raw, until: before.timestamp },
+        result,
+        query,
+      ),
     );
   });
-  app.get('/api/activity', async (c) => {
+  s.get('/api/activity', async (c) => {
     const { filter } = filtersOf(c);
     return c.json(
       await activityPage(auditDir, filter, PAGE_SIZE, decodeCursor(c.req.query('before'))),
     );
   });
-  app.get('/activity/:id', async (c) => {
+  s.get('/activity/:id', async (c) => {
     const id = c.req.param('id');
     if (!/^[\w-]+$/.test(id)) throw new AgentSecretsError('bad_request', 'not an entry id');
     const found = await locateEntry(auditDir, id);
     if (found === undefined)
       throw new AgentSecretsError('not_found', `no entry ${id} in the audit log`);
-    return page(c, `Entry ${id}`, entryBody(found));
+    return page(c, `Entry ${id}`, entryBody(c.get('base'), found));
   });
-  app.get('/api/events', (c) => {
+  s.get('/api/events', (c) => {
     const { filter } = filtersOf(c);
     return streamSSE(c, async (stream) => {
       const queued: AuditEntry[] = [];
@@ -253,7 +298,7 @@ export function createDashboardServer(options: DashboardServerOptions) {
       });
       // Tells the page it is subscribed: anything written to the log from now on comes here.
       await stream.writeSSE({ event: 'ready', data: '' });
-      while (!stream.aborted) {
+      while (!stream.aborted && alive(c)) {
         while (queued.length > 0)
           await stream.writeSSE({ event: 'entry', data: JSON.stringify(queued.shift()) });
         await new Promise<void>((resolve) => {
@@ -267,33 +312,60 @@ export function createDashboardServer(options: DashboardServerOptions) {
     });
   });
 
-  app.get('/approvals', async (c) =>
+  s.get('/approvals', async (c) =>
     page(
       c,
       'Approvals',
-      approvalsBody(queue.pending(), await options.approvals.read(), c.get('session').csrf, strict),
+      approvalsBody(
+        c.get('base'),
+        { shown: queue.pending().slice(0, PENDING_SHOWN), total: queue.pending().length },
+        await options.approvals.read(),
+        c.get('session').csrf,
+        strict,
+      ),
     ),
   );
-  app.get('/api/approvals', (c) => c.json(queue.pending()));
-  app.get('/api/approvals/events', (c) =>
+  s.get('/api/approvals', (c) => c.json(queue.pending().slice(0, PENDING_SHOWN)));
+  // A snapshot (the first PENDING_SHOWN and the count), then one event per change: a page is
+  // not sent the whole list again each time a call is held or decided.
+  s.get('/api/approvals/events', (c) =>
     streamSSE(c, async (stream) => {
+      const queued: ApprovalEvent[] = [];
       let wake: (() => void) | undefined;
-      const stop = queue.subscribe(() => wake?.());
+      const stop = queue.subscribe((event) => {
+        queued.push(event);
+        wake?.();
+      });
       stream.onAbort(() => {
         stop();
         wake?.();
       });
-      while (!stream.aborted) {
-        await stream.writeSSE({ event: 'pending', data: JSON.stringify(queue.pending()) });
+      const all = queue.pending();
+      await stream.writeSSE({
+        event: 'snapshot',
+        data: JSON.stringify({ total: all.length, pending: all.slice(0, PENDING_SHOWN) }),
+      });
+      while (!stream.aborted && alive(c)) {
+        while (queued.length > 0) {
+          const event = queued.shift()!;
+          const total = queue.pending().length;
+          await stream.writeSSE(
+            event.type === 'held'
+              ? { event: 'held', data: JSON.stringify({ total, approval: event.approval }) }
+              : { event: 'decided', data: JSON.stringify({ total, id: event.approval.id }) },
+          );
+        }
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, 15_000);
         });
+        if (queued.length === 0 && !stream.aborted)
+          await stream.writeSSE({ event: 'ping', data: '' });
       }
       stop();
     }),
   );
-  app.post('/approvals/:id', async (c) => {
+  s.post('/approvals/:id', async (c) => {
     const form = await c.req.parseBody();
     const decision = String(form.decision ?? '');
     if (!['approve_once', 'approve_and_allow', 'approve_and_bind', 'deny'].includes(decision))
@@ -308,19 +380,60 @@ export function createDashboardServer(options: DashboardServerOptions) {
         'not_found',
         `no call ${id} is waiting (it was decided or timed out)`,
       );
-    await actions.approveStrict(
+    let effective = decision as ApprovalDecision;
+    if (decision === 'approve_and_allow') {
+      if (waiting.reason !== 'unlisted')
+        throw new AgentSecretsError(
+          'bad_request',
+          `${waiting.host} is in the allowlist already: approve once or deny`,
+        );
+      // The add comes first, by the CLI's own command (in strict mode with the passphrase typed
+      // here, re-sealing the workspace), so the decision below is logged only once it happened.
+      await actions.allowlistAdd(waiting.host, passphraseOf(form));
+      // The approval gate's own add refuses in strict mode (it has no passphrase); the domain
+      // is listed now, so the call is approved once (audited as approval_granted, after the
+      // strict gate's entry for the add).
+      if (strict) effective = 'approve_once';
+    } else
+      await actions.approveStrict(
+        passphraseOf(form),
+        `${decision} ${waiting.method} ${waiting.host}${waiting.path} for ${waiting.agent ?? 'an anonymous caller'}`,
+      );
+    await queue.decide(id, effective, `dashboard:${c.get('session').id.slice(0, 6)}`);
+    return c.redirect(`${c.get('base')}/approvals`, 303);
+  });
+  s.post('/approval-rules/add', async (c) => {
+    const form = await c.req.parseBody();
+    const field = (name: string) => {
+      const v = typeof form[name] === 'string' ? form[name].trim() : '';
+      return v === '' ? {} : { [name]: v };
+    };
+    await actions.approvalRuleAdd(
+      { ...field('workspace'), ...field('agent'), ...field('secret'), ...field('domain') },
       passphraseOf(form),
-      `${decision} ${waiting.method} ${waiting.host}${waiting.path} for ${waiting.agent ?? 'an anonymous caller'}`,
     );
-    await queue.decide(
-      id,
-      decision as ApprovalDecision,
-      `dashboard:${c.get('session').id.slice(0, 6)}`,
+    return c.redirect(`${c.get('base')}/approvals`, 303);
+  });
+  s.post('/approval-rules/remove', async (c) => {
+    const form = await c.req.parseBody();
+    await actions.approvalRuleRemove(String(form.rule ?? ''), passphraseOf(form));
+    return c.redirect(`${c.get('base')}/approvals`, 303);
+  });
+  s.post('/approval-config', async (c) => {
+    const form = await c.req.parseBody();
+    const ask = String(form.ask_unlisted ?? '');
+    const timeout = String(form.timeout ?? '').trim();
+    await actions.approvalsConfig(
+      {
+        ...(ask === '' ? {} : { askUnlisted: ask }),
+        ...(timeout === '' ? {} : { timeout }),
+      },
+      passphraseOf(form),
     );
-    return c.redirect('/approvals', 303);
+    return c.redirect(`${c.get('base')}/approvals`, 303);
   });
 
-  app.get('/agents', async (c) => {
+  s.get('/agents', async (c) => {
     const workspace = await services.workspaces.currentWorkspace();
     const agents = (await createAgentStore(services.config.paths).read()).agents.filter(
       (a) => a.workspace_id === workspace.id,
@@ -329,6 +442,7 @@ export function createDashboardServer(options: DashboardServerOptions) {
       c,
       'Agents',
       agentsBody(
+        c.get('base'),
         workspace,
         agents,
         { token: index.tokenUsage, agent: index.agentUsage },
@@ -338,7 +452,7 @@ export function createDashboardServer(options: DashboardServerOptions) {
       ),
     );
   });
-  app.post('/agents/issue', async (c) => {
+  s.post('/agents/issue', async (c) => {
     const form = await c.req.parseBody();
     const agent = String(form.agent ?? '');
     const label = String(form.label ?? '');
@@ -348,35 +462,64 @@ export function createDashboardServer(options: DashboardServerOptions) {
       { ...(label === '' ? {} : { label }), ...(ttl === '' ? {} : { ttl }) },
       passphraseOf(form),
     );
-    return page(c, 'Token issued', resultBody(`agent ${agent}`, out.notices, '/agents', out.line));
+    return page(
+      c,
+      'Token issued',
+      resultBody(`agent ${agent}`, out.notices, `${c.get('base')}/agents`, out.line),
+    );
   });
-  app.post('/agents/revoke', async (c) => {
+  s.post('/agents/revoke', async (c) => {
     const form = await c.req.parseBody();
     await actions.tokenRevoke(
       String(form.token ?? ''),
       String(form.agent ?? ''),
       passphraseOf(form),
     );
-    return c.redirect('/agents', 303);
+    return c.redirect(`${c.get('base')}/agents`, 303);
   });
 
-  app.get('/allowlist', async (c) =>
-    page(
+  s.get('/allowlist', async (c) => {
+    const workspace = await services.workspaces.currentWorkspace();
+    const records = await services.vault.list({ workspace_id: workspace.id });
+    return page(
       c,
       'Allowlist',
-      allowlistBody(await services.workspaces.currentWorkspace(), c.get('session').csrf, strict),
-    ),
-  );
-  app.post('/allowlist/add', async (c) => {
+      allowlistBody(c.get('base'), workspace, records, c.get('session').csrf, strict),
+    );
+  });
+  s.post('/allowlist/add', async (c) => {
     const form = await c.req.parseBody();
     await actions.allowlistAdd(String(form.domain ?? ''), passphraseOf(form));
-    return c.redirect('/allowlist', 303);
+    return c.redirect(`${c.get('base')}/allowlist`, 303);
   });
-  app.post('/allowlist/remove', async (c) => {
+  s.post('/allowlist/remove', async (c) => {
     const form = await c.req.parseBody();
     await actions.allowlistRemove(String(form.domain ?? ''), passphraseOf(form));
-    return c.redirect('/allowlist', 303);
+    return c.redirect(`${c.get('base')}/allowlist`, 303);
   });
+  s.post('/bindings/set', async (c) => {
+    const form = await c.req.parseBody();
+    await actions.bindingSet(
+      {
+        ...bindingTarget(form),
+        domains: String(form.domains ?? '')
+          .split(/[\s,]+/)
+          .filter((d) => d !== ''),
+        styles: String(form.styles ?? '').trim(),
+      },
+      passphraseOf(form),
+    );
+    return c.redirect(`${c.get('base')}/allowlist`, 303);
+  });
+  s.post('/bindings/remove', async (c) => {
+    const form = await c.req.parseBody();
+    await actions.bindingRemove(bindingTarget(form), passphraseOf(form));
+    return c.redirect(`${c.get('base')}/allowlist`, 303);
+  });
+
+  app.route('/s/:key', s);
+  // Anything else (an old bookmark, the address a timeout message names): the login is needed.
+  app.all('*', notLoggedIn);
 
   const server = createAdaptorServer({ fetch: app.fetch, hostname: '127.0.0.1' }) as Server;
   return {
@@ -390,6 +533,14 @@ export function createDashboardServer(options: DashboardServerOptions) {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+function bindingTarget(form: Record<string, unknown>) {
+  return {
+    key: String(form.key ?? ''),
+    project: String(form.project ?? ''),
+    environment: String(form.environment ?? ''),
   };
 }
 

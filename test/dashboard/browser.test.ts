@@ -63,7 +63,10 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
     let browser: Browser;
     let context: BrowserContext;
     let page: Page;
+    /** The session's base URL: http://127.0.0.1:PORT/s/<path secret> */
     let dashboard: string;
+    /** The dashboard's origin: http://127.0.0.1:PORT */
+    let origin: string;
     const seen: string[] = [];
     const env = {
       AGENTSECRETS_PASSPHRASE: PASSPHRASE,
@@ -152,7 +155,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
 
     it('refuses a browser without the login URL, and lets one in with it (once)', async () => {
       const { url, login_url } = await login();
-      dashboard = url;
+      origin = url;
       const before = await page.goto(`${url}/activity`);
       expect(before!.status()).toBe(401);
       expect(await page.textContent('body')).toContain('Not logged in');
@@ -161,19 +164,36 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       expect(forged!.status()).toBe(401);
 
       await page.goto(login_url);
-      expect(new URL(page.url()).pathname).toBe('/');
+      // Everything behind the login lives under a per-session path secret (review of issue 16).
+      const home = new URL(page.url()).pathname;
+      expect(home).toMatch(/^\/s\/[\w-]{43}\/$/);
+      dashboard = `${url}${home.slice(0, -1)}`;
       expect(await page.textContent('h1')).toBe('Overview');
       const cookie = (await context.cookies()).find((c) => c.name === 'as_dashboard')!;
       expect(cookie.httpOnly).toBe(true);
       expect(cookie.sameSite).toBe('Strict');
+      expect(cookie.path).toBe(home);
       await page.waitForSelector('#cards .card');
       await snap('overview');
 
-      // The same login URL does not work a second time (another browser tries it).
-      const other = await browser.newContext();
-      const second = await (await other.newPage()).goto(login_url);
-      expect(second!.status()).toBe(401);
+      // Another server on 127.0.0.1 (a dev server an agent started) gets no dashboard cookie
+      // when the browser visits it: the cookie is scoped to the session's path secret.
+      const received: string[] = [];
+      const other = await startUpstream((req, res) => {
+        received.push(req.headers.cookie ?? '');
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<p>a dev server</p>');
+      });
+      await page.goto(`${other.url}/`);
       await other.close();
+      expect(received.length).toBeGreaterThan(0);
+      expect(received.join('; ')).not.toContain('as_dashboard');
+      await page.goto(`${dashboard}/`);
+
+      // The same login URL does not work a second time (another browser tries it).
+      const another = await browser.newContext();
+      const second = await (await another.newPage()).goto(login_url);
+      expect(second!.status()).toBe(401);
+      await another.close();
     });
 
     it('shows a proxied call live, and filters by agent', async () => {
@@ -234,7 +254,16 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       });
       const card = page.locator('article.pending', { hasText: '/deny-me' });
       await card.waitFor();
+      // A second tab sees the decision live (the stream's `decided` event removes the card).
+      const watcher = await context.newPage();
+      await watcher.goto(`${dashboard}/approvals`);
+      const watched = watcher.locator('article.pending', { hasText: '/deny-me' });
+      await watched.waitFor();
+      expect(await watcher.textContent('#pending-badge')).toBe('1 waiting');
       await card.locator('button[data-decision="deny"]').click();
+      await watched.waitFor({ state: 'detached' });
+      expect(await watcher.isHidden('#pending-badge')).toBe(true);
+      await watcher.close();
       const denied = await call;
       expect(denied.status).toBe(403);
       expect(JSON.parse(denied.body).error).toBe('approval_denied');
@@ -246,7 +275,9 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       });
       expect(late.status).toBe(403);
       expect(JSON.parse(late.body).error).toBe('approval_timeout');
-      expect(JSON.parse(late.body).message).toContain(`${dashboard}/approvals`);
+      expect(JSON.parse(late.body).message).toContain(`${origin}/approvals`);
+      // That address holds no path secret (an agent reads it): it asks for the login.
+      expect(JSON.parse(late.body).message).not.toContain(dashboard);
       await setApprovals({ ask_unlisted: true, timeout_s: 30 });
 
       // Every step is in the audit log.
@@ -259,6 +290,30 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
         'approval_timeout',
       ])
         expect(reasons).toContain(reason);
+    });
+
+    it('"approve and add to the allowlist" adds the domain, then the call reaches the upstream', async () => {
+      const third = await startUpstream(echo);
+      try {
+        const hostPort = `127.0.0.1:${third.port}`;
+        await page.goto(`${dashboard}/approvals`);
+        const call = proxied(`http://${hostPort}/allow-me`, { 'X-AS-Agent-ID': 'alpha' });
+        const card = page.locator('article.pending', { hasText: '/allow-me' });
+        await card.waitFor();
+        await card.locator('button[data-decision="approve_and_allow"]').click();
+        const r = await call;
+        expect(r.status, r.body).toBe(200);
+        expect(third.seen.at(-1)!.url).toBe('/allow-me');
+        expect((await cli(['workspace', 'allowlist', 'list', '--json'])).stdout).toContain(
+          hostPort,
+        );
+        const log = await cli(['log', '--json', '--limit', '10']);
+        expect(
+          (JSON.parse(log.stdout) as { reason: string | null }[]).map((e) => e.reason),
+        ).toContain('approval_granted_allowlisted');
+      } finally {
+        await third.close();
+      }
     });
 
     it('issues a token, sees it work, revokes it, and the next call is refused', async () => {
@@ -282,13 +337,72 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       expect(JSON.parse(refused.body).error).toBe('token_revoked');
     });
 
+    it('binds a secret on the Allowlist page, and the key holder enforces it; unbinding lifts it', async () => {
+      const other = await startUpstream(echo);
+      try {
+        const add = await runCliInPty(
+          ['workspace', 'allowlist', 'add', `127.0.0.1:${other.port}`, '--yes'],
+          { home, env },
+        );
+        expect(add.code, add.stdout).toBe(0);
+        expect((await proxied(`http://127.0.0.1:${other.port}/before`)).status).toBe(200);
+        await page.goto(`${dashboard}/allowlist`);
+        const row = page.locator('#bindings tr[data-key="API_KEY"]');
+        await row.locator('form.bind input[name="domains"]').fill(`127.0.0.1:${listed.port}`);
+        await row.locator('form.bind button').click();
+        await page.waitForURL(/\/allowlist$/);
+        expect((await row.locator('td.bound').textContent())!.trim()).toBe(
+          `127.0.0.1:${listed.port}`,
+        );
+        await snap('bindings');
+        // Bound: still sent to its own host, no longer to the other allowlisted one.
+        expect((await proxied(`http://127.0.0.1:${listed.port}/bound`)).status).toBe(200);
+        const refused = await proxied(`http://127.0.0.1:${other.port}/after`);
+        expect(refused.status).toBe(403);
+        expect(other.seen.some((q) => q.url === '/after')).toBe(false);
+        await row.locator('form.unbind button').click();
+        await page.waitForURL(/\/allowlist$/);
+        expect((await row.locator('td.bound').textContent())!.trim()).toBe('not bound');
+        expect((await proxied(`http://127.0.0.1:${other.port}/unbound`)).status).toBe(200);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('adds an approve rule on the Approvals page; a matching call then waits for a human', async () => {
+      await page.goto(`${dashboard}/approvals`);
+      await page.fill('#approval-rule-add input[name="agent"]', 'ruled');
+      await page.click('#approval-rule-add button');
+      await page.waitForURL(/\/approvals$/);
+      const rule = page.locator('#approval-rules tr', { hasText: 'ruled' });
+      await rule.waitFor();
+      // A listed domain, held by the rule, until approved here.
+      const call = proxied(`http://127.0.0.1:${listed.port}/ruled`, { 'X-AS-Agent-ID': 'ruled' });
+      const card = page.locator('article.pending', { hasText: '/ruled' });
+      await card.waitFor();
+      expect(await card.textContent()).toContain('asks for approval');
+      await snap('approvals-rule');
+      await card.locator('button[data-decision="approve_once"]').click();
+      expect((await call).status).toBe(200);
+      await page.waitForURL(/\/approvals$/);
+      await rule.locator('button', { hasText: 'Remove' }).click();
+      await page.waitForURL(/\/approvals$/);
+      expect(await page.locator('#approval-rules tr', { hasText: 'ruled' }).count()).toBe(0);
+      // Without the rule the same call goes straight through.
+      expect(
+        (await proxied(`http://127.0.0.1:${listed.port}/ruled`, { 'X-AS-Agent-ID': 'ruled' }))
+          .status,
+      ).toBe(200);
+    });
+
     it('refuses a forged change: no CSRF token, another Origin, another Host', async () => {
       const cookie = (await context.cookies()).find((c) => c.name === 'as_dashboard')!;
       const port = Number(new URL(dashboard).port);
+      const base = new URL(dashboard).pathname;
       await page.goto(`${dashboard}/allowlist`);
       const csrf = (await page.getAttribute('meta[name="csrf-token"]', 'content'))!;
       const post = (domain: string, headers: Record<string, string>, withCsrf: boolean) =>
-        http(port, '/allowlist/add', {
+        http(port, `${base}/allowlist/add`, {
           method: 'POST',
           headers: {
             'content-type': 'application/x-www-form-urlencoded',

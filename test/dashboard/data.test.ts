@@ -142,6 +142,10 @@ describe('dashboard sessions and requests', () => {
     expect(session).toBeDefined();
     expect(auth.login(token)).toBeUndefined();
     expect(auth.session(session.id)).toBe(session);
+    // The other half of the session: its path secret, unrelated to the cookie.
+    expect(auth.checkPath(session, session.path)).toBe(true);
+    expect(auth.checkPath(session, session.id)).toBe(false);
+    expect(auth.checkPath(session, undefined)).toBe(false);
     expect(auth.checkCsrf(session, session.csrf)).toBe(true);
     expect(auth.checkCsrf(session, undefined)).toBe(false);
     expect(auth.checkCsrf(session, session.id)).toBe(false);

@@ -86,8 +86,13 @@ describe('the dashboard login file', () => {
       body: new URLSearchParams({ token }).toString(),
     });
     expect(login.status).toBe(200);
-    const cookie = String(login.headers.get('set-cookie')).split(';')[0]!;
-    expect((await fetch(`${url}/`, { headers: { cookie } })).status).toBe(200);
+    const setCookie = String(login.headers.get('set-cookie'));
+    const cookie = setCookie.split(';')[0]!;
+    // The page moves on to the session's own address, the only path its cookie is sent to.
+    const sessionHome = /content="0;url=(\/s\/[\w-]+\/)"/.exec(await login.text())![1]!;
+    expect(setCookie).toContain(`Path=${sessionHome}`);
+    expect((await fetch(`${url}${sessionHome}`, { headers: { cookie } })).status).toBe(200);
+    expect((await fetch(`${url}/`, { headers: { cookie } })).status).toBe(401);
     // The token worked once.
     const again = await fetch(`${url}/login`, {
       method: 'POST',
