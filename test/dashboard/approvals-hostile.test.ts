@@ -487,6 +487,11 @@ describe('5. wrong passphrases on the dashboard', () => {
       allowlistRemove: refuse,
       tokenIssue: refuse,
       tokenRevoke: refuse,
+      bindingSet: refuse,
+      bindingRemove: refuse,
+      approvalRuleAdd: refuse,
+      approvalRuleRemove: refuse,
+      approvalsConfig: refuse,
       filterFrom: () => ({}),
       async approveStrict(passphrase) {
         await assertGateOpen(config);
