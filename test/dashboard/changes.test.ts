@@ -18,7 +18,12 @@ describe('bindings, approval rules and the approvals stream in the dashboard', (
   let environment: string;
 
   beforeAll(async () => {
-    h = await startHarness({ workspace: { secrets: { API_KEY: SECRET, OTHER_KEY: SECRET } } });
+    // The queue's own caps (5 per caller, 50 in all) are tested in approvals-hostile.test.ts; they
+    // are raised here so that the page's cap of 50 cards is what limits the page.
+    h = await startHarness({
+      workspace: { secrets: { API_KEY: SECRET, OTHER_KEY: SECRET } },
+      queueLimits: { perCaller: 100, total: 100 },
+    });
     s = await h.login();
     environment = (await h.services.workspaces.resolve()).environment;
   });

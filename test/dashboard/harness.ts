@@ -6,7 +6,11 @@ import { startAuditFeed } from '../../src/dashboard/feed.js';
 import { createOverviewIndex } from '../../src/dashboard/index.js';
 import { createDashboardServer } from '../../src/dashboard/server.js';
 import { createApprovalsStore } from '../../src/policy/approvals.js';
-import { createApprovalQueue, type ApprovalQueue } from '../../src/policy/approvals-queue.js';
+import {
+  type ApprovalLimits,
+  createApprovalQueue,
+  type ApprovalQueue,
+} from '../../src/policy/approvals-queue.js';
 import type { Services } from '../../src/services/index.js';
 import { makeWorkspace, type WorkspaceOptions } from '../helpers/proxy-fixture.js';
 
@@ -84,6 +88,8 @@ export async function startHarness(
     now?: () => number;
     /** The sessions' clock (ms). */
     authNow?: () => number;
+    /** The queue's caps (default: the key holder's 5 per caller, 50 in all). */
+    queueLimits?: ApprovalLimits;
     /** Changes the state folder before the server starts (a team workspace, say). */
     prepare?: (services: Services) => Promise<void>;
   } = {},
@@ -94,7 +100,10 @@ export async function startHarness(
   const vault = await services.vault.unlock();
   const paths = services.config.paths;
   const writer = createAuditWriter({ dir: paths.auditDir, fsync: 'never' });
-  const queue = createApprovalQueue({ audit: writer });
+  const queue = createApprovalQueue({
+    audit: writer,
+    ...(options.queueLimits === undefined ? {} : { limits: options.queueLimits }),
+  });
   const feed = startAuditFeed(paths.auditDir);
   const auth = createDashboardAuth(options.authNow);
   const server = createDashboardServer({

@@ -72,9 +72,11 @@ describe('approvals for MCP clients', () => {
     const { url, login_url } = JSON.parse(dash.stdout) as { url: string; login_url: string };
     const login = await fetch(login_url, { redirect: 'manual' });
     const cookie = String(login.headers.get('set-cookie')).split(';')[0]!;
-    const page = await (await fetch(`${url}/approvals`, { headers: { cookie } })).text();
+    // The session's pages live under its path secret (the login redirects there).
+    const base = `${url}${String(login.headers.get('location')).replace(/\/$/, '')}`;
+    const page = await (await fetch(`${base}/approvals`, { headers: { cookie } })).text();
     const csrf = /name="csrf-token" content="([^"]+)"/.exec(page)![1]!;
-    const decided = await fetch(`${url}/approvals/${id}`, {
+    const decided = await fetch(`${base}/approvals/${id}`, {
       method: 'POST',
       redirect: 'manual',
       headers: { cookie, origin: url, 'content-type': 'application/x-www-form-urlencoded' },
