@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Limits } from '../core/config.js';
 import {
   AgentSecretsError,
@@ -9,7 +9,7 @@ import {
 } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
 import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
-import { createScrubStream } from '../core/scrub/stream.js';
+import { createScrubState, createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
@@ -20,7 +20,7 @@ import type { Caller } from '../identity/caller.js';
 import type { Target } from '../workspace/selection.js';
 import { discard, type Forwarder } from './forward.js';
 import { applyInjections, type Injection, invalidSecretValue, isAscii } from './inject.js';
-import { decodeResponseBody } from './response-body.js';
+import { decodeResponseBody, plainBody } from './response-body.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
 import { applySubstitutions, checkSubstitutionPlaces, type Substitution } from './substitute.js';
 
@@ -96,6 +96,11 @@ export interface EngineResponse {
   status: number;
   headers: [string, string][];
   body: Readable;
+  /**
+   * The whole redacted body, when it was small enough to be read before answering (the audit
+   * entry is then already on its way); `body` streams the same bytes.
+   */
+  whole: Buffer | undefined;
   contentLength: number | undefined;
   /** Whether anything was replaced so far (headers, and the body once it has been read). */
   redacted(): boolean;
@@ -330,10 +335,43 @@ export function createEngine(options: EngineOptions): Engine {
         discard(upstream.body);
         throw tooLarge(url);
       }
+      const target = url;
+      // A small plain body read whole (most API answers): the same scrub state a stream runs,
+      // fed the whole body at once, and the entry recorded now. No stream is built.
+      const whole = upstream.whole === undefined ? undefined : await upstream.whole.catch(noBody);
+      const plain =
+        whole === undefined || whole.length > limits.maxResponseBytes
+          ? undefined
+          : plainBody(whole, upstream.headers, upstream.transferCodings);
+      if (whole !== undefined && plain !== undefined) {
+        const { headers, count: headerCount } = redactHeaders(upstream.headers, scrubber);
+        const state = createScrubState(scrubber, {
+          lines: isEventStream(headers),
+          ...(plain.utf16 === undefined ? {} : { hints: { utf16: plain.utf16 } }),
+        });
+        const first = state.push(whole);
+        const last = state.end();
+        const bytes = first.length === 0 ? last : Buffer.concat([first, last]);
+        const count = headerCount + state.count;
+        const done = record('OK', upstream.status, null, count > 0);
+        let stream: Readable | undefined;
+        return {
+          requestId,
+          status: upstream.status,
+          headers,
+          whole: bytes,
+          get body() {
+            return (stream ??= bufferStream(bytes));
+          },
+          contentLength: undefined,
+          redacted: () => count > 0,
+          done,
+        };
+      }
       // The body: every declared encoding undone and compressed payloads looked into, then
       // scrubbed as a stream with a cap. Plain pipe() rather than pipeline(), whose teardown
       // costs an abort and an error object per call.
-      const target = url;
+      // (A small body that could not take the path above streams from what was read.)
       const decoded = decodeResponseBody(upstream.body, upstream.headers, {
         url: target,
         transferCodings: upstream.transferCodings,
@@ -346,9 +384,7 @@ export function createEngine(options: EngineOptions): Engine {
       // An event stream (SSE: model tokens, progress) is released an event line at a time, as
       // program output is, so it is not held back a kilobyte at a time. A value with line
       // breaks in it (a PEM key) is still found line by line: each of its lines is a run.
-      const eventStream = /^\s*text\/event-stream/i.test(
-        headers.find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? '',
-      );
+      const eventStream = isEventStream(headers);
       const scrubStream = createScrubStream(scrubber, {
         maxBytes: limits.maxResponseBytes,
         tooLarge: () => tooLarge(target),
@@ -399,6 +435,7 @@ export function createEngine(options: EngineOptions): Engine {
         status: upstream.status,
         headers,
         body: scrubStream,
+        whole: undefined,
         contentLength: undefined,
         redacted,
         done,
@@ -536,6 +573,25 @@ function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[]
     parsedAllowlists.set(entries, patterns);
   }
   return patterns;
+}
+
+/** Whether a response is an event stream (SSE), released a line at a time. */
+function isEventStream(headers: readonly [string, string][]): boolean {
+  for (const [name, value] of headers)
+    if (name.toLowerCase() === 'content-type') return /^\s*text\/event-stream/i.test(value);
+  return false;
+}
+
+function noBody(): undefined {
+  return undefined;
+}
+
+/** A stream of bytes already in hand. */
+function bufferStream(bytes: Buffer): Readable {
+  const stream = new Readable({ read() {} });
+  if (bytes.length > 0) stream.push(bytes);
+  stream.push(null);
+  return stream;
 }
 
 /** A URL as the audit log keeps it: scrubbed of every value (a URL is ASCII, or UTF-8 text). */

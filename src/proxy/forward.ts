@@ -36,6 +36,12 @@ export interface UpstreamResponse {
   /** Transfer codings other than chunked (undone by the engine with the content codings). */
   transferCodings: string[];
   body: Readable;
+  /**
+   * A small body (a declared length up to SMALL_BODY bytes, no transfer coding) is read whole
+   * without a stream: this resolves with all of it, or rejects as `body` would fail. `body`
+   * then streams the same bytes (made only when asked for). Undefined for any other body.
+   */
+  whole: Promise<Buffer> | undefined;
   /** Declared length of the body as it came (before any decoding). */
   contentLength: number | undefined;
   /** Maps an error the body stream emits to a wire error. */
@@ -47,6 +53,9 @@ export interface Forwarder {
   send(req: OutboundRequest, signal?: AbortSignal): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
+
+/** Bodies declared at most this long are read whole, without a stream (see `whole`). */
+export const SMALL_BODY = 64 * 1024;
 
 /** Why a resolved address was refused; raised inside the connection's DNS lookup. */
 class GuardError extends Error {
@@ -154,6 +163,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const deadline = { passed: false };
         let abort: ((reason?: Error) => void) | undefined;
         let body: Readable | undefined;
+        let small:
+          | { chunks: Buffer[]; size: number; settle: ((err?: Error) => void) | undefined }
+          | undefined;
         let finished = false;
         let resumeParser: (() => void) | undefined;
         const timer = setTimeout(() => {
@@ -194,24 +206,53 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
                 }
               }
             }
+            // The reader went away before the end: drop the upstream request too.
+            const drop = (err: Error | null) => {
+              if (finished) return;
+              done();
+              abort?.(err ?? abortError('the body was dropped'));
+            };
+            const headers = stripHopByHop(pairs);
+            if (length !== undefined && length <= SMALL_BODY && transferCodings.length === 0) {
+              small = { chunks: [], size: 0, settle: undefined };
+              const held = small;
+              const whole = new Promise<Buffer>((ok, fail) => {
+                held.settle = (err) =>
+                  err === undefined
+                    ? ok(held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks))
+                    : fail(err);
+              });
+              // A failure nobody asked for is not an unhandled rejection.
+              whole.catch(() => undefined);
+              let stream: Readable | undefined;
+              resolve({
+                status: statusCode,
+                headers,
+                transferCodings,
+                get body() {
+                  return (stream ??= streamOf(whole, drop));
+                },
+                whole,
+                translateError,
+                contentLength: length,
+              });
+              return true;
+            }
             body = new Readable({
               read() {
                 resumeParser?.();
               },
               destroy(err, callback) {
-                // The reader went away before the end: drop the upstream request too.
-                if (!finished) {
-                  done();
-                  abort?.(err ?? abortError('the body was dropped'));
-                }
+                drop(err);
                 callback(err);
               },
             });
             resolve({
               status: statusCode,
-              headers: stripHopByHop(pairs),
+              headers,
               transferCodings,
               body,
+              whole: undefined,
               // Failures while the body streams (idle timeout, deadline, reset) get the same
               // translation as failures before the headers.
               translateError,
@@ -220,16 +261,23 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             return true;
           },
           onData(chunk: Buffer): boolean {
+            if (small !== undefined) {
+              small.chunks.push(chunk);
+              small.size += chunk.length;
+              return true;
+            }
             return body === undefined || body.destroyed ? true : body.push(chunk);
           },
           onComplete() {
             done();
-            body?.push(null);
+            if (small !== undefined) small.settle?.(undefined);
+            else body?.push(null);
           },
           onError(err: Error) {
             const wasFinished = finished;
             done();
-            if (body === undefined) reject(translateError(err));
+            if (small !== undefined) small.settle?.(err);
+            else if (body === undefined) reject(translateError(err));
             else if (!wasFinished && !body.destroyed) body.destroy(err);
           },
         };
@@ -255,6 +303,26 @@ function abortError(message: string): Error {
   const err = new Error(message);
   err.name = 'AbortError';
   return err;
+}
+
+/** A stream of a small body read whole; destroying it early drops the upstream request. */
+function streamOf(whole: Promise<Buffer>, drop: (err: Error | null) => void): Readable {
+  const stream = new Readable({
+    read() {},
+    destroy(err, callback) {
+      drop(err);
+      callback(err);
+    },
+  });
+  whole.then(
+    (bytes) => {
+      if (stream.destroyed) return;
+      if (bytes.length > 0) stream.push(bytes);
+      stream.push(null);
+    },
+    (err: unknown) => stream.destroy(err instanceof Error ? err : new Error('body failed')),
+  );
+  return stream;
 }
 
 /** Drops a body we will not read; its abort error is expected and must not go unhandled. */
