@@ -73,7 +73,10 @@ export interface AuditWriter {
 }
 
 interface Pending {
-  input: AuditInput & { id: string; timestamp: string };
+  input: AuditInput;
+  /** The entry's id and time (the input's own when it has them). */
+  id: string;
+  timestamp: string;
   resolve: (entry: AuditEntry) => void;
   reject: (err: unknown) => void;
 }
@@ -136,12 +139,11 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       return Promise.reject(new AgentSecretsError('internal_error', 'the audit log is closed'));
     const stamp = input.timestamp === undefined ? now() : new Date(input.timestamp);
     return new Promise<AuditEntry>((resolve, reject) => {
+      // Not `{ ...input, id, timestamp }`: a spread plus added fields costs V8 microseconds.
       queue.push({
-        input: {
-          ...input,
-          id: input.id ?? timeOrderedId('evt', stamp),
-          timestamp: stamp.toISOString(),
-        },
+        input,
+        id: input.id ?? timeOrderedId('evt', stamp),
+        timestamp: stamp.toISOString(),
         resolve,
         reject,
       });
@@ -207,7 +209,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     if (holder !== undefined && leaseSocket === undefined) {
       const entries = await handOver(
         holder.socket,
-        batch.map((p) => p.input),
+        batch.map((p) => ({ ...p.input, id: p.id, timestamp: p.timestamp })),
       ).catch(() => undefined);
       if (entries !== undefined && entries.length === batch.length) {
         // Our cached head is behind now; the next batch of our own checks the disk.
@@ -224,8 +226,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     const lines: string[] = [];
     const entries: AuditEntry[] = [];
     let hash = current.hash;
-    for (const { input } of batch) {
-      const encoded = encodeEntryFast(input, hash);
+    for (const { input, id, timestamp } of batch) {
+      const encoded = encodeEntryFast(input, hash, id, timestamp);
       lines.push(encoded.line);
       entries.push(encoded.entry);
       hash = encoded.hash;

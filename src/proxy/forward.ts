@@ -6,8 +6,7 @@ import { Agent } from 'undici';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import type { OutboundRequest } from './inject.js';
-import { setHeader } from './inject.js';
-import { stripHopByHop } from './protocol.js';
+import { connectionNames, isHopByHop } from './protocol.js';
 import { checkAddress, type CidrSet } from './ssrf.js';
 
 /** Resolves a host name to every address it has. Injected in tests (no DNS needed). */
@@ -149,12 +148,24 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   return {
     async send(req, signal) {
       const scheme = req.url.protocol === 'http:' ? 'http' : 'https';
-      let headers = stripHopByHop(req.headers).filter(([n]) => {
-        const lower = n.toLowerCase();
-        return lower !== 'host' && lower !== 'content-length' && !lower.startsWith('x-as-');
-      });
-      // Ask for plain bytes; whatever comes encoded anyway is decoded before the scan.
-      headers = setHeader(headers, 'Accept-Encoding', 'identity');
+      // Name, value, name, value… as undici takes them: no hop-by-hop headers, no Host, no
+      // Content-Length (undici frames the body), no X-AS-*, and Accept-Encoding: identity
+      // (plain bytes are asked for; whatever comes encoded anyway is decoded before the scan).
+      const named = connectionNames(req.headers);
+      const headers: string[] = [];
+      for (const [name, value] of req.headers) {
+        const lower = name.toLowerCase();
+        if (
+          isHopByHop(lower, named) ||
+          lower === 'host' ||
+          lower === 'content-length' ||
+          lower === 'accept-encoding' ||
+          lower.startsWith('x-as-')
+        )
+          continue;
+        headers.push(name, value);
+      }
+      headers.push('Accept-Encoding', 'identity');
       const dispatcher = agents[scheme];
       const url = req.url;
       // undici's dispatcher API directly: request() adds an AbortSignal, an async resource, a
@@ -163,9 +174,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const deadline = { passed: false };
         let abort: ((reason?: Error) => void) | undefined;
         let body: Readable | undefined;
-        let small:
-          | { chunks: Buffer[]; size: number; settle: ((err?: Error) => void) | undefined }
-          | undefined;
+        let small: SmallBody | undefined;
         let finished = false;
         let resumeParser: (() => void) | undefined;
         const timer = setTimeout(() => {
@@ -190,12 +199,16 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             resumeParser = resume;
             const pairs: [string, string][] = [];
             let length: number | undefined;
+            let named: Set<string> | undefined;
             const transferCodings: string[] = [];
             for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
               const name = rawHeaders[i]!.toString('latin1').toLowerCase();
               const value = rawHeaders[i + 1]!.toString('latin1');
               pairs.push([name, value]);
-              if (name === 'content-length' && length === undefined) {
+              if (name === 'connection') {
+                named ??= new Set();
+                for (const token of value.split(',')) named.add(token.trim().toLowerCase());
+              } else if (name === 'content-length' && length === undefined) {
                 const n = Number(value);
                 length = Number.isFinite(n) ? n : undefined;
               } else if (name === 'transfer-encoding') {
@@ -212,30 +225,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
               done();
               abort?.(err ?? abortError('the body was dropped'));
             };
-            const headers = stripHopByHop(pairs);
+            // The names are lower case already (a name can be a header's only ones).
+            const headers: [string, string][] = [];
+            for (const pair of pairs) if (!isHopByHop(pair[0], named)) headers.push(pair);
             if (length !== undefined && length <= SMALL_BODY && transferCodings.length === 0) {
-              small = { chunks: [], size: 0, settle: undefined };
-              const held = small;
-              const whole = new Promise<Buffer>((ok, fail) => {
-                held.settle = (err) =>
-                  err === undefined
-                    ? ok(held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks))
-                    : fail(err);
-              });
-              // A failure nobody asked for is not an unhandled rejection.
-              whole.catch(() => undefined);
-              let stream: Readable | undefined;
-              resolve({
-                status: statusCode,
-                headers,
-                transferCodings,
-                get body() {
-                  return (stream ??= streamOf(whole, drop));
-                },
-                whole,
-                translateError,
-                contentLength: length,
-              });
+              small = new SmallBody(statusCode, headers, length, translateError, drop);
+              resolve(small);
               return true;
             }
             body = new Readable({
@@ -263,20 +258,19 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           onData(chunk: Buffer): boolean {
             if (small !== undefined) {
               small.chunks.push(chunk);
-              small.size += chunk.length;
               return true;
             }
             return body === undefined || body.destroyed ? true : body.push(chunk);
           },
           onComplete() {
             done();
-            if (small !== undefined) small.settle?.(undefined);
+            if (small !== undefined) small.settle(undefined);
             else body?.push(null);
           },
           onError(err: Error) {
             const wasFinished = finished;
             done();
-            if (small !== undefined) small.settle?.(err);
+            if (small !== undefined) small.settle(err);
             else if (body === undefined) reject(translateError(err));
             else if (!wasFinished && !body.destroyed) body.destroy(err);
           },
@@ -286,7 +280,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             origin: url.origin,
             path: `${url.pathname}${url.search}`,
             method: req.method as 'GET',
-            headers: headers.flat(),
+            headers,
             body: req.body ?? null,
           },
           handler,
@@ -303,6 +297,40 @@ function abortError(message: string): Error {
   const err = new Error(message);
   err.name = 'AbortError';
   return err;
+}
+
+/**
+ * An answer whose small body is read whole (see UpstreamResponse.whole). A class, so that the
+ * lazy `body` getter lives on the prototype: an object literal with a getter costs V8 several
+ * microseconds to build, per call.
+ */
+class SmallBody implements UpstreamResponse {
+  readonly chunks: Buffer[] = [];
+  readonly transferCodings: string[] = [];
+  readonly whole: Promise<Buffer>;
+  settle: (err: Error | undefined) => void = () => undefined;
+  #stream: Readable | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly headers: [string, string][],
+    readonly contentLength: number,
+    readonly translateError: (err: unknown) => AgentSecretsError,
+    private readonly drop: (err: Error | null) => void,
+  ) {
+    this.whole = new Promise<Buffer>((ok, fail) => {
+      this.settle = (err) =>
+        err === undefined
+          ? ok(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks))
+          : fail(err);
+    });
+    // A failure nobody asked for is not an unhandled rejection.
+    this.whole.catch(() => undefined);
+  }
+
+  get body(): Readable {
+    return (this.#stream ??= streamOf(this.whole, this.drop));
+  }
 }
 
 /** A stream of a small body read whole; destroying it early drops the upstream request. */

@@ -51,18 +51,32 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Removes hop-by-hop headers (RFC 9110 §7.6.1), including those a Connection header names. */
-export function stripHopByHop(headers: readonly [string, string][]): [string, string][] {
-  const named = new Set<string>();
+/**
+ * Whether a lower-case header name is hop-by-hop (RFC 9110 §7.6.1): one of the fixed set, or
+ * named by a Connection header (`named`, from connectionNames).
+ */
+export function isHopByHop(lower: string, named: ReadonlySet<string> | undefined): boolean {
+  return HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower));
+}
+
+/** The header names the Connection headers among `headers` name (lower case), if any. */
+export function connectionNames(headers: readonly [string, string][]): Set<string> | undefined {
+  let named: Set<string> | undefined;
   for (const [name, value] of headers) {
-    if (name.toLowerCase() === 'connection') {
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      named ??= new Set();
       for (const token of value.split(',')) named.add(token.trim().toLowerCase());
     }
   }
-  return headers.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return !HOP_BY_HOP.has(lower) && !named.has(lower);
-  });
+  return named;
+}
+
+/** Removes hop-by-hop headers (RFC 9110 §7.6.1), including those a Connection header names. */
+export function stripHopByHop(headers: readonly [string, string][]): [string, string][] {
+  const named = connectionNames(headers);
+  const kept: [string, string][] = [];
+  for (const pair of headers) if (!isHopByHop(pair[0].toLowerCase(), named)) kept.push(pair);
+  return kept;
 }
 
 /** Parses Node's `req.rawHeaders` (name, value, name, value…). */
