@@ -95,6 +95,25 @@ interface Head {
 
 const DEFAULT_MAX_SEGMENT = 64 * 1024 * 1024;
 
+// `Date.prototype.toISOString` per entry is a visible cost: the date and time up to the minute
+// are formatted once a minute, seconds and milliseconds by hand. Same string.
+let isoMinute = Number.NaN;
+let isoPrefix = '';
+/** `date.toISOString()`, faster. */
+export function isoTime(date: Date): string {
+  const ms = date.getTime();
+  const minute = Math.floor(ms / 60_000);
+  if (minute !== isoMinute) {
+    const full = new Date(minute * 60_000).toISOString();
+    isoPrefix = full.slice(0, full.length - 7);
+    isoMinute = minute;
+  }
+  const rest = ms - minute * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  const millis = rest - seconds * 1000;
+  return `${isoPrefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+}
+
 /**
  * The audit writer. Entries queue in memory and are written in batches (group commit). Each
  * batch is one short synchronous critical section under the cross-process lock: list the
@@ -143,7 +162,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       queue.push({
         input,
         id: input.id ?? timeOrderedId('evt', stamp),
-        timestamp: stamp.toISOString(),
+        timestamp: isoTime(stamp),
         resolve,
         reject,
       });

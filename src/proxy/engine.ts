@@ -230,7 +230,7 @@ export function createEngine(options: EngineOptions): Engine {
       // Deny by default: the workspace allowlist.
       const patterns = patternsOf(workspace.allowlist);
       // Approvals (issue 16): a human may hold a listed call, or let an unlisted one through.
-      const listed = patterns.length > 0 && matchAllowlist(url, patterns) !== undefined;
+      const listed = patterns.length > 0 && allowedBy(url, patterns) !== undefined;
       // The context is built field by field: a spread of `input` plus new fields costs V8
       // several microseconds per call (a fresh map transition per added property).
       const approved = await options.approve?.({
@@ -511,8 +511,7 @@ function checkBinding(
       { context: { secret: key, domain: url.hostname } },
     );
   }
-  const patterns = binding.domains.map((d) => parseAllowlistEntry(d));
-  if (matchAllowlist(url, patterns) === undefined) {
+  if (allowedBy(url, domainPatternsOf(binding.domains)) === undefined) {
     throw new AgentSecretsError(
       'secret_binding_mismatch',
       `secret '${key}' is bound to ${binding.domains.join(', ')} and is never sent to ${hostPort(url)}`,
@@ -607,6 +606,37 @@ class WholeResponse implements EngineResponse {
     }
     return this.#stream;
   }
+}
+
+// A binding's domains, parsed once per (cached, immutable) array of a vault record.
+const parsedDomains = new WeakMap<readonly string[], AllowlistPattern[]>();
+function domainPatternsOf(domains: readonly string[]): AllowlistPattern[] {
+  let patterns = parsedDomains.get(domains);
+  if (patterns === undefined) {
+    patterns = domains.map((d) => parseAllowlistEntry(d));
+    parsedDomains.set(domains, patterns);
+  }
+  return patterns;
+}
+
+// matchAllowlist's verdicts, per pattern list and scheme + host + port: the answer depends on
+// nothing else, and normalising a host name (IDN mapping) costs more than the lookup.
+const verdicts = new WeakMap<
+  readonly AllowlistPattern[],
+  Map<string, AllowlistPattern | undefined>
+>();
+function allowedBy(url: URL, patterns: readonly AllowlistPattern[]): AllowlistPattern | undefined {
+  let known = verdicts.get(patterns);
+  if (known === undefined) {
+    known = new Map();
+    verdicts.set(patterns, known);
+  }
+  const key = `${url.protocol}//${url.host}`;
+  if (known.has(key)) return known.get(key);
+  const verdict = matchAllowlist(url, patterns);
+  if (known.size >= 1024) known.clear();
+  known.set(key, verdict);
+  return verdict;
 }
 
 /** A URL as the audit log keeps it: scrubbed of every value (a URL is ASCII, or UTF-8 text). */

@@ -6,7 +6,7 @@ import { Agent } from 'undici';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import type { OutboundRequest } from './inject.js';
-import { connectionNames, isHopByHop } from './protocol.js';
+import { addConnectionNames, connectionNames, isHopByHop } from './protocol.js';
 import { checkAddress, type CidrSet } from './ssrf.js';
 
 /** Resolves a host name to every address it has. Injected in tests (no DNS needed). */
@@ -199,16 +199,14 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             resumeParser = resume;
             const pairs: [string, string][] = [];
             let length: number | undefined;
-            let named: Set<string> | undefined;
+            let named: ReadonlySet<string> | undefined;
             const transferCodings: string[] = [];
             for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
               const name = rawHeaders[i]!.toString('latin1').toLowerCase();
               const value = rawHeaders[i + 1]!.toString('latin1');
               pairs.push([name, value]);
-              if (name === 'connection') {
-                named ??= new Set();
-                for (const token of value.split(',')) named.add(token.trim().toLowerCase());
-              } else if (name === 'content-length' && length === undefined) {
+              if (name === 'connection') named = addConnectionNames(named, value);
+              else if (name === 'content-length' && length === undefined) {
                 const n = Number(value);
                 length = Number.isFinite(n) ? n : undefined;
               } else if (name === 'transfer-encoding') {

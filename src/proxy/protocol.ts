@@ -59,14 +59,37 @@ export function isHopByHop(lower: string, named: ReadonlySet<string> | undefined
   return HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower));
 }
 
+// Parsed Connection values: nearly every message says `keep-alive` or `close` (bounded).
+const connectionValues = new Map<string, ReadonlySet<string>>();
+
+/** The header names one Connection header value names, lower case. */
+export function namesInConnection(value: string): ReadonlySet<string> {
+  let names = connectionValues.get(value);
+  if (names === undefined) {
+    names = new Set(value.split(',').map((token) => token.trim().toLowerCase()));
+    if (connectionValues.size >= 64) connectionValues.clear();
+    connectionValues.set(value, names);
+  }
+  return names;
+}
+
+/** Adds the names of one more Connection header to those found so far. */
+export function addConnectionNames(
+  named: ReadonlySet<string> | undefined,
+  value: string,
+): ReadonlySet<string> {
+  const more = namesInConnection(value);
+  return named === undefined ? more : new Set([...named, ...more]);
+}
+
 /** The header names the Connection headers among `headers` name (lower case), if any. */
-export function connectionNames(headers: readonly [string, string][]): Set<string> | undefined {
-  let named: Set<string> | undefined;
+export function connectionNames(
+  headers: readonly [string, string][],
+): ReadonlySet<string> | undefined {
+  let named: ReadonlySet<string> | undefined;
   for (const [name, value] of headers) {
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      named ??= new Set();
-      for (const token of value.split(',')) named.add(token.trim().toLowerCase());
-    }
+    if (name.length === 10 && name.toLowerCase() === 'connection')
+      named = addConnectionNames(named, value);
   }
   return named;
 }
