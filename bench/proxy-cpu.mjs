@@ -12,7 +12,7 @@
 // latency (median, proxied minus direct, one keep-alive connection, calls alternating).
 //
 // Run: `node bench/proxy-cpu.mjs` (this build only) or `BASE_DIR=/tmp/base node bench/proxy-cpu.mjs`
-// (BASE_DIR: a built checkout to compare with; see bench/README.md). N=, CONNECTIONS=, ROUNDS=,
+// (BASE_DIR: a built checkout to compare with, MAIN_DIR: a second one; see bench/README.md). N=, CONNECTIONS=, ROUNDS=,
 // LATENCY_N=, PROFILE=<dir> (writes a --cpu-prof of this build's key holder there).
 // Targets (issue 17): CPU per X-AS-* call <= 60 µs; single-client added latency <= 0.62 ms.
 import { execFileSync, spawn } from 'node:child_process';
@@ -41,6 +41,9 @@ const KEY = 'BENCH_API_KEY';
 const builds = { this: fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url)) };
 if (process.env.BASE_DIR !== undefined)
   builds.base = resolve(process.env.BASE_DIR, 'dist/src/cli/main.js');
+// A second build to compare with in the same run (e.g. main, when BASE_DIR is an older base).
+if (process.env.MAIN_DIR !== undefined)
+  builds.main = resolve(process.env.MAIN_DIR, 'dist/src/cli/main.js');
 
 const UPSTREAM = `
 const http = require('node:http'), https = require('node:https');
@@ -207,12 +210,13 @@ try {
       `  ${name.padEnd(4)} X-AS-* median ${ms3(median(times[name]))}, p99 ${ms3(percentile(times[name], 99))}, added ${ms3(added[name])}`,
     );
   }
-  if (builds.base !== undefined) {
+  for (const other of ['base', 'main']) {
+    if (builds[other] === undefined) continue;
     const ratio = (path) =>
       median(results.this[path].map((r) => r.cpuUs)) /
-      median(results.base[path].map((r) => r.cpuUs));
+      median(results[other][path].map((r) => r.cpuUs));
     console.log(
-      `  this/base CPU per call: X-AS-* ${(ratio('xas') * 100).toFixed(1)}%, CONNECT ${(ratio('run') * 100).toFixed(1)}%`,
+      `  this/${other} CPU per call: X-AS-* ${(ratio('xas') * 100).toFixed(1)}%, CONNECT ${(ratio('run') * 100).toFixed(1)}%`,
     );
   }
   const cpuThis = median(results.this.xas.map((r) => r.cpuUs));

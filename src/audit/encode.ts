@@ -14,8 +14,10 @@ import {
  * for JSON.stringify to walk. Field order, escaping and number formatting are JSON.stringify's.
  */
 export function encodeEntryFast(
-  input: AuditInput & { id: string; timestamp: string },
+  input: AuditInput,
   prevHash: string,
+  id: string = input.id!,
+  timestamp: string = input.timestamp!,
 ): { line: string; hash: string; entry: AuditEntry } {
   const targetUrl = clipUrl(input.target_url);
   const durationMs = Math.round(input.duration_ms * 1000) / 1000;
@@ -24,7 +26,7 @@ export function encodeEntryFast(
   const policy = input.policy ?? null;
   const detail = input.detail ?? null;
   const body =
-    `{"id":${str(input.id)},"timestamp":${str(input.timestamp)}` +
+    `{"id":${str(id)},"timestamp":${str(timestamp)}` +
     `,"workspace":${strOrNull(input.workspace)},"project":${strOrNull(input.project)}` +
     `,"environment":${strOrNull(input.environment)},"agent_id":${strOrNull(input.agent_id)}` +
     `,"identity_level":${str(input.identity_level)},"token_id":${strOrNull(input.token_id)}` +
@@ -39,8 +41,8 @@ export function encodeEntryFast(
     `,"prev_hash":${str(prevHash)}}`;
   const hash = sha256(body);
   const entry: AuditEntry = {
-    id: input.id,
-    timestamp: input.timestamp,
+    id,
+    timestamp,
     workspace: input.workspace,
     project: input.project,
     environment: input.environment,

@@ -73,7 +73,10 @@ export interface AuditWriter {
 }
 
 interface Pending {
-  input: AuditInput & { id: string; timestamp: string };
+  input: AuditInput;
+  /** The entry's id and time (the input's own when it has them). */
+  id: string;
+  timestamp: string;
   resolve: (entry: AuditEntry) => void;
   reject: (err: unknown) => void;
 }
@@ -91,6 +94,25 @@ interface Head {
 }
 
 const DEFAULT_MAX_SEGMENT = 64 * 1024 * 1024;
+
+// `Date.prototype.toISOString` per entry is a visible cost: the date and time up to the minute
+// are formatted once a minute, seconds and milliseconds by hand. Same string.
+let isoMinute = Number.NaN;
+let isoPrefix = '';
+/** `date.toISOString()`, faster. */
+export function isoTime(date: Date): string {
+  const ms = date.getTime();
+  const minute = Math.floor(ms / 60_000);
+  if (minute !== isoMinute) {
+    const full = new Date(minute * 60_000).toISOString();
+    isoPrefix = full.slice(0, full.length - 7);
+    isoMinute = minute;
+  }
+  const rest = ms - minute * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  const millis = rest - seconds * 1000;
+  return `${isoPrefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+}
 
 /**
  * The audit writer. Entries queue in memory and are written in batches (group commit). Each
@@ -136,12 +158,11 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       return Promise.reject(new AgentSecretsError('internal_error', 'the audit log is closed'));
     const stamp = input.timestamp === undefined ? now() : new Date(input.timestamp);
     return new Promise<AuditEntry>((resolve, reject) => {
+      // Not `{ ...input, id, timestamp }`: a spread plus added fields costs V8 microseconds.
       queue.push({
-        input: {
-          ...input,
-          id: input.id ?? timeOrderedId('evt', stamp),
-          timestamp: stamp.toISOString(),
-        },
+        input,
+        id: input.id ?? timeOrderedId('evt', stamp),
+        timestamp: isoTime(stamp),
         resolve,
         reject,
       });
@@ -207,7 +228,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     if (holder !== undefined && leaseSocket === undefined) {
       const entries = await handOver(
         holder.socket,
-        batch.map((p) => p.input),
+        batch.map((p) => ({ ...p.input, id: p.id, timestamp: p.timestamp })),
       ).catch(() => undefined);
       if (entries !== undefined && entries.length === batch.length) {
         // Our cached head is behind now; the next batch of our own checks the disk.
@@ -224,8 +245,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     const lines: string[] = [];
     const entries: AuditEntry[] = [];
     let hash = current.hash;
-    for (const { input } of batch) {
-      const encoded = encodeEntryFast(input, hash);
+    for (const { input, id, timestamp } of batch) {
+      const encoded = encodeEntryFast(input, hash, id, timestamp);
       lines.push(encoded.line);
       entries.push(encoded.entry);
       hash = encoded.hash;

@@ -358,7 +358,8 @@ export async function createLocalCredentialService(
       const caller = await callerFor(identity, rest);
       const response = await engine.execute({ ...rest, caller });
       const chunks: Buffer[] = [];
-      for await (const chunk of response.body) chunks.push(chunk as Buffer);
+      if (response.whole !== undefined) chunks.push(response.whole);
+      else for await (const chunk of response.body) chunks.push(chunk as Buffer);
       const entry = await response.done;
       if (entry.status === 'ERROR') {
         const code = (WIRE_CODES as readonly string[]).includes(entry.reason ?? '')

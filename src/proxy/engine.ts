@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Limits } from '../core/config.js';
 import {
   AgentSecretsError,
@@ -10,7 +10,7 @@ import {
 import { timeOrderedId } from '../core/ids.js';
 import { isValidKeyName } from '../core/keys.js';
 import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
-import { createScrubStream } from '../core/scrub/stream.js';
+import { createScrubState, createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
@@ -21,7 +21,7 @@ import type { Caller } from '../identity/caller.js';
 import type { Target } from '../workspace/selection.js';
 import { discard, type Forwarder } from './forward.js';
 import { applyInjections, type Injection, invalidSecretValue, isAscii } from './inject.js';
-import { decodeResponseBody } from './response-body.js';
+import { decodeResponseBody, plainBody } from './response-body.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
 import { applySubstitutions, checkSubstitutionPlaces, type Substitution } from './substitute.js';
 
@@ -101,6 +101,11 @@ export interface EngineResponse {
   status: number;
   headers: [string, string][];
   body: Readable;
+  /**
+   * The whole redacted body, when it was small enough to be read before answering (the audit
+   * entry is then already on its way); `body` streams the same bytes.
+   */
+  whole: Buffer | undefined;
   contentLength: number | undefined;
   /** Whether anything was replaced so far (headers, and the body once it has been read). */
   redacted(): boolean;
@@ -166,7 +171,10 @@ export function createEngine(options: EngineOptions): Engine {
   async function execute(input: CallInput): Promise<EngineResponse> {
     const started = now();
     const requestId = timeOrderedId('evt');
-    const keys = [...new Set(input.injections.map((i) => i.key))];
+    const keys =
+      input.injections.length === 1
+        ? [input.injections[0]!.key]
+        : [...new Set(input.injections.map((i) => i.key))];
     const styles = input.injections.map((i) =>
       i.target === undefined ? i.style : `${i.style}:${i.target}`,
     );
@@ -233,9 +241,12 @@ export function createEngine(options: EngineOptions): Engine {
       // Deny by default: the workspace allowlist.
       const patterns = patternsOf(workspace.allowlist);
       // Approvals (issue 16): a human may hold a listed call, or let an unlisted one through.
-      const listed = patterns.length > 0 && matchAllowlist(url, patterns) !== undefined;
+      const listed = patterns.length > 0 && allowedBy(url, patterns) !== undefined;
+      // The context is built field by field: a spread of `input` plus new fields costs V8
+      // several microseconds per call (a fresh map transition per added property).
       const approved = await options.approve?.({
-        ...input,
+        caller: input.caller,
+        target: input.target,
         workspace,
         url,
         method,
@@ -338,10 +349,31 @@ export function createEngine(options: EngineOptions): Engine {
         discard(upstream.body);
         throw tooLarge(url);
       }
+      const target = url;
+      // A small plain body read whole (most API answers): the same scrub state a stream runs,
+      // fed the whole body at once, and the entry recorded now. No stream is built.
+      const whole = upstream.whole === undefined ? undefined : await upstream.whole.catch(noBody);
+      const plain =
+        whole === undefined || whole.length > limits.maxResponseBytes
+          ? undefined
+          : plainBody(whole, upstream.headers, upstream.transferCodings);
+      if (whole !== undefined && plain !== undefined) {
+        const { headers, count: headerCount } = redactHeaders(upstream.headers, scrubber);
+        const state = createScrubState(scrubber, {
+          lines: isEventStream(headers),
+          ...(plain.utf16 === undefined ? {} : { hints: { utf16: plain.utf16 } }),
+        });
+        const first = state.push(whole);
+        const last = state.end();
+        const bytes = first.length === 0 ? last : Buffer.concat([first, last]);
+        const redacted = headerCount + state.count > 0;
+        const done = record('OK', upstream.status, null, redacted);
+        return new WholeResponse(requestId, upstream.status, headers, bytes, redacted, done);
+      }
       // The body: every declared encoding undone and compressed payloads looked into, then
       // scrubbed as a stream with a cap. Plain pipe() rather than pipeline(), whose teardown
       // costs an abort and an error object per call.
-      const target = url;
+      // (A small body that could not take the path above streams from what was read.)
       const decoded = decodeResponseBody(upstream.body, upstream.headers, {
         url: target,
         transferCodings: upstream.transferCodings,
@@ -354,9 +386,7 @@ export function createEngine(options: EngineOptions): Engine {
       // An event stream (SSE: model tokens, progress) is released an event line at a time, as
       // program output is, so it is not held back a kilobyte at a time. A value with line
       // breaks in it (a PEM key) is still found line by line: each of its lines is a run.
-      const eventStream = /^\s*text\/event-stream/i.test(
-        headers.find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? '',
-      );
+      const eventStream = isEventStream(headers);
       const scrubStream = createScrubStream(scrubber, {
         maxBytes: limits.maxResponseBytes,
         tooLarge: () => tooLarge(target),
@@ -407,6 +437,7 @@ export function createEngine(options: EngineOptions): Engine {
         status: upstream.status,
         headers,
         body: scrubStream,
+        whole: undefined,
         contentLength: undefined,
         redacted,
         done,
@@ -491,8 +522,7 @@ function checkBinding(
       { context: { secret: key, domain: url.hostname } },
     );
   }
-  const patterns = binding.domains.map((d) => parseAllowlistEntry(d));
-  if (matchAllowlist(url, patterns) === undefined) {
+  if (allowedBy(url, domainPatternsOf(binding.domains)) === undefined) {
     throw new AgentSecretsError(
       'secret_binding_mismatch',
       `secret '${key}' is bound to ${binding.domains.join(', ')} and is never sent to ${hostPort(url)}`,
@@ -544,6 +574,80 @@ function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[]
     parsedAllowlists.set(entries, patterns);
   }
   return patterns;
+}
+
+/** Whether a response is an event stream (SSE), released a line at a time. */
+function isEventStream(headers: readonly [string, string][]): boolean {
+  for (const [name, value] of headers)
+    if (name.toLowerCase() === 'content-type') return /^\s*text\/event-stream/i.test(value);
+  return false;
+}
+
+function noBody(): undefined {
+  return undefined;
+}
+
+/**
+ * A response whose whole body is in hand. A class, so that the lazy `body` getter lives on
+ * the prototype (an object literal with a getter costs V8 microseconds per call).
+ */
+class WholeResponse implements EngineResponse {
+  readonly contentLength = undefined;
+  #stream: Readable | undefined;
+
+  constructor(
+    readonly requestId: string,
+    readonly status: number,
+    readonly headers: [string, string][],
+    readonly whole: Buffer,
+    private readonly wasRedacted: boolean,
+    readonly done: Promise<AuditEntry>,
+  ) {}
+
+  redacted(): boolean {
+    return this.wasRedacted;
+  }
+
+  /** The same bytes as a stream, for readers that take one. */
+  get body(): Readable {
+    if (this.#stream === undefined) {
+      this.#stream = new Readable({ read() {} });
+      if (this.whole.length > 0) this.#stream.push(this.whole);
+      this.#stream.push(null);
+    }
+    return this.#stream;
+  }
+}
+
+// A binding's domains, parsed once per (cached, immutable) array of a vault record.
+const parsedDomains = new WeakMap<readonly string[], AllowlistPattern[]>();
+function domainPatternsOf(domains: readonly string[]): AllowlistPattern[] {
+  let patterns = parsedDomains.get(domains);
+  if (patterns === undefined) {
+    patterns = domains.map((d) => parseAllowlistEntry(d));
+    parsedDomains.set(domains, patterns);
+  }
+  return patterns;
+}
+
+// matchAllowlist's verdicts, per pattern list and scheme + host + port: the answer depends on
+// nothing else, and normalising a host name (IDN mapping) costs more than the lookup.
+const verdicts = new WeakMap<
+  readonly AllowlistPattern[],
+  Map<string, AllowlistPattern | undefined>
+>();
+function allowedBy(url: URL, patterns: readonly AllowlistPattern[]): AllowlistPattern | undefined {
+  let known = verdicts.get(patterns);
+  if (known === undefined) {
+    known = new Map();
+    verdicts.set(patterns, known);
+  }
+  const key = `${url.protocol}//${url.host}`;
+  if (known.has(key)) return known.get(key);
+  const verdict = matchAllowlist(url, patterns);
+  if (known.size >= 1024) known.clear();
+  known.set(key, verdict);
+  return verdict;
 }
 
 /** A URL as the audit log keeps it: scrubbed of every value (a URL is ASCII, or UTF-8 text). */

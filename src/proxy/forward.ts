@@ -6,8 +6,7 @@ import { Agent } from 'undici';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import type { OutboundRequest } from './inject.js';
-import { setHeader } from './inject.js';
-import { stripHopByHop } from './protocol.js';
+import { addConnectionNames, connectionNames, isHopByHop } from './protocol.js';
 import { checkAddress, type CidrSet } from './ssrf.js';
 
 /** Resolves a host name to every address it has. Injected in tests (no DNS needed). */
@@ -36,6 +35,12 @@ export interface UpstreamResponse {
   /** Transfer codings other than chunked (undone by the engine with the content codings). */
   transferCodings: string[];
   body: Readable;
+  /**
+   * A small body (a declared length up to SMALL_BODY bytes, no transfer coding) is read whole
+   * without a stream: this resolves with all of it, or rejects as `body` would fail. `body`
+   * then streams the same bytes (made only when asked for). Undefined for any other body.
+   */
+  whole: Promise<Buffer> | undefined;
   /** Declared length of the body as it came (before any decoding). */
   contentLength: number | undefined;
   /** Maps an error the body stream emits to a wire error. */
@@ -47,6 +52,9 @@ export interface Forwarder {
   send(req: OutboundRequest, signal?: AbortSignal): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
+
+/** Bodies declared at most this long are read whole, without a stream (see `whole`). */
+export const SMALL_BODY = 64 * 1024;
 
 /** Why a resolved address was refused; raised inside the connection's DNS lookup. */
 class GuardError extends Error {
@@ -140,12 +148,24 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   return {
     async send(req, signal) {
       const scheme = req.url.protocol === 'http:' ? 'http' : 'https';
-      let headers = stripHopByHop(req.headers).filter(([n]) => {
-        const lower = n.toLowerCase();
-        return lower !== 'host' && lower !== 'content-length' && !lower.startsWith('x-as-');
-      });
-      // Ask for plain bytes; whatever comes encoded anyway is decoded before the scan.
-      headers = setHeader(headers, 'Accept-Encoding', 'identity');
+      // Name, value, name, value… as undici takes them: no hop-by-hop headers, no Host, no
+      // Content-Length (undici frames the body), no X-AS-*, and Accept-Encoding: identity
+      // (plain bytes are asked for; whatever comes encoded anyway is decoded before the scan).
+      const named = connectionNames(req.headers);
+      const headers: string[] = [];
+      for (const [name, value] of req.headers) {
+        const lower = name.toLowerCase();
+        if (
+          isHopByHop(lower, named) ||
+          lower === 'host' ||
+          lower === 'content-length' ||
+          lower === 'accept-encoding' ||
+          lower.startsWith('x-as-')
+        )
+          continue;
+        headers.push(name, value);
+      }
+      headers.push('Accept-Encoding', 'identity');
       const dispatcher = agents[scheme];
       const url = req.url;
       // undici's dispatcher API directly: request() adds an AbortSignal, an async resource, a
@@ -154,6 +174,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const deadline = { passed: false };
         let abort: ((reason?: Error) => void) | undefined;
         let body: Readable | undefined;
+        let small: SmallBody | undefined;
         let finished = false;
         let resumeParser: (() => void) | undefined;
         const timer = setTimeout(() => {
@@ -178,12 +199,14 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             resumeParser = resume;
             const pairs: [string, string][] = [];
             let length: number | undefined;
+            let named: ReadonlySet<string> | undefined;
             const transferCodings: string[] = [];
             for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
               const name = rawHeaders[i]!.toString('latin1').toLowerCase();
               const value = rawHeaders[i + 1]!.toString('latin1');
               pairs.push([name, value]);
-              if (name === 'content-length' && length === undefined) {
+              if (name === 'connection') named = addConnectionNames(named, value);
+              else if (name === 'content-length' && length === undefined) {
                 const n = Number(value);
                 length = Number.isFinite(n) ? n : undefined;
               } else if (name === 'transfer-encoding') {
@@ -194,24 +217,35 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
                 }
               }
             }
+            // The reader went away before the end: drop the upstream request too.
+            const drop = (err: Error | null) => {
+              if (finished) return;
+              done();
+              abort?.(err ?? abortError('the body was dropped'));
+            };
+            // The names are lower case already (a name can be a header's only ones).
+            const headers: [string, string][] = [];
+            for (const pair of pairs) if (!isHopByHop(pair[0], named)) headers.push(pair);
+            if (length !== undefined && length <= SMALL_BODY && transferCodings.length === 0) {
+              small = new SmallBody(statusCode, headers, length, translateError, drop);
+              resolve(small);
+              return true;
+            }
             body = new Readable({
               read() {
                 resumeParser?.();
               },
               destroy(err, callback) {
-                // The reader went away before the end: drop the upstream request too.
-                if (!finished) {
-                  done();
-                  abort?.(err ?? abortError('the body was dropped'));
-                }
+                drop(err);
                 callback(err);
               },
             });
             resolve({
               status: statusCode,
-              headers: stripHopByHop(pairs),
+              headers,
               transferCodings,
               body,
+              whole: undefined,
               // Failures while the body streams (idle timeout, deadline, reset) get the same
               // translation as failures before the headers.
               translateError,
@@ -220,16 +254,22 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             return true;
           },
           onData(chunk: Buffer): boolean {
+            if (small !== undefined) {
+              small.chunks.push(chunk);
+              return true;
+            }
             return body === undefined || body.destroyed ? true : body.push(chunk);
           },
           onComplete() {
             done();
-            body?.push(null);
+            if (small !== undefined) small.settle(undefined);
+            else body?.push(null);
           },
           onError(err: Error) {
             const wasFinished = finished;
             done();
-            if (body === undefined) reject(translateError(err));
+            if (small !== undefined) small.settle(err);
+            else if (body === undefined) reject(translateError(err));
             else if (!wasFinished && !body.destroyed) body.destroy(err);
           },
         };
@@ -238,7 +278,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             origin: url.origin,
             path: `${url.pathname}${url.search}`,
             method: req.method as 'GET',
-            headers: headers.flat(),
+            headers,
             body: req.body ?? null,
           },
           handler,
@@ -255,6 +295,60 @@ function abortError(message: string): Error {
   const err = new Error(message);
   err.name = 'AbortError';
   return err;
+}
+
+/**
+ * An answer whose small body is read whole (see UpstreamResponse.whole). A class, so that the
+ * lazy `body` getter lives on the prototype: an object literal with a getter costs V8 several
+ * microseconds to build, per call.
+ */
+class SmallBody implements UpstreamResponse {
+  readonly chunks: Buffer[] = [];
+  readonly transferCodings: string[] = [];
+  readonly whole: Promise<Buffer>;
+  settle: (err: Error | undefined) => void = () => undefined;
+  #stream: Readable | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly headers: [string, string][],
+    readonly contentLength: number,
+    readonly translateError: (err: unknown) => AgentSecretsError,
+    private readonly drop: (err: Error | null) => void,
+  ) {
+    this.whole = new Promise<Buffer>((ok, fail) => {
+      this.settle = (err) =>
+        err === undefined
+          ? ok(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks))
+          : fail(err);
+    });
+    // A failure nobody asked for is not an unhandled rejection.
+    this.whole.catch(() => undefined);
+  }
+
+  get body(): Readable {
+    return (this.#stream ??= streamOf(this.whole, this.drop));
+  }
+}
+
+/** A stream of a small body read whole; destroying it early drops the upstream request. */
+function streamOf(whole: Promise<Buffer>, drop: (err: Error | null) => void): Readable {
+  const stream = new Readable({
+    read() {},
+    destroy(err, callback) {
+      drop(err);
+      callback(err);
+    },
+  });
+  whole.then(
+    (bytes) => {
+      if (stream.destroyed) return;
+      if (bytes.length > 0) stream.push(bytes);
+      stream.push(null);
+    },
+    (err: unknown) => stream.destroy(err instanceof Error ? err : new Error('body failed')),
+  );
+  return stream;
 }
 
 /** Drops a body we will not read; its abort error is expected and must not go unhandled. */

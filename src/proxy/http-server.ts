@@ -209,7 +209,9 @@ export async function relayResponse(
   headers.push('X-AS-Request-Id', response.requestId);
   let collected: Collected = { chunks: [], size: 0, complete: false };
   try {
-    if (!streaming) collected = await collect(response.body, BUFFER_LIMIT);
+    if (response.whole !== undefined)
+      collected = { chunks: [response.whole], size: response.whole.length, complete: true };
+    else if (!streaming) collected = await collect(response.body, BUFFER_LIMIT);
   } catch (err) {
     await response.done.catch(() => undefined);
     return sendError(res, toAgentSecretsError(err));

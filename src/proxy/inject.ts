@@ -46,7 +46,9 @@ export function applyInjections(
   injections: readonly Injection[],
   values: ReadonlyMap<string, string>,
 ): OutboundRequest {
-  const url = new URL(request.url.href);
+  // A copy only when a query parameter is set in it; the caller's URL is never changed.
+  let url = request.url;
+  let urlCopied = false;
   let headers = request.headers.map(([n, v]) => [n, v] as [string, string]);
   let body = request.body;
   const bodyStyles = new Set(
@@ -87,6 +89,10 @@ export function applyInjections(
       }
       case 'query':
         if (!wellFormed(value)) throw invalidSecretValue(injection.key);
+        if (!urlCopied) {
+          url = new URL(request.url.href);
+          urlCopied = true;
+        }
         setQueryParam(url, requireTarget(injection), value);
         break;
       case 'body':

@@ -51,18 +51,55 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/**
+ * Whether a lower-case header name is hop-by-hop (RFC 9110 §7.6.1): one of the fixed set, or
+ * named by a Connection header (`named`, from connectionNames).
+ */
+export function isHopByHop(lower: string, named: ReadonlySet<string> | undefined): boolean {
+  return HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower));
+}
+
+// Parsed Connection values: nearly every message says `keep-alive` or `close` (bounded).
+const connectionValues = new Map<string, ReadonlySet<string>>();
+
+/** The header names one Connection header value names, lower case. */
+export function namesInConnection(value: string): ReadonlySet<string> {
+  let names = connectionValues.get(value);
+  if (names === undefined) {
+    names = new Set(value.split(',').map((token) => token.trim().toLowerCase()));
+    if (connectionValues.size >= 64) connectionValues.clear();
+    connectionValues.set(value, names);
+  }
+  return names;
+}
+
+/** Adds the names of one more Connection header to those found so far. */
+export function addConnectionNames(
+  named: ReadonlySet<string> | undefined,
+  value: string,
+): ReadonlySet<string> {
+  const more = namesInConnection(value);
+  return named === undefined ? more : new Set([...named, ...more]);
+}
+
+/** The header names the Connection headers among `headers` name (lower case), if any. */
+export function connectionNames(
+  headers: readonly [string, string][],
+): ReadonlySet<string> | undefined {
+  let named: ReadonlySet<string> | undefined;
+  for (const [name, value] of headers) {
+    if (name.length === 10 && name.toLowerCase() === 'connection')
+      named = addConnectionNames(named, value);
+  }
+  return named;
+}
+
 /** Removes hop-by-hop headers (RFC 9110 §7.6.1), including those a Connection header names. */
 export function stripHopByHop(headers: readonly [string, string][]): [string, string][] {
-  const named = new Set<string>();
-  for (const [name, value] of headers) {
-    if (name.toLowerCase() === 'connection') {
-      for (const token of value.split(',')) named.add(token.trim().toLowerCase());
-    }
-  }
-  return headers.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return !HOP_BY_HOP.has(lower) && !named.has(lower);
-  });
+  const named = connectionNames(headers);
+  const kept: [string, string][] = [];
+  for (const pair of headers) if (!isHopByHop(pair[0].toLowerCase(), named)) kept.push(pair);
+  return kept;
 }
 
 /** Parses Node's `req.rawHeaders` (name, value, name, value…). */

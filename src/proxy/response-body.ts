@@ -95,6 +95,22 @@ export function decodeResponseBody(
   };
 }
 
+/**
+ * A small body read whole that the stream path would pass on unchanged before scrubbing: no
+ * content or transfer coding, and nothing in it that starts like a compressed or archived
+ * payload (at its start or further in). Undefined when the stream path must look into it.
+ */
+export function plainBody(
+  bytes: Buffer,
+  headers: [string, string][],
+  transferCodings: readonly string[],
+): { utf16: 'le' | 'be' | undefined } | undefined {
+  if (transferCodings.length > 0 || listOf(headers, 'content-encoding').length > 0)
+    return undefined;
+  if (sniff(bytes) !== 'plain' || embeddedStart(bytes, 0) !== -1) return undefined;
+  return { utf16: charsetUtf16(headers) };
+}
+
 function listOf(headers: [string, string][], name: string): string[] {
   return headers
     .filter(([n]) => n.toLowerCase() === name)

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request, type ServerResponse } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -6,6 +6,7 @@ import {
   type LocalCredentialService,
 } from '../../src/proxy/credential-service.js';
 import { startProxy, type RunningProxy } from '../../src/app/proxy-runtime.js';
+import { compileScrubber } from '../../src/core/scrub/scrubber.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -44,10 +45,49 @@ function bearerOf(header: string | undefined): string {
   return (header ?? '').replace(/^Bearer /, '');
 }
 
+/**
+ * `&length=1`: the answer goes out with a Content-Length instead of chunked, its parts still
+ * written apart (20 ms between them). A small body with a length takes the engine's whole-body
+ * path; a chunked one the streaming path.
+ */
+function withLength(res: ServerResponse): void {
+  const head: { status: number; headers: Record<string, string> } = { status: 200, headers: {} };
+  const parts: Buffer[] = [];
+  const writeHead = res.writeHead.bind(res);
+  const write = res.write.bind(res);
+  const end = res.end.bind(res);
+  const chunk = (c: unknown) => (typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  Object.assign(res, {
+    writeHead(status: number, headers: Record<string, string> = {}) {
+      head.status = status;
+      head.headers = headers;
+      return res;
+    },
+    write(c: unknown) {
+      parts.push(chunk(c));
+      return true;
+    },
+    end(c?: unknown) {
+      if (c !== undefined) parts.push(chunk(c));
+      const length = parts.reduce((n, p) => n + p.length, 0);
+      writeHead(head.status, { ...head.headers, 'content-length': String(length) });
+      void (async () => {
+        for (const [i, part] of parts.entries()) {
+          if (i > 0) await new Promise((r) => setTimeout(r, 20));
+          write(part);
+        }
+        end();
+      })();
+      return res;
+    },
+  });
+}
+
 async function startEchoUpstream(): Promise<Upstream> {
   return startUpstream(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const mode = url.searchParams.get('mode') ?? 'raw';
+    if (url.searchParams.get('length') === '1') withLength(res);
     const value = bearerOf(req.headers.authorization);
     switch (mode) {
       case 'header':
@@ -196,6 +236,74 @@ describe('response redaction, end to end against a real upstream', () => {
     expect(findLeaks(everything, VALUE)).toEqual([]);
     expect(everything.includes('[REDACTED_BY_AGENTSECRETS]')).toBe(true);
     expect(result.redacted).toBe(true);
+  });
+
+  // The same echoes with a Content-Length: the whole-body path (bodies up to 64 KiB). Each row
+  // first shows the value comes back from the upstream itself (the undefended path).
+  const LENGTH_MODES = ALL_MODES.filter((m) => m !== 'big' && m !== 'sse');
+  it.each(LENGTH_MODES)(
+    'with a Content-Length: %s echo is scrubbed (proxy and call)',
+    async (mode) => {
+      const direct = await fetch(`${upstream.url}/echo?mode=${mode}&length=1`, {
+        headers: { authorization: `Bearer ${VALUE}`, 'accept-encoding': 'identity' },
+      });
+      expect(direct.headers.get('content-length')).not.toBeNull();
+      const raw = Buffer.from(await direct.arrayBuffer());
+      // The value is in the upstream's own answer, in this row's encoding.
+      const detector = compileScrubber([VALUE]);
+      expect(
+        detector.contains(Buffer.concat([raw, Buffer.from(JSON.stringify([...direct.headers]))])),
+      ).toBe(true);
+
+      const proxied = await viaProxy(`/echo?mode=${mode}&length=1`, {
+        'X-AS-Inject-Bearer': 'API_KEY',
+      });
+      expect(proxied.status).toBe(200);
+      const seen = Buffer.concat([proxied.body, Buffer.from(JSON.stringify(proxied.headers))]);
+      expect(findLeaks(seen, VALUE)).toEqual([]);
+      expect(seen.includes('[REDACTED_BY_AGENTSECRETS]')).toBe(true);
+      expect(proxied.headers['x-as-redacted']).toBe('true');
+      expect(proxied.headers['content-length']).toBe(String(proxied.body.length));
+
+      const called = await service.call({
+        url: `${upstream.url}/echo?mode=${mode}&length=1`,
+        method: 'GET',
+        headers: [],
+        body: undefined,
+        injections: [{ style: 'bearer', key: 'API_KEY' }],
+        target: ws.target,
+        identity: { source: 'cli' },
+      });
+      const got = Buffer.concat([called.body, Buffer.from(JSON.stringify(called.headers))]);
+      expect(findLeaks(got, VALUE)).toEqual([]);
+      expect(called.redacted).toBe(true);
+    },
+  );
+
+  it('a small body with a Content-Length is read whole; a chunked one streams', async () => {
+    const call = (length: boolean) =>
+      service.engine.execute({
+        url: `${upstream.url}/echo?mode=raw${length ? '&length=1' : ''}`,
+        method: 'GET',
+        headers: [],
+        body: undefined,
+        injections: [{ style: 'bearer', key: 'API_KEY' }],
+        target: ws.target,
+        caller: { level: 'anonymous', agentId: null, tokenId: null, source: 'cli' },
+      });
+    const whole = await call(true);
+    expect(whole.whole).toBeInstanceOf(Buffer);
+    const streamed = await call(false);
+    expect(streamed.whole).toBeUndefined();
+    const text = async (r: typeof whole) => {
+      const chunks: Buffer[] = [];
+      for await (const c of r.body) chunks.push(c as Buffer);
+      await r.done;
+      return Buffer.concat(chunks).toString();
+    };
+    // Both paths give the same bytes, through `body` as a stream too.
+    expect(await text(whole)).toBe(await text(streamed));
+    expect(whole.whole!.toString()).toBe(`{"received":"[REDACTED_BY_AGENTSECRETS]"}`);
   });
 
   it.each(ALL_MODES)('proxy: %s echo is scrubbed', async (mode) => {
