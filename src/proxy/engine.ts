@@ -253,6 +253,8 @@ export function createEngine(options: EngineOptions): Engine {
         keys,
         listed,
         requestId,
+        signal: input.signal,
+        onHeld: input.onHeld,
       });
       if (patterns.length === 0 && approved !== true) {
         throw new AgentSecretsError(
