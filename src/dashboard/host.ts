@@ -298,12 +298,19 @@ export function guardPassphrases(
     last = run.catch(() => undefined);
     return run;
   };
+  // Every action that takes a passphrase (review finding: the binding and approval-rule ones
+  // were left out, so guesses there went on after the back-off shut the others).
   return {
-    ...actions,
+    filterFrom: actions.filterFrom,
     allowlistAdd: (domain, p) => attempt(p, () => actions.allowlistAdd(domain, p)),
     allowlistRemove: (domain, p) => attempt(p, () => actions.allowlistRemove(domain, p)),
     tokenIssue: (agent, issue, p) => attempt(p, () => actions.tokenIssue(agent, issue, p)),
     tokenRevoke: (token, agent, p) => attempt(p, () => actions.tokenRevoke(token, agent, p)),
+    bindingSet: (binding, p) => attempt(p, () => actions.bindingSet(binding, p)),
+    bindingRemove: (binding, p) => attempt(p, () => actions.bindingRemove(binding, p)),
+    approvalRuleAdd: (rule, p) => attempt(p, () => actions.approvalRuleAdd(rule, p)),
+    approvalRuleRemove: (id, p) => attempt(p, () => actions.approvalRuleRemove(id, p)),
+    approvalsConfig: (settings, p) => attempt(p, () => actions.approvalsConfig(settings, p)),
     approveStrict: (p, action) => attempt(p, () => actions.approveStrict(p, action)),
   };
 }

@@ -477,38 +477,40 @@ describe('4b. an HTTP client of the proxy that hangs up', () => {
   });
 });
 
-describe('5. wrong passphrases on the dashboard', () => {
-  /** The dashboard's strict gate as the CLI builds it: verified, back-off kept in gate.json. */
-  const fileGated = (home: string): DashboardActions => {
-    const config = { paths: { home } } as Parameters<typeof assertGateOpen>[0];
-    const refuse = async () => Promise.reject(new Error('not used'));
-    return {
-      allowlistAdd: refuse,
-      allowlistRemove: refuse,
-      tokenIssue: refuse,
-      tokenRevoke: refuse,
-      bindingSet: refuse,
-      bindingRemove: refuse,
-      approvalRuleAdd: refuse,
-      approvalRuleRemove: refuse,
-      approvalsConfig: refuse,
-      filterFrom: () => ({}),
-      async approveStrict(passphrase) {
-        await assertGateOpen(config);
-        if (passphrase !== 'the right one') {
-          await recordGateOutcome(config, false);
-          throw new AgentSecretsError('unlock_failed', 'wrong passphrase');
-        }
-        await recordGateOutcome(config, true);
-      },
-    };
+/** The dashboard's strict gate as the CLI builds it: verified, back-off kept in gate.json. */
+const fileGated = (home: string): DashboardActions => {
+  const config = { paths: { home } } as Parameters<typeof assertGateOpen>[0];
+  const refuse = async () => Promise.reject(new Error('not used'));
+  const gate = async (passphrase: string | undefined) => {
+    await assertGateOpen(config);
+    if (passphrase !== 'the right one') {
+      await recordGateOutcome(config, false);
+      throw new AgentSecretsError('unlock_failed', 'wrong passphrase');
+    }
+    await recordGateOutcome(config, true);
   };
-  const outcome = (p: Promise<unknown>) =>
-    p.then(
-      () => 'ok',
-      (e: unknown) => (e instanceof AgentSecretsError ? e.code : 'other'),
-    );
+  return {
+    allowlistAdd: refuse,
+    allowlistRemove: refuse,
+    tokenIssue: refuse,
+    tokenRevoke: refuse,
+    // As the CLI's own commands do in strict mode: the terminal gate, with the page's passphrase.
+    bindingSet: (_b, p) => gate(p),
+    bindingRemove: (_b, p) => gate(p),
+    approvalRuleAdd: (_r, p) => gate(p),
+    approvalRuleRemove: (_id, p) => gate(p),
+    approvalsConfig: (_s, p) => gate(p),
+    filterFrom: () => ({}),
+    approveStrict: (p) => gate(p),
+  };
+};
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: unknown) => (e instanceof AgentSecretsError ? e.code : 'other'),
+  );
 
+describe('5. wrong passphrases on the dashboard', () => {
   it('with the file alone, deleting gate.json resets the back-off (the attack)', async () => {
     const home = await tempDir();
     const actions = fileGated(home);
@@ -536,6 +538,42 @@ describe('5. wrong passphrases on the dashboard', () => {
     clock += 31_000;
     expect(await outcome(actions.approveStrict('the right one', 'x'))).toBe('ok');
     expect(await outcome(actions.approveStrict('guess', 'x'))).toBe('unlock_failed');
+  });
+});
+
+describe('5a. every passphrase field of the dashboard shares the back-off (review finding)', () => {
+  const guesses = (actions: DashboardActions) => [
+    () =>
+      actions.bindingSet(
+        { key: 'K', project: 'p', environment: 'e', domains: ['x'], styles: '' },
+        'guess',
+      ),
+    () => actions.bindingRemove({ key: 'K', project: 'p', environment: 'e' }, 'guess'),
+    () => actions.approvalRuleAdd({ domain: 'x.example.com' }, 'guess'),
+    () => actions.approvalRuleRemove('apr_x', 'guess'),
+    () => actions.approvalsConfig({ askUnlisted: 'off' }, 'guess'),
+  ];
+  /** Shuts the back-off with three wrong guesses, then deletes gate.json as an agent can. */
+  const shut = async (actions: DashboardActions, home: string) => {
+    for (let i = 0; i < 3; i++) await outcome(actions.approveStrict('guess', 'x'));
+    await rm(join(home, 'gate.json'), { force: true });
+  };
+
+  it("without the key holder's count, guesses go on through the binding and rule forms (the attack)", async () => {
+    const home = await tempDir();
+    const actions = fileGated(home);
+    await shut(actions, home);
+    for (const guess of guesses(actions)) {
+      expect(await outcome(guess())).toBe('unlock_failed');
+      await rm(join(home, 'gate.json'), { force: true });
+    }
+  });
+
+  it('with it, each of them waits like the others', async () => {
+    const home = await tempDir();
+    const actions = guardPassphrases(fileGated(home), () => 1_000_000);
+    await shut(actions, home);
+    for (const guess of guesses(actions)) expect(await outcome(guess())).toBe('rate_limited');
   });
 });
 
