@@ -83,6 +83,9 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
         {
           request_id: requestId,
           workspace: workspace.name,
+          project:
+            workspace.projects.find((p) => p.id === target.projectId)?.name ?? target.projectId,
+          environment: target.environment,
           agent: caller.agentId,
           identity_level: caller.level,
           source: caller.source,

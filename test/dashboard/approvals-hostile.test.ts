@@ -8,6 +8,7 @@ import { assertGateOpen, recordGateOutcome } from '../../src/cli/strict-gate.js'
 import { AgentSecretsError, isAgentSecretsError } from '../../src/core/errors.js';
 import type { DashboardActions } from '../../src/dashboard/actions.js';
 import { createDashboardHost, guardPassphrases } from '../../src/dashboard/host.js';
+import { pendingCard } from '../../src/dashboard/pages.js';
 import { createApprovalGate } from '../../src/policy/approvals-gate.js';
 import {
   type ApprovalsFile,
@@ -52,6 +53,8 @@ function recorder() {
 const request = (over: Partial<ApprovalRequest> = {}): ApprovalRequest => ({
   request_id: 'evt_1',
   workspace: 'local',
+  project: 'default',
+  environment: 'development',
   agent: 'billing',
   identity_level: 'issued',
   source: 'proxy',
@@ -674,6 +677,45 @@ describe('6. approve and add to the binding', () => {
     expect(waiting.decisions).toContain('approve_and_bind');
     await host.queue.decide(waiting.id, decision, 'tester');
   };
+
+  it('names the project and environment the caller chose, so a production call does not look like a development one (review finding)', async () => {
+    // The caller picks the environment (X-AS-Environment): two calls differing only there.
+    const held = (environment: string) =>
+      service
+        .call({
+          url: `http://127.0.0.1:${upstream.port}/which-env`,
+          method: 'GET',
+          headers: [],
+          body: undefined,
+          injections: [{ style: 'bearer', key: 'API_KEY' }],
+          target: { ...ws.target, environment },
+          identity: { source: 'sdk' },
+        })
+        .catch((e: unknown) => e);
+    const calls = [held('development'), held('production')];
+    await until(() => host.queue.pending().filter((p) => p.path === '/which-env').length === 2);
+    const waiting = host.queue.pending().filter((p) => p.path === '/which-env');
+    const text = (p: (typeof waiting)[number]) =>
+      pendingCard('/s/x', p, 'csrf', false)
+        .text.replace(/apv_\w+/g, '')
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ');
+    const [dev, prod] = ['development', 'production'].map((e) =>
+      waiting.find((p) => p.environment === e)!,
+    );
+    // Before the fix both cards read "… wants GET 127.0.0.1:…/which-env with API_KEY.".
+    expect(text(dev!)).not.toBe(text(prod!));
+    expect(text(prod!)).toContain('API_KEY of default/production');
+    expect(text(prod!)).toContain('Approve and bind API_KEY (default/production) to this host');
+    expect(describeWaiting(prod!)).toContain('secrets: API_KEY of default/production');
+    for (const p of waiting) await host.queue.decide(p.id, 'deny', 'tester');
+    await Promise.all(calls);
+    await service.audit.flush();
+    const entries = await queryNewest(ws.services.config.paths.auditDir, {}, 50);
+    expect(
+      entries.filter((e) => e.reason === 'approval_pending').map((e) => e.environment),
+    ).toEqual(expect.arrayContaining(['development', 'production']));
+  });
 
   it('approved once, a call to a host outside the binding still fails', async () => {
     const result = call('/once');

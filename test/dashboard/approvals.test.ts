@@ -94,6 +94,8 @@ function recorder() {
 const request = (): ApprovalRequest => ({
   request_id: 'evt_1',
   workspace: 'local',
+  project: 'default',
+  environment: 'development',
   agent: 'billing',
   identity_level: 'declared',
   source: 'proxy',
@@ -154,7 +156,11 @@ describe('the approval queue', () => {
 });
 
 describe('the gate the engine calls', () => {
-  const workspace = { id: 'ws_1', name: 'local' } as Workspace;
+  const workspace = {
+    id: 'ws_1',
+    name: 'local',
+    projects: [{ id: 'p', name: 'default' }],
+  } as unknown as Workspace;
   const context = (listed: boolean) => ({
     caller: {
       level: 'declared' as const,
