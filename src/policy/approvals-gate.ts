@@ -92,6 +92,7 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
         {
           request_id: requestId,
           workspace: workspace.name,
+          workspace_id: workspace.id,
           project:
             workspace.projects.find((p) => p.id === target.projectId)?.name ?? target.projectId,
           environment: target.environment,

@@ -45,6 +45,11 @@ export interface PendingApproval {
   expires_at: string;
   workspace: string;
   /**
+   * The workspace's id: "approve and add to the allowlist" adds to this one, not to whichever
+   * is selected when the human decides (an agent can switch it meanwhile; review finding).
+   */
+  workspace_id: string;
+  /**
    * The project and environment whose secrets the call carries. The caller chooses them
    * (X-AS-Project, X-AS-Environment): a card that named only the secret would look the same
    * for the production key as for the development one (review finding).

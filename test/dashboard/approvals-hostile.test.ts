@@ -7,6 +7,7 @@ import { describe as describeWaiting } from '../../src/cli/commands/approvals.js
 import { assertGateOpen, recordGateOutcome } from '../../src/cli/strict-gate.js';
 import { AgentSecretsError, isAgentSecretsError } from '../../src/core/errors.js';
 import type { DashboardActions } from '../../src/dashboard/actions.js';
+import { createDashboardActions } from '../../src/cli/dashboard-actions.js';
 import { createDashboardHost, guardPassphrases } from '../../src/dashboard/host.js';
 import { pendingCard } from '../../src/dashboard/pages.js';
 import { createApprovalGate } from '../../src/policy/approvals-gate.js';
@@ -53,6 +54,7 @@ function recorder() {
 const request = (over: Partial<ApprovalRequest> = {}): ApprovalRequest => ({
   request_id: 'evt_1',
   workspace: 'local',
+  workspace_id: 'ws_1',
   project: 'default',
   environment: 'development',
   agent: 'billing',
@@ -615,6 +617,78 @@ describe('5b. /v1/dashboard/start mints login tokens', () => {
     const answers = await start(undefined);
     expect(answers.slice(0, 5).every((a) => a.includes('/login?token='))).toBe(true);
     expect(answers.slice(5)).toEqual(['rate_limited', 'rate_limited']);
+  });
+});
+
+describe('5c. "approve and add to the allowlist" adds to the call\'s own workspace (review finding)', () => {
+  it('an agent that switches the selected workspace while the call waits does not move the add', async () => {
+    const upstream = await startUpstream(echo);
+    const ws = await makeWorkspace({
+      secrets: { API_KEY: canary('SWITCH') },
+      env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
+    });
+    await createApprovalsStore(ws.services.config.paths).update((f) => {
+      f.ask_unlisted = true;
+    });
+    const vault = await ws.services.vault.unlock();
+    const host = createDashboardHost({
+      services: ws.services,
+      vault,
+      strict: false,
+      audit: () => service.audit,
+      actions: createDashboardActions({ services: ws.services, vault, strict: false }),
+    });
+    const service = await createLocalCredentialService({
+      config: ws.services.config,
+      workspaces: ws.services.workspaces,
+      vault: ws.services.vault,
+      unlock: async () => vault,
+      approve: host.approve,
+    });
+    try {
+      const call = service
+        .call({
+          url: `http://127.0.0.1:${upstream.port}/switched`,
+          method: 'GET',
+          headers: [],
+          body: undefined,
+          injections: [],
+          target: ws.target,
+          identity: { source: 'sdk' },
+        })
+        .then(
+          (r) => r.status,
+          (e: unknown) => (e instanceof AgentSecretsError ? e.code : String(e)),
+        );
+      await until(() => host.queue.pending().length === 1);
+      // The agent: a second workspace (a team one, say), selected while the call waits.
+      const other = 'ws_other';
+      await ws.services.workspaces.updateWorkspacesFile((file) => ({
+        ...file,
+        workspaces: [
+          ...file.workspaces,
+          { ...file.workspaces[0]!, id: other, name: 'other', allowlist: [], allowlist_log: [] },
+        ],
+      }));
+      await ws.services.workspaces.updateConfig((c) => ({ ...c, workspace_id: other }));
+      expect((await ws.services.workspaces.currentWorkspace()).id).toBe(other);
+
+      const waiting = host.queue.pending()[0]!;
+      expect(waiting.workspace_id).toBe(ws.target.workspaceId);
+      await host.queue.decide(waiting.id, 'approve_and_allow', 'tester');
+      expect(await call).toBe(200);
+      const all = (await ws.services.workspaces.readWorkspaces()).workspaces;
+      const patterns = (id: string) =>
+        all.find((w) => w.id === id)!.allowlist.map((e) => e.pattern);
+      // Before the fix the host went to the selected workspace, the agent's choice.
+      expect(patterns(other)).toEqual([]);
+      expect(patterns(ws.target.workspaceId)).toEqual([`127.0.0.1:${upstream.port}`]);
+    } finally {
+      await host.close();
+      await service.close();
+      vault.close();
+      await upstream.close();
+    }
   });
 });
 

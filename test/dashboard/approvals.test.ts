@@ -95,6 +95,7 @@ function recorder() {
 const request = (): ApprovalRequest => ({
   request_id: 'evt_1',
   workspace: 'local',
+  workspace_id: 'ws_1',
   project: 'default',
   environment: 'development',
   agent: 'billing',

@@ -166,6 +166,7 @@ describe('bindings, approval rules and the approvals stream in the dashboard', (
             {
               request_id: `evt_${i}`,
               workspace: 'local',
+              workspace_id: 'ws_1',
               project: 'default',
               environment: 'development',
               agent: 'billing',
@@ -242,6 +243,7 @@ describe('a live stream ends with its session', () => {
             {
               request_id: 'evt_x',
               workspace: 'local',
+              workspace_id: 'ws_1',
               project: 'default',
               environment: 'development',
               agent: null,
