@@ -43,7 +43,9 @@ export const CLIENT_JS = `'use strict';
     else { line.appendChild(el('strong', p.secret_keys.join(', '))); line.appendChild(document.createTextNode(' of ')); line.appendChild(el('strong', p.project + '/' + p.environment)); }
     line.appendChild(document.createTextNode('.'));
     art.appendChild(line);
-    art.appendChild(el('p', (p.reason === 'unlisted' ? 'The domain is not in the allowlist.' : 'Rule ' + p.reason.slice(5) + ' asks for approval.') + ' Waits until ' + p.expires_at.slice(11, 19) + ' UTC.', 'muted'));
+    var why = el('p', 'In workspace ', 'muted'); why.appendChild(el('strong', p.workspace));
+    why.appendChild(document.createTextNode('. ' + (p.reason === 'unlisted' ? 'The domain is not in its allowlist.' : 'Rule ' + p.reason.slice(5) + ' asks for approval.') + ' Waits until ' + p.expires_at.slice(11, 19) + ' UTC.'));
+    art.appendChild(why);
     var actions = el('div', null, 'actions');
     var choices = [['approve_once', 'Approve once', '']];
     if (p.reason === 'unlisted') choices.push(['approve_and_allow', 'Approve and add to the allowlist', '']);

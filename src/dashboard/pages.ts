@@ -553,7 +553,8 @@ export function pendingCard(base: string, p: PendingApproval, csrf: string, stri
       ${p.secret_keys.length === 0 ? 'no secret' : html`<strong>${p.secret_keys.join(', ')}</strong> of <strong>${p.project}/${p.environment}</strong>`}.
     </p>
     <p class="muted">
-      ${p.reason === 'unlisted' ? 'The domain is not in the allowlist.' : `Rule ${p.reason.slice(5)} asks for approval.`}
+      In workspace <strong>${p.workspace}</strong>.
+      ${p.reason === 'unlisted' ? 'The domain is not in its allowlist.' : `Rule ${p.reason.slice(5)} asks for approval.`}
       Waits until ${p.expires_at.slice(11, 19)} UTC.
     </p>
     <div class="actions">

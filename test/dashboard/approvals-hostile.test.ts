@@ -782,6 +782,9 @@ describe('6. approve and add to the binding', () => {
     expect(text(prod!)).toContain('API_KEY of default/production');
     expect(text(prod!)).toContain('Approve and bind API_KEY (default/production) to this host');
     expect(describeWaiting(prod!)).toContain('secrets: API_KEY of default/production');
+    // And the workspace, which the agent also picks (by switching the selection first).
+    expect(text(prod!)).toContain(`In workspace ${prod!.workspace} .`);
+    expect(describeWaiting(prod!)).toContain(`workspace ${prod!.workspace}`);
     for (const p of waiting) await host.queue.decide(p.id, 'deny', 'tester');
     await Promise.all(calls);
     await service.audit.flush();
