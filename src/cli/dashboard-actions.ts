@@ -25,9 +25,12 @@ import type { DashboardActions, DashboardActionsContext } from '../dashboard/act
  */
 export function createDashboardActions(options: BridgeOptions): DashboardActions {
   return {
-    async allowlistAdd(domain, passphrase) {
-      await runAsCli(options, passphrase, (ctx) =>
-        allowlistAdd(ctx, [domain], { yes: true, json: true }),
+    async allowlistAdd(domain, passphrase, workspaceId) {
+      await runAsCli(
+        options,
+        passphrase,
+        (ctx) => allowlistAdd(ctx, [domain], { yes: true, json: true }),
+        workspaceId,
       );
     },
     async allowlistRemove(domain, passphrase) {
@@ -102,8 +105,9 @@ async function runAsCli(
   options: BridgeOptions,
   passphrase: string | undefined,
   command: (ctx: CliContext) => Promise<unknown>,
+  workspaceId?: string,
 ): Promise<Captured> {
-  const { ctx, captured } = bridgeContext(options, passphrase);
+  const { ctx, captured } = bridgeContext(options, passphrase, workspaceId);
   await command(ctx);
   return captured;
 }
@@ -122,6 +126,7 @@ async function approveStrict(
 function bridgeContext(
   options: BridgeOptions,
   passphrase: string | undefined,
+  workspaceId?: string,
 ): { ctx: CliContext; captured: Captured } {
   if (options.strict && (passphrase === undefined || passphrase === ''))
     throw new AgentSecretsError(
@@ -159,23 +164,29 @@ function bridgeContext(
       if (!options.strict) {
         // The held vault, with a close() that leaves it open for the key holder.
         const held = keepOpen(options.vault);
-        services = {
-          ...options.services,
-          vault: { ...options.services.vault, unlock: async () => held },
-        };
+        services = pinWorkspace(
+          {
+            ...options.services,
+            vault: { ...options.services.vault, unlock: async () => held },
+          },
+          workspaceId,
+        );
         return services;
       }
       // Strict mode: every unlock derives the key from the passphrase typed on the page.
-      services = createServices(options.services.config, {
-        passphrase: {
-          forUnlock: async () => {
-            if (ctx.approvedPassphrase === undefined)
-              throw new AgentSecretsError('unlock_failed', 'no passphrase');
-            return ctx.approvedPassphrase;
+      services = pinWorkspace(
+        createServices(options.services.config, {
+          passphrase: {
+            forUnlock: async () => {
+              if (ctx.approvedPassphrase === undefined)
+                throw new AgentSecretsError('unlock_failed', 'no passphrase');
+              return ctx.approvedPassphrase;
+            },
+            forCreate: refuse,
           },
-          forCreate: refuse,
-        },
-      });
+        }),
+        workspaceId,
+      );
       return services;
     },
     app() {
@@ -195,6 +206,33 @@ function bridgeContext(
     dispose: () => undefined,
   };
   return { ctx, captured };
+}
+
+/**
+ * Services whose "current workspace" is `workspaceId` (when given), whatever config.json
+ * selects: a change made for an approval lands in the call's workspace even if an agent
+ * switched the selection while the call waited.
+ */
+function pinWorkspace(services: Services, workspaceId: string | undefined): Services {
+  if (workspaceId === undefined) return services;
+  const { workspaces } = services;
+  return {
+    ...services,
+    workspaces: {
+      ...workspaces,
+      async currentWorkspace() {
+        const found = (await workspaces.readWorkspaces()).workspaces.find(
+          (w) => w.id === workspaceId,
+        );
+        if (found === undefined)
+          throw new AgentSecretsError(
+            'workspace_not_found',
+            'the workspace of this call is gone; nothing was added',
+          );
+        return found;
+      },
+    },
+  };
 }
 
 function keepOpen(vault: UnlockedVault): UnlockedVault {

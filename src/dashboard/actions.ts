@@ -12,7 +12,11 @@ import type { UnlockedVault } from '../vault/vault.js';
  * at /dev/tty and is verified by the same gate (Argon2id, rate limit, audit entry).
  */
 export interface DashboardActions {
-  allowlistAdd(domain: string, passphrase: string | undefined): Promise<void>;
+  /**
+   * `workspace allowlist add DOMAIN`; in `workspaceId` when given (an approval's own workspace),
+   * else in the selected one.
+   */
+  allowlistAdd(domain: string, passphrase: string | undefined, workspaceId?: string): Promise<void>;
   allowlistRemove(domain: string, passphrase: string | undefined): Promise<void>;
   /** Issues a token; `line` is the token as the command printed it (shown once on the page). */
   tokenIssue(

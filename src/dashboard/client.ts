@@ -38,13 +38,18 @@ export const CLIENT_JS = `'use strict';
   function card(p) {
     var art = el('article', null, 'pending'); art.dataset.id = p.id;
     var line = el('p'); line.appendChild(el('strong', p.agent || '(anonymous)')); line.appendChild(document.createTextNode(' (' + p.identity_level + ', via ' + p.source + ') wants '));
-    line.appendChild(el('strong', p.method + ' ' + p.host + p.path)); line.appendChild(document.createTextNode(' with ' + (p.secret_keys.join(', ') || 'no secret') + '.'));
+    line.appendChild(el('strong', p.method + ' ' + p.host + p.path)); line.appendChild(document.createTextNode(' with '));
+    if (p.secret_keys.length === 0) line.appendChild(document.createTextNode('no secret'));
+    else { line.appendChild(el('strong', p.secret_keys.join(', '))); line.appendChild(document.createTextNode(' of ')); line.appendChild(el('strong', p.project + '/' + p.environment)); }
+    line.appendChild(document.createTextNode('.'));
     art.appendChild(line);
-    art.appendChild(el('p', (p.reason === 'unlisted' ? 'The domain is not in the allowlist.' : 'Rule ' + p.reason.slice(5) + ' asks for approval.') + ' Waits until ' + p.expires_at.slice(11, 19) + ' UTC.', 'muted'));
+    var why = el('p', 'In workspace ', 'muted'); why.appendChild(el('strong', p.workspace));
+    why.appendChild(document.createTextNode('. ' + (p.reason === 'unlisted' ? 'The domain is not in its allowlist.' : 'Rule ' + p.reason.slice(5) + ' asks for approval.') + ' Waits until ' + p.expires_at.slice(11, 19) + ' UTC.'));
+    art.appendChild(why);
     var actions = el('div', null, 'actions');
     var choices = [['approve_once', 'Approve once', '']];
     if (p.reason === 'unlisted') choices.push(['approve_and_allow', 'Approve and add to the allowlist', '']);
-    if (p.secret_keys.length > 0) choices.push(['approve_and_bind', 'Approve and bind ' + p.secret_keys.join(', ') + ' to this host', '']);
+    if (p.secret_keys.length > 0) choices.push(['approve_and_bind', 'Approve and bind ' + p.secret_keys.join(', ') + ' (' + p.project + '/' + p.environment + ') to this host', '']);
     choices.push(['deny', 'Deny', 'danger']);
     choices.forEach(function (c) {
       var f = document.createElement('form'); f.method = 'post'; f.action = base + '/approvals/' + encodeURIComponent(p.id);

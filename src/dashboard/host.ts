@@ -92,13 +92,13 @@ export function createDashboardHost(options: DashboardHostOptions): DashboardHos
     store,
     queue,
     dashboardUrl: () => (running === undefined ? null : `${running.url}/approvals`),
-    async allow(_workspace, hostPort) {
+    async allow(workspace, hostPort) {
       if (options.strict)
         throw new AgentSecretsError(
           'strict_mode',
           'strict mode: add the domain at a terminal with `agentsecrets workspace allowlist add`',
         );
-      await actions.allowlistAdd(hostPort, undefined);
+      await actions.allowlistAdd(hostPort, undefined, workspace.id);
     },
     bind: (target, keys, hostPort, by, approvalId) =>
       bindToHost(options, target, keys, hostPort, `${approvalId} by ${by}`),
@@ -298,12 +298,20 @@ export function guardPassphrases(
     last = run.catch(() => undefined);
     return run;
   };
+  // Every action that takes a passphrase (review finding: the binding and approval-rule ones
+  // were left out, so guesses there went on after the back-off shut the others).
   return {
-    ...actions,
-    allowlistAdd: (domain, p) => attempt(p, () => actions.allowlistAdd(domain, p)),
+    filterFrom: actions.filterFrom,
+    allowlistAdd: (domain, p, workspaceId) =>
+      attempt(p, () => actions.allowlistAdd(domain, p, workspaceId)),
     allowlistRemove: (domain, p) => attempt(p, () => actions.allowlistRemove(domain, p)),
     tokenIssue: (agent, issue, p) => attempt(p, () => actions.tokenIssue(agent, issue, p)),
     tokenRevoke: (token, agent, p) => attempt(p, () => actions.tokenRevoke(token, agent, p)),
+    bindingSet: (binding, p) => attempt(p, () => actions.bindingSet(binding, p)),
+    bindingRemove: (binding, p) => attempt(p, () => actions.bindingRemove(binding, p)),
+    approvalRuleAdd: (rule, p) => attempt(p, () => actions.approvalRuleAdd(rule, p)),
+    approvalRuleRemove: (id, p) => attempt(p, () => actions.approvalRuleRemove(id, p)),
+    approvalsConfig: (settings, p) => attempt(p, () => actions.approvalsConfig(settings, p)),
     approveStrict: (p, action) => attempt(p, () => actions.approveStrict(p, action)),
   };
 }

@@ -550,14 +550,15 @@ export function pendingCard(base: string, p: PendingApproval, csrf: string, stri
     <p>
       <strong>${p.agent ?? '(anonymous)'}</strong> (${p.identity_level}, via ${p.source}) wants
       <strong>${p.method} ${p.host}${p.path}</strong> with
-      ${p.secret_keys.join(', ') || 'no secret'}.
+      ${p.secret_keys.length === 0 ? 'no secret' : html`<strong>${p.secret_keys.join(', ')}</strong> of <strong>${p.project}/${p.environment}</strong>`}.
     </p>
     <p class="muted">
-      ${p.reason === 'unlisted' ? 'The domain is not in the allowlist.' : `Rule ${p.reason.slice(5)} asks for approval.`}
+      In workspace <strong>${p.workspace}</strong>.
+      ${p.reason === 'unlisted' ? 'The domain is not in its allowlist.' : `Rule ${p.reason.slice(5)} asks for approval.`}
       Waits until ${p.expires_at.slice(11, 19)} UTC.
     </p>
     <div class="actions">
-      ${button('approve_once', 'Approve once', '')}${p.reason === 'unlisted' ? button('approve_and_allow', 'Approve and add to the allowlist', '') : ''}${p.secret_keys.length > 0 ? button('approve_and_bind', `Approve and bind ${p.secret_keys.join(', ')} to this host`, '') : ''}${button('deny', 'Deny', 'danger')}
+      ${button('approve_once', 'Approve once', '')}${p.reason === 'unlisted' ? button('approve_and_allow', 'Approve and add to the allowlist', '') : ''}${p.secret_keys.length > 0 ? button('approve_and_bind', `Approve and bind ${p.secret_keys.join(', ')} (${p.project}/${p.environment}) to this host`, '') : ''}${button('deny', 'Deny', 'danger')}
     </div>
   </article>`;
 }

@@ -389,7 +389,8 @@ export function createDashboardServer(options: DashboardServerOptions) {
         );
       // The add comes first, by the CLI's own command (in strict mode with the passphrase typed
       // here, re-sealing the workspace), so the decision below is logged only once it happened.
-      await actions.allowlistAdd(waiting.host, passphraseOf(form));
+      // To the call's own workspace, whichever is selected now.
+      await actions.allowlistAdd(waiting.host, passphraseOf(form), waiting.workspace_id);
       // The approval gate's own add refuses in strict mode (it has no passphrase); the domain
       // is listed now, so the call is approved once (audited as approval_granted, after the
       // strict gate's entry for the add).

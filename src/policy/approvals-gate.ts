@@ -66,6 +66,15 @@ export interface ApprovalGateOptions {
 export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
   return async (context) => {
     const { caller, workspace, target, url, method, keys, listed, requestId } = context;
+    // A URL's host may hold '*' (the URL parser lets it through), and no such host resolves:
+    // held, its "add to the allowlist" or "bind" would add the wildcard pattern, every
+    // subdomain, where the human approved one call (review finding). Refused before any rule.
+    if (url.hostname.includes('*'))
+      throw new AgentSecretsError(
+        'bad_request',
+        `the target host ${url.hostname} is a pattern, not a host: call a real host name, e.g. https://api.example.com/v1/items`,
+        { context: { domain: url.hostname } },
+      );
     const file = await options.store.read();
     const why = approvalReason(file, {
       workspaceId: workspace.id,
@@ -83,6 +92,10 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
         {
           request_id: requestId,
           workspace: workspace.name,
+          workspace_id: workspace.id,
+          project:
+            workspace.projects.find((p) => p.id === target.projectId)?.name ?? target.projectId,
+          environment: target.environment,
           agent: caller.agentId,
           identity_level: caller.level,
           source: caller.source,

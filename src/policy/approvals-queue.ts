@@ -44,6 +44,18 @@ export interface PendingApproval {
   created_at: string;
   expires_at: string;
   workspace: string;
+  /**
+   * The workspace's id: "approve and add to the allowlist" adds to this one, not to whichever
+   * is selected when the human decides (an agent can switch it meanwhile; review finding).
+   */
+  workspace_id: string;
+  /**
+   * The project and environment whose secrets the call carries. The caller chooses them
+   * (X-AS-Project, X-AS-Environment): a card that named only the secret would look the same
+   * for the production key as for the development one (review finding).
+   */
+  project: string;
+  environment: string;
   agent: string | null;
   identity_level: IdentityLevel;
   source: AuditSource;
@@ -179,8 +191,8 @@ export function createApprovalQueue(options: ApprovalQueueOptions): ApprovalQueu
   ) =>
     options.audit.append({
       workspace: approval.workspace,
-      project: null,
-      environment: null,
+      project: approval.project,
+      environment: approval.environment,
       agent_id: approval.agent,
       identity_level: approval.identity_level,
       token_id: null,

@@ -7,7 +7,9 @@ import { describe as describeWaiting } from '../../src/cli/commands/approvals.js
 import { assertGateOpen, recordGateOutcome } from '../../src/cli/strict-gate.js';
 import { AgentSecretsError, isAgentSecretsError } from '../../src/core/errors.js';
 import type { DashboardActions } from '../../src/dashboard/actions.js';
+import { createDashboardActions } from '../../src/cli/dashboard-actions.js';
 import { createDashboardHost, guardPassphrases } from '../../src/dashboard/host.js';
+import { pendingCard } from '../../src/dashboard/pages.js';
 import { createApprovalGate } from '../../src/policy/approvals-gate.js';
 import {
   type ApprovalsFile,
@@ -52,6 +54,9 @@ function recorder() {
 const request = (over: Partial<ApprovalRequest> = {}): ApprovalRequest => ({
   request_id: 'evt_1',
   workspace: 'local',
+  workspace_id: 'ws_1',
+  project: 'default',
+  environment: 'development',
   agent: 'billing',
   identity_level: 'issued',
   source: 'proxy',
@@ -477,38 +482,40 @@ describe('4b. an HTTP client of the proxy that hangs up', () => {
   });
 });
 
-describe('5. wrong passphrases on the dashboard', () => {
-  /** The dashboard's strict gate as the CLI builds it: verified, back-off kept in gate.json. */
-  const fileGated = (home: string): DashboardActions => {
-    const config = { paths: { home } } as Parameters<typeof assertGateOpen>[0];
-    const refuse = async () => Promise.reject(new Error('not used'));
-    return {
-      allowlistAdd: refuse,
-      allowlistRemove: refuse,
-      tokenIssue: refuse,
-      tokenRevoke: refuse,
-      bindingSet: refuse,
-      bindingRemove: refuse,
-      approvalRuleAdd: refuse,
-      approvalRuleRemove: refuse,
-      approvalsConfig: refuse,
-      filterFrom: () => ({}),
-      async approveStrict(passphrase) {
-        await assertGateOpen(config);
-        if (passphrase !== 'the right one') {
-          await recordGateOutcome(config, false);
-          throw new AgentSecretsError('unlock_failed', 'wrong passphrase');
-        }
-        await recordGateOutcome(config, true);
-      },
-    };
+/** The dashboard's strict gate as the CLI builds it: verified, back-off kept in gate.json. */
+const fileGated = (home: string): DashboardActions => {
+  const config = { paths: { home } } as Parameters<typeof assertGateOpen>[0];
+  const refuse = async () => Promise.reject(new Error('not used'));
+  const gate = async (passphrase: string | undefined) => {
+    await assertGateOpen(config);
+    if (passphrase !== 'the right one') {
+      await recordGateOutcome(config, false);
+      throw new AgentSecretsError('unlock_failed', 'wrong passphrase');
+    }
+    await recordGateOutcome(config, true);
   };
-  const outcome = (p: Promise<unknown>) =>
-    p.then(
-      () => 'ok',
-      (e: unknown) => (e instanceof AgentSecretsError ? e.code : 'other'),
-    );
+  return {
+    allowlistAdd: refuse,
+    allowlistRemove: refuse,
+    tokenIssue: refuse,
+    tokenRevoke: refuse,
+    // As the CLI's own commands do in strict mode: the terminal gate, with the page's passphrase.
+    bindingSet: (_b, p) => gate(p),
+    bindingRemove: (_b, p) => gate(p),
+    approvalRuleAdd: (_r, p) => gate(p),
+    approvalRuleRemove: (_id, p) => gate(p),
+    approvalsConfig: (_s, p) => gate(p),
+    filterFrom: () => ({}),
+    approveStrict: (p) => gate(p),
+  };
+};
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: unknown) => (e instanceof AgentSecretsError ? e.code : 'other'),
+  );
 
+describe('5. wrong passphrases on the dashboard', () => {
   it('with the file alone, deleting gate.json resets the back-off (the attack)', async () => {
     const home = await tempDir();
     const actions = fileGated(home);
@@ -536,6 +543,42 @@ describe('5. wrong passphrases on the dashboard', () => {
     clock += 31_000;
     expect(await outcome(actions.approveStrict('the right one', 'x'))).toBe('ok');
     expect(await outcome(actions.approveStrict('guess', 'x'))).toBe('unlock_failed');
+  });
+});
+
+describe('5a. every passphrase field of the dashboard shares the back-off (review finding)', () => {
+  const guesses = (actions: DashboardActions) => [
+    () =>
+      actions.bindingSet(
+        { key: 'K', project: 'p', environment: 'e', domains: ['x'], styles: '' },
+        'guess',
+      ),
+    () => actions.bindingRemove({ key: 'K', project: 'p', environment: 'e' }, 'guess'),
+    () => actions.approvalRuleAdd({ domain: 'x.example.com' }, 'guess'),
+    () => actions.approvalRuleRemove('apr_x', 'guess'),
+    () => actions.approvalsConfig({ askUnlisted: 'off' }, 'guess'),
+  ];
+  /** Shuts the back-off with three wrong guesses, then deletes gate.json as an agent can. */
+  const shut = async (actions: DashboardActions, home: string) => {
+    for (let i = 0; i < 3; i++) await outcome(actions.approveStrict('guess', 'x'));
+    await rm(join(home, 'gate.json'), { force: true });
+  };
+
+  it("without the key holder's count, guesses go on through the binding and rule forms (the attack)", async () => {
+    const home = await tempDir();
+    const actions = fileGated(home);
+    await shut(actions, home);
+    for (const guess of guesses(actions)) {
+      expect(await outcome(guess())).toBe('unlock_failed');
+      await rm(join(home, 'gate.json'), { force: true });
+    }
+  });
+
+  it('with it, each of them waits like the others', async () => {
+    const home = await tempDir();
+    const actions = guardPassphrases(fileGated(home), () => 1_000_000);
+    await shut(actions, home);
+    for (const guess of guesses(actions)) expect(await outcome(guess())).toBe('rate_limited');
   });
 });
 
@@ -574,6 +617,78 @@ describe('5b. /v1/dashboard/start mints login tokens', () => {
     const answers = await start(undefined);
     expect(answers.slice(0, 5).every((a) => a.includes('/login?token='))).toBe(true);
     expect(answers.slice(5)).toEqual(['rate_limited', 'rate_limited']);
+  });
+});
+
+describe('5c. "approve and add to the allowlist" adds to the call\'s own workspace (review finding)', () => {
+  it('an agent that switches the selected workspace while the call waits does not move the add', async () => {
+    const upstream = await startUpstream(echo);
+    const ws = await makeWorkspace({
+      secrets: { API_KEY: canary('SWITCH') },
+      env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
+    });
+    await createApprovalsStore(ws.services.config.paths).update((f) => {
+      f.ask_unlisted = true;
+    });
+    const vault = await ws.services.vault.unlock();
+    const host = createDashboardHost({
+      services: ws.services,
+      vault,
+      strict: false,
+      audit: () => service.audit,
+      actions: createDashboardActions({ services: ws.services, vault, strict: false }),
+    });
+    const service = await createLocalCredentialService({
+      config: ws.services.config,
+      workspaces: ws.services.workspaces,
+      vault: ws.services.vault,
+      unlock: async () => vault,
+      approve: host.approve,
+    });
+    try {
+      const call = service
+        .call({
+          url: `http://127.0.0.1:${upstream.port}/switched`,
+          method: 'GET',
+          headers: [],
+          body: undefined,
+          injections: [],
+          target: ws.target,
+          identity: { source: 'sdk' },
+        })
+        .then(
+          (r) => r.status,
+          (e: unknown) => (e instanceof AgentSecretsError ? e.code : String(e)),
+        );
+      await until(() => host.queue.pending().length === 1);
+      // The agent: a second workspace (a team one, say), selected while the call waits.
+      const other = 'ws_other';
+      await ws.services.workspaces.updateWorkspacesFile((file) => ({
+        ...file,
+        workspaces: [
+          ...file.workspaces,
+          { ...file.workspaces[0]!, id: other, name: 'other', allowlist: [], allowlist_log: [] },
+        ],
+      }));
+      await ws.services.workspaces.updateConfig((c) => ({ ...c, workspace_id: other }));
+      expect((await ws.services.workspaces.currentWorkspace()).id).toBe(other);
+
+      const waiting = host.queue.pending()[0]!;
+      expect(waiting.workspace_id).toBe(ws.target.workspaceId);
+      await host.queue.decide(waiting.id, 'approve_and_allow', 'tester');
+      expect(await call).toBe(200);
+      const all = (await ws.services.workspaces.readWorkspaces()).workspaces;
+      const patterns = (id: string) =>
+        all.find((w) => w.id === id)!.allowlist.map((e) => e.pattern);
+      // Before the fix the host went to the selected workspace, the agent's choice.
+      expect(patterns(other)).toEqual([]);
+      expect(patterns(ws.target.workspaceId)).toEqual([`127.0.0.1:${upstream.port}`]);
+    } finally {
+      await host.close();
+      await service.close();
+      vault.close();
+      await upstream.close();
+    }
   });
 });
 
@@ -636,6 +751,48 @@ describe('6. approve and add to the binding', () => {
     expect(waiting.decisions).toContain('approve_and_bind');
     await host.queue.decide(waiting.id, decision, 'tester');
   };
+
+  it('names the project and environment the caller chose, so a production call does not look like a development one (review finding)', async () => {
+    // The caller picks the environment (X-AS-Environment): two calls differing only there.
+    const held = (environment: string) =>
+      service
+        .call({
+          url: `http://127.0.0.1:${upstream.port}/which-env`,
+          method: 'GET',
+          headers: [],
+          body: undefined,
+          injections: [{ style: 'bearer', key: 'API_KEY' }],
+          target: { ...ws.target, environment },
+          identity: { source: 'sdk' },
+        })
+        .catch((e: unknown) => e);
+    const calls = [held('development'), held('production')];
+    await until(() => host.queue.pending().filter((p) => p.path === '/which-env').length === 2);
+    const waiting = host.queue.pending().filter((p) => p.path === '/which-env');
+    const text = (p: (typeof waiting)[number]) =>
+      pendingCard('/s/x', p, 'csrf', false)
+        .text.replace(/apv_\w+/g, '')
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ');
+    const [dev, prod] = ['development', 'production'].map((e) =>
+      waiting.find((p) => p.environment === e)!,
+    );
+    // Before the fix both cards read "… wants GET 127.0.0.1:…/which-env with API_KEY.".
+    expect(text(dev!)).not.toBe(text(prod!));
+    expect(text(prod!)).toContain('API_KEY of default/production');
+    expect(text(prod!)).toContain('Approve and bind API_KEY (default/production) to this host');
+    expect(describeWaiting(prod!)).toContain('secrets: API_KEY of default/production');
+    // And the workspace, which the agent also picks (by switching the selection first).
+    expect(text(prod!)).toContain(`In workspace ${prod!.workspace} .`);
+    expect(describeWaiting(prod!)).toContain(`workspace ${prod!.workspace}`);
+    for (const p of waiting) await host.queue.decide(p.id, 'deny', 'tester');
+    await Promise.all(calls);
+    await service.audit.flush();
+    const entries = await queryNewest(ws.services.config.paths.auditDir, {}, 50);
+    expect(
+      entries.filter((e) => e.reason === 'approval_pending').map((e) => e.environment),
+    ).toEqual(expect.arrayContaining(['development', 'production']));
+  });
 
   it('approved once, a call to a host outside the binding still fails', async () => {
     const result = call('/once');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditInput } from '../../src/audit/format.js';
 import { isAgentSecretsError } from '../../src/core/errors.js';
+import { matchAllowlist, parseAllowlistEntry } from '../../src/policy/allowlist.js';
 import { createApprovalGate } from '../../src/policy/approvals-gate.js';
 import {
   type ApprovalRule,
@@ -94,6 +95,9 @@ function recorder() {
 const request = (): ApprovalRequest => ({
   request_id: 'evt_1',
   workspace: 'local',
+  workspace_id: 'ws_1',
+  project: 'default',
+  environment: 'development',
   agent: 'billing',
   identity_level: 'declared',
   source: 'proxy',
@@ -154,7 +158,11 @@ describe('the approval queue', () => {
 });
 
 describe('the gate the engine calls', () => {
-  const workspace = { id: 'ws_1', name: 'local' } as Workspace;
+  const workspace = {
+    id: 'ws_1',
+    name: 'local',
+    projects: [{ id: 'p', name: 'default' }],
+  } as unknown as Workspace;
   const context = (listed: boolean) => ({
     caller: {
       level: 'declared' as const,
@@ -195,5 +203,38 @@ describe('the gate the engine calls', () => {
 
     const late = gate(context(false));
     await expect(late).rejects.toThrow(/http:\/\/127\.0\.0\.1:9\/approvals/);
+  });
+
+  it('holds no call to a wildcard "host": approving it would add the pattern (review finding)', async () => {
+    // What the attack relies on: the URL parser keeps '*' in a host, and the allowlist (and a
+    // binding) takes the same text as a pattern for every subdomain.
+    const url = new URL('https://*.attacker-cdn.net/upload');
+    expect(url.hostname).toBe('*.attacker-cdn.net');
+    const pattern = parseAllowlistEntry(url.hostname);
+    expect(matchAllowlist(new URL('https://any.attacker-cdn.net/'), [pattern])).toBeDefined();
+
+    const queue = createApprovalQueue({ audit: recorder() });
+    const allowed: string[] = [];
+    const bound: string[] = [];
+    const gate = createApprovalGate({
+      store: {
+        read: async () => file({ ask_unlisted: true, timeout_s: 1 }),
+        update: async () => file(),
+      },
+      queue,
+      dashboardUrl: () => null,
+      allow: async (_w, host) => void allowed.push(host),
+      bind: async (_t, _k, host) => void bound.push(host),
+    });
+    const held = gate({ ...context(false), url }).catch((e: unknown) => e);
+    // Before the fix the call waited here, offering approve_and_allow and approve_and_bind.
+    await new Promise((r) => setImmediate(r));
+    const waiting = queue.pending();
+    for (const p of waiting) await queue.decide(p.id, 'approve_and_allow', 'tester');
+    expect(waiting).toEqual([]);
+    const err = await held;
+    expect(isAgentSecretsError(err, 'bad_request')).toBe(true);
+    expect(allowed).toEqual([]);
+    expect(bound).toEqual([]);
   });
 });

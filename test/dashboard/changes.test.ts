@@ -166,6 +166,9 @@ describe('bindings, approval rules and the approvals stream in the dashboard', (
             {
               request_id: `evt_${i}`,
               workspace: 'local',
+              workspace_id: 'ws_1',
+              project: 'default',
+              environment: 'development',
               agent: 'billing',
               identity_level: 'declared',
               source: 'proxy',
@@ -240,6 +243,9 @@ describe('a live stream ends with its session', () => {
             {
               request_id: 'evt_x',
               workspace: 'local',
+              workspace_id: 'ws_1',
+              project: 'default',
+              environment: 'development',
               agent: null,
               identity_level: 'anonymous',
               source: 'proxy',

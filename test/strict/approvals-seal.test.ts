@@ -22,7 +22,7 @@ import { tempDir } from '../helpers/tmp.js';
  */
 
 const key = new Uint8Array(randomBytes(32));
-const workspace = { id: 'ws_1', name: 'local' } as Workspace;
+const workspace = { id: 'ws_1', name: 'local', projects: [] } as unknown as Workspace;
 const call: ApprovalContext = {
   caller: { level: 'declared', agentId: 'billing', tokenId: null, source: 'proxy' },
   workspace,

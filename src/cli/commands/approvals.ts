@@ -31,7 +31,7 @@ async function pendingNow(socket: string) {
 export function describe(p: PendingApproval): string {
   const t = (v: unknown) => printable(v);
   const decisions = Array.isArray(p.decisions) ? p.decisions.map(t).join('|') : '';
-  return `${t(p.id)}  ${p.agent === null ? '(anonymous)' : t(p.agent)} (${t(p.identity_level)}) ${t(p.method)} ${t(p.host)}${t(p.path)}  secrets: ${p.secret_keys.map(t).join(', ') || 'none'}  ${t(p.reason)}  until ${t(p.expires_at).slice(11, 19)}Z${decisions === '' ? '' : `  [${decisions}]`}`;
+  return `${t(p.id)}  ${p.agent === null ? '(anonymous)' : t(p.agent)} (${t(p.identity_level)}) ${t(p.method)} ${t(p.host)}${t(p.path)}  secrets: ${p.secret_keys.length === 0 ? 'none' : `${p.secret_keys.map(t).join(', ')} of ${t(p.project)}/${t(p.environment)}`}  workspace ${t(p.workspace)}  ${t(p.reason)}  until ${t(p.expires_at).slice(11, 19)}Z${decisions === '' ? '' : `  [${decisions}]`}`;
 }
 
 /** `approvals list`: the calls waiting now. */
