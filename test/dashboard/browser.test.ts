@@ -94,6 +94,10 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')(
       const path = join(home, 'approvals.json');
       await writeFile(`${path}.tmp`, JSON.stringify({ format: 1, rules: [], ...file }));
       await rename(`${path}.tmp`, path);
+      // The key holder's document cache sees a change on its watch event, and by a stat at
+      // least once a second when an event is late (a loaded machine): wait that second out, so
+      // the next call is judged by this file and not the previous one.
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
     };
     const login = async () => {
       const r = await cli(['dashboard', '--no-open', '--json']);

@@ -107,6 +107,9 @@ describe('dashboard changes in strict mode', () => {
     expect(dash.code, dash.stderr).toBe(0);
     const { url, login_url } = JSON.parse(dash.stdout) as { url: string; login_url: string };
     port = Number(new URL(url).port);
+    // The human is told where the passphrase may be typed (a look-alike page is on another port).
+    const told = await runCli(['dashboard', '--no-open'], { home, env: noEnv });
+    expect(told.stderr).toContain(`address bar shows 127.0.0.1:${port}/s/`);
     const login = await http(port, new URL(login_url).pathname + new URL(login_url).search);
     expect(login.status).toBe(303);
     cookie = String(login.headers['set-cookie']).split(';')[0]!;

@@ -53,6 +53,12 @@ export async function dashboardOpen(
   ctx.out.notice(
     `The dashboard is at ${String(answer.url)} (127.0.0.1 only, served by the key holder). The login URL above works once, for 5 minutes${open ? '; a browser was opened with it' : ''}.`,
   );
+  // A program of this user can open a look-alike page on another port (or swap the login
+  // file) to collect the passphrase typed next to a decision: the port is the human's check.
+  if (await ctx.strict())
+    ctx.out.notice(
+      `strict mode: the dashboard asks for the vault passphrase with each change. Type it only on a page whose address bar shows 127.0.0.1:${String(answer.port)}/s/…; any other page asking for it is not agentsecrets.`,
+    );
 }
 
 /** Writes the 0600 login page (state folder) that posts the one-time token to the dashboard. */
