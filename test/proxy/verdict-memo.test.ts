@@ -10,6 +10,8 @@ import {
   type LocalCredentialService,
   type ServiceCallInput,
 } from '../../src/proxy/credential-service.js';
+import { parseAllowlistEntry } from '../../src/policy/allowlist.js';
+import { createVerdictMemo, DEFAULT_VERDICT_MEMO } from '../../src/proxy/verdict-memo.js';
 import { canary } from '../helpers/canary.js';
 import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -134,5 +136,62 @@ describe('memoised allowlist and binding verdicts', () => {
     expect(await outcome(service.call(call(`http://localhost:${upstream.port}/h`)))).toBe(
       'domain_not_in_allowlist',
     );
+  });
+});
+
+describe('the verdict memo is bounded in key length as well as in entries', () => {
+  // A URL's host has no length limit of its own: this one is over a megabyte, and an agent
+  // can send a different one per call (the MCP tool takes 4 MiB, the key holder 64 MiB).
+  const hugeHost = (i: number) => `h${i}-${'a'.repeat(60)}.`.repeat(20_000) + 'com';
+  const patterns = [parseAllowlistEntry('api.example.com')];
+
+  it('without the key bound, a megabyte host is kept (the attack), 1024 per list', () => {
+    const open = createVerdictMemo({ ...DEFAULT_VERDICT_MEMO, keyChars: Number.POSITIVE_INFINITY });
+    const url = new URL(`https://${hugeHost(1)}/`);
+    expect(url.host.length).toBeGreaterThan(1_000_000);
+    expect(open.allowedBy(url, patterns)).toBeUndefined();
+    expect(open.remembered(patterns)).toBe(1);
+  });
+
+  it('with it, a megabyte host is judged and not kept; a DNS-sized one is kept', () => {
+    const memo = createVerdictMemo();
+    for (let i = 0; i < 3; i++) {
+      expect(memo.allowedBy(new URL(`https://${hugeHost(i)}/`), patterns)).toBeUndefined();
+    }
+    expect(memo.remembered(patterns)).toBe(0);
+    const longest = `https://${`${'a'.repeat(62)}.`.repeat(3)}${'b'.repeat(61)}:65535/`;
+    expect(new URL(longest).hostname.length).toBe(250);
+    expect(memo.allowedBy(new URL(longest), patterns)).toBeUndefined();
+    expect(memo.allowedBy(new URL('https://API.example.com./x'), patterns)).toBe(patterns[0]);
+    expect(memo.remembered(patterns)).toBe(2);
+  });
+
+  it('the engine still refuses a megabyte host by the allowlist', async () => {
+    const ws = await makeWorkspace({
+      secrets: { API_KEY: SECRET },
+      allowlist: ['api.example.com'],
+    });
+    const service = await createLocalCredentialService({
+      config: ws.services.config,
+      workspaces: ws.services.workspaces,
+      vault: ws.services.vault,
+      unlock: () => ws.services.vault.unlock(),
+    });
+    try {
+      const result = await outcome(
+        service.call({
+          url: `https://${hugeHost(9)}/`,
+          method: 'GET',
+          headers: [],
+          body: undefined,
+          injections: [{ style: 'bearer', key: 'API_KEY' }],
+          target: ws.target,
+          identity: { source: 'cli' },
+        }),
+      );
+      expect(result).toBe('domain_not_in_allowlist');
+    } finally {
+      await service.close();
+    }
   });
 });
