@@ -14,7 +14,7 @@ import { createScrubState, createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, parseAllowlistEntry } from '../policy/allowlist.js';
-import type { ApprovalHook, HeldInfo } from '../policy/approvals-gate.js';
+import type { ApprovalContext, ApprovalHook, HeldInfo } from '../policy/approvals-gate.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
 import type { Caller } from '../identity/caller.js';
@@ -256,7 +256,9 @@ export function createEngine(options: EngineOptions): Engine {
         requestId,
         signal: input.signal,
         onHeld: input.onHeld,
-      });
+        // Every field named, optional ones too: a field left out fails to compile (the abort
+        // signal and the held notice were once lost here without a type error).
+      } satisfies EveryField<ApprovalContext>);
       if (patterns.length === 0 && approved !== true) {
         throw new AgentSecretsError(
           'empty_allowlist',
@@ -578,6 +580,9 @@ function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[]
   }
   return patterns;
 }
+
+/** `T` with each of its keys present, optional ones included (their value may be undefined). */
+type EveryField<T> = T & Record<keyof T, unknown>;
 
 /** Whether a response is an event stream (SSE), released a line at a time. */
 function isEventStream(headers: readonly [string, string][]): boolean {
