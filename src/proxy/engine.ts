@@ -13,8 +13,8 @@ import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
 import { createScrubState, createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
-import { type AllowlistPattern, matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
-import type { ApprovalHook, HeldInfo } from '../policy/approvals-gate.js';
+import { type AllowlistPattern, parseAllowlistEntry } from '../policy/allowlist.js';
+import type { ApprovalContext, ApprovalHook, HeldInfo } from '../policy/approvals-gate.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
 import type { Caller } from '../identity/caller.js';
@@ -22,6 +22,7 @@ import type { Target } from '../workspace/selection.js';
 import { discard, type Forwarder } from './forward.js';
 import { applyInjections, type Injection, invalidSecretValue, isAscii } from './inject.js';
 import { decodeResponseBody, plainBody } from './response-body.js';
+import { createVerdictMemo } from './verdict-memo.js';
 import { checkAddress, type CidrSet, literalAddress } from './ssrf.js';
 import { applySubstitutions, checkSubstitutionPlaces, type Substitution } from './substitute.js';
 
@@ -255,7 +256,9 @@ export function createEngine(options: EngineOptions): Engine {
         requestId,
         signal: input.signal,
         onHeld: input.onHeld,
-      });
+        // Every field named, optional ones too: a field left out fails to compile (the abort
+        // signal and the held notice were once lost here without a type error).
+      } satisfies EveryField<ApprovalContext>);
       if (patterns.length === 0 && approved !== true) {
         throw new AgentSecretsError(
           'empty_allowlist',
@@ -578,6 +581,9 @@ function patternsOf(entries: readonly { pattern: string }[]): AllowlistPattern[]
   return patterns;
 }
 
+/** `T` with each of its keys present, optional ones included (their value may be undefined). */
+type EveryField<T> = T & Record<keyof T, unknown>;
+
 /** Whether a response is an event stream (SSE), released a line at a time. */
 function isEventStream(headers: readonly [string, string][]): boolean {
   for (const [name, value] of headers)
@@ -632,24 +638,10 @@ function domainPatternsOf(domains: readonly string[]): AllowlistPattern[] {
   return patterns;
 }
 
-// matchAllowlist's verdicts, per pattern list and scheme + host + port: the answer depends on
-// nothing else, and normalising a host name (IDN mapping) costs more than the lookup.
-const verdicts = new WeakMap<
-  readonly AllowlistPattern[],
-  Map<string, AllowlistPattern | undefined>
->();
+// The allowlist and binding verdicts, remembered (bounded: see verdict-memo.ts).
+const verdictMemo = createVerdictMemo();
 function allowedBy(url: URL, patterns: readonly AllowlistPattern[]): AllowlistPattern | undefined {
-  let known = verdicts.get(patterns);
-  if (known === undefined) {
-    known = new Map();
-    verdicts.set(patterns, known);
-  }
-  const key = `${url.protocol}//${url.host}`;
-  if (known.has(key)) return known.get(key);
-  const verdict = matchAllowlist(url, patterns);
-  if (known.size >= 1024) known.clear();
-  known.set(key, verdict);
-  return verdict;
+  return verdictMemo.allowedBy(url, patterns);
 }
 
 /** A URL as the audit log keeps it: scrubbed of every value (a URL is ASCII, or UTF-8 text). */

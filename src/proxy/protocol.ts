@@ -59,14 +59,19 @@ export function isHopByHop(lower: string, named: ReadonlySet<string> | undefined
   return HOP_BY_HOP.has(lower) || (named !== undefined && named.has(lower));
 }
 
-// Parsed Connection values: nearly every message says `keep-alive` or `close` (bounded).
+// Parsed Connection values: nearly every message says `keep-alive` or `close` (bounded in
+// entries and in size: a value is remembered only if short, so that an agent's call with a
+// multi-megabyte Connection header, through the MCP tool or the key holder, is not kept alive).
 const connectionValues = new Map<string, ReadonlySet<string>>();
+/** Longest Connection value remembered. */
+export const MEMO_CONNECTION_CHARS = 128;
 
 /** The header names one Connection header value names, lower case. */
 export function namesInConnection(value: string): ReadonlySet<string> {
   let names = connectionValues.get(value);
   if (names === undefined) {
     names = new Set(value.split(',').map((token) => token.trim().toLowerCase()));
+    if (value.length > MEMO_CONNECTION_CHARS) return names;
     if (connectionValues.size >= 64) connectionValues.clear();
     connectionValues.set(value, names);
   }

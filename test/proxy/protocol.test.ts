@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { AgentSecretsError } from '../../src/core/errors.js';
 import type { Injection } from '../../src/proxy/inject.js';
-import { parseProxyHeaders, stripHopByHop } from '../../src/proxy/protocol.js';
+import {
+  MEMO_CONNECTION_CHARS,
+  namesInConnection,
+  parseProxyHeaders,
+  stripHopByHop,
+} from '../../src/proxy/protocol.js';
 import { canary } from '../helpers/canary.js';
 
 const TARGET = ['X-AS-Target-URL', 'https://maps.example.com/api/geocode?address=x'];
@@ -350,5 +355,29 @@ describe('stripHopByHop', () => {
     const before = JSON.stringify(headers);
     expect(stripHopByHop(headers)).toEqual(expected);
     expect(JSON.stringify(headers)).toBe(before);
+  });
+});
+
+describe('namesInConnection: the memo of parsed Connection values', () => {
+  it('remembers short values only: a huge value from an agent is parsed, used, and let go', () => {
+    // The detector works: a short value's parse is remembered (the same set, twice). This is
+    // what every value got before the size bound, a multi-megabyte one included.
+    const short = 'keep-alive, X-Hop';
+    expect(namesInConnection(short)).toBe(namesInConnection(short));
+    // The attack: an agent passes a large, unique Connection value per call (the MCP tool and
+    // the key holder take headers as given), which a memo would keep alive, 64 at a time.
+    const huge = `X-Hop, ${'x'.repeat(2 * 1024 * 1024)}`;
+    expect(huge.length).toBeGreaterThan(MEMO_CONNECTION_CHARS);
+    const first = namesInConnection(huge);
+    expect(first.has('x-hop')).toBe(true);
+    expect(namesInConnection(huge)).not.toBe(first);
+    // Stripping is unchanged for either.
+    expect(
+      stripHopByHop([
+        ['Connection', huge],
+        ['X-Hop', '1'],
+        ['X-Kept', '2'],
+      ]),
+    ).toEqual([['X-Kept', '2']]);
   });
 });
