@@ -1,3 +1,4 @@
+import type { GoneSignal } from '../core/hang-up.js';
 import type { Caller } from '../identity/caller.js';
 import type { Target } from '../workspace/selection.js';
 import type { Workspace } from '../workspace/model.js';
@@ -22,7 +23,7 @@ export interface ApprovalContext {
   listed: boolean;
   requestId: string;
   /** Aborts when the caller goes away (client disconnected): a held call leaves the queue. */
-  signal?: AbortSignal | undefined;
+  signal?: GoneSignal | undefined;
   /** Told when the call starts to wait for a human. */
   onHeld?: ((info: HeldInfo) => void) | undefined;
 }

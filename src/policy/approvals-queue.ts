@@ -1,3 +1,4 @@
+import type { GoneSignal } from '../core/hang-up.js';
 import type { AuditInput, AuditSource, IdentityLevel } from '../audit/format.js';
 import { AgentSecretsError } from '../core/errors.js';
 import { randomId } from '../core/ids.js';
@@ -103,7 +104,7 @@ export interface ApprovalQueueOptions {
 /** How a caller of `hold` follows its call. */
 export interface HoldOptions {
   /** The caller went away: the call leaves the queue at once, audited as cancelled. */
-  signal?: AbortSignal | undefined;
+  signal?: GoneSignal | undefined;
   /** Told once the call waits (so a client can tell its user where to decide). */
   onHeld?: ((approval: PendingApproval) => void) | undefined;
 }

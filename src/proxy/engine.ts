@@ -1,3 +1,4 @@
+import type { GoneSignal } from '../core/hang-up.js';
 import { Readable } from 'node:stream';
 import type { Limits } from '../core/config.js';
 import {
@@ -40,7 +41,7 @@ export interface CallInput {
   /** `run` traffic: the injections are placeholder substitutions (src/proxy/substitute.ts). */
   substitute?: boolean;
   /** Aborts when the caller went away: a call held for approval stops waiting. */
-  signal?: AbortSignal | undefined;
+  signal?: GoneSignal | undefined;
   /** Told when the call waits for a human's approval (src/policy/approvals-gate.ts). */
   onHeld?: ((info: HeldInfo) => void) | undefined;
 }

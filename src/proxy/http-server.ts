@@ -1,3 +1,4 @@
+import { HangUp } from '../core/hang-up.js';
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -129,13 +130,13 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
 
     let response;
     // A client that hangs up stops its call (one held for approval leaves the queue at once).
-    const gone = new AbortController();
+    const gone = new HangUp();
     res.once('close', () => {
       if (!res.writableFinished) gone.abort();
     });
     try {
       response = await options.engine.execute({
-        signal: gone.signal,
+        signal: gone,
         url: parsed.targetUrl,
         method: parsed.method ?? req.method ?? 'GET',
         headers: parsed.forward,

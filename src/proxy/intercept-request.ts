@@ -1,3 +1,4 @@
+import { HangUp } from '../core/hang-up.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toAgentSecretsError } from '../core/errors.js';
 import type { Limits } from '../core/config.js';
@@ -63,13 +64,13 @@ export async function handleIntercepted(
 
   let response;
   // A program that hangs up stops its call (one held for approval leaves the queue at once).
-  const gone = new AbortController();
+  const gone = new HangUp();
   res.once('close', () => {
     if (!res.writableFinished) gone.abort();
   });
   try {
     response = await context.engine.execute({
-      signal: gone.signal,
+      signal: gone,
       url: url.href,
       method,
       headers: stripHopByHop(headers),

@@ -1,3 +1,4 @@
+import { HangUp, toAbortSignal } from '../core/hang-up.js';
 import {
   request as httpRequest,
   type IncomingMessage,
@@ -119,13 +120,13 @@ async function handle(
     }
     if (req.url === '/v1/call') {
       // A client that hangs up stops its call (one held for approval leaves the queue).
-      const gone = new AbortController();
+      const gone = new HangUp();
       res.once('close', () => {
         if (!res.writableFinished) gone.abort();
       });
       const result = await service.call({
         ...callFromWire(body),
-        signal: gone.signal,
+        signal: gone,
         // An interim answer (103) while the call waits for a human; the final one follows.
         onHeld: (info) => {
           if (!res.headersSent && !res.writableEnded)
@@ -285,7 +286,7 @@ export function createKeyHolderClient(socketPath: string): CredentialService {
     mode: 'key-holder',
     async call(input: ServiceCallInput): Promise<CallResult> {
       const r = await postToKeyHolder(socketPath, '/v1/call', callToWire(input), {
-        signal: input.signal,
+        signal: toAbortSignal(input.signal),
         onInterim: (headers) => {
           const held = headers[HELD_HEADER];
           if (typeof held !== 'string' || input.onHeld === undefined) return;
