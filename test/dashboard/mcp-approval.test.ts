@@ -153,26 +153,7 @@ describe('approvals for MCP clients', () => {
     ).toContain('/waited');
     outputs.push(listing.stdout, listing.stderr);
     // The human approves in the dashboard.
-    const dash = await runCli(['dashboard', '--no-open', '--json'], { home, env });
-    expect(dash.code, dash.stderr).toBe(0);
-    const { url, login_url } = JSON.parse(dash.stdout) as { url: string; login_url: string };
-    const login = await fetch(login_url, { redirect: 'manual' });
-    const cookie = String(login.headers.get('set-cookie')).split(';')[0]!;
-    // The session's pages live under its path secret (the login redirects there).
-    const base = `${url}${String(login.headers.get('location')).replace(/\/$/, '')}`;
-    const page = await (await fetch(`${base}/approvals`, { headers: { cookie } })).text();
-    const csrf = /name="csrf-token" content="([^"]+)"/.exec(page)![1]!;
-    const decided = await fetch(`${base}/approvals/${id}`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: {
-        cookie,
-        origin: url,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({ _csrf: csrf, decision: 'approve_once' }).toString(),
-    });
-    expect(decided.status).toBe(303);
+    await decideInDashboard(id!, 'approve_once');
     const result = await call;
     outputs.push(JSON.stringify(result), ...asked);
     expect(result.isError, JSON.stringify(result)).not.toBe(true);
