@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import {
   type AuditEntry,
   type AuditInput,
+  clipDomain,
   MAX_URL_LENGTH,
   type AuditSource,
   type AuditStatus,
@@ -20,6 +21,7 @@ export function encodeEntryFast(
   timestamp: string = input.timestamp!,
 ): { line: string; hash: string; entry: AuditEntry } {
   const targetUrl = clipUrl(input.target_url);
+  const domain = clipDomain(input.domain);
   const durationMs = Math.round(input.duration_ms * 1000) / 1000;
   const privateOverride = input.private_override ?? null;
   const command = input.command ?? null;
@@ -31,7 +33,7 @@ export function encodeEntryFast(
     `,"environment":${strOrNull(input.environment)},"agent_id":${strOrNull(input.agent_id)}` +
     `,"identity_level":${str(input.identity_level)},"token_id":${strOrNull(input.token_id)}` +
     `,"source":${str(input.source)},"method":${str(input.method)}` +
-    `,"target_url":${strOrNull(targetUrl)},"domain":${strOrNull(input.domain)}` +
+    `,"target_url":${strOrNull(targetUrl)},"domain":${strOrNull(domain)}` +
     `,"secret_keys":${strings(input.secret_keys)},"auth_styles":${strings(input.auth_styles)}` +
     `,"status":${str(input.status)},"status_code":${num(input.status_code)}` +
     `,"reason":${strOrNull(input.reason)},"redacted":${input.redacted ? 'true' : 'false'}` +
@@ -52,7 +54,7 @@ export function encodeEntryFast(
     source: input.source as AuditSource,
     method: input.method,
     target_url: targetUrl,
-    domain: input.domain,
+    domain,
     secret_keys: input.secret_keys,
     auth_styles: input.auth_styles,
     status: input.status as AuditStatus,

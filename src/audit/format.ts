@@ -31,6 +31,8 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 /** Longest target URL kept in an entry; longer ones are cut (with a marker). */
 export const MAX_URL_LENGTH = 2048;
+/** The longest `domain` kept in an entry: the longest DNS name. */
+export const MAX_DOMAIN_LENGTH = 253;
 
 /** What a caller records. The writer adds id, timestamp (unless given) and the chain. */
 export interface AuditInput {
@@ -90,7 +92,7 @@ export function encodeEntry(
     source: input.source,
     method: input.method,
     target_url: clipUrl(input.target_url),
-    domain: input.domain,
+    domain: clipDomain(input.domain),
     secret_keys: input.secret_keys,
     auth_styles: input.auth_styles,
     status: input.status,
@@ -133,6 +135,12 @@ export function entryIdOf(line: string): string | null {
 /** SHA-256 hex of a UTF-8 string. */
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** A host longer than any DNS name is an agent's text: kept to that length. */
+export function clipDomain(domain: string | null): string | null {
+  if (domain === null || domain.length <= MAX_DOMAIN_LENGTH) return domain;
+  return `${domain.slice(0, MAX_DOMAIN_LENGTH)}…[truncated]`;
 }
 
 function clipUrl(url: string | null): string | null {

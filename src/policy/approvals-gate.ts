@@ -70,6 +70,13 @@ export function createApprovalGate(options: ApprovalGateOptions): ApprovalHook {
     // A URL's host may hold '*' (the URL parser lets it through), and no such host resolves:
     // held, its "add to the allowlist" or "bind" would add the wildcard pattern, every
     // subdomain, where the human approved one call (review finding). Refused before any rule.
+    // Nor is a host longer than any DNS name (253): it would fill the card, `approvals watch`
+    // and the audit with whatever the agent wrote.
+    if (url.hostname.length > 253)
+      throw new AgentSecretsError(
+        'bad_request',
+        `the target host is ${url.hostname.length} characters long, longer than any DNS name (253): call a real host name`,
+      );
     if (url.hostname.includes('*'))
       throw new AgentSecretsError(
         'bad_request',

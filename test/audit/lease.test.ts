@@ -169,6 +169,8 @@ describe('audit lease (the key holder writes for everyone)', () => {
           workspace: text,
           agent_id: i % 2 ? null : text,
           target_url: `https://api.example.com/${text}${'x'.repeat(i === 2 ? 3000 : 0)}`,
+          // A host longer than any DNS name (an agent's text) is clipped by both encoders.
+          domain: i === 1 ? `${'h'.repeat(400)}.example.com` : 'api.example.com',
           secret_keys: i === 3 ? [] : [text, 'K'],
           reason: i % 3 ? null : text,
           duration_ms: [12.3456789, 0, -0, Number.NaN, 1e21, 0.1 + 0.2][i]!,
@@ -186,6 +188,7 @@ describe('audit lease (the key holder writes for everyone)', () => {
       expect(fast.line).toBe(reference.line);
       expect(fast.hash).toBe(reference.hash);
       expect(fast.entry).toEqual(reference.entry);
+      expect(fast.entry.domain!.length).toBeLessThanOrEqual(253 + '…[truncated]'.length);
     }
   });
 });

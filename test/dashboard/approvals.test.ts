@@ -237,4 +237,35 @@ describe('the gate the engine calls', () => {
     expect(allowed).toEqual([]);
     expect(bound).toEqual([]);
   });
+
+  it("holds no call to a host longer than any DNS name: the card would carry the agent's text", async () => {
+    // What the attack relies on: the URL parser takes a host of any length.
+    const url = new URL(
+      `https://${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.example.com/x`,
+    );
+    expect(url.hostname.length).toBeGreaterThan(253);
+    const queue = createApprovalQueue({ audit: recorder() });
+    const gate = createApprovalGate({
+      store: {
+        read: async () => file({ ask_unlisted: true, timeout_s: 1 }),
+        update: async () => file(),
+      },
+      queue,
+      dashboardUrl: () => null,
+      allow: async () => undefined,
+      bind: async () => undefined,
+    });
+    const held = gate({ ...context(false), url }).catch((e: unknown) => e);
+    await new Promise((r) => setImmediate(r));
+    expect(queue.pending()).toEqual([]);
+    const err = await held;
+    expect(isAgentSecretsError(err, 'bad_request')).toBe(true);
+    expect((err as Error).message).not.toContain('a'.repeat(60));
+    // A host of DNS length is still held.
+    const fine = gate({ ...context(false), url: new URL('https://api.example.com/x') });
+    await new Promise((r) => setImmediate(r));
+    expect(queue.pending()).toHaveLength(1);
+    queue.close();
+    await fine.catch(() => undefined);
+  });
 });
