@@ -218,20 +218,7 @@ function pinWorkspace(services: Services, workspaceId: string | undefined): Serv
   const { workspaces } = services;
   return {
     ...services,
-    workspaces: {
-      ...workspaces,
-      async currentWorkspace() {
-        const found = (await workspaces.readWorkspaces()).workspaces.find(
-          (w) => w.id === workspaceId,
-        );
-        if (found === undefined)
-          throw new AgentSecretsError(
-            'workspace_not_found',
-            'the workspace of this call is gone; nothing was added',
-          );
-        return found;
-      },
-    },
+    workspaces: { ...workspaces, currentWorkspace: () => workspaces.require(workspaceId) },
   };
 }
 

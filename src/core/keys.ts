@@ -12,6 +12,18 @@ export function isValidKeyName(name: string): boolean {
 }
 
 /**
+ * The refusal of a call that names a secret outside the grammar (the engine and the key
+ * holder's socket check before the approval gate, which shows key names to a human). Like
+ * `assertKeyName`, it does not repeat the rejected text.
+ */
+export function keyNameRefused(): AgentSecretsError {
+  return new AgentSecretsError(
+    'bad_request',
+    `a secret name is letters, digits and _ (at most ${MAX_KEY_NAME_LENGTH}), not starting with a digit, e.g. STRIPE_KEY`,
+  );
+}
+
+/**
  * Throws `invalid_key_name` unless `name` is valid. The message does not repeat the
  * rejected text: a user who pastes a value where a name belongs must not see it echoed.
  */

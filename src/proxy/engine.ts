@@ -1,5 +1,5 @@
-import type { GoneSignal } from '../core/hang-up.js';
 import { Readable } from 'node:stream';
+import type { GoneSignal } from '../core/hang-up.js';
 import type { Limits } from '../core/config.js';
 import {
   AgentSecretsError,
@@ -9,7 +9,7 @@ import {
   toAgentSecretsError,
 } from '../core/errors.js';
 import { timeOrderedId } from '../core/ids.js';
-import { isValidKeyName } from '../core/keys.js';
+import { isValidKeyName, keyNameRefused } from '../core/keys.js';
 import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
 import { createScrubState, createScrubStream } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
@@ -224,10 +224,7 @@ export function createEngine(options: EngineOptions): Engine {
       const method = input.method.toUpperCase();
       if (!/^[A-Z]+$/.test(method)) throw badRequest(`'${input.method}' is not an HTTP method`);
       // Before the approval gate, which shows key names to a human: never attacker text.
-      if (!keys.every(isValidKeyName))
-        throw badRequest(
-          'a secret name is letters, digits and _, not starting with a digit, e.g. STRIPE_KEY',
-        );
+      if (!keys.every(isValidKeyName)) throw keyNameRefused();
       for (const [name] of input.headers) {
         if (REFUSED_HEADERS.has(name.toLowerCase())) {
           throw new AgentSecretsError(

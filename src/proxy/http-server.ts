@@ -1,8 +1,8 @@
-import { HangUp } from '../core/hang-up.js';
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
+import { HangUp } from '../core/hang-up.js';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { listenOn } from '../core/listen.js';
 import { checkLocalRequest, readBoundedBody, sendJson as sendEdgeJson } from '../core/http-edge.js';

@@ -1,5 +1,5 @@
-import { HangUp } from '../core/hang-up.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HangUp } from '../core/hang-up.js';
 import { toAgentSecretsError } from '../core/errors.js';
 import type { Limits } from '../core/config.js';
 import type { RunSession } from './run-session.js';

@@ -1,4 +1,3 @@
-import { HangUp, toAbortSignal } from '../core/hang-up.js';
 import {
   request as httpRequest,
   type IncomingMessage,
@@ -7,6 +6,7 @@ import {
   createServer,
 } from 'node:http';
 import { chmod, rm } from 'node:fs/promises';
+import { HangUp, toAbortSignal } from '../core/hang-up.js';
 import {
   AgentSecretsError,
   type ErrorCode,
@@ -16,7 +16,7 @@ import {
   WIRE_CODES,
 } from '../core/errors.js';
 import { AUDIT_SOURCES } from '../audit/format.js';
-import { isValidKeyName } from '../core/keys.js';
+import { isValidKeyName, keyNameRefused } from '../core/keys.js';
 import { handedInputs } from '../audit/handover.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { arr, num, obj, optStr, str } from '../core/validate.js';
@@ -443,11 +443,7 @@ function injectionFromWire(raw: unknown): Injection {
   const target = optStr(i.target, 'target');
   const key = str(i.key, 'key');
   // Checked here as in the engine: a held call shows its key names to a human.
-  if (!isValidKeyName(key))
-    throw new AgentSecretsError(
-      'bad_request',
-      'a secret name is letters, digits and _, not starting with a digit, e.g. STRIPE_KEY',
-    );
+  if (!isValidKeyName(key)) throw keyNameRefused();
   return {
     style: style as Injection['style'],
     key,
