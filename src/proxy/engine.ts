@@ -637,10 +637,7 @@ function domainPatternsOf(domains: readonly string[]): AllowlistPattern[] {
 }
 
 // The allowlist and binding verdicts, remembered (bounded: see verdict-memo.ts).
-const verdictMemo = createVerdictMemo();
-function allowedBy(url: URL, patterns: readonly AllowlistPattern[]): AllowlistPattern | undefined {
-  return verdictMemo.allowedBy(url, patterns);
-}
+const { allowedBy } = createVerdictMemo();
 
 /** A URL as the audit log keeps it: scrubbed of every value (a URL is ASCII, or UTF-8 text). */
 function scrubUrl(url: string, scrubber: Scrubber): string {
