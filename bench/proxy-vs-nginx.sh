@@ -3,7 +3,8 @@
 # ../shared/bench/proxy-vs-nginx.sh with two fixes. Its secret ('sk_bench_value', 14 bytes) is
 # shorter than the 16 bytes a value needs to be injected, so every proxied call there is
 # refused with 400 invalid_secret_value and wrk measures refusals; here the secret is long
-# enough, and a run with non-2xx answers says so and fails. It also prints the load average.
+# enough, and a run with non-2xx answers says so and fails. It also prints the load average,
+# and measures the floor in the same run: a bare undici pass-through (forwarding only).
 # Usage: bash bench/proxy-vs-nginx.sh [BIN]   (BIN: the built CLI, e.g. dist/src/cli/main.js)
 # Needs: wrk, nginx. Prints one line per target and the ratios.
 set -u
@@ -44,6 +45,31 @@ wrk -t1 -c8 -d2s "http://127.0.0.1:$UP/" >/dev/null 2>&1
 run direct "http://127.0.0.1:$UP/"
 run nginx "http://127.0.0.1:$NP/"
 if [ -n "$BIN" ]; then
+  # The floor, in the same run: a bare undici pass-through that only forwards (no checks,
+  # injection, redaction or audit), as in proxy-cpu.mjs, with the build's own undici.
+  UNDICI=$(realpath "$(dirname "$BIN")/../../../node_modules/undici")
+  cat > $D/floor.cjs <<'JS'
+const http = require('node:http');
+const { Agent, request } = require(process.env.UNDICI);
+const agent = new Agent({ keepAliveTimeout: 60000 });
+const server = http.createServer(async (req, res) => {
+  req.resume();
+  try {
+    const up = await request(process.env.UPSTREAM + '/', { dispatcher: agent, headers: { authorization: 'Bearer reference' } });
+    const body = Buffer.from(await up.body.arrayBuffer());
+    res.writeHead(up.statusCode, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(body);
+  } catch { res.writeHead(502); res.end(); }
+});
+server.keepAliveTimeout = 60000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\n'));
+JS
+  UNDICI=$UNDICI UPSTREAM=http://127.0.0.1:$UP node $D/floor.cjs > $D/floor.port & FLOOR_PID=$!; echo $FLOOR_PID >> $D/pids
+  for _ in $(seq 50); do [ -s $D/floor.port ] && break; sleep 0.1; done
+  FP=$(head -1 $D/floor.port)
+  wrk -t1 -c8 -d2s "http://127.0.0.1:$FP/" >/dev/null 2>&1
+  run floor "http://127.0.0.1:$FP/"
+  kill $FLOOR_PID
   export HOME=$D/home AGENTSECRETS_HOME=$D/home/.as AGENTSECRETS_PASSPHRASE=bench-passphrase AGENTSECRETS_ALLOW_PRIVATE=127.0.0.1/32
   mkdir -p $HOME && cd $HOME
   node $BIN init --backend passphrase >/dev/null 2>&1
@@ -55,7 +81,7 @@ if [ -n "$BIN" ]; then
   TOKEN=$(python3 -c "import json,os;d=json.load(open(os.environ['AGENTSECRETS_HOME']+'/proxy.json'));print(next((v for k,v in d.items() if 'token' in k.lower()),''))")
   wrk -t1 -c8 -d2s -H "X-AS-Target-URL: http://127.0.0.1:$UP/" -H "X-AS-Inject-Bearer: STRIPE_KEY" -H "X-AS-Session-Token: $TOKEN" "http://127.0.0.1:$PP/proxy" >/dev/null 2>&1
   run agentsecrets "http://127.0.0.1:$PP/proxy" -H "X-AS-Target-URL: http://127.0.0.1:$UP/" -H "X-AS-Inject-Bearer: STRIPE_KEY" -H "X-AS-Session-Token: $TOKEN"
-  python3 -c "print('ratio agentsecrets/direct=%.2f agentsecrets/nginx=%.2f' % ($RPS_agentsecrets/$RPS_direct, $RPS_agentsecrets/$RPS_nginx))"
+  python3 -c "print('ratio agentsecrets/direct=%.2f agentsecrets/nginx=%.2f floor/nginx=%.2f agentsecrets/floor=%.2f' % ($RPS_agentsecrets/$RPS_direct, $RPS_agentsecrets/$RPS_nginx, $RPS_floor/$RPS_nginx, $RPS_agentsecrets/$RPS_floor))"
   node $BIN proxy stop >/dev/null 2>&1
 fi
 python3 -c "print('ratio nginx/direct=%.2f' % ($RPS_nginx/$RPS_direct))"
