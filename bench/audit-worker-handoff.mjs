@@ -6,10 +6,11 @@
 // Reported: the main thread's CPU per entry (/proc/self/task/<pid>/stat: the main thread's tid
 // is the pid; 10 ms ticks) and the process's (process.cpuUsage(), all threads: what
 // bench/proxy-cpu.mjs counts). Run: `BATCH=16 node bench/audit-worker-handoff.mjs`.
-// Measured 2026-12-06 on the 2-core machine: batch 16, main thread 3.1 -> 1.1 µs/entry but
-// process 3.1 -> 5.0; batch 1 (a single client), main 5.3 -> 11.9 and process 5.3 -> 25.2.
-// So it moves about 2 µs of main-thread CPU per entry under load and costs more than that in
-// all; the writer stays on the main thread.
+// Measured 2026-12-06 on the 2-core machine, batch 16: main thread 3.1-3.5 -> 1.1-1.2 µs/entry
+// while several GB of earlier runs' files were being written back (slow writes), 1.9 -> 1.9-2.1
+// once they were gone; the process 3.1-3.6 -> 5.0-5.9 either way. Batch 1 (a single client):
+// main 5.3 -> 11.9, process 5.3 -> 25.2. At best it moves ~2 µs of main-thread CPU per entry and
+// adds more than that to the process; the writer stays on the main thread.
 import { Worker } from 'node:worker_threads';
 import { openSync, readFileSync, writeSync, mkdtempSync, rmSync } from 'node:fs';
 import { hash } from 'node:crypto';
