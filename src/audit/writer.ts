@@ -10,7 +10,7 @@ import {
   tryLockSync,
   withFileLockSync,
 } from '../store/lock.js';
-import { encodeEntryFast } from './encode.js';
+import { BatchEncoder } from './encode.js';
 import { handOver } from './handover.js';
 import { advanceRecordedHead, appendHeadCheckpointSync } from './checkpoint-chain.js';
 import type { AuditSigner } from './checkpoints.js';
@@ -114,6 +114,27 @@ export function isoTime(date: Date): string {
   return `${isoPrefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
 }
 
+// `utcDay` per batch formats a whole date: the day is kept until its last millisecond passes.
+let dayStart = Number.NaN;
+let dayEnd = Number.NaN;
+let dayName = '';
+/** `utcDay(date)`, formatted once a day. */
+function dayOf(date: Date): string {
+  const ms = date.getTime();
+  if (!(ms >= dayStart && ms < dayEnd)) {
+    dayName = utcDay(date);
+    dayStart = Math.floor(ms / 86_400_000) * 86_400_000;
+    dayEnd = dayStart + 86_400_000;
+  }
+  return dayName;
+}
+
+/** Writes all of `data` at the end of `fd` (a short write continues where it stopped). */
+function writeAll(fd: number, data: Buffer): void {
+  let written = 0;
+  while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+}
+
 /**
  * The audit writer. Entries queue in memory and are written in batches (group commit). Each
  * batch is one short synchronous critical section under the cross-process lock: list the
@@ -131,6 +152,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   const fdatasync = options.fdatasync ?? fdatasyncSync;
 
   const queue: Pending[] = [];
+  const encoder = new BatchEncoder();
   let running: Promise<void> | undefined;
   let head: Head | undefined;
   let dirty = false;
@@ -242,17 +264,17 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   /** Runs under the lock, synchronously. `trusted`: nobody else can have written since. */
   function writeBatch(batch: Pending[], trusted: boolean): AuditEntry[] {
     let current = trusted && head?.fd !== undefined ? head : currentHead();
-    const lines: string[] = [];
-    const entries: AuditEntry[] = [];
+    const entries: AuditEntry[] = new Array<AuditEntry>(batch.length);
     let hash = current.hash;
-    for (const { input, id, timestamp } of batch) {
-      const encoded = encodeEntryFast(input, hash, id, timestamp);
-      lines.push(encoded.line);
-      entries.push(encoded.entry);
-      hash = encoded.hash;
+    encoder.reset();
+    for (let i = 0; i < batch.length; i++) {
+      const { input, id, timestamp } = batch[i]!;
+      const entry = encoder.add(input, hash, id, timestamp);
+      entries[i] = entry;
+      hash = entry.hash;
     }
-    const data = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
-    const today = utcDay(now());
+    const data = encoder.bytes();
+    const today = dayOf(now());
     if (current.size > 0 && (current.size + data.length > maxSegment || current.day !== today)) {
       // Rotation: the closing segment's last entry gets a signed checkpoint.
       checkpoint(current);
@@ -268,7 +290,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       };
     }
     current.fd ??= openSync(join(dir, current.segment), 'a', FILE_MODE);
-    writeSync(current.fd, data);
+    writeAll(current.fd, data);
     if (policy === 'always') fdatasync(current.fd);
     head = { ...current, size: current.size + data.length, hash, lastId: entries.at(-1)!.id };
     uncheckpointed = true;

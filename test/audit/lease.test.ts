@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeEntry } from '../../src/audit/format.js';
-import { encodeEntryFast } from '../../src/audit/encode.js';
+import { type AuditEntry, type AuditInput, encodeEntry } from '../../src/audit/format.js';
+import { BatchEncoder, encodeEntryFast } from '../../src/audit/encode.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { type AuditWriter, createAuditWriter } from '../../src/audit/writer.js';
 import type { CredentialService } from '../../src/proxy/credential-service.js';
@@ -154,35 +154,8 @@ describe('audit lease (the key holder writes for everyone)', () => {
   });
 
   it('encodes entries from its template byte for byte as the reference encoder', () => {
-    const odd = [
-      'plain',
-      'quote " and backslash \\',
-      'line\nbreak\ttab\u0001ctl\u007f',
-      'unicode é ü 漢字 😀',
-      'lone \ud800 surrogate',
-      '',
-    ];
     const prev = 'a'.repeat(64);
-    for (const [i, text] of odd.entries()) {
-      const input = {
-        ...sampleInput(i, {
-          workspace: text,
-          agent_id: i % 2 ? null : text,
-          target_url: `https://api.example.com/${text}${'x'.repeat(i === 2 ? 3000 : 0)}`,
-          // A host longer than any DNS name (an agent's text) is clipped by both encoders.
-          domain: i === 1 ? `${'h'.repeat(400)}.example.com` : 'api.example.com',
-          secret_keys: i === 3 ? [] : [text, 'K'],
-          reason: i % 3 ? null : text,
-          duration_ms: [12.3456789, 0, -0, Number.NaN, 1e21, 0.1 + 0.2][i]!,
-          status_code: i === 4 ? null : 200,
-          ...(i % 2 ? { detail: text } : {}),
-          ...(i === 5
-            ? { command: text, policy: 'agent:x', private_override: '127.0.0.1/32' }
-            : {}),
-        }),
-        id: `evt_${i}${text}`,
-        timestamp: '2026-12-05T01:02:03.456Z',
-      };
+    for (const input of oddInputs()) {
       const reference = encodeEntry(input, prev);
       const fast = encodeEntryFast(input, prev);
       expect(fast.line).toBe(reference.line);
@@ -191,7 +164,84 @@ describe('audit lease (the key holder writes for everyone)', () => {
       expect(fast.entry.domain!.length).toBeLessThanOrEqual(253 + '…[truncated]'.length);
     }
   });
+
+  it('encodes a batch into its one buffer byte for byte as the reference, growing and reused', () => {
+    const inputs = oddInputs();
+    let prev = 'b'.repeat(64);
+    const expected: string[] = [];
+    const entries: AuditEntry[] = [];
+    for (const input of inputs) {
+      const reference = encodeEntry(input, prev);
+      expected.push(`${reference.line}\n`);
+      entries.push(reference.entry);
+      prev = reference.hash;
+    }
+    // 64 bytes to start with: every entry makes it grow (one has a 3,000-character URL).
+    const encoder = new BatchEncoder(64);
+    for (let round = 0; round < 2; round++) {
+      encoder.reset();
+      let hash = 'b'.repeat(64);
+      for (const [i, input] of inputs.entries()) {
+        const entry = encoder.add(input, hash, input.id, input.timestamp);
+        expect(entry).toEqual(entries[i]);
+        hash = entry.hash;
+      }
+      expect(encoder.bytes().equals(Buffer.from(expected.join(''), 'utf8'))).toBe(true);
+    }
+    // A batch after a reset starts from the beginning: just its own line.
+    encoder.reset();
+    encoder.add(inputs[0]!, 'b'.repeat(64), inputs[0]!.id, inputs[0]!.timestamp);
+    expect(encoder.bytes().toString('utf8')).toBe(expected[0]);
+  });
+
+  it("writes the reference encoder's bytes to the segment, chained", async () => {
+    const dir = join(await tempDir(), 'audit');
+    const writer = createAuditWriter({ dir });
+    const inputs = oddInputs();
+    // All in one batch, then one more batch: both continue the same chain.
+    const written = await Promise.all(inputs.map((input) => writer.append(input)));
+    written.push(await writer.append(inputs[0]!));
+    await writer.close();
+    let prev = '0'.repeat(64);
+    let expected = '';
+    for (const input of [...inputs, inputs[0]!]) {
+      const reference = encodeEntry(input, prev);
+      expected += `${reference.line}\n`;
+      prev = reference.hash;
+    }
+    const [segment] = await segmentNames(dir);
+    expect(await readFile(join(dir, segment!), 'utf8')).toBe(expected);
+    expect(written.at(-1)!.hash).toBe(prev);
+  });
 });
+
+function oddInputs(): (AuditInput & { id: string; timestamp: string })[] {
+  const odd = [
+    'plain',
+    'quote " and backslash \\',
+    'line\nbreak\ttab\u0001ctl\u007f',
+    'unicode é ü 漢字 😀',
+    'lone \ud800 surrogate',
+    '',
+  ];
+  return odd.map((text, i) => ({
+    ...sampleInput(i, {
+      workspace: text,
+      agent_id: i % 2 ? null : text,
+      target_url: `https://api.example.com/${text}${'x'.repeat(i === 2 ? 3000 : 0)}`,
+      // A host longer than any DNS name (an agent's text) is clipped by both encoders.
+      domain: i === 1 ? `${'h'.repeat(400)}.example.com` : 'api.example.com',
+      secret_keys: i === 3 ? [] : [text, 'K'],
+      reason: i % 3 ? null : text,
+      duration_ms: [12.3456789, 0, -0, Number.NaN, 1e21, 0.1 + 0.2][i]!,
+      status_code: i === 4 ? null : 200,
+      ...(i % 2 ? { detail: text } : {}),
+      ...(i === 5 ? { command: text, policy: 'agent:x', private_override: '127.0.0.1/32' } : {}),
+    }),
+    id: `evt_${i}${text}`,
+    timestamp: '2026-12-05T01:02:03.456Z',
+  }));
+}
 
 async function segmentNames(dir: string): Promise<string[]> {
   const { readdir } = await import('node:fs/promises');
