@@ -2,7 +2,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import { Readable } from 'node:stream';
 import { createSecureContext } from 'node:tls';
-import { Agent } from 'undici';
+import { Agent, util as undiciUtil } from 'undici';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import type { OutboundRequest } from './inject.js';
@@ -257,7 +257,8 @@ class Exchange {
     let named: ReadonlySet<string> | undefined;
     let transferCodings: string[] | undefined;
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      // Known names come back as one interned lower-case string (no string made per header).
+      const name = undiciUtil.headerNameToString(rawHeaders[i]!);
       const value = rawHeaders[i + 1]!.toString('latin1');
       if (name === 'connection') named = addConnectionNames(named, value);
       else if (name === 'content-length' && length === undefined) {
