@@ -157,6 +157,8 @@ export function setQueryParam(url: URL, name: string, value: string): void {
 }
 
 function safeDecode(text: string): string {
+  // Nothing to decode: the text as it is, no copy.
+  if (!text.includes('%') && !text.includes('+')) return text;
   try {
     return decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {
