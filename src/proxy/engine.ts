@@ -32,6 +32,11 @@ export type { Caller, Target };
 /** One authenticated call, as an edge hands it to the engine. */
 export interface CallInput {
   url: string;
+  /**
+   * `url` as the edge already parsed it (run's intercepting proxy), so it is not parsed again;
+   * it must serialise to `url` exactly (checked), and nothing may change it afterwards.
+   */
+  parsedUrl?: URL | undefined;
   method: string;
   headers: [string, string][];
   body: Buffer | undefined;
@@ -220,7 +225,10 @@ export function createEngine(options: EngineOptions): Engine {
     try {
       workspace = await options.sources.workspace(input.target.workspaceId);
       projectName = workspace.projects.find((p) => p.id === input.target.projectId)?.name ?? null;
-      url = parseTarget(input.url);
+      url =
+        input.parsedUrl instanceof URL && input.parsedUrl.href === input.url
+          ? checkTarget(input.parsedUrl)
+          : parseTarget(input.url);
       const method = input.method.toUpperCase();
       if (!/^[A-Z]+$/.test(method)) throw badRequest(`'${input.method}' is not an HTTP method`);
       // Before the approval gate, which shows key names to a human: never attacker text.
@@ -517,6 +525,11 @@ function parseTarget(raw: string): URL {
       'the target URL is not a valid absolute URL, e.g. https://api.example.com/v1/items',
     );
   }
+  return checkTarget(url);
+}
+
+/** The checks on a parsed target URL: a scheme we call, and no credentials in it. */
+function checkTarget(url: URL): URL {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw badRequest(`only https:// URLs can be called, not ${url.protocol}`);
   }
