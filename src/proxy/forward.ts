@@ -326,10 +326,7 @@ class Exchange {
 }
 
 /** Headers less those a Connection header names. */
-function withoutNamed(
-  headers: [string, string][],
-  named: ReadonlySet<string>,
-): [string, string][] {
+function withoutNamed(headers: [string, string][], named: ReadonlySet<string>): [string, string][] {
   let kept: [string, string][] | undefined;
   for (let i = 0; i < headers.length; i++) {
     const pair = headers[i]!;

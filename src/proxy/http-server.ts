@@ -127,7 +127,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
       // Once the target is known, the claim, if valid, attributes a refused token in the
       // audit log; it grants nothing.
       if (caller === undefined)
-        caller = parsed !== undefined && target !== undefined ? claimed(parsed.agentId) : anonymous();
+        caller =
+          parsed !== undefined && target !== undefined ? claimed(parsed.agentId) : anonymous();
       await options.engine
         .recordRefusal(
           {

@@ -22,7 +22,6 @@ export interface ProxyRequestHeaders {
   forward: [string, string][];
 }
 
-
 const PREFIXED: [string, InjectionStyle][] = [
   ['x-as-inject-header-', 'header'],
   ['x-as-inject-query-', 'query'],
