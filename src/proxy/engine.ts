@@ -224,7 +224,7 @@ export function createEngine(options: EngineOptions): Engine {
 
     try {
       workspace = await options.sources.workspace(input.target.workspaceId);
-      projectName = workspace.projects.find((p) => p.id === input.target.projectId)?.name ?? null;
+      projectName = projectNameOf(workspace, input.target.projectId);
       url =
         input.parsedUrl instanceof URL && input.parsedUrl.href === input.url
           ? checkTarget(input.parsedUrl)
@@ -514,6 +514,12 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   return { execute, recordRefusal };
+}
+
+/** The name of the workspace's project with this id, or null (a loop: no closure per call). */
+function projectNameOf(workspace: Workspace, id: string): string | null {
+  for (const project of workspace.projects) if (project.id === id) return project.name;
+  return null;
 }
 
 function parseTarget(raw: string): URL {

@@ -74,7 +74,8 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     }
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Not async: /proxy's promise is handed back as it is (no second promise around it). */
+  function route(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const guard = checkLocalOrigin(req);
     if (guard !== undefined) return sendError(res, guard);
     const url = req.url ?? '/';
@@ -86,17 +87,17 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     if (path === '/sync' && (req.method === 'POST' || req.method === 'GET')) {
       const session = checkSession(req.headers['x-as-session-token']);
       if (session !== undefined) return sendError(res, session);
-      return sendJson(
-        res,
-        200,
-        options.sync ? await options.sync() : { status: 'ok', synced: false },
-      );
+      return sync(res);
     }
     if (path === '/proxy') return proxy(req, res);
     return sendError(
       res,
       new AgentSecretsError('bad_request', 'unknown endpoint; use /proxy, /health or /sync'),
     );
+  }
+
+  async function sync(res: ServerResponse): Promise<void> {
+    sendJson(res, 200, options.sync ? await options.sync() : { status: 'ok', synced: false });
   }
 
   async function proxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
