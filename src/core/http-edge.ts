@@ -19,7 +19,9 @@ export function isLoopbackName(hostname: string): boolean {
 /** The host name of a `Host` header, lower-cased, with IPv6 brackets kept and the port cut. */
 export function hostNameOf(host: string | undefined): string {
   const lower = (host ?? '').toLowerCase();
-  return lower.startsWith('[') ? lower.slice(0, lower.indexOf(']') + 1) : lower.split(':')[0]!;
+  if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
+  const colon = lower.indexOf(':');
+  return colon === -1 ? lower : lower.slice(0, colon);
 }
 
 /** How an edge treats browser origins. */
@@ -77,6 +79,15 @@ export function sendJson(
 }
 
 /**
+ * No length (or a zero one) and no chunked framing: HTTP/1.1 says there is no body (most
+ * GETs). Such a request need not be read.
+ */
+export function hasNoBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
+}
+
+/**
  * Reads a request body, refusing one over `max` bytes (declared or actual) with
  * `request_too_large`; `what` names the limit in the message.
  */
@@ -87,10 +98,8 @@ export async function readBoundedBody(
 ): Promise<Buffer> {
   const tooLarge = () =>
     new AgentSecretsError('request_too_large', `the request body is larger than ${what}`);
+  if (hasNoBody(req)) return EMPTY;
   const length = req.headers['content-length'];
-  // No length and no chunked framing: HTTP/1.1 says there is no body (most GETs).
-  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined)
-    return EMPTY;
   const declared = Number(length);
   if (Number.isFinite(declared) && declared > max) throw tooLarge();
   const chunks: Buffer[] = [];

@@ -42,7 +42,7 @@ export function decide(request: PolicyRequest): PolicyDecision {
   const { rules, source, who } = applicableRules(request);
   checkSecrets(rules, who, request.keys);
   if (rules.allow_domains.length > 0) {
-    const patterns = rules.allow_domains.map((d) => parseAllowlistEntry(d));
+    const patterns = domainPatternsOf(rules.allow_domains);
     if (matchAllowlist(request.url, patterns) === undefined) {
       throw denied(
         `${who} do not allow ${request.url.hostname} (allowed: ${rules.allow_domains.join(', ')})`,
@@ -57,8 +57,32 @@ export function decide(request: PolicyRequest): PolicyDecision {
   return {
     source,
     // Non-issued callers share one bucket: changing a claimed name cannot reset a limit.
-    rate: rules.rate === null ? undefined : { bucket: source, limit: parseRate(rules.rate) },
+    rate: rules.rate === null ? undefined : { bucket: source, limit: rateOf(rules.rate) },
   };
+}
+
+// Parsed once per rule set, not per call: the rule documents are read through a cache that
+// hands out the same (never changed) arrays until the file changes.
+const parsedDomains = new WeakMap<readonly string[], ReturnType<typeof parseAllowlistEntry>[]>();
+function domainPatternsOf(domains: readonly string[]) {
+  let patterns = parsedDomains.get(domains);
+  if (patterns === undefined) {
+    patterns = domains.map((d) => parseAllowlistEntry(d));
+    parsedDomains.set(domains, patterns);
+  }
+  return patterns;
+}
+
+const parsedRates = new Map<string, RateLimit>();
+/** parseRate, remembered (a bounded memo: rates are few, written by humans). */
+function rateOf(text: string): RateLimit {
+  let rate = parsedRates.get(text);
+  if (rate === undefined) {
+    rate = parseRate(text);
+    if (parsedRates.size >= 256) parsedRates.clear();
+    parsedRates.set(text, rate);
+  }
+  return rate;
 }
 
 /**
@@ -134,13 +158,23 @@ function checkSecrets(rules: AgentRules, who: string, keys: readonly string[]): 
   }
 }
 
+// Compiled patterns (a bounded memo): the same rules are matched on every call. A RegExp
+// without the g or y flag keeps no state between test() calls, so one can be shared.
+const globs = new Map<string, RegExp>();
+
 /** `*` matches any run of characters, `?` one; everything else is literal. Case-sensitive. */
 export function globMatch(pattern: string, text: string): boolean {
-  const source = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${source}$`).test(text);
+  let compiled = globs.get(pattern);
+  if (compiled === undefined) {
+    const source = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
+    compiled = new RegExp(`^${source}$`);
+    if (globs.size >= 1024) globs.clear();
+    globs.set(pattern, compiled);
+  }
+  return compiled.test(text);
 }
 
 /** Parses `60/min`, `10/s`, `1000/hour`, `5000/day` (also `sec`, `second`, `m`, `minute`, `h`). */
@@ -178,18 +212,30 @@ export interface RateLimiter {
 
 /** A sliding-window limiter: at most `count` calls in any `windowMs`. */
 export function createRateLimiter(now: () => number = () => Date.now()): RateLimiter {
-  const windows = new Map<string, number[]>();
+  // Per bucket, the times of the calls taken, oldest first; `head` is the first one still in
+  // the window. Expired times leave from the front (no copy of the window per call); the list
+  // is compacted once most of it has expired. Times are taken in order; should the clock step
+  // back, a newer time can sit behind an older one and is kept until the older one expires:
+  // the limiter then counts more calls, never fewer.
+  const windows = new Map<string, { stamps: number[]; head: number }>();
   return {
     take(bucket, limit) {
       const t = now();
       const key = `${bucket}\u0000${limit.text}`;
-      const stamps = (windows.get(key) ?? []).filter((s) => s > t - limit.windowMs);
-      if (stamps.length >= limit.count) {
-        windows.set(key, stamps);
-        return false;
+      let window = windows.get(key);
+      if (window === undefined) {
+        window = { stamps: [], head: 0 };
+        windows.set(key, window);
       }
+      const { stamps } = window;
+      const cutoff = t - limit.windowMs;
+      while (window.head < stamps.length && !(stamps[window.head]! > cutoff)) window.head++;
+      if (window.head > 32 && window.head * 2 > stamps.length) {
+        stamps.splice(0, window.head);
+        window.head = 0;
+      }
+      if (stamps.length - window.head >= limit.count) return false;
       stamps.push(t);
-      windows.set(key, stamps);
       return true;
     },
   };

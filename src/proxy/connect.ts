@@ -55,6 +55,10 @@ interface Tunnel {
   run: RunSession;
   host: string;
   port: number;
+  /** host[:port] as a URL writes it, and in lower case: made once per tunnel. */
+  authority: string;
+  authorityLower: string;
+  hostLower: string;
 }
 
 /** Creates the intercepting proxy. */
@@ -168,7 +172,15 @@ export function createInterceptServer(options: InterceptServerOptions): Intercep
           : callback(new Error('SNI does not match the CONNECT host'), null as never),
     });
     tls.on('error', () => socket.destroy());
-    tunnels.set(tls, { run, host, port });
+    const authority = port === 443 ? hostForUrl(host) : `${hostForUrl(host)}:${port}`;
+    tunnels.set(tls, {
+      run,
+      host,
+      port,
+      authority,
+      authorityLower: authority.toLowerCase(),
+      hostLower: host.toLowerCase(),
+    });
     inner.emit('connection', tls);
   }
 
@@ -270,16 +282,15 @@ export function createInterceptServer(options: InterceptServerOptions): Intercep
   }
 
   async function handleTunnelled(tunnel: Tunnel, req: IncomingMessage, res: ServerResponse) {
-    const authority =
-      tunnel.port === 443 ? hostForUrl(tunnel.host) : `${hostForUrl(tunnel.host)}:${tunnel.port}`;
+    const authority = tunnel.authority;
     const path = req.url ?? '/';
     let url: URL;
     try {
       url = path.startsWith('/') ? new URL(`https://${authority}${path}`) : new URL(path);
       const hostHeader = (req.headers.host ?? authority).toLowerCase();
       if (
-        url.host.toLowerCase() !== authority.toLowerCase() ||
-        hostHeaderName(hostHeader) !== tunnel.host.toLowerCase()
+        url.host.toLowerCase() !== tunnel.authorityLower ||
+        hostHeaderName(hostHeader) !== tunnel.hostLower
       ) {
         throw new Error('mismatch');
       }
@@ -343,5 +354,6 @@ function hostForUrl(host: string): string {
 
 function hostHeaderName(host: string): string {
   if (host.startsWith('[')) return host.slice(1, host.indexOf(']'));
-  return host.split(':')[0]!;
+  const colon = host.indexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
 }

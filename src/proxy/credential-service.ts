@@ -150,7 +150,18 @@ export async function createLocalCredentialService(
   const resolver = tableFirstResolver(resolveTable, options.resolver);
   const { maxStalenessMs } = syncSettings(config.env);
   let unlocked: Promise<UnlockedVault> | undefined;
-  const open = () => (unlocked ??= options.unlock());
+  // The vault once open: the per-call reads below take it without awaiting a promise.
+  let opened: UnlockedVault | undefined;
+  const open = () => {
+    if (unlocked === undefined) {
+      unlocked = options.unlock();
+      unlocked.then(
+        (vault) => (opened = vault),
+        () => undefined,
+      );
+    }
+    return unlocked;
+  };
   // Writers that hold the unlocked vault sign audit checkpoints (DESIGN §8). A CLI process
   // signs only if it has unlocked anyway; a key holder or MCP server asks for the key.
   const audit =
@@ -307,10 +318,10 @@ export async function createLocalCredentialService(
       return found;
     },
     async values(target, keys) {
-      return (await open()).getMany(selectionOf(target), keys);
+      return await (opened ?? (await open())).getMany(selectionOf(target), keys);
     },
     async scope(injected) {
-      const compiled = scopeScrubber(await (await open()).scope());
+      const compiled = scopeScrubber(await (opened ?? (await open())).scope());
       if (injected.every((v) => compiled.values.has(v))) return compiled.scrubber;
       // A value set after the snapshot was read: scrub it too, this once.
       return compileScrubber([...compiled.values, ...injected], { window: config.scrubWindow });

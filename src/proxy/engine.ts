@@ -11,7 +11,7 @@ import {
 import { timeOrderedId } from '../core/ids.js';
 import { isValidKeyName, keyNameRefused } from '../core/keys.js';
 import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
-import { createScrubState, createScrubStream } from '../core/scrub/stream.js';
+import { createScrubState, createScrubStream, scrubWhole } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
 import { type AllowlistPattern, parseAllowlistEntry } from '../policy/allowlist.js';
@@ -32,6 +32,11 @@ export type { Caller, Target };
 /** One authenticated call, as an edge hands it to the engine. */
 export interface CallInput {
   url: string;
+  /**
+   * `url` as the edge already parsed it (run's intercepting proxy), so it is not parsed again;
+   * it must serialise to `url` exactly (checked), and nothing may change it afterwards.
+   */
+  parsedUrl?: URL | undefined;
   method: string;
   headers: [string, string][];
   body: Buffer | undefined;
@@ -219,8 +224,11 @@ export function createEngine(options: EngineOptions): Engine {
 
     try {
       workspace = await options.sources.workspace(input.target.workspaceId);
-      projectName = workspace.projects.find((p) => p.id === input.target.projectId)?.name ?? null;
-      url = parseTarget(input.url);
+      projectName = projectNameOf(workspace, input.target.projectId);
+      url =
+        input.parsedUrl instanceof URL && input.parsedUrl.href === input.url
+          ? checkTarget(input.parsedUrl)
+          : parseTarget(input.url);
       const method = input.method.toUpperCase();
       if (!/^[A-Z]+$/.test(method)) throw badRequest(`'${input.method}' is not an HTTP method`);
       // Before the approval gate, which shows key names to a human: never attacker text.
@@ -355,21 +363,39 @@ export function createEngine(options: EngineOptions): Engine {
       const target = url;
       // A small plain body read whole (most API answers): the same scrub state a stream runs,
       // fed the whole body at once, and the entry recorded now. No stream is built.
-      const whole = upstream.whole === undefined ? undefined : await upstream.whole.catch(noBody);
+      let whole: Buffer | undefined;
+      if (upstream.whole !== undefined) {
+        try {
+          whole = await upstream.whole;
+        } catch {
+          // Streamed below from what was read, and fails there as the body did.
+          whole = undefined;
+        }
+      }
       const plain =
         whole === undefined || whole.length > limits.maxResponseBytes
           ? undefined
           : plainBody(whole, upstream.headers, upstream.transferCodings);
       if (whole !== undefined && plain !== undefined) {
         const { headers, count: headerCount } = redactHeaders(upstream.headers, scrubber);
-        const state = createScrubState(scrubber, {
+        const scrubOptions = {
           lines: isEventStream(headers),
-          ...(plain.utf16 === undefined ? {} : { hints: { utf16: plain.utf16 } }),
-        });
-        const first = state.push(whole);
-        const last = state.end();
-        const bytes = first.length === 0 ? last : Buffer.concat([first, last]);
-        const redacted = headerCount + state.count > 0;
+          hints: plain.utf16 === undefined ? undefined : { utf16: plain.utf16 },
+        };
+        // One scan of the whole body where that is what the scrub state would do (most
+        // answers: small, not an event stream); the state otherwise.
+        let scrubbed = scrubWhole(scrubber, whole, scrubOptions);
+        if (scrubbed === undefined) {
+          const state = createScrubState(scrubber, scrubOptions);
+          const first = state.push(whole);
+          const last = state.end();
+          scrubbed = {
+            bytes: first.length === 0 ? last : Buffer.concat([first, last]),
+            count: state.count,
+          };
+        }
+        const bytes = scrubbed.bytes;
+        const redacted = headerCount + scrubbed.count > 0;
         const done = record('OK', upstream.status, null, redacted);
         return new WholeResponse(requestId, upstream.status, headers, bytes, redacted, done);
       }
@@ -490,6 +516,12 @@ export function createEngine(options: EngineOptions): Engine {
   return { execute, recordRefusal };
 }
 
+/** The name of the workspace's project with this id, or null (a loop: no closure per call). */
+function projectNameOf(workspace: Workspace, id: string): string | null {
+  for (const project of workspace.projects) if (project.id === id) return project.name;
+  return null;
+}
+
 function parseTarget(raw: string): URL {
   let url: URL;
   try {
@@ -499,6 +531,11 @@ function parseTarget(raw: string): URL {
       'the target URL is not a valid absolute URL, e.g. https://api.example.com/v1/items',
     );
   }
+  return checkTarget(url);
+}
+
+/** The checks on a parsed target URL: a scheme we call, and no credentials in it. */
+function checkTarget(url: URL): URL {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw badRequest(`only https:// URLs can be called, not ${url.protocol}`);
   }
@@ -552,18 +589,20 @@ export function redactHeaders(
 ): { headers: [string, string][]; count: number } {
   let count = 0;
   const kept: [string, string][] = [];
-  for (const [name, value] of headers) {
+  for (const pair of headers) {
+    // An unchanged pair is kept as it is (the pairs are made per answer and never changed).
     if (scrubber.size === 0) {
-      kept.push([name, value]);
+      kept.push(pair);
       continue;
     }
+    const [name, value] = pair;
     if (scrubber.nameContains(name)) {
       count++;
       continue;
     }
     const redacted = scrubber.redactLatin1(value);
     count += redacted.count;
-    kept.push([name, redacted.text]);
+    kept.push(redacted.count === 0 ? pair : [name, redacted.text]);
   }
   return { headers: kept, count };
 }
@@ -587,10 +626,6 @@ function isEventStream(headers: readonly [string, string][]): boolean {
   for (const [name, value] of headers)
     if (name.toLowerCase() === 'content-type') return /^\s*text\/event-stream/i.test(value);
   return false;
-}
-
-function noBody(): undefined {
-  return undefined;
 }
 
 /**

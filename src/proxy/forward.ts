@@ -2,7 +2,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import { Readable } from 'node:stream';
 import { createSecureContext } from 'node:tls';
-import { Agent } from 'undici';
+import { Agent, util as undiciUtil } from 'undici';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import type { OutboundRequest } from './inject.js';
@@ -146,7 +146,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const agents = { https: new Agent(agentOptions('https')), http: new Agent(agentOptions('http')) };
 
   return {
-    async send(req, signal) {
+    // Not async: the promise made below is returned as it is (an async function would wrap it
+    // in another, two more turns of the microtask queue per call).
+    send(req, signal) {
       const scheme = req.url.protocol === 'http:' ? 'http' : 'https';
       // Name, value, name, value… as undici takes them: no hop-by-hop headers, no Host, no
       // Content-Length (undici frames the body), no X-AS-*, and Accept-Encoding: identity
@@ -166,114 +168,19 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         headers.push(name, value);
       }
       headers.push('Accept-Encoding', 'identity');
-      const dispatcher = agents[scheme];
       const url = req.url;
       // undici's dispatcher API directly: request() adds an AbortSignal, an async resource, a
-      // header object built and taken apart again, and a heavier body stream, per call.
+      // header object built and taken apart again, and a heavier body stream, per call. The
+      // handler is one object per call (its methods on a prototype), not a set of closures.
       return new Promise<UpstreamResponse>((resolve, reject) => {
-        const deadline = { passed: false };
-        let abort: ((reason?: Error) => void) | undefined;
-        let body: Readable | undefined;
-        let small: SmallBody | undefined;
-        let finished = false;
-        let resumeParser: (() => void) | undefined;
-        const timer = setTimeout(() => {
-          deadline.passed = true;
-          abort?.(abortError('deadline'));
-        }, limits.totalTimeoutMs);
-        timer.unref();
-        const onAbort = () => abort?.(abortError('aborted'));
-        signal?.addEventListener('abort', onAbort, { once: true });
-        const done = () => {
-          finished = true;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-        };
-        const translateError = (err: unknown) => translate(err, url, deadline.passed);
-        const handler = {
-          onConnect(abortRequest: (reason?: Error) => void) {
-            abort = abortRequest;
-            if (deadline.passed || signal?.aborted === true) abortRequest(abortError('aborted'));
-          },
-          onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-            resumeParser = resume;
-            const pairs: [string, string][] = [];
-            let length: number | undefined;
-            let named: ReadonlySet<string> | undefined;
-            const transferCodings: string[] = [];
-            for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-              const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-              const value = rawHeaders[i + 1]!.toString('latin1');
-              pairs.push([name, value]);
-              if (name === 'connection') named = addConnectionNames(named, value);
-              else if (name === 'content-length' && length === undefined) {
-                const n = Number(value);
-                length = Number.isFinite(n) ? n : undefined;
-              } else if (name === 'transfer-encoding') {
-                for (const c of value.split(',')) {
-                  const coding = c.trim().toLowerCase();
-                  if (coding !== '' && coding !== 'chunked' && coding !== 'identity')
-                    transferCodings.push(coding);
-                }
-              }
-            }
-            // The reader went away before the end: drop the upstream request too.
-            const drop = (err: Error | null) => {
-              if (finished) return;
-              done();
-              abort?.(err ?? abortError('the body was dropped'));
-            };
-            // The names are lower case already (a name can be a header's only ones).
-            const headers: [string, string][] = [];
-            for (const pair of pairs) if (!isHopByHop(pair[0], named)) headers.push(pair);
-            if (length !== undefined && length <= SMALL_BODY && transferCodings.length === 0) {
-              small = new SmallBody(statusCode, headers, length, translateError, drop);
-              resolve(small);
-              return true;
-            }
-            body = new Readable({
-              read() {
-                resumeParser?.();
-              },
-              destroy(err, callback) {
-                drop(err);
-                callback(err);
-              },
-            });
-            resolve({
-              status: statusCode,
-              headers,
-              transferCodings,
-              body,
-              whole: undefined,
-              // Failures while the body streams (idle timeout, deadline, reset) get the same
-              // translation as failures before the headers.
-              translateError,
-              contentLength: length,
-            });
-            return true;
-          },
-          onData(chunk: Buffer): boolean {
-            if (small !== undefined) {
-              small.chunks.push(chunk);
-              return true;
-            }
-            return body === undefined || body.destroyed ? true : body.push(chunk);
-          },
-          onComplete() {
-            done();
-            if (small !== undefined) small.settle(undefined);
-            else body?.push(null);
-          },
-          onError(err: Error) {
-            const wasFinished = finished;
-            done();
-            if (small !== undefined) small.settle(err);
-            else if (body === undefined) reject(translateError(err));
-            else if (!wasFinished && !body.destroyed) body.destroy(err);
-          },
-        };
-        dispatcher.dispatch(
+        const exchange = new Exchange(url, resolve, reject, signal);
+        exchange.timer = setTimeout(onDeadline, limits.totalTimeoutMs, exchange);
+        exchange.timer.unref();
+        if (signal !== undefined) {
+          exchange.onAbort = () => exchange.abort?.(abortError('aborted'));
+          signal.addEventListener('abort', exchange.onAbort, { once: true });
+        }
+        agents[scheme].dispatch(
           {
             origin: url.origin,
             path: `${url.pathname}${url.search}`,
@@ -281,7 +188,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             headers,
             body: req.body ?? null,
           },
-          handler,
+          exchange,
         );
       });
     },
@@ -289,6 +196,144 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       await Promise.all([agents.https.close(), agents.http.close()]);
     },
   };
+}
+
+/** The total deadline of one exchange passed: it is aborted. */
+function onDeadline(exchange: Exchange): void {
+  exchange.deadlinePassed = true;
+  exchange.abort?.(abortError('deadline'));
+}
+
+/**
+ * One upstream exchange: undici's handler (onConnect … onComplete/onError) and what its
+ * answer needs later (translating a failure, dropping the request when the reader goes away).
+ */
+class Exchange {
+  deadlinePassed = false;
+  timer: NodeJS.Timeout | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  abort: ((reason?: Error) => void) | undefined = undefined;
+  body: Readable | undefined = undefined;
+  small: SmallBody | undefined = undefined;
+  finished = false;
+  resumeParser: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly url: URL,
+    private readonly resolve: (response: UpstreamResponse) => void,
+    private readonly reject: (err: unknown) => void,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** The exchange is over (complete, failed or dropped): its deadline and signal let go. */
+  done(): void {
+    this.finished = true;
+    clearTimeout(this.timer);
+    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  translateError(err: unknown): AgentSecretsError {
+    return translate(err, this.url, this.deadlinePassed);
+  }
+
+  /** The reader went away before the end: drop the upstream request too. */
+  drop(err: Error | null): void {
+    if (this.finished) return;
+    this.done();
+    this.abort?.(err ?? abortError('the body was dropped'));
+  }
+
+  onConnect(abortRequest: (reason?: Error) => void): void {
+    this.abort = abortRequest;
+    if (this.deadlinePassed || this.signal?.aborted === true) abortRequest(abortError('aborted'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.resumeParser = resume;
+    // Names lower-cased, hop-by-hop ones dropped (a Connection header's names afterwards:
+    // nearly always `keep-alive`, dropped already).
+    const headers: [string, string][] = [];
+    let length: number | undefined;
+    let named: ReadonlySet<string> | undefined;
+    let transferCodings: string[] | undefined;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      // Known names come back as one interned lower-case string (no string made per header).
+      const name = undiciUtil.headerNameToString(rawHeaders[i]!);
+      const value = rawHeaders[i + 1]!.toString('latin1');
+      if (name === 'connection') named = addConnectionNames(named, value);
+      else if (name === 'content-length' && length === undefined) {
+        const n = Number(value);
+        length = Number.isFinite(n) ? n : undefined;
+      } else if (name === 'transfer-encoding') {
+        for (const c of value.split(',')) {
+          const coding = c.trim().toLowerCase();
+          if (coding !== '' && coding !== 'chunked' && coding !== 'identity')
+            (transferCodings ??= []).push(coding);
+        }
+      }
+      if (!isHopByHop(name, undefined)) headers.push([name, value]);
+    }
+    const kept = named === undefined ? headers : withoutNamed(headers, named);
+    if (length !== undefined && length <= SMALL_BODY && transferCodings === undefined) {
+      this.small = new SmallBody(statusCode, kept, length, this);
+      this.resolve(this.small);
+      return true;
+    }
+    const body = new Readable({
+      read: () => this.resumeParser?.(),
+      destroy: (err, callback) => {
+        this.drop(err);
+        callback(err);
+      },
+    });
+    this.body = body;
+    this.resolve({
+      status: statusCode,
+      headers: kept,
+      transferCodings: transferCodings ?? [],
+      body,
+      whole: undefined,
+      // Failures while the body streams (idle timeout, deadline, reset) get the same
+      // translation as failures before the headers.
+      translateError: (err) => this.translateError(err),
+      contentLength: length,
+    });
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.small !== undefined) {
+      this.small.chunks.push(chunk);
+      return true;
+    }
+    const body = this.body;
+    return body === undefined || body.destroyed ? true : body.push(chunk);
+  }
+
+  onComplete(): void {
+    this.done();
+    if (this.small !== undefined) this.small.settle(undefined);
+    else this.body?.push(null);
+  }
+
+  onError(err: Error): void {
+    const wasFinished = this.finished;
+    this.done();
+    if (this.small !== undefined) this.small.settle(err);
+    else if (this.body === undefined) this.reject(this.translateError(err));
+    else if (!wasFinished && !this.body.destroyed) this.body.destroy(err);
+  }
+}
+
+/** Headers less those a Connection header names. */
+function withoutNamed(headers: [string, string][], named: ReadonlySet<string>): [string, string][] {
+  let kept: [string, string][] | undefined;
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!;
+    if (named.has(pair[0])) kept ??= headers.slice(0, i);
+    else kept?.push(pair);
+  }
+  return kept ?? headers;
 }
 
 function abortError(message: string): Error {
@@ -313,8 +358,7 @@ class SmallBody implements UpstreamResponse {
     readonly status: number,
     readonly headers: [string, string][],
     readonly contentLength: number,
-    readonly translateError: (err: unknown) => AgentSecretsError,
-    private readonly drop: (err: Error | null) => void,
+    private readonly exchange: Exchange,
   ) {
     this.whole = new Promise<Buffer>((ok, fail) => {
       this.settle = (err) =>
@@ -326,8 +370,12 @@ class SmallBody implements UpstreamResponse {
     this.whole.catch(() => undefined);
   }
 
+  translateError(err: unknown): AgentSecretsError {
+    return this.exchange.translateError(err);
+  }
+
   get body(): Readable {
-    return (this.#stream ??= streamOf(this.whole, this.drop));
+    return (this.#stream ??= streamOf(this.whole, (err) => this.exchange.drop(err)));
   }
 }
 

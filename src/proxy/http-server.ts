@@ -5,7 +5,13 @@ import type { Readable } from 'node:stream';
 import { HangUp } from '../core/hang-up.js';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
 import { listenOn } from '../core/listen.js';
-import { checkLocalRequest, readBoundedBody, sendJson as sendEdgeJson } from '../core/http-edge.js';
+import {
+  checkLocalRequest,
+  hasNoBody,
+  type OriginPolicy,
+  readBoundedBody,
+  sendJson as sendEdgeJson,
+} from '../core/http-edge.js';
 import type { Caller, Engine, EngineResponse, Target } from './engine.js';
 import { httpStatusOf } from './engine.js';
 import { declaredCaller } from '../identity/caller.js';
@@ -41,22 +47,35 @@ export interface ProxyServer {
 
 /** Creates the proxy's HTTP server. */
 export function createProxyServer(options: ProxyServerOptions): ProxyServer {
-  const inFlight = new Set<Promise<void>>();
+  // Requests being handled, so that close() can wait for them (a count, not a set of
+  // promises: one promise and no closures per request).
+  let active = 0;
+  let drained: (() => void) | undefined;
+  const settled = () => {
+    if (--active === 0) drained?.();
+  };
   const server = createServer((req, res) => {
-    const work = handle(req, res).catch(() => {
-      if (!res.headersSent)
-        sendError(res, new AgentSecretsError('internal_error', 'internal error'));
-      else res.destroy();
-    });
-    inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
+    active++;
+    void handle(req, res).then(settled);
   });
   // Slow clients may not hold connections open forever.
   server.headersTimeout = 10_000;
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
 
+  /** Answers one request; never rejects (a failure is answered, or the connection dropped). */
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await route(req, res);
+    } catch {
+      if (!res.headersSent)
+        sendError(res, new AgentSecretsError('internal_error', 'internal error'));
+      else res.destroy();
+    }
+  }
+
+  /** Not async: /proxy's promise is handed back as it is (no second promise around it). */
+  function route(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const guard = checkLocalOrigin(req);
     if (guard !== undefined) return sendError(res, guard);
     const url = req.url ?? '/';
@@ -68,11 +87,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     if (path === '/sync' && (req.method === 'POST' || req.method === 'GET')) {
       const session = checkSession(req.headers['x-as-session-token']);
       if (session !== undefined) return sendError(res, session);
-      return sendJson(
-        res,
-        200,
-        options.sync ? await options.sync() : { status: 'ok', synced: false },
-      );
+      return sync(res);
     }
     if (path === '/proxy') return proxy(req, res);
     return sendError(
@@ -81,37 +96,40 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     );
   }
 
+  async function sync(res: ServerResponse): Promise<void> {
+    sendJson(res, 200, options.sync ? await options.sync() : { status: 'ok', synced: false });
+  }
+
   async function proxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let caller: Caller = { level: 'anonymous', agentId: null, tokenId: null, source: 'proxy' };
     const session = checkSession(req.headers['x-as-session-token']);
     if (session !== undefined) {
       await options.engine
-        .recordRefusal({ caller, method: req.method ?? 'GET' }, session)
+        .recordRefusal({ caller: anonymous(), method: req.method ?? 'GET' }, session)
         .catch(() => undefined);
       return sendError(res, session);
     }
     let parsed;
     let target: Target | undefined;
+    let caller: Caller | undefined;
     let body: Buffer;
     try {
       parsed = parseProxyHeaders(req.rawHeaders);
       target = await options.resolveTarget({
-        ...(parsed.project === undefined ? {} : { project: parsed.project }),
-        ...(parsed.environment === undefined ? {} : { environment: parsed.environment }),
+        project: parsed.project,
+        environment: parsed.environment,
       });
-      // The claim, if valid, attributes a refused token in the audit log; it grants nothing.
-      try {
-        caller = declaredCaller(parsed.agentId, 'proxy');
-      } catch {
-        // An invalid name is refused by identify() below.
-      }
       caller = await options.identify(
         { agentId: parsed.agentId, agentToken: parsed.agentToken },
         target,
       );
-      body = await readBody(req, options.maxRequestBytes);
+      body = hasNoBody(req) ? NO_BODY : await readBody(req, options.maxRequestBytes);
     } catch (err) {
       const error = toAgentSecretsError(err);
+      // Once the target is known, the claim, if valid, attributes a refused token in the
+      // audit log; it grants nothing.
+      if (caller === undefined)
+        caller =
+          parsed !== undefined && target !== undefined ? claimed(parsed.agentId) : anonymous();
       await options.engine
         .recordRefusal(
           {
@@ -131,7 +149,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     let response;
     // A client that hangs up stops its call (one held for approval leaves the queue at once).
     const gone = new HangUp();
-    res.once('close', () => {
+    res.on('close', () => {
       if (!res.writableFinished) gone.abort();
     });
     try {
@@ -153,10 +171,12 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   }
 
   const expected = options.sessionToken === null ? null : Buffer.from(options.sessionToken);
+  // What a caller presents is written here to be compared (no buffer per call).
+  const presentedBytes = expected === null ? null : Buffer.alloc(expected.length);
   function checkSession(presented: string | string[] | undefined): AgentSecretsError | undefined {
-    if (expected === null) return undefined;
+    if (expected === null || presentedBytes === null) return undefined;
     const value = Array.isArray(presented) ? presented[0] : presented;
-    if (value !== undefined && safeEqual(value, expected)) return undefined;
+    if (value !== undefined && safeEqual(value, expected, presentedBytes)) return undefined;
     return new AgentSecretsError(
       'invalid_session',
       'missing or wrong X-AS-Session-Token; clients read it from proxy.json in the agentsecrets state folder',
@@ -171,10 +191,12 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      await Promise.all([...inFlight]);
+      if (active > 0) await new Promise<void>((resolve) => (drained = resolve));
     },
   };
 }
+
+const PROXY_ORIGINS: OriginPolicy = { name: 'the proxy', origins: 'none' };
 
 /**
  * DNS rebinding and CSRF defence: the Host must be a loopback name or address, and a request
@@ -182,7 +204,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
  */
 function checkLocalOrigin(req: IncomingMessage): AgentSecretsError | undefined {
   const refused =
-    checkLocalRequest(req, { name: 'the proxy', origins: 'none' }) ??
+    checkLocalRequest(req, PROXY_ORIGINS) ??
     (req.method === 'OPTIONS' ? 'CORS preflights are refused' : undefined);
   return refused === undefined ? undefined : new AgentSecretsError('invalid_session', refused);
 }
@@ -208,18 +230,30 @@ export async function relayResponse(
     headers.push(name, value);
   }
   headers.push('X-AS-Request-Id', response.requestId);
+  const bodyless = method === 'HEAD' || response.status === 204 || response.status === 304;
+  const whole = response.whole;
+  if (whole !== undefined) {
+    // The whole (redacted) body is in hand, and its audit entry on its way.
+    if (response.redacted()) headers.push('X-AS-Redacted', 'true');
+    if (!bodyless) headers.push('Content-Length', String(whole.length));
+    res.writeHead(response.status, headers);
+    try {
+      await response.done;
+    } catch {
+      return void res.destroy();
+    }
+    res.end(bodyless ? undefined : whole);
+    return;
+  }
   let collected: Collected = { chunks: [], size: 0, complete: false };
   try {
-    if (response.whole !== undefined)
-      collected = { chunks: [response.whole], size: response.whole.length, complete: true };
-    else if (!streaming) collected = await collect(response.body, BUFFER_LIMIT);
+    if (!streaming) collected = await collect(response.body, BUFFER_LIMIT);
   } catch (err) {
     await response.done.catch(() => undefined);
     return sendError(res, toAgentSecretsError(err));
   }
   const { chunks: buffered, size, complete } = collected;
   if (response.redacted()) headers.push('X-AS-Redacted', 'true');
-  const bodyless = method === 'HEAD' || response.status === 204 || response.status === 304;
   if (complete && !bodyless) headers.push('Content-Length', String(size));
   res.writeHead(response.status, headers);
   if (complete) {
@@ -297,9 +331,28 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return readBoundedBody(req, max, `${max} bytes (AGENTSECRETS_MAX_REQUEST_BYTES)`);
 }
 
-function safeEqual(a: string, right: Buffer): boolean {
-  const left = Buffer.from(a);
-  return left.length === right.length && timingSafeEqual(left, right);
+/** `a` (as UTF-8) equals `right`, compared in constant time; `scratch` is right's length. */
+function safeEqual(a: string, right: Buffer, scratch: Buffer): boolean {
+  if (Buffer.byteLength(a) !== right.length) return false;
+  scratch.write(a);
+  return timingSafeEqual(scratch, right);
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+/** A caller that named nobody (a fresh object per use: callers are not shared). */
+function anonymous(): Caller {
+  return { level: 'anonymous', agentId: null, tokenId: null, source: 'proxy' };
+}
+
+/** The caller a request claims to be (X-AS-Agent-ID), or anonymous for a malformed name. */
+function claimed(agentId: string | undefined): Caller {
+  try {
+    return declaredCaller(agentId, 'proxy');
+  } catch {
+    // An invalid name was refused by identify().
+    return anonymous();
+  }
 }
 
 /**

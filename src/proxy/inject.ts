@@ -49,12 +49,16 @@ export function applyInjections(
   // A copy only when a query parameter is set in it; the caller's URL is never changed.
   let url = request.url;
   let urlCopied = false;
-  let headers = request.headers.map(([n, v]) => [n, v] as [string, string]);
+  // Our own list (the caller's is never changed); pairs are replaced, never changed in place.
+  const headers = request.headers.slice();
   let body = request.body;
-  const bodyStyles = new Set(
-    injections.filter((i) => i.style === 'body' || i.style === 'form').map((i) => i.style),
-  );
-  if (bodyStyles.size > 1) {
+  let bodyStyle = false;
+  let formStyle = false;
+  for (const injection of injections) {
+    if (injection.style === 'body') bodyStyle = true;
+    else if (injection.style === 'form') formStyle = true;
+  }
+  if (bodyStyle && formStyle) {
     throw badRequest('a request can carry JSON body injections or form injections, not both');
   }
 
@@ -66,11 +70,11 @@ export function applyInjections(
     switch (injection.style) {
       case 'bearer':
         assertHeaderSafe(injection.key, value);
-        headers = setHeader(headers, 'Authorization', `Bearer ${wireBytes(value)}`);
+        replaceHeader(headers, 'Authorization', `Bearer ${wireBytes(value)}`);
         break;
       case 'basic': {
         if (!value.includes(':')) throw invalidSecretValue(injection.key);
-        headers = setHeader(
+        replaceHeader(
           headers,
           'Authorization',
           `Basic ${Buffer.from(value, 'utf8').toString('base64')}`,
@@ -84,7 +88,7 @@ export function applyInjections(
           throw badRequest(`the ${name} header belongs to the transport and cannot carry a secret`);
         }
         assertHeaderSafe(injection.key, value);
-        headers = setHeader(headers, name, wireBytes(value));
+        replaceHeader(headers, name, wireBytes(value));
         break;
       }
       case 'query':
@@ -107,13 +111,25 @@ export function applyInjections(
   }
   if (json !== undefined) {
     body = Buffer.from(JSON.stringify(json), 'utf8');
-    headers = setHeader(headers, 'Content-Type', 'application/json');
+    replaceHeader(headers, 'Content-Type', 'application/json');
   }
   if (form !== undefined) {
     body = Buffer.from(form.toString(), 'utf8');
-    headers = setHeader(headers, 'Content-Type', 'application/x-www-form-urlencoded');
+    replaceHeader(headers, 'Content-Type', 'application/x-www-form-urlencoded');
   }
   return { method: request.method, url, headers, body };
+}
+
+/** setHeader on a list of our own: in place, the new header last. */
+function replaceHeader(headers: [string, string][], name: string, value: string): void {
+  const lower = name.toLowerCase();
+  let kept = 0;
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!;
+    if (pair[0].toLowerCase() !== lower) headers[kept++] = pair;
+  }
+  headers.length = kept;
+  headers.push([name, value]);
 }
 
 /** Replaces every header of this name (case-insensitively) by one with the given value. */
@@ -141,6 +157,8 @@ export function setQueryParam(url: URL, name: string, value: string): void {
 }
 
 function safeDecode(text: string): string {
+  // Nothing to decode: the text as it is, no copy.
+  if (!text.includes('%') && !text.includes('+')) return text;
   try {
     return decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {
@@ -234,8 +252,13 @@ export function wireBytes(value: string): string {
   return isAscii(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
 }
 
+const hasIsWellFormed =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function';
+
 /** Whether a string is well-formed UTF-16 (no lone surrogate), so it has a UTF-8 form. */
 function wellFormed(value: string): boolean {
+  // String.prototype.isWellFormed (Node 20) answers without making the encoded copy.
+  if (hasIsWellFormed) return (value as unknown as { isWellFormed(): boolean }).isWellFormed();
   try {
     encodeURIComponent(value);
     return true;

@@ -4,8 +4,9 @@ import { toAgentSecretsError } from '../core/errors.js';
 import type { Limits } from '../core/config.js';
 import type { RunSession } from './run-session.js';
 import type { Caller, Engine } from './engine.js';
+import { hasNoBody } from '../core/http-edge.js';
 import { readBody, relayResponse, sendError } from './http-server.js';
-import { stripHopByHop } from './protocol.js';
+import { addConnectionNames, isHopByHop, stripHopByHop } from './protocol.js';
 import { findPlaceholders } from './substitute.js';
 
 /** Bodies up to this size are buffered, so Content-Length is exact after redaction. */
@@ -30,15 +31,8 @@ export async function handleIntercepted(
   res: ServerResponse,
 ): Promise<void> {
   const method = req.method ?? 'GET';
-  const headers = pairs(req.rawHeaders).filter(([n]) => {
-    const lower = n.toLowerCase();
-    return (
-      lower !== 'host' &&
-      lower !== 'content-length' &&
-      lower !== 'proxy-authorization' &&
-      lower !== 'proxy-connection'
-    );
-  });
+  // The request's headers less the transport's and the proxy's, hop-by-hop ones too.
+  const headers = forwardedHeaders(req.rawHeaders);
   let caller: Caller = {
     level: 'anonymous',
     agentId: null,
@@ -49,11 +43,8 @@ export async function handleIntercepted(
   let substitutions;
   try {
     caller = await context.identify(run);
-    body = await readBody(req, context.limits.maxRequestBytes);
-    substitutions = findPlaceholders(
-      { url, headers: stripHopByHop(headers), body },
-      run.placeholders,
-    );
+    body = hasNoBody(req) ? NO_BODY : await readBody(req, context.limits.maxRequestBytes);
+    substitutions = findPlaceholders({ url, headers, body }, run.placeholders);
   } catch (err) {
     const error = toAgentSecretsError(err);
     await context.engine
@@ -65,15 +56,17 @@ export async function handleIntercepted(
   let response;
   // A program that hangs up stops its call (one held for approval leaves the queue at once).
   const gone = new HangUp();
-  res.once('close', () => {
+  res.on('close', () => {
     if (!res.writableFinished) gone.abort();
   });
   try {
     response = await context.engine.execute({
       signal: gone,
       url: url.href,
+      // Parsed here already (and not changed after): the engine checks it without a reparse.
+      parsedUrl: url,
       method,
-      headers: stripHopByHop(headers),
+      headers,
       body: body.length === 0 ? undefined : body,
       injections: substitutions,
       substitute: true,
@@ -87,8 +80,27 @@ export async function handleIntercepted(
   await relayResponse(res, response, method);
 }
 
-function pairs(raw: readonly string[]): [string, string][] {
+const NO_BODY = Buffer.alloc(0);
+
+/**
+ * Raw headers (name, value, …) as pairs, less Host, Content-Length and the proxy's own, and
+ * less hop-by-hop headers (as stripHopByHop: those a Connection header names, after).
+ */
+function forwardedHeaders(raw: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
-  return out;
+  let named: ReadonlySet<string> | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (
+      lower === 'host' ||
+      lower === 'content-length' ||
+      lower === 'proxy-authorization' ||
+      lower === 'proxy-connection'
+    )
+      continue;
+    if (lower === 'connection') named = addConnectionNames(named, raw[i + 1]!);
+    if (!isHopByHop(lower, undefined)) out.push([name, raw[i + 1]!]);
+  }
+  return named === undefined ? out : stripHopByHop(out, named);
 }

@@ -22,16 +22,6 @@ export interface ProxyRequestHeaders {
   forward: [string, string][];
 }
 
-const SINGLE: Record<string, keyof ProxyRequestHeaders> = {
-  'x-as-target-url': 'targetUrl',
-  'x-as-method': 'method',
-  'x-as-agent-id': 'agentId',
-  'x-as-agent-token': 'agentToken',
-  'x-as-session-token': 'sessionToken',
-  'x-as-project': 'project',
-  'x-as-environment': 'environment',
-};
-
 const PREFIXED: [string, InjectionStyle][] = [
   ['x-as-inject-header-', 'header'],
   ['x-as-inject-query-', 'query'],
@@ -100,8 +90,10 @@ export function connectionNames(
 }
 
 /** Removes hop-by-hop headers (RFC 9110 §7.6.1), including those a Connection header names. */
-export function stripHopByHop(headers: readonly [string, string][]): [string, string][] {
-  const named = connectionNames(headers);
+export function stripHopByHop(
+  headers: readonly [string, string][],
+  named: ReadonlySet<string> | undefined = connectionNames(headers),
+): [string, string][] {
   const kept: [string, string][] = [];
   for (const pair of headers) if (!isHopByHop(pair[0].toLowerCase(), named)) kept.push(pair);
   return kept;
@@ -109,29 +101,58 @@ export function stripHopByHop(headers: readonly [string, string][]): [string, st
 
 /** Parses Node's `req.rawHeaders` (name, value, name, value…). */
 export function parseProxyHeaders(rawHeaders: readonly string[]): ProxyRequestHeaders {
-  const result: Partial<Record<keyof ProxyRequestHeaders, string>> = {};
-  const injections: Injection[] = [];
-  const others: [string, string][] = [];
+  const result: ProxyRequestHeaders = {
+    targetUrl: '',
+    method: undefined,
+    injections: [],
+    agentId: undefined,
+    agentToken: undefined,
+    sessionToken: undefined,
+    project: undefined,
+    environment: undefined,
+    forward: [],
+  };
+  let targetUrl: string | undefined;
+  const { injections, forward } = result;
+  // Hop-by-hop headers are left out as they come; those a Connection header names, after.
+  let named: ReadonlySet<string> | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!.trim();
     const lower = name.toLowerCase();
     if (!lower.startsWith('x-as-')) {
-      if (lower !== 'host') others.push([name, value]);
+      if (lower === 'connection') named = addConnectionNames(named, value);
+      if (lower !== 'host' && !HOP_BY_HOP.has(lower)) forward.push([name, value]);
       continue;
     }
-    const field = SINGLE[lower];
-    if (field !== undefined) {
-      if (result[field] !== undefined) throw badRequest(`${name} was given more than once`);
-      result[field] = value;
-      continue;
-    }
-    if (lower === 'x-as-inject-bearer' || lower === 'x-as-inject-basic') {
-      injections.push({
-        style: lower === 'x-as-inject-bearer' ? 'bearer' : 'basic',
-        key: keyFrom(name, value),
-      });
-      continue;
+    switch (lower) {
+      case 'x-as-target-url':
+        targetUrl = single(targetUrl, name, value);
+        continue;
+      case 'x-as-method':
+        result.method = single(result.method, name, value);
+        continue;
+      case 'x-as-agent-id':
+        result.agentId = single(result.agentId, name, value);
+        continue;
+      case 'x-as-agent-token':
+        result.agentToken = single(result.agentToken, name, value);
+        continue;
+      case 'x-as-session-token':
+        result.sessionToken = single(result.sessionToken, name, value);
+        continue;
+      case 'x-as-project':
+        result.project = single(result.project, name, value);
+        continue;
+      case 'x-as-environment':
+        result.environment = single(result.environment, name, value);
+        continue;
+      case 'x-as-inject-bearer':
+        injections.push({ style: 'bearer', key: keyFrom(name, value) });
+        continue;
+      case 'x-as-inject-basic':
+        injections.push({ style: 'basic', key: keyFrom(name, value) });
+        continue;
     }
     const prefixed = PREFIXED.find(([prefix]) => lower.startsWith(prefix));
     if (prefixed !== undefined) {
@@ -145,7 +166,7 @@ export function parseProxyHeaders(rawHeaders: readonly string[]): ProxyRequestHe
       `unknown header ${name}; the X-AS-* headers are Target-URL, Method, Inject-Bearer, Inject-Basic, Inject-Header-<Name>, Inject-Query-<param>, Inject-Body-<json.path>, Inject-Form-<field>, Agent-ID, Agent-Token, Session-Token, Project, Environment`,
     );
   }
-  if (result.targetUrl === undefined || result.targetUrl === '') {
+  if (targetUrl === undefined || targetUrl === '') {
     throw badRequest(
       'X-AS-Target-URL is required: the URL to call, e.g. https://api.stripe.com/v1/charges',
     );
@@ -155,17 +176,15 @@ export function parseProxyHeaders(rawHeaders: readonly string[]): ProxyRequestHe
       'at least one X-AS-Inject-* header is required (for example X-AS-Inject-Bearer: STRIPE_KEY); the proxy only forwards calls that use a secret',
     );
   }
-  return {
-    targetUrl: result.targetUrl,
-    method: result.method,
-    injections,
-    agentId: result.agentId,
-    agentToken: result.agentToken,
-    sessionToken: result.sessionToken,
-    project: result.project,
-    environment: result.environment,
-    forward: stripHopByHop(others),
-  };
+  result.targetUrl = targetUrl;
+  if (named !== undefined) result.forward = stripHopByHop(forward, named);
+  return result;
+}
+
+/** A header that may be given once: its value, or a refusal when it came before. */
+function single(before: string | undefined, name: string, value: string): string {
+  if (before !== undefined) throw badRequest(`${name} was given more than once`);
+  return value;
 }
 
 function keyFrom(header: string, value: string): string {

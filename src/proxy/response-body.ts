@@ -105,10 +105,25 @@ export function plainBody(
   headers: [string, string][],
   transferCodings: readonly string[],
 ): { utf16: 'le' | 'be' | undefined } | undefined {
-  if (transferCodings.length > 0 || listOf(headers, 'content-encoding').length > 0)
-    return undefined;
+  if (transferCodings.length > 0 || hasContentCoding(headers)) return undefined;
   if (sniff(bytes) !== 'plain' || embeddedStart(bytes, 0) !== -1) return undefined;
-  return { utf16: charsetUtf16(headers) };
+  return PLAIN[charsetUtf16(headers) ?? 'utf8'];
+}
+
+// plainBody's answers, made once (callers only read them).
+const PLAIN = {
+  utf8: { utf16: undefined },
+  le: { utf16: 'le' },
+  be: { utf16: 'be' },
+} as const;
+
+/** Whether a Content-Encoding header names a coding (other than identity). */
+function hasContentCoding(headers: [string, string][]): boolean {
+  for (const [name] of headers) {
+    if (name.toLowerCase() === 'content-encoding')
+      return listOf(headers, 'content-encoding').length > 0;
+  }
+  return false;
 }
 
 function listOf(headers: [string, string][], name: string): string[] {
@@ -164,6 +179,8 @@ function codingName(coding: string): string {
 
 function charsetUtf16(headers: [string, string][]): 'le' | 'be' | undefined {
   const type = headers.find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? '';
+  // Every UTF-16 charset name has "16" in it (most types have no charset, or UTF-8).
+  if (!type.includes('16')) return undefined;
   const charset = /charset\s*=\s*"?([\w-]+)/i.exec(type)?.[1]?.toLowerCase();
   if (charset === 'utf-16be') return 'be';
   if (charset === 'utf-16' || charset === 'utf-16le') return 'le';

@@ -268,9 +268,30 @@ export function parseCidrList(list: string): CidrSet {
 
 /** True when the WHATWG parser would read `hostname` as IPv4: its last label is a number. */
 function endsInNumber(hostname: string): boolean {
-  const labels = hostname.replace(/\.+$/, '').split('.');
-  const last = labels[labels.length - 1] ?? '';
-  return /^\d+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
+  // The last label, trailing dots ignored; read in place (every proxied call asks).
+  let end = hostname.length;
+  while (end > 0 && hostname.charCodeAt(end - 1) === 0x2e) end--;
+  if (end === 0) return false;
+  const start = hostname.lastIndexOf('.', end - 1) + 1;
+  if (start === end) return false;
+  // Decimal digits only, or 0x/0X and any number of hex digits.
+  let decimal = true;
+  for (let i = start; i < end; i++) {
+    const c = hostname.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) {
+      decimal = false;
+      break;
+    }
+  }
+  if (decimal) return true;
+  if (end - start < 2 || hostname.charCodeAt(start) !== 0x30) return false;
+  const x = hostname.charCodeAt(start + 1);
+  if (x !== 0x78 && x !== 0x58) return false;
+  for (let i = start + 2; i < end; i++) {
+    const c = hostname.charCodeAt(i) | 0x20;
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
 }
 
 /**

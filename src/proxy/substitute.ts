@@ -49,13 +49,12 @@ export function findPlaceholders(
 ): Substitution[] {
   const found: Substitution[] = [];
   const all = [...placeholders.keys()];
-  const add = (placeholder: string, style: Substitution['style'], target?: string) =>
-    found.push({
-      key: placeholders.get(placeholder)!,
-      placeholder,
-      style,
-      ...(target === undefined ? {} : { target }),
-    });
+  const add = (placeholder: string, style: Substitution['style'], target?: string) => {
+    const key = placeholders.get(placeholder)!;
+    found.push(
+      target === undefined ? { key, placeholder, style } : { key, placeholder, style, target },
+    );
+  };
 
   for (const [name, value] of request.headers) {
     const lower = name.toLowerCase();
@@ -146,8 +145,10 @@ export function applySubstitutions(
     if (value === undefined) throw new Error(`value for ${sub.key} was not resolved`);
     return value;
   };
-  let headers = request.headers.map(([n, v]) => [n, v] as [string, string]);
-  const url = new URL(request.url.href);
+  // Header lists and pairs are replaced, never changed in place (the caller's stay as given).
+  let headers = request.headers.slice();
+  // A copy of the URL only when a query value is replaced in it.
+  let url = request.url;
   let body = request.body;
   for (const sub of substitutions) {
     const value = valueOf(sub);
@@ -175,6 +176,7 @@ export function applySubstitutions(
         });
         break;
       case 'query':
+        if (url === request.url) url = new URL(request.url.href);
         url.search = url.search.split(sub.placeholder).join(encodeURIComponent(value));
         break;
       case 'body':
@@ -230,6 +232,8 @@ function headerValue(headers: readonly [string, string][], name: string): string
 }
 
 function safeDecode(text: string): string {
+  // Nothing to decode (most paths and parameters): the text as it is, no copy.
+  if (!text.includes('%') && !text.includes('+')) return text;
   try {
     return decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {

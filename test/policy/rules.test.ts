@@ -627,3 +627,37 @@ describe('createRateLimiter', () => {
     expect(limiter.take('shared', limit)).toBe(false);
   });
 });
+
+describe('createRateLimiter against the sliding-window definition', () => {
+  // The definition: a call is taken when fewer than `count` calls were taken in the last
+  // `windowMs` (times strictly inside the window); the limiter keeps its window in place.
+  function reference() {
+    const taken: number[] = [];
+    return (t: number, count: number, windowMs: number) => {
+      const live = taken.filter((s) => s > t - windowMs).length;
+      if (live >= count) return false;
+      taken.push(t);
+      return true;
+    };
+  }
+
+  it('takes and refuses exactly as the definition over 20,000 calls, compactions included', () => {
+    let t = 1_000_000;
+    const limiter = createRateLimiter(() => t);
+    const limit = parseRate('50/s');
+    const expected = reference();
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    let refused = 0;
+    for (let i = 0; i < 20_000; i++) {
+      // Bursts and pauses: runs of calls 0–3 ms apart, now and then a gap past the window.
+      t += next() < 0.01 ? 1000 + Math.floor(next() * 500) : Math.floor(next() * 4);
+      const want = expected(t, limit.count, limit.windowMs);
+      expect(limiter.take('bucket', limit)).toBe(want);
+      if (!want) refused++;
+    }
+    // Control: both answers occur many times.
+    expect(refused).toBeGreaterThan(1000);
+    expect(20_000 - refused).toBeGreaterThan(1000);
+  });
+});

@@ -445,6 +445,62 @@ describe('checks order and bindings', () => {
   });
 });
 
+describe('a URL parsed by the edge (parsedUrl) is trusted only when it is the call URL', () => {
+  // run's intercepting proxy hands the engine the URL it parsed, so it is not parsed twice.
+  // The engine uses it only if it is a URL object whose href is the call's url; anything
+  // else is ignored and the url itself is parsed and checked.
+  it('the allowlist judges the url, whatever a mismatching or fake parsedUrl says', async () => {
+    const ws = await makeWorkspace({
+      secrets: { API_KEY: SECRET },
+      allowlist: ['allowed.example.com'],
+    });
+    const svc = await serviceFor(ws);
+    try {
+      // Controls: the allowed host passes the allowlist (and fails later, at DNS), and
+      // a consistent parsedUrl changes nothing; the other host is refused by the allowlist.
+      const allowed = await refusal(svc.call(input(ws, 'https://allowed.example.com/')));
+      expect(allowed.code).toBe('upstream_error');
+      const consistent = await refusal(
+        svc.call(
+          input(ws, 'https://allowed.example.com/', {
+            parsedUrl: new URL('https://allowed.example.com/'),
+          }),
+        ),
+      );
+      expect(consistent.code).toBe('upstream_error');
+      const plain = await refusal(svc.call(input(ws, 'https://evil.example.com/')));
+      expect(plain.code).toBe('domain_not_in_allowlist');
+
+      // A URL object for the allowed host beside an url for another one: ignored.
+      const mismatched = await refusal(
+        svc.call(
+          input(ws, 'https://evil.example.com/', {
+            parsedUrl: new URL('https://allowed.example.com/'),
+          }),
+        ),
+      );
+      expect(mismatched.code).toBe('domain_not_in_allowlist');
+      // A look-alike object whose href matches but whose host says otherwise: not a URL.
+      const fake = {
+        ...Object.fromEntries(
+          ['protocol', 'host', 'hostname', 'port', 'pathname', 'search', 'hash', 'origin'].map(
+            (k) => [k, new URL('https://allowed.example.com/')[k as keyof URL]],
+          ),
+        ),
+        username: '',
+        password: '',
+        href: 'https://evil.example.com/',
+      } as unknown as URL;
+      const faked = await refusal(
+        svc.call(input(ws, 'https://evil.example.com/', { parsedUrl: fake })),
+      );
+      expect(faked.code).toBe('domain_not_in_allowlist');
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
 describe('canary: the scan the suites above rely on can fail', () => {
   it('scanTree finds the canary in a state folder, raw and in each encoding', async () => {
     // The suites assert `scanTree(ws.home, SECRET)` is empty; that proves nothing unless the

@@ -503,3 +503,58 @@ describe('checkAddress', () => {
     });
   });
 });
+
+describe('literalAddress: the last-label test read in place', () => {
+  // The regex form it replaced (the WHATWG rule: a host whose last label is a number is IPv4).
+  function reference(hostname: string): string | undefined {
+    if (hostname.startsWith('[') && hostname.endsWith(']')) return hostname.slice(1, -1);
+    if (hostname.includes('[') || hostname.includes(':')) return hostname;
+    const labels = hostname.replace(/\.+$/, '').split('.');
+    const last = labels[labels.length - 1] ?? '';
+    const number = /^\d+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
+    return hostname !== '' && number ? hostname : undefined;
+  }
+
+  it('answers as the regex form on edge cases and 100,000 random hosts', () => {
+    const hosts = [
+      '',
+      '.',
+      '..',
+      '1',
+      '1.',
+      '1..',
+      'a.1',
+      '0x',
+      '0X',
+      '0x.',
+      '0xg',
+      '0xAf',
+      'a.0x1f..',
+      '1.2.3.4',
+      'api.example.com',
+      '127.0.0.1',
+      'x.09',
+      'x.00x1',
+      'x.0x',
+      '\u0661',
+      'a.\u0661',
+    ];
+    const alphabet = '0123456789abcdefxXgG.:[]AF-\u0660';
+    let seed = 17;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let i = 0; i < 100_000; i++) {
+      let host = '';
+      const length = 1 + Math.floor(next() * 8);
+      for (let k = 0; k < length; k++) host += alphabet[Math.floor(next() * alphabet.length)];
+      hosts.push(host);
+    }
+    let literals = 0;
+    for (const host of hosts) {
+      expect(literalAddress(host)).toBe(reference(host));
+      if (reference(host) !== undefined) literals++;
+    }
+    // Control: both answers occur often.
+    expect(literals).toBeGreaterThan(10_000);
+    expect(hosts.length - literals).toBeGreaterThan(10_000);
+  });
+});

@@ -104,6 +104,40 @@ export function createScrubState(scrubber: Scrubber, options: StreamOptions = {}
   };
 }
 
+/**
+ * Scrubs a whole body in one call, giving the same bytes and count as a scrub state fed it in
+ * one push and then ended, where that is one scan of the whole: a body shorter than two
+ * HOLDBACKs (a push scans nothing before that) and not released by lines. Undefined
+ * otherwise: the caller then runs a scrub state. Nothing is copied when nothing is found.
+ */
+export function scrubWhole(
+  scrubber: Scrubber,
+  bytes: Buffer,
+  options: StreamOptions = {},
+): { bytes: Buffer; count: number } | undefined {
+  if (scrubber.size === 0) return { bytes, count: 0 };
+  if (options.lines === true || bytes.length >= 2 * HOLDBACK) return undefined;
+  const spans = scrubber.find(bytes, wholeHints(options.hints));
+  if (spans.length === 0) return { bytes, count: 0 };
+  return { bytes: replaceSpans(bytes, spans, 0, bytes.length), count: spans.length / 2 };
+}
+
+const AT_START: ScanHints = { offset: 0 };
+const UTF16_AT_START = {
+  le: { utf16: 'le', offset: 0 } as ScanHints,
+  be: { utf16: 'be', offset: 0 } as ScanHints,
+};
+
+// The hints a stream may be given are exactly these (a new one must be passed on above too).
+const ONLY_UTF16: [keyof Omit<ScanHints, 'offset'>] extends ['utf16'] ? true : never = true;
+void ONLY_UTF16;
+
+/** The hints of a scan from the start of a body (shared, never changed: find only reads them). */
+function wholeHints(hints: StreamOptions['hints']): ScanHints {
+  const utf16 = hints?.utf16;
+  return utf16 === undefined ? AT_START : UTF16_AT_START[utf16];
+}
+
 const BASE64_LINE = /^[A-Za-z0-9+/_=-]{8,}\r?$/;
 
 /** How far complete lines may be released early (see StreamOptions.lines). */

@@ -3,7 +3,12 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { compileScrubber, PLACEHOLDER as R } from '../../../src/core/scrub/scrubber.js';
-import { createScrubState, createScrubStream, HOLDBACK } from '../../../src/core/scrub/stream.js';
+import {
+  createScrubState,
+  createScrubStream,
+  HOLDBACK,
+  scrubWhole,
+} from '../../../src/core/scrub/stream.js';
 
 async function pipe(chunks: readonly (string | Buffer)[], values: string[]) {
   const scrub = createScrubStream(compileScrubber(values));
@@ -109,5 +114,83 @@ describe('line release (program output)', () => {
     expect(
       Buffer.from(out.replace(/\n/g, '').split(R).join(''), 'base64').toString(),
     ).not.toContain(value.slice(0, 12));
+  });
+});
+
+describe('scrubWhole (the proxy’s small whole answers)', () => {
+  // scrubWhole must give exactly what a scrub state gives for a body pushed in one chunk and
+  // ended, wherever it answers at all; elsewhere it must decline (undefined).
+  const secret = 'sk_live_whole_0123456789abcdef';
+  const pair = 'user_name_1234:pa55word_whole_987';
+  const scrubber = compileScrubber([secret, pair]);
+  const forms = (value: string): string[] => {
+    const b64 = Buffer.from(value).toString('base64');
+    return [
+      value,
+      encodeURIComponent(value),
+      JSON.stringify({ v: value }),
+      b64,
+      b64.replace(/=+$/, ''),
+      Buffer.from(value).toString('base64url'),
+      Buffer.from(value).toString('hex'),
+      value.slice(0, 14),
+      value.split('').join('\\u0000'),
+      `%${Buffer.from(value).toString('hex').match(/../g)!.join('%')}`,
+      value.replace(/_/g, '&#95;'),
+    ];
+  };
+  const bodies: Buffer[] = [Buffer.alloc(0), Buffer.from('{"ok":true}')];
+  for (const value of [secret, pair, pair.split(':')[1]!]) {
+    for (const form of forms(value)) {
+      for (const pad of [0, 1, 700, 1000, 2 * HOLDBACK - form.length - 40, 2 * HOLDBACK]) {
+        bodies.push(Buffer.from(`{"a":"${'x'.repeat(Math.max(0, pad))}","b":"${form}"}`));
+      }
+    }
+  }
+  bodies.push(Buffer.from(secret, 'utf16le'), Buffer.from(`\ufeff${secret}`, 'utf16le'));
+
+  function byState(body: Buffer, options: Parameters<typeof createScrubState>[1]) {
+    const state = createScrubState(scrubber, options);
+    const first = state.push(body);
+    const last = state.end();
+    return { bytes: Buffer.concat([first, last]), count: state.count };
+  }
+
+  it('gives the bytes and count of a state fed the body in one push, or declines', () => {
+    let compared = 0;
+    let redacted = 0;
+    for (const body of bodies) {
+      for (const options of [{}, { hints: { utf16: 'le' as const } }, { lines: false }]) {
+        const whole = scrubWhole(scrubber, body, options);
+        if (body.length >= 2 * HOLDBACK) {
+          expect(whole).toBeUndefined();
+          continue;
+        }
+        const reference = byState(body, options);
+        expect(whole).toBeDefined();
+        expect(whole!.bytes.equals(reference.bytes)).toBe(true);
+        expect(whole!.count).toBe(reference.count);
+        compared++;
+        if (reference.count > 0) redacted++;
+      }
+    }
+    // Control: most rows held a value the state found, so the comparison is not vacuous.
+    expect(compared).toBeGreaterThan(150);
+    expect(redacted).toBeGreaterThan(100);
+  });
+
+  it('declines where a state would scan more than once: line release, or two HOLDBACKs', () => {
+    const lines = Buffer.from(`data: ${secret}\n\ndata: more\n`);
+    expect(scrubWhole(scrubber, lines, { lines: true })).toBeUndefined();
+    expect(scrubWhole(scrubber, Buffer.alloc(2 * HOLDBACK, 0x61))).toBeUndefined();
+  });
+
+  it('hands back the body itself when nothing is found (no copy), and with no values', () => {
+    const body = Buffer.from('{"nothing":"here at all"}');
+    expect(scrubWhole(scrubber, body)!.bytes).toBe(body);
+    expect(scrubWhole(compileScrubber([]), Buffer.from(secret))).toEqual({
+      bytes: Buffer.from(secret),
+      count: 0,
+    });
   });
 });
