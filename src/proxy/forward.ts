@@ -249,6 +249,10 @@ class Exchange {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // undici hands informational answers (103 Early Hints…) to the handler too. They are not
+    // the answer: taken as one, the call got a body stream that never ended (the final
+    // answer's bytes went to another), so it hung past its deadline and was never audited.
+    if (statusCode < 200) return true;
     this.resumeParser = resume;
     // Names lower-cased, hop-by-hop ones dropped (a Connection header's names afterwards:
     // nearly always `keep-alive`, dropped already).

@@ -648,6 +648,27 @@ describe('createForwarder: what comes back', () => {
     expect(up.seen).toHaveLength(1);
     expect(other.seen).toEqual([]);
   });
+
+  // undici hands 1xx answers to the handler's onHeaders too. Taken as the answer, a 103 gave
+  // the call a body stream that the final answer never fed: the call hung for good (the
+  // deadline was cleared when the exchange completed) and its audit entry was never written.
+  it.each([
+    { name: 'a small body with its length', chunked: false },
+    { name: 'a streamed (chunked) body', chunked: true },
+  ])('a 103 Early Hints before the answer is skipped: $name', async ({ chunked }) => {
+    const up = await upstream((_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        ...(chunked ? {} : { 'content-length': 5 }),
+      });
+      res.end('final');
+    });
+    const res = await forwarder().send(outbound(`http://upstream.test:${up.port}/hints`));
+    expect(res.status).toBe(200);
+    expect(header(res.headers, 'link')).toEqual([]);
+    expect(await readAll(res.body)).toBe('final');
+  });
 });
 
 describe('createForwarder: failures and limits', () => {
