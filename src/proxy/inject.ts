@@ -1,4 +1,5 @@
 import { AgentSecretsError } from '../core/errors.js';
+import { connectionNames } from './protocol.js';
 
 /**
  * The injection engine (DESIGN §7). Pure: a request and the values in, the rewritten request
@@ -40,6 +41,25 @@ const RESERVED_HEADERS = new Set([
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/**
+ * Refuses a header injection the forwarder would drop before the call leaves, so that no call
+ * goes out without its secret while its audit entry names the secret: Accept-Encoding (the
+ * proxy asks for plain bytes), X-AS-* (the proxy's own), and any header the request's
+ * Connection header names (hop-by-hop, removed on the way).
+ */
+function assertForwarded(name: string, lower: string, headers: readonly [string, string][]): void {
+  if (lower === 'accept-encoding' || lower.startsWith('x-as-')) {
+    throw badRequest(
+      `the ${name} header is set or removed by the proxy and never reaches the upstream, so it cannot carry a secret`,
+    );
+  }
+  if (connectionNames(headers)?.has(lower) === true) {
+    throw badRequest(
+      `the request's Connection header names ${name}, which removes it before the call leaves; take ${name} out of the Connection header`,
+    );
+  }
+}
+
 /** Applies every injection; `values` maps key names to values. Returns a new request. */
 export function applyInjections(
   request: OutboundRequest,
@@ -69,11 +89,13 @@ export function applyInjections(
     if (value === undefined) throw new Error(`value for ${injection.key} was not resolved`);
     switch (injection.style) {
       case 'bearer':
+        assertForwarded('Authorization', 'authorization', headers);
         assertHeaderSafe(injection.key, value);
         replaceHeader(headers, 'Authorization', `Bearer ${wireBytes(value)}`);
         break;
       case 'basic': {
         if (!value.includes(':')) throw invalidSecretValue(injection.key);
+        assertForwarded('Authorization', 'authorization', headers);
         replaceHeader(
           headers,
           'Authorization',
@@ -84,9 +106,11 @@ export function applyInjections(
       case 'header': {
         const name = requireTarget(injection);
         if (!TOKEN.test(name)) throw badRequest(`'${name}' is not a valid header name`);
-        if (RESERVED_HEADERS.has(name.toLowerCase())) {
+        const lower = name.toLowerCase();
+        if (RESERVED_HEADERS.has(lower)) {
           throw badRequest(`the ${name} header belongs to the transport and cannot carry a secret`);
         }
+        assertForwarded(name, lower, headers);
         assertHeaderSafe(injection.key, value);
         replaceHeader(headers, name, wireBytes(value));
         break;
