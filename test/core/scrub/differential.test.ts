@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { compileScrubber, type Scrubber } from '../../../src/core/scrub/scrubber.js';
 import { createScrubState } from '../../../src/core/scrub/stream.js';
 import { compileScrubber as compileReference } from '../scrub-reference/scrubber.js';
+import { compileMatcher } from '../../../src/core/scrub/matcher.js';
+import { compileMatcher as compileReferenceMatcher } from '../scrub-reference/matcher.js';
 
 /**
  * Differential test for the scrubber's speed work (issue 17): on a large seeded-random corpus
@@ -378,6 +380,32 @@ describe('the scrubber against its pre-change reference', () => {
       expect(JSON.stringify(current.find(body)), c.label).toBe(
         JSON.stringify(reference.find(body)),
       );
+    }
+  });
+
+  it('the matcher scans as before on dense texts (small alphabets, many hits and near misses)', () => {
+    const r = rng(7);
+    for (let round = 0; round < 150; round++) {
+      const alphabet = pick(r, ['ab', 'abC+ ', 'abcd', 'xyzXYZ01', ALNUM]);
+      const sources = Array.from({ length: 1 + int(r, 30) }, () => {
+        const bytes = Buffer.from(token(r, 1 + int(r, 60), alphabet));
+        return { bytes, window: pick(r, [1, 3, 5, 8, 9, 12, 16, 24, 70]) };
+      });
+      const current = compileMatcher(sources);
+      const reference = compileReferenceMatcher(sources);
+      for (let t = 0; t < 5; t++) {
+        let text = token(r, int(r, 3000), alphabet);
+        for (let k = int(r, 4); k > 0; k--) {
+          const at = int(r, text.length + 1);
+          text = text.slice(0, at) + pick(r, sources).bytes.toString('latin1') + text.slice(at);
+        }
+        const bytes = Buffer.from(text, 'latin1');
+        const want: number[] = [];
+        const got: number[] = [];
+        reference.scan(bytes, want);
+        current.scan(bytes, got);
+        expect(got, `round ${round} text ${t}`).toEqual(want);
+      }
     }
   });
 });
