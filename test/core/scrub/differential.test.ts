@@ -5,6 +5,8 @@ import { createScrubState } from '../../../src/core/scrub/stream.js';
 import { compileScrubber as compileReference } from '../scrub-reference/scrubber.js';
 import { compileMatcher } from '../../../src/core/scrub/matcher.js';
 import { compileMatcher as compileReferenceMatcher } from '../scrub-reference/matcher.js';
+import * as views from '../../../src/core/scrub/views.js';
+import * as referenceViews from '../scrub-reference/views.js';
 
 /**
  * Differential test for the scrubber's speed work (issue 17): on a large seeded-random corpus
@@ -405,6 +407,61 @@ describe('the scrubber against its pre-change reference', () => {
         reference.scan(bytes, want);
         current.scan(bytes, got);
         expect(got, `round ${round} text ${t}`).toEqual(want);
+      }
+    }
+  });
+
+  it('base64 and hex runs and views as before (digits, gaps and other bytes mixed densely)', () => {
+    const r = rng(11);
+    const alphabets = [
+      'ab\n:',
+      'A0f-\r\n :x',
+      'abcdef0123\n',
+      ALNUM + '+/=_-\r\n :"',
+      'Zz9\n\n\n\n\n ',
+      'aF3- :',
+    ];
+    for (let round = 0; round < 3000; round++) {
+      const alphabet = pick(r, alphabets);
+      // Stretches of one alphabet between stretches of another: long and short runs.
+      let text = '';
+      const length = r() < 0.5 ? int(r, 60) : int(r, 1500);
+      while (text.length < length) {
+        text += token(r, int(r, 80), r() < 0.5 ? alphabet : pick(r, alphabets));
+      }
+      const bytes = Buffer.from(text, 'latin1');
+      const minChars = pick(r, [2, 3, 7, 8, 9, 11, 16, 17, 24, 27, 40]);
+      const want = referenceViews.base64Runs(referenceViews.sourceView(bytes), minChars);
+      const got = views.base64Runs(views.sourceView(bytes), minChars);
+      expect(got, `round ${round}, base64 runs`).toEqual(want);
+      const bytesOf = (list: { bytes: Uint8Array }[]) => list.map((v) => Buffer.from(v.bytes));
+      expect(
+        bytesOf(views.base64Views(views.sourceView(bytes), minChars, got)),
+        `round ${round}, base64 views`,
+      ).toEqual(
+        bytesOf(referenceViews.base64Views(referenceViews.sourceView(bytes), minChars, want)),
+      );
+      const hexGot = views.hexViews(views.sourceView(bytes), minChars);
+      const hexWant = referenceViews.hexViews(referenceViews.sourceView(bytes), minChars);
+      expect(bytesOf(hexGot), `round ${round}, hex views`).toEqual(bytesOf(hexWant));
+      // And each view maps back to the same source spans.
+      for (const [g, w] of [
+        ...views
+          .base64Views(views.sourceView(bytes), minChars, got)
+          .map(
+            (v, k) =>
+              [
+                v,
+                referenceViews.base64Views(referenceViews.sourceView(bytes), minChars, want)[k]!,
+              ] as const,
+          ),
+        ...hexGot.map((v, k) => [v, hexWant[k]!] as const),
+      ]) {
+        for (let t = 0; t < 5 && g.bytes.length > 0; t++) {
+          const from = int(r, g.bytes.length);
+          const to = from + 1 + int(r, g.bytes.length - from);
+          expect(g.toSource(from, to)).toEqual(w.toSource(from, to));
+        }
       }
     }
   });
