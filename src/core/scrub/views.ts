@@ -562,7 +562,16 @@ export function base64Views(
   // The digits' values, read once for all four alignments, run after run.
   let total = 0;
   for (const run of runs) total += run.digits;
-  const digits = new Uint8Array(total);
+  // One allocation for the digits and the four decoded views (each a stretch of it).
+  const sizes = [0, 0, 0, 0];
+  for (const run of runs) {
+    for (let align = 0; align < 4; align++) {
+      sizes[align] = sizes[align]! + Math.ceil(((run.digits - align) * 3) / 4);
+    }
+  }
+  const space = new Uint8Array(total + sizes[0]! + sizes[1]! + sizes[2]! + sizes[3]!);
+  const digits = space.subarray(0, total);
+  let next = total;
   let k = 0;
   for (const run of runs) {
     const positions = run.positions;
@@ -575,9 +584,8 @@ export function base64Views(
     }
   }
   for (let align = 0; align < 4; align++) {
-    let size = 0;
-    for (const run of runs) size += Math.ceil(((run.digits - align) * 3) / 4);
-    const bytes = new Uint8Array(size);
+    const bytes = space.subarray(next, next + sizes[align]!);
+    next += sizes[align]!;
     const starts: number[] = [];
     let length = 0;
     let base = 0;
