@@ -29,6 +29,9 @@ export function sourceView(bytes: Uint8Array): View {
   return { bytes, toSource: (from, to) => [from, to] };
 }
 
+/** Stretches up to this long are copied byte by byte. */
+const SHORT_COPY = 64;
+
 /**
  * Collects a view as segments: a stretch copied from the parent (stride 1), a stretch where
  * each byte stands for `stride` parent bytes, or decoded bytes that all stand for one parent
@@ -51,7 +54,11 @@ class Builder {
   copy(parent: Uint8Array, from: number, to: number): void {
     if (to <= from) return;
     this.#reserve(to - from);
-    this.bytes.set(parent.subarray(from, to), this.length);
+    if (to - from <= SHORT_COPY) {
+      // Short stretches (between escapes) byte by byte: a subarray of a Buffer is a new Buffer.
+      const bytes = this.bytes;
+      for (let at = from, k = this.length; at < to; at++, k++) bytes[k] = parent[at]!;
+    } else this.bytes.set(parent.subarray(from, to), this.length);
     this.#segment(from, to, 1);
     this.length += to - from;
   }
