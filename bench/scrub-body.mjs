@@ -5,7 +5,7 @@
 // chunks (as bench/scrub.mjs does). Scopes: 10 and 1,000 secrets. Figures are CPU time
 // (process.cpuUsage) per call, the median of ROUNDS rounds.
 //   npm run build && node bench/scrub-body.mjs        (ROUNDS=5, SCOPES=10,1000)
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +31,7 @@ for (const name of ['matcher', 'views', 'scrubber']) {
   writeFileSync(join(refDir, `${name}.js`), outputText);
 }
 const reference = await import(pathToFileURL(join(refDir, 'scrubber.js')).href);
+rmSync(refDir, { recursive: true, force: true });
 
 let seed = 17;
 const random = () => {
