@@ -36,6 +36,11 @@ export interface Matcher {
 }
 
 const BASE = 0x01000193;
+/** Length of the q-grams of the prefilter. */
+const GRAM = 4;
+/** The prefilter is used when it samples at most every this many bytes (windows of 8+). */
+const MIN_STEP = 5;
+const GRAM_MULTIPLIER = 0x9e3779b1 | 0;
 
 /** Folded byte: ASCII letters lower-cased, '+' as a space. */
 export const FOLD: Uint8Array = (() => {
@@ -126,6 +131,84 @@ export function compileMatcher(sources: readonly MatchSource[]): Matcher {
     return window;
   }
 
+  // A cheaper first look (see `GRAM`): every q-gram of every value in a bitset, tested only at
+  // every `step`-th position of the text. Values too short for it keep the plain scan.
+  const step = prefix - GRAM + 1;
+  let grams: Uint32Array | null = null;
+  let gramShift = 0;
+  if (step >= MIN_STEP) {
+    let total = 0;
+    for (const bytes of values) total += Math.max(0, bytes.length - GRAM + 1);
+    const gramBits = Math.min(24, Math.max(12, Math.ceil(Math.log2(total * 16))));
+    gramShift = 32 - gramBits;
+    grams = new Uint32Array(1 << (gramBits - 5));
+    for (const bytes of values) {
+      for (let j = 0; j + GRAM <= bytes.length; j++) {
+        const h =
+          Math.imul(
+            (bytes[j]! << 24) | (bytes[j + 1]! << 16) | (bytes[j + 2]! << 8) | bytes[j + 3]!,
+            GRAM_MULTIPLIER,
+          ) >>> gramShift;
+        grams[h >>> 5]! |= 1 << (h & 31);
+      }
+    }
+  }
+
+  /**
+   * The scan below, exactly, but with the windows' rolling hash computed only near a sampled
+   * position whose q-gram some value has. A window of `prefix` bytes at i holds the whole
+   * q-gram at the one sample in [i, i + step), so a window the plain scan would match is
+   * never skipped; positions are visited in increasing order, so runs merge alike.
+   */
+  function sampledScan(text: Uint8Array, out: number[]): void {
+    const n = text.length;
+    const last = n - prefix;
+    const filterGrams = grams!;
+    let runStart = -1;
+    let runEnd = -1;
+    for (let p = 0; p + GRAM <= n; p += step) {
+      const h =
+        Math.imul(
+          (FOLD[text[p]!]! << 24) |
+            (FOLD[text[p + 1]!]! << 16) |
+            (FOLD[text[p + 2]!]! << 8) |
+            FOLD[text[p + 3]!]!,
+          GRAM_MULTIPLIER,
+        ) >>> gramShift;
+      if ((filterGrams[h >>> 5]! & (1 << (h & 31))) === 0) continue;
+      const from = p - step + 1 > 0 ? p - step + 1 : 0;
+      const to = p < last ? p : last;
+      if (from > to) continue;
+      let hash = 0;
+      for (let j = 0; j < prefix; j++) hash = (Math.imul(hash, BASE) + FOLD[text[from + j]!]!) | 0;
+      for (let i = from; ; i++) {
+        if (filter[hash & mask] === 1) {
+          const list = table.get(hash);
+          if (list !== undefined) {
+            let longest = 0;
+            for (const candidate of list) {
+              const len = matchesAt(text, i, candidate);
+              if (len > longest) longest = len;
+            }
+            if (longest > 0) {
+              const end = i + longest;
+              if (runStart !== -1 && i <= runEnd) {
+                if (end > runEnd) runEnd = end;
+              } else {
+                if (runStart !== -1) out.push(runStart, runEnd);
+                runStart = i;
+                runEnd = end;
+              }
+            }
+          }
+        }
+        if (i >= to) break;
+        hash = (Math.imul(hash - leaving[text[i]!]!, BASE) + FOLD[text[i + prefix]!]!) | 0;
+      }
+    }
+    if (runStart !== -1) out.push(runStart, runEnd);
+  }
+
   return {
     minWindow: prefix,
     maxWindow: Math.max(...windows),
@@ -133,6 +216,10 @@ export function compileMatcher(sources: readonly MatchSource[]): Matcher {
     scan(text, out) {
       const n = text.length;
       if (n < prefix) return;
+      if (grams !== null) {
+        sampledScan(text, out);
+        return;
+      }
       let hash = 0;
       for (let j = 0; j < prefix; j++) hash = (Math.imul(hash, BASE) + FOLD[text[j]!]!) | 0;
       let runStart = -1;

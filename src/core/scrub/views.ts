@@ -29,6 +29,9 @@ export function sourceView(bytes: Uint8Array): View {
   return { bytes, toSource: (from, to) => [from, to] };
 }
 
+/** Stretches up to this long are copied byte by byte. */
+const SHORT_COPY = 64;
+
 /**
  * Collects a view as segments: a stretch copied from the parent (stride 1), a stretch where
  * each byte stands for `stride` parent bytes, or decoded bytes that all stand for one parent
@@ -51,7 +54,11 @@ class Builder {
   copy(parent: Uint8Array, from: number, to: number): void {
     if (to <= from) return;
     this.#reserve(to - from);
-    this.bytes.set(parent.subarray(from, to), this.length);
+    if (to - from <= SHORT_COPY) {
+      // Short stretches (between escapes) byte by byte: a subarray of a Buffer is a new Buffer.
+      const bytes = this.bytes;
+      for (let at = from, k = this.length; at < to; at++, k++) bytes[k] = parent[at]!;
+    } else this.bytes.set(parent.subarray(from, to), this.length);
     this.#segment(from, to, 1);
     this.length += to - from;
   }
@@ -448,11 +455,59 @@ function gapTable(chars: string): Uint8Array {
 /**
  * Maximal runs of digits (per `table`), possibly broken by gap characters (at most MAX_GAP in
  * a row), with at least `minDigits` digits.
+ *
+ * Such a run lies inside a stretch of at least `minDigits` bytes that are all digits or gaps,
+ * and the byte on either side of a stretch ends any run. So only every `minDigits`-th byte is
+ * looked at first: a stretch that long holds one of them. Around a sampled digit or gap the
+ * stretch is measured, and only a long enough one is split into runs, exactly as a scan of
+ * the whole text would split it.
  */
 function findRuns(src: Uint8Array, table: Int8Array, gaps: Uint8Array, minDigits: number): Run[] {
   const runs: Run[] = [];
   const n = src.length;
-  let i = 0;
+  if (minDigits < MIN_SAMPLED) {
+    runsIn(src, table, gaps, minDigits, 0, n, runs);
+    return runs;
+  }
+  // Bytes before `done` are known to hold no stretch left to split.
+  let done = 0;
+  for (let p = minDigits - 1; p < n; p += minDigits) {
+    const b = src[p]!;
+    if (table[b]! < 0 && gaps[b] !== 1) continue;
+    let from = p;
+    while (from > done) {
+      const c = src[from - 1]!;
+      if (table[c]! < 0 && gaps[c] !== 1) break;
+      from--;
+    }
+    let to = p + 1;
+    while (to < n) {
+      const c = src[to]!;
+      if (table[c]! < 0 && gaps[c] !== 1) break;
+      to++;
+    }
+    if (to - from >= minDigits) runsIn(src, table, gaps, minDigits, from, to, runs);
+    done = to;
+    // The next sample past this stretch (a stretch after it still holds one).
+    if (to > p) p += Math.floor((to - p) / minDigits) * minDigits;
+  }
+  return runs;
+}
+
+/** Below this many digits a run is found by a scan of every byte. */
+const MIN_SAMPLED = 8;
+
+/** The runs of `findRuns` that start in [from, to), a stretch bounded by non-run bytes. */
+function runsIn(
+  src: Uint8Array,
+  table: Int8Array,
+  gaps: Uint8Array,
+  minDigits: number,
+  from: number,
+  n: number,
+  runs: Run[],
+): void {
+  let i = from;
   while (i < n) {
     while (i < n && table[src[i]!]! < 0) i++;
     const start = i;
@@ -484,7 +539,6 @@ function findRuns(src: Uint8Array, table: Int8Array, gaps: Uint8Array, minDigits
       runs.push({ start, digits, positions });
     }
   }
-  return runs;
 }
 
 /** The first `digits` digits of a base64 run, decoded at its first alignment. */
@@ -512,25 +566,50 @@ export function base64Views(
   const src = view.bytes;
   if (runs.length === 0) return [];
   const views: View[] = [];
+  // The digits' values, read once for all four alignments, run after run.
+  let total = 0;
+  for (const run of runs) total += run.digits;
+  // One allocation for the digits and the four decoded views (each a stretch of it).
+  const sizes = [0, 0, 0, 0];
+  for (const run of runs) {
+    for (let align = 0; align < 4; align++) {
+      sizes[align] = sizes[align]! + Math.ceil(((run.digits - align) * 3) / 4);
+    }
+  }
+  const space = new Uint8Array(total + sizes[0]! + sizes[1]! + sizes[2]! + sizes[3]!);
+  const digits = space.subarray(0, total);
+  let next = total;
+  let k = 0;
+  for (const run of runs) {
+    const positions = run.positions;
+    if (positions === null) {
+      for (let at = run.start, end = run.start + run.digits; at < end; at++) {
+        digits[k++] = B64[src[at]!]!;
+      }
+    } else {
+      for (let j = 0; j < run.digits; j++) digits[k++] = B64[src[positions[j]!]!]!;
+    }
+  }
   for (let align = 0; align < 4; align++) {
-    const bytes = new Uint8Array(
-      runs.reduce((sum, r) => sum + Math.ceil(((r.digits - align) * 3) / 4), 0),
-    );
+    const bytes = space.subarray(next, next + sizes[align]!);
+    next += sizes[align]!;
     const starts: number[] = [];
     let length = 0;
+    let base = 0;
     for (const run of runs) {
       starts.push(length);
       const n = run.digits;
       for (let s = align; s + 1 < n; s += 4) {
-        const d0 = B64[src[position(run, s)]!]!;
-        const d1 = B64[src[position(run, s + 1)]!]!;
+        const d0 = digits[base + s]!;
+        const d1 = digits[base + s + 1]!;
         bytes[length++] = ((d0 << 2) | (d1 >> 4)) & 0xff;
         if (s + 2 >= n) break;
-        const d2 = B64[src[position(run, s + 2)]!]!;
+        const d2 = digits[base + s + 2]!;
         bytes[length++] = ((d1 << 4) | (d2 >> 2)) & 0xff;
         if (s + 3 >= n) break;
-        bytes[length++] = ((d2 << 6) | B64[src[position(run, s + 3)]!]!) & 0xff;
+        bytes[length++] = ((d2 << 6) | digits[base + s + 3]!) & 0xff;
       }
+      base += n;
     }
     if (length === 0) continue;
     // Decoded byte k of a run, at alignment a, comes from digits a + 4q + r and the next one.
