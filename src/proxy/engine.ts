@@ -351,7 +351,8 @@ export function createEngine(options: EngineOptions): Engine {
         input.substitute === true
           ? applySubstitutions(request, input.injections as Substitution[], values)
           : applyInjections(request, input.injections, values);
-      const upstream = await options.forwarder.send(outbound);
+      // A caller that hangs up before the answer stops the exchange too (audited `cancelled`).
+      const upstream = await options.forwarder.send(outbound, input.signal);
 
       if (
         upstream.contentLength !== undefined &&

@@ -5,6 +5,7 @@ import { createSecureContext } from 'node:tls';
 import { Agent, util as undiciUtil } from 'undici';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
+import type { GoneSignal } from '../core/hang-up.js';
 import type { OutboundRequest } from './inject.js';
 import { addConnectionNames, connectionNames, isHopByHop } from './protocol.js';
 import { checkAddress, type CidrSet } from './ssrf.js';
@@ -49,7 +50,8 @@ export interface UpstreamResponse {
 
 /** Sends requests upstream with the SSRF guard in the connection path. */
 export interface Forwarder {
-  send(req: OutboundRequest, signal?: AbortSignal): Promise<UpstreamResponse>;
+  /** `signal`: the caller went away; the exchange is aborted and fails with `cancelled`. */
+  send(req: OutboundRequest, signal?: GoneSignal): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
 
@@ -222,7 +224,7 @@ class Exchange {
     readonly url: URL,
     private readonly resolve: (response: UpstreamResponse) => void,
     private readonly reject: (err: unknown) => void,
-    private readonly signal: AbortSignal | undefined,
+    private readonly signal: GoneSignal | undefined,
   ) {}
 
   /** The exchange is over (complete, failed or dropped): its deadline and signal let go. */
@@ -233,6 +235,12 @@ class Exchange {
   }
 
   translateError(err: unknown): AgentSecretsError {
+    if (this.signal?.aborted === true && !this.deadlinePassed) {
+      return new AgentSecretsError('cancelled', 'the call was cancelled by its caller', {
+        cause: err,
+        context: { domain: this.url.hostname },
+      });
+    }
     return translate(err, this.url, this.deadlinePassed);
   }
 

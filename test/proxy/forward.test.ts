@@ -746,8 +746,8 @@ describe('createForwarder: failures and limits', () => {
     await arrived.promise;
     controller.abort();
     const err = await sendError(pending);
-    expect(err.code).toBe('upstream_error');
-    expect(err.message).toMatch(/\(aborted\)/);
+    expect(err.code).toBe('cancelled');
+    expect(err.message).toMatch(/cancelled by its caller/);
   });
 
   it('a connection reset by the upstream → upstream_error', async () => {
