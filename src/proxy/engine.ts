@@ -47,6 +47,12 @@ export interface CallInput {
   substitute?: boolean;
   /** Aborts when the caller went away: a call held for approval stops waiting. */
   signal?: GoneSignal | undefined;
+  /**
+   * Aborts when the caller's connection closed and no answer can reach it any more: the
+   * upstream exchange stops too, audited `cancelled`. Set by the HTTP edges (the X-AS-* proxy
+   * and run's intercepting proxy), not by MCP, whose calls in flight finish on shutdown.
+   */
+  upstreamSignal?: GoneSignal | undefined;
   /** Told when the call waits for a human's approval (src/policy/approvals-gate.ts). */
   onHeld?: ((info: HeldInfo) => void) | undefined;
 }
@@ -352,7 +358,7 @@ export function createEngine(options: EngineOptions): Engine {
           ? applySubstitutions(request, input.injections as Substitution[], values)
           : applyInjections(request, input.injections, values);
       // A caller that hangs up before the answer stops the exchange too (audited `cancelled`).
-      const upstream = await options.forwarder.send(outbound, input.signal);
+      const upstream = await options.forwarder.send(outbound, input.upstreamSignal);
 
       if (
         upstream.contentLength !== undefined &&

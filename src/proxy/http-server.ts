@@ -155,6 +155,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     try {
       response = await options.engine.execute({
         signal: gone,
+        upstreamSignal: gone,
         url: parsed.targetUrl,
         method: parsed.method ?? req.method ?? 'GET',
         headers: parsed.forward,

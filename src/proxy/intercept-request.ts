@@ -62,6 +62,7 @@ export async function handleIntercepted(
   try {
     response = await context.engine.execute({
       signal: gone,
+      upstreamSignal: gone,
       url: url.href,
       // Parsed here already (and not changed after): the engine checks it without a reparse.
       parsedUrl: url,

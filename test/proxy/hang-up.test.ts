@@ -1,15 +1,16 @@
 /**
- * A caller that hangs up while the upstream has not answered yet, through the credential
- * service against a real upstream on 127.0.0.1 that takes the request and never answers.
- * The exchange is aborted at once (the upstream sees its connection close), the call fails
- * with `cancelled`, and that is its audit entry. Before, the engine did not hand the caller's
- * signal to the forwarder: the exchange held its connection until the total deadline and was
- * then audited as the upstream's timeout.
+ * A caller of the X-AS-* proxy that hangs up while the upstream has not answered yet: a real
+ * HTTP client, the proxy server on 127.0.0.1, and a real upstream that takes the request and
+ * never answers. The exchange is aborted at once (the upstream sees its connection close) and
+ * the call is audited `cancelled`. Before, the engine did not hand the caller's hang-up to the
+ * forwarder: the exchange held its connection until the total deadline and was then audited
+ * as the upstream's timeout. (MCP calls in flight still finish on shutdown: test/mcp/shutdown.)
  */
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestEntries } from '../../src/audit/reader.js';
-import { HangUp } from '../../src/core/hang-up.js';
+import { createProxyServer } from '../../src/proxy/http-server.js';
 import {
   createLocalCredentialService,
   type LocalCredentialService,
@@ -67,33 +68,45 @@ describe('a caller that hangs up before the answer', () => {
   it('aborts the upstream exchange at once and audits the call as cancelled', async () => {
     received = new Promise((r) => (gotHead = r));
     closed = new Promise((r) => (gotClose = r));
-    const gone = new HangUp();
-    const call = service.call({
-      url: `http://127.0.0.1:${port}/slow`,
-      method: 'GET',
-      headers: [],
-      body: undefined,
-      injections: [{ style: 'bearer', key: 'API_KEY' }],
-      target: ws.target,
-      identity: { source: 'cli' },
-      signal: gone,
+    const proxy = createProxyServer({
+      engine: service.engine,
+      sessionToken: null,
+      maxRequestBytes: 1 << 20,
+      resolveTarget: async () => ws.target,
+      identify: async () => ({ level: 'anonymous', agentId: null, tokenId: null, source: 'proxy' }),
+      version: 'test',
     });
-    const outcome = call.then(
-      () => 'answered',
-      (err: unknown) => err,
-    );
-    // The secret went upstream; the upstream holds the call without answering.
-    expect(await received).toContain(VALUE);
-    gone.abort();
-    // The upstream's connection closes at once: without the signal handed to the forwarder it
-    // stayed open until the total deadline (minutes), and this test timed out.
-    await closed;
-    const err = (await outcome) as { code?: string; message?: string };
-    expect(err.code).toBe('cancelled');
-    expect(String(err.message)).not.toContain(VALUE);
-    const [entry] = await newestEntries(ws.services.config.paths.auditDir, 1);
-    expect(entry!.status).toBe('ERROR');
-    expect(entry!.reason).toBe('cancelled');
-    expect(JSON.stringify(entry)).not.toContain(VALUE);
+    const listening = await proxy.listen(0, '127.0.0.1');
+    try {
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port: listening.port,
+        path: '/proxy',
+        method: 'GET',
+        headers: {
+          'X-AS-Target-URL': `http://127.0.0.1:${port}/slow`,
+          'X-AS-Inject-Bearer': 'API_KEY',
+        },
+      });
+      req.on('error', () => undefined);
+      req.end();
+      // The secret went upstream; the upstream holds the call without answering.
+      expect(await received).toContain(VALUE);
+      req.destroy();
+      // The upstream's connection closes at once: without the hang-up handed to the forwarder
+      // it stayed open until the total deadline (minutes), and this test timed out.
+      await closed;
+      let entry;
+      for (let i = 0; i < 200; i++) {
+        [entry] = await newestEntries(ws.services.config.paths.auditDir, 1);
+        if (entry !== undefined) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(entry!.status).toBe('ERROR');
+      expect(entry!.reason).toBe('cancelled');
+      expect(JSON.stringify(entry)).not.toContain(VALUE);
+    } finally {
+      await proxy.close();
+    }
   }, 15_000);
 });
