@@ -1,4 +1,4 @@
-import { gunzipSync, constants as zlibConstants } from 'node:zlib';
+import { gunzipSync, inflateRawSync, constants as zlibConstants } from 'node:zlib';
 import { compileMatcher, type Matcher, type MatchSource } from './matcher.js';
 import {
   base64Runs,
@@ -234,14 +234,23 @@ function scrubberOver(
       for (const [from, skip] of gzipStarts(digits)) {
         budget -= run.digits - from;
         if (budget <= 0) return;
+        const member = decodeBase64(digits.slice(from)).subarray(skip);
+        const limits = {
+          maxOutputLength: Math.max(1024, Math.min(budget, MAX_INFLATE)),
+          finishFlush: zlibConstants.Z_SYNC_FLUSH,
+        };
         let inner: Buffer;
         try {
-          inner = gunzipSync(decodeBase64(digits.slice(from)).subarray(skip), {
-            maxOutputLength: Math.max(1024, Math.min(budget, MAX_INFLATE)),
-            finishFlush: zlibConstants.Z_SYNC_FLUSH,
-          });
+          inner = gunzipSync(member, limits);
         } catch {
-          continue;
+          // Other bytes after the member (two or more) fail gunzip: inflate the member alone.
+          const header = gzipHeaderLength(member);
+          if (header < 0) continue;
+          try {
+            inner = inflateRawSync(member.subarray(header), limits);
+          } catch {
+            continue;
+          }
         }
         budget -= inner.length;
         const found = scrubberFind(inner, depth + 1);
@@ -431,6 +440,20 @@ function gzipStarts(digits: string): [number, number][] {
   }
   // A header at the run's start first, as before.
   return starts.sort((a, b) => a[0] - b[0]).slice(0, MAX_GZIP_TRIES);
+}
+
+/** The length of a gzip member's header (RFC 1952), or -1 when it is cut short. */
+function gzipHeaderLength(member: Uint8Array): number {
+  const flags = member[3] ?? 0;
+  let at = 10;
+  if ((flags & 0x04) !== 0) at += 2 + ((member[at] ?? 0) | ((member[at + 1] ?? 0) << 8));
+  for (const bit of [0x08, 0x10]) {
+    if ((flags & bit) === 0) continue;
+    while (at < member.length && member[at] !== 0) at++;
+    at++;
+  }
+  if ((flags & 0x02) !== 0) at += 2;
+  return at < member.length ? at : -1;
 }
 
 const GZIP_PATTERNS: [string, number, number][] = [

@@ -384,6 +384,11 @@ describe('encodings in the issue list, in forms the views do not read', () => {
       'two bytes into the blob',
       () => b64(Buffer.concat([Buffer.from('ab'), zlib.gzipSync(SECRET)])),
     ],
+    // Node's gunzip fails on two or more bytes after a member.
+    [
+      'followed by other bytes of the blob',
+      () => b64(Buffer.concat([zlib.gzipSync(SECRET), Buffer.from('"}\n')])),
+    ],
     [
       'after digits, wrapped at 76',
       () => `qq${b64(zlib.gzipSync(`{"log":"${SECRET}"}`))}`.match(/.{1,76}/g)!.join('\r\n'),
@@ -399,7 +404,10 @@ describe('encodings in the issue list, in forms the views do not read', () => {
         for (let k = 0; k < digits.length; k++) {
           for (let drop = 0; drop < 3; drop++) {
             try {
-              out.push(zlib.gunzipSync(unb64(digits.slice(k)).subarray(drop)));
+              const member = unb64(digits.slice(k)).subarray(drop);
+              if (member[0] !== 0x1f || member[1] !== 0x8b) continue;
+              // A header with no optional fields (as zlib writes it): 10 bytes.
+              out.push(zlib.inflateRawSync(member.subarray(10)));
             } catch {
               // not a header here
             }
