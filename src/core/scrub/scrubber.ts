@@ -1,11 +1,10 @@
-import { gunzipSync, constants as zlibConstants } from 'node:zlib';
+import { gunzipSync, inflateRawSync, constants as zlibConstants } from 'node:zlib';
 import { compileMatcher, type Matcher, type MatchSource } from './matcher.js';
 import {
   base64Runs,
   base64Views,
   hexViews,
   quotedPrintableView,
-  decodeRun,
   type Run,
   sourceView,
   unescapeView,
@@ -197,8 +196,13 @@ function scrubberOver(
       const runs = base64Runs(deepest, minB64);
       // What base64 and hex decode to is looked into further only where it reads as text (a
       // token, a document); the wrong alignments of a run decode to noise, and are scanned.
-      for (const decoded of base64Views(deepest, minB64, runs)) deeper(decoded, depth);
-      for (const run of runs) inflateRun(deepest, run, depth);
+      const decodedViews = base64Views(deepest, minB64, runs);
+      for (const decoded of decodedViews) deeper(decoded, depth);
+      // A gzip header at any offset of a run decodes, at one of the four alignments, to its
+      // magic bytes: only then are the runs searched for one.
+      if (decodedViews.some((decoded) => holdsGzipMagic(decoded.bytes))) {
+        for (const run of runs) inflateRun(deepest, run, depth);
+      }
       for (const decoded of hexViews(deepest, minWindow * 2)) deeper(decoded, depth);
       // Hex before unescaping too: \x-prefixed bytea would lose its first byte to the escape.
       if (deepest !== view && hasBackslashX(view.bytes)) {
@@ -219,28 +223,44 @@ function scrubberOver(
     };
 
     /**
-     * Gzip inside base64 (CloudWatch Logs, Helm releases): a run that starts like a gzip header
-     * is inflated, and if what comes out holds a value, the whole run is the match.
+     * Gzip inside base64 (CloudWatch Logs, Helm releases): where a run holds the digits of a gzip
+     * header (at any of the three byte offsets a header can have, also after other digits of
+     * the same run), the run is inflated from there, and if what comes out holds a value, the
+     * whole run is the match.
      */
     const inflateRun = (view: View, run: Run, depth: number): void => {
-      // Every gzip member starts 1f 8b 08: in base64, "H4sI".
-      if (run.digits < 8 || budget <= 0 || !startsGzip(view.bytes, run)) return;
-      let inner: Buffer;
-      try {
-        inner = gunzipSync(decodeRun(view.bytes, run, run.digits), {
+      if (run.digits < 8 || budget <= 0) return;
+      const digits = digitsOf(view.bytes, run);
+      for (const [from, skip] of gzipStarts(digits)) {
+        budget -= run.digits - from;
+        if (budget <= 0) return;
+        const member = decodeBase64(digits.slice(from)).subarray(skip);
+        const limits = {
           maxOutputLength: Math.max(1024, Math.min(budget, MAX_INFLATE)),
           finishFlush: zlibConstants.Z_SYNC_FLUSH,
-        });
-      } catch {
+        };
+        let inner: Buffer;
+        try {
+          inner = gunzipSync(member, limits);
+        } catch {
+          // Other bytes after the member (two or more) fail gunzip: inflate the member alone.
+          const header = gzipHeaderLength(member);
+          if (header < 0) continue;
+          try {
+            inner = inflateRawSync(member.subarray(header), limits);
+          } catch {
+            continue;
+          }
+        }
+        budget -= inner.length;
+        const found = scrubberFind(inner, depth + 1);
+        if (found.length === 0) continue;
+        const last =
+          run.positions === null ? run.start + run.digits - 1 : run.positions[run.digits - 1]!;
+        const [s, e] = view.toSource(run.start, last + 1);
+        spans.push(s, e);
         return;
       }
-      budget -= inner.length;
-      const found = scrubberFind(inner, depth + 1);
-      if (found.length === 0) return;
-      const last =
-        run.positions === null ? run.start + run.digits - 1 : run.positions[run.digits - 1]!;
-      const [s, e] = view.toSource(run.start, last + 1);
-      spans.push(s, e);
     };
 
     const source = sourceView(bytes);
@@ -371,11 +391,77 @@ function holdsUtf16(bytes: Uint8Array): boolean {
   return false;
 }
 
-/** Whether a base64 run starts with the digits of a gzip header ("H4sI"). */
-function startsGzip(src: Uint8Array, run: Run): boolean {
-  const at = (k: number) => src[run.positions === null ? run.start + k : run.positions[k]!];
-  return at(0) === 0x48 && at(1) === 0x34 && at(2) === 0x73 && at(3) === 0x49;
+/** At most this many gzip headers are tried per base64 run. */
+const MAX_GZIP_TRIES = 8;
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b, 0x08]);
+
+/** Whether decoded bytes hold the first bytes of a gzip member. */
+function holdsGzipMagic(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).indexOf(GZIP_MAGIC) !== -1;
 }
+
+/** A base64 run's digits, without the line breaks inside it. */
+function digitsOf(src: Uint8Array, run: Run): string {
+  const buffer = Buffer.from(src.buffer, src.byteOffset, src.length);
+  if (run.positions === null) return buffer.toString('latin1', run.start, run.start + run.digits);
+  const last = run.positions[run.digits - 1]!;
+  return buffer.toString('latin1', run.start, last + 1).replace(/[\r\n]/g, '');
+}
+
+/** Standard or URL-safe base64 digits, decoded. */
+function decodeBase64(digits: string): Buffer {
+  return Buffer.from(digits.replaceAll('-', '+').replaceAll('_', '/'), 'base64');
+}
+
+/**
+ * Where a gzip member (1f 8b 08, then flags with no reserved bit) starts in a base64 run's
+ * digits: [digit where its group of four starts, decoded bytes to drop before it], in order.
+ * At byte offset 0, 1 or 2 of a group of three, its first bytes read "H4sI", "?+LC" (or
+ * "?-LC") or "???fiw".
+ */
+function gzipStarts(digits: string): [number, number][] {
+  const starts: [number, number][] = [];
+  for (const [pattern, back, skip] of GZIP_PATTERNS) {
+    for (let k = digits.indexOf(pattern); k !== -1; k = digits.indexOf(pattern, k + 1)) {
+      const from = k - back;
+      if (from < 0) continue;
+      const head = decodeBase64(digits.slice(from, from + 12)).subarray(skip);
+      if (
+        head[0] === 0x1f &&
+        head[1] === 0x8b &&
+        head[2] === 0x08 &&
+        ((head[3] ?? 0) & 0xe0) === 0
+      ) {
+        starts.push([from, skip]);
+      }
+      if (starts.length >= MAX_GZIP_TRIES) break;
+    }
+  }
+  // A header at the run's start first, as before.
+  return starts.sort((a, b) => a[0] - b[0]).slice(0, MAX_GZIP_TRIES);
+}
+
+/** The length of a gzip member's header (RFC 1952), or -1 when it is cut short. */
+function gzipHeaderLength(member: Uint8Array): number {
+  const flags = member[3] ?? 0;
+  let at = 10;
+  if ((flags & 0x04) !== 0) at += 2 + ((member[at] ?? 0) | ((member[at + 1] ?? 0) << 8));
+  for (const bit of [0x08, 0x10]) {
+    if ((flags & bit) === 0) continue;
+    while (at < member.length && member[at] !== 0) at++;
+    at++;
+  }
+  if ((flags & 0x02) !== 0) at += 2;
+  return at < member.length ? at : -1;
+}
+
+const GZIP_PATTERNS: [string, number, number][] = [
+  ['H4sI', 0, 0],
+  ['+LC', 2, 1],
+  ['-LC', 2, 1],
+  ['fiw', 3, 2],
+];
 
 /** Whether bytes hold the two characters `\x` (an escaped hex byte, as bytea output has). */
 function hasBackslashX(bytes: Uint8Array): boolean {

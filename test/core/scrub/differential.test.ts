@@ -261,7 +261,21 @@ function plant(r: Rand, body: Buffer, pieces: Buffer[]): Buffer {
   let out = body;
   for (const piece of pieces) {
     const at = int(r, out.length + 1);
-    out = Buffer.concat([out.subarray(0, at), piece, out.subarray(at)]);
+    // Often set apart (a JSON string, a word): an encoded run then has exactly its own length.
+    const [open, close] = pick(r, [
+      ['', ''],
+      ['', ''],
+      ['"', '"'],
+      [' ', ' '],
+      ['\n', ','],
+    ]);
+    out = Buffer.concat([
+      out.subarray(0, at),
+      Buffer.from(open!),
+      piece,
+      Buffer.from(close!),
+      out.subarray(at),
+    ]);
   }
   return out;
 }
@@ -313,7 +327,35 @@ function scopes(seed: number): { values: string[]; window: number }[] {
     { values: Array.from({ length: 6 }, () => secretValue(r)), window: 8 },
     { values: Array.from({ length: 40 }, () => secretValue(r)), window: 20 },
     { values: [secretValue(r)], window: 12 },
+    // Values a human let through with --allow-short (4-15 bytes), some of one repeated byte or
+    // unit, beside ordinary ones: the matcher's plain scan below 8 bytes and its sampled scan
+    // at the shortest strides, and base64 runs shorter than the sampled run finder's floor.
+    {
+      values: [
+        ...[4, 6, 7, 11, 15].map((length) => shortValue(r, length)),
+        ...Array.from({ length: 2 }, () => secretValue(r)),
+      ],
+      window: 8,
+    },
+    // The shortest values the sampled scan takes (8 bytes: a sample every 5 bytes).
+    { values: [8, 8, 9, 13].map((length) => shortValue(r, length)), window: 12 },
   ];
+}
+
+/** A value of `length` (4-15) bytes (as `secrets set --allow-short` admits), often of few distinct bytes. */
+function shortValue(r: Rand, length: number): string {
+  switch (int(r, 4)) {
+    case 0:
+      return pick(r, ['a', '7', 'Z', '+']).repeat(length);
+    case 1: {
+      const unit = token(r, 1 + int(r, 3));
+      return unit.repeat(length).slice(0, length);
+    }
+    case 2:
+      return token(r, length, 'aAbB+ ');
+    default:
+      return token(r, length);
+  }
 }
 
 describe('the scrubber against its pre-change reference', () => {

@@ -371,6 +371,57 @@ describe('encodings in the issue list, in forms the views do not read', () => {
     expectNoLeak(decode(scrub(hexEnt)) + ' ' + decode(scrub(decEnt)));
   });
 
+  // Found in the issue-17 review (review2): gzip was inflated only where a base64 run began
+  // with "H4sI", so base64 digits written before it (an echoed field, an id, the blob's own
+  // prefix bytes) hid it.
+  for (const [label, encoded] of [
+    [
+      'after other base64 digits',
+      () => `id_${'q'.repeat(5)}${b64(zlib.gzipSync(`x ${SECRET} y`))}`,
+    ],
+    ['one byte into the blob', () => b64(Buffer.concat([Buffer.from('a'), zlib.gzipSync(SECRET)]))],
+    [
+      'two bytes into the blob',
+      () => b64(Buffer.concat([Buffer.from('ab'), zlib.gzipSync(SECRET)])),
+    ],
+    // Node's gunzip fails on two or more bytes after a member.
+    [
+      'followed by other bytes of the blob',
+      () => b64(Buffer.concat([zlib.gzipSync(SECRET), Buffer.from('"}\n')])),
+    ],
+    [
+      'after digits, wrapped at 76',
+      () => `qq${b64(zlib.gzipSync(`{"log":"${SECRET}"}`))}`.match(/.{1,76}/g)!.join('\r\n'),
+    ],
+  ] as const) {
+    defended(`gzip in base64 ${label}`, () => {
+      const body = Buffer.from(`{"blob":"${encoded()}"}`);
+      const recover = (seen: string) => {
+        const run = /"blob":"([^"]*)"/.exec(seen)?.[1] ?? '';
+        const digits = run.replace(/\s+/g, '');
+        const out: Buffer[] = [];
+        // The attacker knows where the gzip header is: try every start.
+        for (let k = 0; k < digits.length; k++) {
+          for (let drop = 0; drop < 3; drop++) {
+            try {
+              const member = unb64(digits.slice(k)).subarray(drop);
+              if (member[0] !== 0x1f || member[1] !== 0x8b) continue;
+              // A header with no optional fields (as zlib writes it): 10 bytes.
+              out.push(zlib.inflateRawSync(member.subarray(10)));
+            } catch {
+              // not a header here
+            }
+          }
+        }
+        return out;
+      };
+      // Positive control: the attack decodes the value from the unscrubbed body.
+      expect(Buffer.concat(recover(body.toString('latin1'))).toString('latin1')).toContain(SECRET);
+      expectNoLeak(Buffer.concat(recover(scrub(body))));
+      expectNoLeak(Buffer.concat(recover(scrubStream(body, 7).toString('latin1'))));
+    });
+  }
+
   // Accepted limit (README): spaces are not read as gaps inside base64.
   bypass('base64 with spaces (xs:base64Binary allows any whitespace)', () => {
     const spaced = b64(SECRET)
