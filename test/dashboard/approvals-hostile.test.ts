@@ -32,7 +32,7 @@ import { createProxyServer } from '../../src/proxy/http-server.js';
 import { createKeyHolderClient, serveKeyHolder } from '../../src/proxy/key-holder.js';
 import { request as httpRequest } from 'node:http';
 import { canary } from '../helpers/canary.js';
-import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
+import { makeWorkspace, serviceFor, type Workspace } from '../helpers/proxy-fixture.js';
 import { tempDir } from '../helpers/tmp.js';
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -157,13 +157,7 @@ describe('2. attacker text shown as a secret name, and terminal escapes', () => 
       allowlist: ['listed.example.com'],
       env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
     });
-    service = await createLocalCredentialService({
-      config: ws.services.config,
-      workspaces: ws.services.workspaces,
-      vault: ws.services.vault,
-      unlock: () => ws.services.vault.unlock(),
-      approve: gate,
-    });
+    service = await serviceFor(ws, { approve: gate });
   });
   afterAll(async () => {
     queue.close();
@@ -292,12 +286,7 @@ describe('3. dodging an agent-scoped rule by claiming another name', () => {
     await createApprovalsStore(ws.services.config.paths).update((f) => {
       f.rules.push(newRule({ agent: 'billing' }, 'test'));
     });
-    const service = await createLocalCredentialService({
-      config: ws.services.config,
-      workspaces: ws.services.workspaces,
-      vault: ws.services.vault,
-      unlock: () => ws.services.vault.unlock(),
-    });
+    const service = await serviceFor(ws);
     try {
       const refused = await service
         .call({

@@ -1,5 +1,10 @@
 import { loadConfig } from '../../src/core/config.js';
 import { TEST_KDF_COST } from '../../src/crypto/kdf.js';
+import {
+  createLocalCredentialService,
+  type LocalCredentialService,
+  type LocalServiceOptions,
+} from '../../src/proxy/credential-service.js';
 import type { Resolver } from '../../src/proxy/forward.js';
 import { createServices, type Services } from '../../src/services/index.js';
 import { createMemoryKeyProvider } from '../../src/vault/key-providers.js';
@@ -72,4 +77,18 @@ export function tableResolver(table: Record<string, string[]>): Resolver & { cal
     return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
   return Object.assign(resolver, { calls });
+}
+
+/** The credential service over a fixture workspace; `extra` adds options (a gate, a resolver). */
+export function serviceFor(
+  ws: Workspace,
+  extra: Partial<LocalServiceOptions> = {},
+): Promise<LocalCredentialService> {
+  return createLocalCredentialService({
+    config: ws.services.config,
+    workspaces: ws.services.workspaces,
+    vault: ws.services.vault,
+    unlock: () => ws.services.vault.unlock(),
+    ...extra,
+  });
 }

@@ -8,13 +8,15 @@ import { type App, createApp, type SyncBackend } from '../../src/app/index.js';
 import { createInflight } from '../../src/mcp/inflight.js';
 import { createMcpSession, defaultTargetOnce } from '../../src/mcp/server.js';
 import type { McpDeps } from '../../src/mcp/context.js';
-import {
-  createLocalCredentialService,
-  type LocalCredentialService,
-} from '../../src/proxy/credential-service.js';
+import { type LocalCredentialService } from '../../src/proxy/credential-service.js';
 import type { DiffResult, PullResult } from '../../src/sync/types.js';
 import { canary, findLeaks } from '../helpers/canary.js';
-import { makeWorkspace, tableResolver, type Workspace } from '../helpers/proxy-fixture.js';
+import {
+  makeWorkspace,
+  serviceFor,
+  tableResolver,
+  type Workspace,
+} from '../helpers/proxy-fixture.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 /*
@@ -108,13 +110,7 @@ beforeAll(async () => {
     allowlist: [`127.0.0.1:${upstream.port}`],
     env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
   });
-  credentials = await createLocalCredentialService({
-    config: ws.services.config,
-    workspaces: ws.services.workspaces,
-    vault: ws.services.vault,
-    unlock: () => ws.services.vault.unlock(),
-    resolver: tableResolver({}),
-  });
+  credentials = await serviceFor(ws, { resolver: tableResolver({}) });
 });
 
 afterAll(async () => {

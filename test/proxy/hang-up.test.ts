@@ -11,12 +11,9 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestEntries } from '../../src/audit/reader.js';
 import { createProxyServer } from '../../src/proxy/http-server.js';
-import {
-  createLocalCredentialService,
-  type LocalCredentialService,
-} from '../../src/proxy/credential-service.js';
+import { type LocalCredentialService } from '../../src/proxy/credential-service.js';
 import { canary } from '../helpers/canary.js';
-import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
+import { makeWorkspace, serviceFor, type Workspace } from '../helpers/proxy-fixture.js';
 
 const VALUE = canary('HANGUP');
 
@@ -51,12 +48,7 @@ describe('a caller that hangs up before the answer', () => {
       allowlist: [`127.0.0.1:${port}`],
       env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
     });
-    service = await createLocalCredentialService({
-      config: ws.services.config,
-      workspaces: ws.services.workspaces,
-      vault: ws.services.vault,
-      unlock: () => ws.services.vault.unlock(),
-    });
+    service = await serviceFor(ws);
   });
 
   afterAll(async () => {

@@ -1,15 +1,12 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestEntries } from '../../src/audit/reader.js';
-import {
-  createLocalCredentialService,
-  type LocalCredentialService,
-} from '../../src/proxy/credential-service.js';
+import { type LocalCredentialService } from '../../src/proxy/credential-service.js';
 import { compileScrubber } from '../../src/core/scrub/scrubber.js';
 import { redactHeaders } from '../../src/proxy/engine.js';
 import { startProxy, type RunningProxy } from '../../src/app/proxy-runtime.js';
 import { canary, encodings } from '../helpers/canary.js';
-import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
+import { makeWorkspace, serviceFor, type Workspace } from '../helpers/proxy-fixture.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 /** A value that is a valid header-name token as it is, so that it can be sent raw. */
@@ -98,12 +95,7 @@ describe('response header names, end to end (call and proxy)', () => {
       allowlist: [`127.0.0.1:${upstream.port}`],
       env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
     });
-    service = await createLocalCredentialService({
-      config: ws.services.config,
-      workspaces: ws.services.workspaces,
-      vault: ws.services.vault,
-      unlock: () => ws.services.vault.unlock(),
-    });
+    service = await serviceFor(ws);
     proxy = await startProxy({
       services: ws.services,
       vault: await ws.services.vault.unlock(),

@@ -8,12 +8,9 @@
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestEntries } from '../../src/audit/reader.js';
-import {
-  createLocalCredentialService,
-  type LocalCredentialService,
-} from '../../src/proxy/credential-service.js';
+import { type LocalCredentialService } from '../../src/proxy/credential-service.js';
 import { canary, findLeaks } from '../helpers/canary.js';
-import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
+import { makeWorkspace, serviceFor, type Workspace } from '../helpers/proxy-fixture.js';
 
 const VALUE = canary('EARLY');
 
@@ -57,12 +54,7 @@ describe('1xx answers before the answer', () => {
       allowlist: [`127.0.0.1:${port}`],
       env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
     });
-    service = await createLocalCredentialService({
-      config: ws.services.config,
-      workspaces: ws.services.workspaces,
-      vault: ws.services.vault,
-      unlock: () => ws.services.vault.unlock(),
-    });
+    service = await serviceFor(ws);
   });
 
   afterAll(async () => {

@@ -8,7 +8,7 @@ import {
 import { startProxy, type RunningProxy } from '../../src/app/proxy-runtime.js';
 import { compileScrubber } from '../../src/core/scrub/scrubber.js';
 import { canary, findLeaks } from '../helpers/canary.js';
-import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
+import { makeWorkspace, serviceFor, type Workspace } from '../helpers/proxy-fixture.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const VALUE = `${canary('ECHO')}/p+q=r`;
@@ -171,12 +171,7 @@ describe('response redaction, end to end against a real upstream', () => {
       allowlist: [`127.0.0.1:${upstream.port}`],
       env: { AGENTSECRETS_ALLOW_PRIVATE: '127.0.0.1/32' },
     });
-    service = await createLocalCredentialService({
-      config: ws.services.config,
-      workspaces: ws.services.workspaces,
-      vault: ws.services.vault,
-      unlock: () => ws.services.vault.unlock(),
-    });
+    service = await serviceFor(ws);
     proxy = await startProxy({
       services: ws.services,
       vault: await ws.services.vault.unlock(),

@@ -6,14 +6,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentSecretsError } from '../../src/core/errors.js';
 import {
-  createLocalCredentialService,
   type LocalCredentialService,
   type ServiceCallInput,
 } from '../../src/proxy/credential-service.js';
 import { parseAllowlistEntry } from '../../src/policy/allowlist.js';
 import { createVerdictMemo, DEFAULT_VERDICT_MEMO } from '../../src/proxy/verdict-memo.js';
 import { canary } from '../helpers/canary.js';
-import { makeWorkspace, type Workspace } from '../helpers/proxy-fixture.js';
+import { makeWorkspace, serviceFor, type Workspace } from '../helpers/proxy-fixture.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const SECRET = canary('MEMO');
@@ -53,12 +52,7 @@ describe('memoised allowlist and binding verdicts', () => {
         AGENTSECRETS_RESOLVE: 'localhost=127.0.0.1',
       },
     });
-    service = await createLocalCredentialService({
-      config: ws.services.config,
-      workspaces: ws.services.workspaces,
-      vault: ws.services.vault,
-      unlock: () => ws.services.vault.unlock(),
-    });
+    service = await serviceFor(ws);
   });
 
   afterAll(async () => {
@@ -171,12 +165,7 @@ describe('the verdict memo is bounded in key length as well as in entries', () =
       secrets: { API_KEY: SECRET },
       allowlist: ['api.example.com'],
     });
-    const service = await createLocalCredentialService({
-      config: ws.services.config,
-      workspaces: ws.services.workspaces,
-      vault: ws.services.vault,
-      unlock: () => ws.services.vault.unlock(),
-    });
+    const service = await serviceFor(ws);
     try {
       const result = await outcome(
         service.call({
