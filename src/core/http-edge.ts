@@ -60,7 +60,8 @@ export function checkLocalRequest(req: IncomingMessage, policy: OriginPolicy): s
   return `requests from origin ${origin} are refused`;
 }
 
-const EMPTY = Buffer.alloc(0);
+/** The body of a request without one (shared, never written to). */
+export const NO_BODY = Buffer.alloc(0);
 
 /** Sends `body` as JSON with its length; extra headers are added as given. */
 export function sendJson(
@@ -98,7 +99,7 @@ export async function readBoundedBody(
 ): Promise<Buffer> {
   const tooLarge = () =>
     new AgentSecretsError('request_too_large', `the request body is larger than ${what}`);
-  if (hasNoBody(req)) return EMPTY;
+  if (hasNoBody(req)) return NO_BODY;
   const length = req.headers['content-length'];
   const declared = Number(length);
   if (Number.isFinite(declared) && declared > max) throw tooLarge();

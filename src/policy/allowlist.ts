@@ -131,6 +131,20 @@ function parseNameEntry(input: string, name: string, port: number | undefined): 
   return { host, wildcard, port, text };
 }
 
+// Domain lists parsed once per array: the documents and vault records that hold them are read
+// through caches that hand out the same, never changed, arrays until their file changes.
+const parsedLists = new WeakMap<readonly string[], AllowlistPattern[]>();
+
+/** `domains.map(parseAllowlistEntry)`, remembered for as long as the array lives. */
+export function domainPatterns(domains: readonly string[]): AllowlistPattern[] {
+  let patterns = parsedLists.get(domains);
+  if (patterns === undefined) {
+    patterns = domains.map((d) => parseAllowlistEntry(d));
+    parsedLists.set(domains, patterns);
+  }
+  return patterns;
+}
+
 /**
  * Parses user input such as 'api.stripe.com', '*.example.com', 'bücher.example', 'localhost:8443'
  * or '[::1]:8443' into a pattern. Anything else (schemes, paths, userinfo, misplaced or too broad

@@ -2,7 +2,7 @@ import { AgentSecretsError, UsageError } from '../core/errors.js';
 import type { IdentityLevel } from '../audit/format.js';
 import type { AgentRules } from '../identity/agents.js';
 import type { WorkspacePolicy } from '../workspace/model.js';
-import { matchAllowlist, parseAllowlistEntry } from './allowlist.js';
+import { domainPatterns, matchAllowlist } from './allowlist.js';
 
 /**
  * Policy decisions (DESIGN §6). Pure: the caller, the rules and the request in; a decision
@@ -42,7 +42,7 @@ export function decide(request: PolicyRequest): PolicyDecision {
   const { rules, source, who } = applicableRules(request);
   checkSecrets(rules, who, request.keys);
   if (rules.allow_domains.length > 0) {
-    const patterns = domainPatternsOf(rules.allow_domains);
+    const patterns = domainPatterns(rules.allow_domains);
     if (matchAllowlist(request.url, patterns) === undefined) {
       throw denied(
         `${who} do not allow ${request.url.hostname} (allowed: ${rules.allow_domains.join(', ')})`,
@@ -59,18 +59,6 @@ export function decide(request: PolicyRequest): PolicyDecision {
     // Non-issued callers share one bucket: changing a claimed name cannot reset a limit.
     rate: rules.rate === null ? undefined : { bucket: source, limit: rateOf(rules.rate) },
   };
-}
-
-// Parsed once per rule set, not per call: the rule documents are read through a cache that
-// hands out the same (never changed) arrays until the file changes.
-const parsedDomains = new WeakMap<readonly string[], ReturnType<typeof parseAllowlistEntry>[]>();
-function domainPatternsOf(domains: readonly string[]) {
-  let patterns = parsedDomains.get(domains);
-  if (patterns === undefined) {
-    patterns = domains.map((d) => parseAllowlistEntry(d));
-    parsedDomains.set(domains, patterns);
-  }
-  return patterns;
 }
 
 const parsedRates = new Map<string, RateLimit>();

@@ -5,6 +5,7 @@ import { TLSSocket } from 'node:tls';
 import type { AuditWriter } from '../audit/writer.js';
 import type { Limits } from '../core/config.js';
 import { AgentSecretsError, toAgentSecretsError } from '../core/errors.js';
+import { hostNameOf } from '../core/http-edge.js';
 import { listenOn } from '../core/listen.js';
 import { matchAllowlist, parseAllowlistEntry } from '../policy/allowlist.js';
 import type { RunHost, RunSession } from './run-session.js';
@@ -352,8 +353,8 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** A Host header's name: hostNameOf's, with an IPv6 address's brackets taken off. */
 function hostHeaderName(host: string): string {
-  if (host.startsWith('[')) return host.slice(1, host.indexOf(']'));
-  const colon = host.indexOf(':');
-  return colon === -1 ? host : host.slice(0, colon);
+  const name = hostNameOf(host);
+  return name.startsWith('[') ? name.slice(1, -1) : name;
 }

@@ -14,7 +14,7 @@ import { EMPTY_SCRUBBER, type Scrubber } from '../core/scrub/scrubber.js';
 import { createScrubState, createScrubStream, scrubWhole } from '../core/scrub/stream.js';
 import type { AuditEntry, AuditStatus } from '../audit/format.js';
 import type { AuditWriter } from '../audit/writer.js';
-import { type AllowlistPattern, parseAllowlistEntry } from '../policy/allowlist.js';
+import { type AllowlistPattern, domainPatterns, parseAllowlistEntry } from '../policy/allowlist.js';
 import type { ApprovalContext, ApprovalHook, HeldInfo } from '../policy/approvals-gate.js';
 import type { SecretBinding } from '../vault/format.js';
 import type { Workspace } from '../workspace/model.js';
@@ -569,7 +569,7 @@ function checkBinding(
       { context: { secret: key, domain: url.hostname } },
     );
   }
-  if (allowedBy(url, domainPatternsOf(binding.domains)) === undefined) {
+  if (allowedBy(url, domainPatterns(binding.domains)) === undefined) {
     throw new AgentSecretsError(
       'secret_binding_mismatch',
       `secret '${key}' is bound to ${binding.domains.join(', ')} and is never sent to ${hostPort(url)}`,
@@ -665,17 +665,6 @@ class WholeResponse implements EngineResponse {
     }
     return this.#stream;
   }
-}
-
-// A binding's domains, parsed once per (cached, immutable) array of a vault record.
-const parsedDomains = new WeakMap<readonly string[], AllowlistPattern[]>();
-function domainPatternsOf(domains: readonly string[]): AllowlistPattern[] {
-  let patterns = parsedDomains.get(domains);
-  if (patterns === undefined) {
-    patterns = domains.map((d) => parseAllowlistEntry(d));
-    parsedDomains.set(domains, patterns);
-  }
-  return patterns;
 }
 
 // The allowlist and binding verdicts, remembered (bounded: see verdict-memo.ts).

@@ -7,7 +7,7 @@ import type { Limits } from '../core/config.js';
 import { AgentSecretsError } from '../core/errors.js';
 import type { GoneSignal } from '../core/hang-up.js';
 import type { OutboundRequest } from './inject.js';
-import { addConnectionNames, connectionNames, isHopByHop } from './protocol.js';
+import { addConnectionNames, connectionNames, isHopByHop, stripHopByHop } from './protocol.js';
 import { checkAddress, type CidrSet } from './ssrf.js';
 
 /** Resolves a host name to every address it has. Injected in tests (no DNS needed). */
@@ -285,7 +285,7 @@ class Exchange {
       }
       if (!isHopByHop(name, undefined)) headers.push([name, value]);
     }
-    const kept = named === undefined ? headers : withoutNamed(headers, named);
+    const kept = named === undefined ? headers : stripHopByHop(headers, named);
     if (length !== undefined && length <= SMALL_BODY && transferCodings === undefined) {
       this.small = new SmallBody(statusCode, kept, length, this);
       this.resolve(this.small);
@@ -335,17 +335,6 @@ class Exchange {
     else if (this.body === undefined) this.reject(this.translateError(err));
     else if (!wasFinished && !this.body.destroyed) this.body.destroy(err);
   }
-}
-
-/** Headers less those a Connection header names. */
-function withoutNamed(headers: [string, string][], named: ReadonlySet<string>): [string, string][] {
-  let kept: [string, string][] | undefined;
-  for (let i = 0; i < headers.length; i++) {
-    const pair = headers[i]!;
-    if (named.has(pair[0])) kept ??= headers.slice(0, i);
-    else kept?.push(pair);
-  }
-  return kept ?? headers;
 }
 
 function abortError(message: string): Error {

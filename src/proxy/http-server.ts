@@ -8,6 +8,7 @@ import { listenOn } from '../core/listen.js';
 import {
   checkLocalRequest,
   hasNoBody,
+  NO_BODY,
   type OriginPolicy,
   readBoundedBody,
   sendJson as sendEdgeJson,
@@ -338,8 +339,6 @@ function safeEqual(a: string, right: Buffer, scratch: Buffer): boolean {
   scratch.write(a);
   return timingSafeEqual(scratch, right);
 }
-
-const NO_BODY = Buffer.alloc(0);
 
 /** A caller that named nobody (a fresh object per use: callers are not shared). */
 function anonymous(): Caller {

@@ -162,8 +162,9 @@ export function setHeader(
   name: string,
   value: string,
 ): [string, string][] {
-  const lower = name.toLowerCase();
-  return [...headers.filter(([n]) => n.toLowerCase() !== lower), [name, value]];
+  const copy = headers.slice();
+  replaceHeader(copy, name, value);
+  return copy;
 }
 
 /**
@@ -180,7 +181,8 @@ export function setQueryParam(url: URL, name: string, value: string): void {
   url.search = `?${kept.join('&')}`;
 }
 
-function safeDecode(text: string): string {
+/** Percent-decodes (with `+` as a space) a query part or path; the text as it is if malformed. */
+export function safeDecode(text: string): string {
   // Nothing to decode: the text as it is, no copy.
   if (!text.includes('%') && !text.includes('+')) return text;
   try {
@@ -276,19 +278,10 @@ export function wireBytes(value: string): string {
   return isAscii(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
 }
 
-const hasIsWellFormed =
-  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function';
-
 /** Whether a string is well-formed UTF-16 (no lone surrogate), so it has a UTF-8 form. */
 function wellFormed(value: string): boolean {
-  // String.prototype.isWellFormed (Node 20) answers without making the encoded copy.
-  if (hasIsWellFormed) return (value as unknown as { isWellFormed(): boolean }).isWellFormed();
-  try {
-    encodeURIComponent(value);
-    return true;
-  } catch {
-    return false;
-  }
+  // String.prototype.isWellFormed (every Node the package supports; not in the ES2023 types).
+  return (value as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
 /** The one error for a value that cannot be injected as stored; it names only the key. */

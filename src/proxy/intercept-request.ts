@@ -4,7 +4,7 @@ import { toAgentSecretsError } from '../core/errors.js';
 import type { Limits } from '../core/config.js';
 import type { RunSession } from './run-session.js';
 import type { Caller, Engine } from './engine.js';
-import { hasNoBody } from '../core/http-edge.js';
+import { hasNoBody, NO_BODY } from '../core/http-edge.js';
 import { readBody, relayResponse, sendError } from './http-server.js';
 import { addConnectionNames, isHopByHop, stripHopByHop } from './protocol.js';
 import { findPlaceholders } from './substitute.js';
@@ -80,8 +80,6 @@ export async function handleIntercepted(
 
   await relayResponse(res, response, method);
 }
-
-const NO_BODY = Buffer.alloc(0);
 
 /**
  * Raw headers (name, value, …) as pairs, less Host, Content-Length and the proxy's own, and

@@ -89,14 +89,22 @@ export function connectionNames(
   return named;
 }
 
-/** Removes hop-by-hop headers (RFC 9110 §7.6.1), including those a Connection header names. */
+/**
+ * Removes hop-by-hop headers (RFC 9110 §7.6.1), including those a Connection header names.
+ * The list itself comes back when nothing is removed (a Connection header nearly always names
+ * only `keep-alive`), so callers hand it a list of their own.
+ */
 export function stripHopByHop(
-  headers: readonly [string, string][],
+  headers: [string, string][],
   named: ReadonlySet<string> | undefined = connectionNames(headers),
 ): [string, string][] {
-  const kept: [string, string][] = [];
-  for (const pair of headers) if (!isHopByHop(pair[0].toLowerCase(), named)) kept.push(pair);
-  return kept;
+  let kept: [string, string][] | undefined;
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!;
+    if (isHopByHop(pair[0].toLowerCase(), named)) kept ??= headers.slice(0, i);
+    else kept?.push(pair);
+  }
+  return kept ?? headers;
 }
 
 /** Parses Node's `req.rawHeaders` (name, value, name, value…). */

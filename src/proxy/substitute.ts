@@ -1,7 +1,7 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { AgentSecretsError } from '../core/errors.js';
 import type { SecretBinding } from '../vault/format.js';
-import type { Injection, OutboundRequest } from './inject.js';
+import { type Injection, type OutboundRequest, safeDecode } from './inject.js';
 
 /**
  * Placeholder substitution for `run` (issue 13). Pure: a request, the run's placeholders and
@@ -229,16 +229,6 @@ function inflate(body: Buffer, encoding: string): Buffer | undefined {
 
 function headerValue(headers: readonly [string, string][], name: string): string | undefined {
   return headers.find(([n]) => n.toLowerCase() === name)?.[1];
-}
-
-function safeDecode(text: string): string {
-  // Nothing to decode (most paths and parameters): the text as it is, no copy.
-  if (!text.includes('%') && !text.includes('+')) return text;
-  try {
-    return decodeURIComponent(text.replace(/\+/g, ' '));
-  } catch {
-    return text;
-  }
 }
 
 function badRequest(message: string): AgentSecretsError {
